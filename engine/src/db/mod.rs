@@ -1,0 +1,956 @@
+//! The engine: keyspaces split into hash-range partitions, each a log-structured merge tree
+//! ([`crate::lsm::Tree`]), under one shared write-ahead log with group commit.
+//!
+//! **Why one shared WAL, not one per partition.** A DynamoDB transaction or a base write with
+//! its index effects touches several partitions and must commit atomically: with one log it is
+//! one checksummed record, written and fdatasync'ed once, and group commit batches writers of
+//! *every* partition into the same fdatasync — with per-partition logs a 100-partition table
+//! would pay up to 100 syncs where one suffices. Partitions stay movable: a partition's state
+//! is its SSTables plus the log records above its `flushed_seq`, so moving or splitting one is
+//! "flush it, then hand over its SSTables" (the log suffix is then empty for it).
+//!
+//! Layout of a data directory:
+//! ```text
+//! HASHLOG            identity: magic, format version, checksum
+//! CURRENT            names the live manifest
+//! MANIFEST-000001    log of version edits (lsm::manifest)
+//! wal/               WAL segments (wal)
+//! sst/00000042.sst   SSTables (sstable)
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::codec::{put_bytes, put_u32, put_u64, put_u8, Reader};
+use crate::error::{Result, StorageError};
+use crate::io::{default_backend, BackendKind, IoBackend, OpenOptions};
+use crate::key::{routing_hash, SeqNo, ValueKind};
+use crate::kv::{Kv, KvIter, KvWrite, Snapshot, SpaceId, SpaceStats, SYSTEM_SPACE};
+use crate::limits;
+use crate::lsm::manifest::{EditOp, Manifest, PartitionDesc, VersionEdit};
+use crate::lsm::{Tree, TreeContext, TreeOptions};
+use crate::sstable::BlockCache;
+use crate::wal::{Durability, Wal, WalOptions};
+
+pub const IDENTITY_FILE: &str = "HASHLOG";
+pub const IDENTITY_MAGIC: &[u8; 8] = b"HASHLOG\0";
+/// Format version of the data directory as a whole (bumped when any file format changes in a
+/// way old builds cannot read).
+pub const DB_FORMAT_VERSION: u32 = 1;
+const BATCH_FORMAT_VERSION: u8 = 1;
+
+/// How an engine is opened.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub backend: BackendKind,
+    /// Use this backend instead of `backend` (tests: the fault injector).
+    pub io_override: Option<Arc<dyn IoBackend>>,
+    pub durability: Durability,
+    pub tree: TreeOptions,
+    pub block_cache_bytes: usize,
+    pub wal_segment_bytes: u64,
+    pub background_threads: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            backend: BackendKind::Auto,
+            io_override: None,
+            durability: Durability::Sync,
+            tree: TreeOptions::default(),
+            block_cache_bytes: limits::BLOCK_CACHE_DEFAULT_BYTES,
+            wal_segment_bytes: limits::WAL_SEGMENT_SIZE_DEFAULT_BYTES,
+            background_threads: 2,
+        }
+    }
+}
+
+/// A keyspace: partitions sorted by hash range.
+#[derive(Debug)]
+struct Space {
+    partitions: Vec<Arc<Tree>>,
+}
+
+impl Space {
+    fn route(&self, hash: u64) -> Option<&Arc<Tree>> {
+        let at = self.partitions.partition_point(|t| t.hash_lo <= hash);
+        at.checked_sub(1).and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// Which sequence numbers are applied: reads see the longest applied prefix.
+#[derive(Debug, Default)]
+struct Visibility {
+    state: Mutex<(SeqNo, BTreeSet<SeqNo>)>,
+    cv: Condvar,
+}
+
+impl Visibility {
+    fn visible(&self) -> SeqNo {
+        self.state.lock().0
+    }
+
+    fn complete(&self, seq: SeqNo) {
+        let mut st = self.state.lock();
+        st.1.insert(seq);
+        loop {
+            let next = st.0 + 1;
+            if st.1.remove(&next) {
+                st.0 = next;
+            } else {
+                break;
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    /// Waits until `seq` is visible, or the engine is poisoned.
+    fn wait(&self, seq: SeqNo, poisoned: &AtomicBool) -> Result<()> {
+        let mut st = self.state.lock();
+        while st.0 < seq {
+            if poisoned.load(Ordering::SeqCst) {
+                return Err(StorageError::Poisoned(
+                    "a write before this one failed".into(),
+                ));
+            }
+            self.cv.wait_for(&mut st, Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+struct Inner {
+    dir: PathBuf,
+    io: Arc<dyn IoBackend>,
+    io_note: Option<String>,
+    ctx: TreeContext,
+    wal: Wal,
+    spaces: RwLock<HashMap<SpaceId, Arc<Space>>>,
+    visibility: Visibility,
+    poisoned: AtomicBool,
+    poison_reason: Mutex<Option<String>>,
+    work: Mutex<u64>,
+    work_cv: Condvar,
+    progress: Mutex<u64>,
+    progress_cv: Condvar,
+    shutdown: AtomicBool,
+    user_bytes: AtomicU64,
+    options: EngineOptions,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.dir)
+            .field("io", &self.io.name())
+            .finish()
+    }
+}
+
+/// The storage engine. Implements [`Kv`].
+#[derive(Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Engine-wide counters and gauges (for metrics and benchmarks).
+#[derive(Debug, Clone, Default)]
+pub struct EngineStats {
+    pub io_backend: String,
+    pub partitions: usize,
+    pub memtable_bytes: u64,
+    pub immutable_memtables: usize,
+    pub tables_per_level: Vec<usize>,
+    pub compaction_debt_partitions: usize,
+    pub flushes: u64,
+    pub compactions: u64,
+    pub user_bytes_written: u64,
+    pub flushed_bytes: u64,
+    pub compacted_bytes: u64,
+    pub wal_bytes: u64,
+    pub wal_syncs: u64,
+    pub wal_records: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+}
+
+impl EngineStats {
+    /// Bytes written to SSTables per byte of user data logged.
+    pub fn write_amplification(&self) -> f64 {
+        if self.user_bytes_written == 0 {
+            return 0.0;
+        }
+        (self.flushed_bytes + self.compacted_bytes + self.wal_bytes) as f64
+            / self.user_bytes_written as f64
+    }
+}
+
+fn encode_batch(writes: &[KvWrite]) -> Vec<u8> {
+    let size: usize = writes
+        .iter()
+        .map(|w| 8 + 1 + 8 + w.key.len() + w.value.as_ref().map_or(0, |v| v.len()))
+        .sum();
+    let mut out = Vec::with_capacity(size + 5);
+    put_u8(&mut out, BATCH_FORMAT_VERSION);
+    put_u32(&mut out, writes.len() as u32);
+    for w in writes {
+        put_u64(&mut out, w.space);
+        match &w.value {
+            Some(v) => {
+                put_u8(&mut out, ValueKind::Put as u8);
+                put_bytes(&mut out, &w.key);
+                put_bytes(&mut out, v);
+            }
+            None => {
+                put_u8(&mut out, ValueKind::Delete as u8);
+                put_bytes(&mut out, &w.key);
+                put_bytes(&mut out, &[]);
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a WAL batch: `(space, kind, key, value)` in order.
+pub fn decode_batch(buf: &[u8]) -> Result<Vec<(SpaceId, ValueKind, &[u8], &[u8])>> {
+    let mut r = Reader::new(buf, "wal batch");
+    let v = r.u8()?;
+    if v != BATCH_FORMAT_VERSION {
+        return Err(StorageError::UnsupportedVersion {
+            what: "wal batch".into(),
+            found: v as u32,
+            supported: BATCH_FORMAT_VERSION as u32,
+        });
+    }
+    let n = r.count(17)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let space = r.u64()?;
+        let kind = ValueKind::from_u8(r.u8()?)
+            .ok_or_else(|| StorageError::Corruption("wal batch: unknown value kind".into()))?;
+        let key = r.bytes()?;
+        let value = r.bytes()?;
+        out.push((space, kind, key, value));
+    }
+    if !r.is_empty() {
+        return Err(StorageError::Corruption("wal batch: trailing bytes".into()));
+    }
+    Ok(out)
+}
+
+fn identity_bytes() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(IDENTITY_MAGIC);
+    put_u32(&mut b, DB_FORMAT_VERSION);
+    put_u32(&mut b, 0);
+    let ck = xxhash_rust::xxh3::xxh3_64(&b);
+    put_u64(&mut b, ck);
+    b
+}
+
+fn check_identity(io: &dyn IoBackend, dir: &Path) -> Result<bool> {
+    let shown = dir.display().to_string();
+    let path = dir.join(IDENTITY_FILE);
+    if !io.exists(&path) {
+        let entries = if io.exists(dir) {
+            io.list_dir(dir)?
+        } else {
+            vec![]
+        };
+        if entries.is_empty() {
+            return Ok(false);
+        }
+        return Err(StorageError::NotADatabase(
+            shown,
+            format!("the directory is not empty and has no {IDENTITY_FILE} file"),
+        ));
+    }
+    let f = io.open(&path, OpenOptions::read_only())?;
+    let len = f.len()? as usize;
+    if len != 24 {
+        return Err(StorageError::NotADatabase(
+            shown,
+            format!("{IDENTITY_FILE} has the wrong size"),
+        ));
+    }
+    let mut b = vec![0u8; len];
+    f.read_exact_at(&mut b, 0)?;
+    if &b[..8] != IDENTITY_MAGIC {
+        return Err(StorageError::NotADatabase(
+            shown,
+            format!("{IDENTITY_FILE} has the wrong magic"),
+        ));
+    }
+    let mut r = Reader::new(&b[8..], "identity");
+    let version = r.u32()?;
+    let _reserved = r.u32()?;
+    let ck = r.u64()?;
+    if xxhash_rust::xxh3::xxh3_64(&b[..16]) != ck {
+        return Err(StorageError::Corruption(format!(
+            "{shown}/{IDENTITY_FILE}: checksum mismatch"
+        )));
+    }
+    if version > DB_FORMAT_VERSION {
+        return Err(StorageError::UnsupportedVersion {
+            what: format!("database {shown}"),
+            found: version,
+            supported: DB_FORMAT_VERSION,
+        });
+    }
+    Ok(true)
+}
+
+fn split_hash_space(first_id: u64, n: u32) -> Vec<PartitionDesc> {
+    let n = n.max(1) as u128;
+    let span = (u64::MAX as u128 + 1) / n;
+    (0..n)
+        .map(|i| {
+            let lo = (i * span) as u64;
+            let hi = if i + 1 == n {
+                u64::MAX
+            } else {
+                ((i + 1) * span - 1) as u64
+            };
+            PartitionDesc {
+                id: first_id + i as u64,
+                hash_lo: lo,
+                hash_hi: hi,
+            }
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Opens (or creates) a database in `dir`. A non-empty directory that is not a hashlog
+    /// database, or one with a newer format, is refused and left untouched.
+    pub fn open(dir: &Path, options: EngineOptions) -> Result<Engine> {
+        let (io, io_note) = match &options.io_override {
+            Some(io) => (Arc::clone(io), None),
+            None => default_backend(options.backend),
+        };
+        let exists = check_identity(io.as_ref(), dir)?;
+        let sst_dir = dir.join("sst");
+        let wal_dir = dir.join("wal");
+        let manifest = if exists {
+            Manifest::open(Arc::clone(&io), dir)?
+        } else {
+            io.create_dir_all(dir)?;
+            io.create_dir_all(&sst_dir)?;
+            io.create_dir_all(&wal_dir)?;
+            let mut m = Manifest::create(Arc::clone(&io), dir)?;
+            m.apply(VersionEdit {
+                ops: vec![
+                    EditOp::CreateSpace {
+                        space: SYSTEM_SPACE,
+                        created_seq: 0,
+                        partitions: split_hash_space(1, 1),
+                    },
+                    EditOp::NextIds {
+                        file: 1,
+                        partition: 2,
+                    },
+                ],
+            })?;
+            let f = io.open(
+                &dir.join(IDENTITY_FILE),
+                OpenOptions {
+                    create: true,
+                    write: true,
+                    truncate: true,
+                    ..Default::default()
+                },
+            )?;
+            f.write_all_at_and_sync(&identity_bytes(), 0)?;
+            io.sync_dir(dir)?;
+            m
+        };
+        io.create_dir_all(&sst_dir)?;
+        io.create_dir_all(&wal_dir)?;
+        let state = manifest.state.clone();
+        let ctx = TreeContext {
+            io: Arc::clone(&io),
+            sst_dir: sst_dir.clone(),
+            cache: Arc::new(BlockCache::new(options.block_cache_bytes)),
+            manifest: Mutex::new(manifest),
+            next_file_id: AtomicU64::new(state.next_file_id.max(1)),
+            next_memtable_id: AtomicU64::new(1),
+            options: options.tree.clone(),
+            flushed_bytes: AtomicU64::new(0),
+            compacted_bytes: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+        };
+        // Orphan SSTables (written by a flush or compaction that crashed before its manifest
+        // edit) are deleted; tables the manifest names must all exist.
+        let live: BTreeSet<u64> = state.live_tables().collect();
+        for name in io.list_dir(&sst_dir)? {
+            let id = name
+                .strip_suffix(".sst")
+                .and_then(|s| s.parse::<u64>().ok());
+            match id {
+                Some(id) if live.contains(&id) => {}
+                Some(_) => io.remove_file(&sst_dir.join(&name))?,
+                None => {}
+            }
+        }
+        let mut spaces: HashMap<SpaceId, Arc<Space>> = HashMap::new();
+        let mut by_partition: HashMap<u64, Arc<Tree>> = HashMap::new();
+        for (space_id, sp) in &state.spaces {
+            let mut trees = Vec::new();
+            for pd in &sp.partitions {
+                let ps = state.partitions.get(&pd.id).ok_or_else(|| {
+                    StorageError::Corruption(format!(
+                        "manifest: space {space_id} names missing partition {}",
+                        pd.id
+                    ))
+                })?;
+                let mut levels = Vec::new();
+                for lv in &ps.levels {
+                    let mut handles = Vec::new();
+                    for t in lv {
+                        handles.push(ctx.open_table(t.clone())?);
+                    }
+                    levels.push(handles);
+                }
+                let tree = Arc::new(Tree::new(
+                    pd.id,
+                    *space_id,
+                    pd.hash_lo,
+                    pd.hash_hi,
+                    ps.flushed_seq,
+                    levels,
+                    &ctx,
+                ));
+                by_partition.insert(pd.id, Arc::clone(&tree));
+                trees.push(tree);
+            }
+            trees.sort_by_key(|t| t.hash_lo);
+            spaces.insert(*space_id, Arc::new(Space { partitions: trees }));
+        }
+        let wal_opts = WalOptions {
+            segment_size_bytes: options.wal_segment_bytes,
+            durability: options.durability,
+            ..WalOptions::default()
+        };
+        let mut replayed = 0u64;
+        let wal = Wal::open(Arc::clone(&io), &wal_dir, wal_opts, &mut |seq, payload| {
+            for (space, kind, key, value) in decode_batch(payload)? {
+                let Some(sp) = spaces.get(&space) else {
+                    continue;
+                };
+                let Some(created) = state.spaces.get(&space).map(|s| s.created_seq) else {
+                    continue;
+                };
+                if seq <= created {
+                    continue;
+                }
+                let Some(tree) = sp.route(routing_hash(key)) else {
+                    continue;
+                };
+                if seq > tree.flushed_seq() {
+                    tree.insert(key, seq, kind, value);
+                    replayed += 1;
+                }
+            }
+            Ok(())
+        })?;
+        let _ = replayed;
+        let visibility = Visibility::default();
+        visibility.state.lock().0 = wal.last_seq();
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            io,
+            io_note,
+            ctx,
+            wal,
+            spaces: RwLock::new(spaces),
+            visibility,
+            poisoned: AtomicBool::new(false),
+            poison_reason: Mutex::new(None),
+            work: Mutex::new(0),
+            work_cv: Condvar::new(),
+            progress: Mutex::new(0),
+            progress_cv: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            user_bytes: AtomicU64::new(0),
+            options: options.clone(),
+        });
+        let mut workers = Vec::new();
+        for i in 0..options.background_threads.max(1) {
+            let inner = Arc::clone(&inner);
+            let h = std::thread::Builder::new()
+                .name(format!("hashlog-bg-{i}"))
+                .spawn(move || inner.background_loop())
+                .map_err(StorageError::Io)?;
+            workers.push(h);
+        }
+        let engine = Engine {
+            inner,
+            workers: Mutex::new(workers),
+        };
+        // Memtables refilled by replay that are already over size get flushed soon.
+        engine
+            .inner
+            .rotate_full(engine.inner.options.tree.memtable_bytes);
+        Ok(engine)
+    }
+
+    /// Why io_uring is not in use, when it is not.
+    pub fn io_note(&self) -> Option<&str> {
+        self.inner.io_note.as_deref()
+    }
+
+    pub fn io_backend_name(&self) -> String {
+        self.inner.io.name()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Rotates every non-empty memtable and waits until all are flushed: after it returns the
+    /// WAL holds nothing the SSTables do not.
+    pub fn flush_all(&self) -> Result<()> {
+        self.inner.rotate_full(0);
+        self.inner.kick();
+        loop {
+            self.inner.check_poison()?;
+            let pending = self.inner.all_trees().iter().any(|t| t.has_immutables());
+            if !pending {
+                break;
+            }
+            let mut p = self.inner.progress.lock();
+            self.inner
+                .progress_cv
+                .wait_for(&mut p, Duration::from_millis(20));
+        }
+        self.inner.release_wal()
+    }
+
+    /// Runs compactions until none is due (benchmarks and tests).
+    pub fn compact_all(&self) -> Result<()> {
+        loop {
+            self.inner.check_poison()?;
+            let mut did = false;
+            for t in self.inner.all_trees() {
+                did |= t.compact_once(&self.inner.ctx)?;
+            }
+            if !did {
+                return Ok(());
+            }
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let i = &self.inner;
+        let mut s = EngineStats {
+            io_backend: i.io.name(),
+            ..Default::default()
+        };
+        for t in i.all_trees() {
+            s.partitions += 1;
+            let st = t.state();
+            s.memtable_bytes += st.active.size_bytes() as u64;
+            s.immutable_memtables += st.immutables.len();
+            for m in &st.immutables {
+                s.memtable_bytes += m.size_bytes() as u64;
+            }
+            for (n, lv) in st.levels.iter().enumerate() {
+                if s.tables_per_level.len() <= n {
+                    s.tables_per_level.push(0);
+                }
+                s.tables_per_level[n] += lv.len();
+            }
+            if t.compaction_due(&i.ctx.options.compaction) {
+                s.compaction_debt_partitions += 1;
+            }
+        }
+        s.flushes = i.ctx.flushes.load(Ordering::Relaxed);
+        s.compactions = i.ctx.compactions.load(Ordering::Relaxed);
+        s.user_bytes_written = i.user_bytes.load(Ordering::Relaxed);
+        s.flushed_bytes = i.ctx.flushed_bytes.load(Ordering::Relaxed);
+        s.compacted_bytes = i.ctx.compacted_bytes.load(Ordering::Relaxed);
+        let w = i.wal.stats();
+        s.wal_bytes = w.bytes;
+        s.wal_syncs = w.syncs;
+        s.wal_records = w.records;
+        let c = i.ctx.cache.stats();
+        s.cache_hits = c.hits;
+        s.cache_misses = c.misses;
+        s
+    }
+
+    /// Stops background work and makes everything durable. Also done on drop.
+    pub fn close(&self) -> Result<()> {
+        let r = if self.inner.poisoned.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            self.flush_all()
+        };
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.kick();
+        for h in self.workers.lock().drain(..) {
+            let _ = h.join();
+        }
+        let s = self.inner.wal.sync();
+        r.and(s)
+    }
+
+    fn space(&self, space: SpaceId) -> Result<Arc<Space>> {
+        self.inner
+            .spaces
+            .read()
+            .get(&space)
+            .cloned()
+            .ok_or(StorageError::NoSuchSpace(space))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.kick();
+        for h in self.workers.lock().drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Inner {
+    fn all_trees(&self) -> Vec<Arc<Tree>> {
+        self.spaces
+            .read()
+            .values()
+            .flat_map(|s| s.partitions.iter().cloned())
+            .collect()
+    }
+
+    fn kick(&self) {
+        *self.work.lock() += 1;
+        self.work_cv.notify_all();
+    }
+
+    fn poison(&self, why: String) {
+        let mut r = self.poison_reason.lock();
+        if r.is_none() {
+            crate::lsm::manifest::note(&format!("poisoned: {why}"));
+            *r = Some(why);
+        }
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.progress_cv.notify_all();
+        self.visibility.cv.notify_all();
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            let why = self.poison_reason.lock().clone().unwrap_or_default();
+            return Err(StorageError::Poisoned(why));
+        }
+        Ok(())
+    }
+
+    fn rotate_full(&self, threshold: usize) {
+        let mut any = false;
+        for t in self.all_trees() {
+            any |= t.maybe_rotate(threshold, &self.ctx);
+        }
+        if any {
+            self.kick();
+        }
+    }
+
+    fn release_wal(&self) -> Result<()> {
+        let mut upto = self.visibility.visible();
+        for t in self.all_trees() {
+            if let Some(s) = t.oldest_unflushed_seq() {
+                upto = upto.min(s.saturating_sub(1));
+            }
+        }
+        self.wal.release_up_to(upto)
+    }
+
+    fn background_loop(&self) {
+        while !self.shutdown.load(Ordering::SeqCst) {
+            if self.poisoned.load(Ordering::SeqCst) {
+                let mut w = self.work.lock();
+                self.work_cv.wait_for(&mut w, Duration::from_millis(100));
+                continue;
+            }
+            match self.background_step() {
+                Ok(true) => {
+                    *self.progress.lock() += 1;
+                    self.progress_cv.notify_all();
+                }
+                Ok(false) => {
+                    let mut w = self.work.lock();
+                    self.work_cv.wait_for(&mut w, Duration::from_millis(50));
+                }
+                Err(e) => self.poison(format!("background flush/compaction failed: {e}")),
+            }
+        }
+    }
+
+    /// One unit of background work: a flush if any is pending (they free memory and unblock
+    /// writers), else a compaction. Returns whether it did anything.
+    fn background_step(&self) -> Result<bool> {
+        let trees = self.all_trees();
+        for t in &trees {
+            if t.has_immutables() && t.flush_oldest(&self.ctx)? {
+                self.release_wal()?;
+                return Ok(true);
+            }
+        }
+        let cfg = self.ctx.options.compaction;
+        for t in &trees {
+            if t.compaction_due(&cfg) && t.compact_once(&self.ctx)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn wait_for_room(&self, trees: &[Arc<Tree>]) -> Result<()> {
+        loop {
+            self.check_poison()?;
+            if !trees.iter().any(|t| t.should_stall()) {
+                return Ok(());
+            }
+            self.kick();
+            let mut p = self.progress.lock();
+            self.progress_cv.wait_for(&mut p, Duration::from_millis(10));
+        }
+    }
+}
+
+impl Kv for Engine {
+    fn create_space(&self, space: SpaceId, partitions: u32) -> Result<()> {
+        if partitions == 0 {
+            return Err(StorageError::InvalidArgument(
+                "partitions must be ≥ 1".into(),
+            ));
+        }
+        self.inner.check_poison()?;
+        let i = &self.inner;
+        let mut m = i.ctx.manifest.lock();
+        if m.state.spaces.contains_key(&space) {
+            return Err(StorageError::SpaceExists(space));
+        }
+        let created_seq = i.wal.last_seq();
+        let first = m.state.next_partition_id;
+        let descs = split_hash_space(first, partitions);
+        let next_file = m.state.next_file_id;
+        m.apply(VersionEdit {
+            ops: vec![
+                EditOp::CreateSpace {
+                    space,
+                    created_seq,
+                    partitions: descs.clone(),
+                },
+                EditOp::NextIds {
+                    file: next_file,
+                    partition: first + partitions as u64,
+                },
+            ],
+        })?;
+        let trees = descs
+            .iter()
+            .map(|d| {
+                Arc::new(Tree::new(
+                    d.id,
+                    space,
+                    d.hash_lo,
+                    d.hash_hi,
+                    created_seq,
+                    vec![],
+                    &i.ctx,
+                ))
+            })
+            .collect();
+        i.spaces
+            .write()
+            .insert(space, Arc::new(Space { partitions: trees }));
+        Ok(())
+    }
+
+    fn drop_space(&self, space: SpaceId) -> Result<()> {
+        self.inner.check_poison()?;
+        let i = &self.inner;
+        let removed = {
+            let mut m = i.ctx.manifest.lock();
+            if !m.state.spaces.contains_key(&space) {
+                return Err(StorageError::NoSuchSpace(space));
+            }
+            m.apply(VersionEdit {
+                ops: vec![EditOp::DropSpace { space }],
+            })?;
+            i.spaces.write().remove(&space)
+        };
+        if let Some(sp) = removed {
+            for t in &sp.partitions {
+                for h in t.state().levels.iter().flatten() {
+                    i.ctx.cache.evict_table(h.info.id);
+                    let _ =
+                        i.io.remove_file(&crate::lsm::sst_path(&i.ctx.sst_dir, h.info.id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn has_space(&self, space: SpaceId) -> bool {
+        self.inner.spaces.read().contains_key(&space)
+    }
+
+    fn write(&self, writes: Vec<KvWrite>) -> Result<SeqNo> {
+        let i = &self.inner;
+        i.check_poison()?;
+        if writes.is_empty() {
+            return Ok(i.visibility.visible());
+        }
+        // Later writes to the same key win: keep only the last.
+        let mut last: HashMap<(SpaceId, &[u8]), usize> = HashMap::with_capacity(writes.len());
+        for (n, w) in writes.iter().enumerate() {
+            if w.key.len() > limits::USER_KEY_SIZE_MAX_BYTES {
+                return Err(StorageError::KeyTooLarge {
+                    size: w.key.len(),
+                    max: limits::USER_KEY_SIZE_MAX_BYTES,
+                });
+            }
+            if let Some(v) = &w.value {
+                if v.len() > limits::VALUE_SIZE_MAX_BYTES {
+                    return Err(StorageError::ValueTooLarge {
+                        size: v.len(),
+                        max: limits::VALUE_SIZE_MAX_BYTES,
+                    });
+                }
+            }
+            last.insert((w.space, w.key.as_slice()), n);
+        }
+        let writes: Vec<KvWrite> = if last.len() == writes.len() {
+            writes
+        } else {
+            let keep: BTreeSet<usize> = last.values().copied().collect();
+            writes
+                .into_iter()
+                .enumerate()
+                .filter(|(n, _)| keep.contains(n))
+                .map(|(_, w)| w)
+                .collect()
+        };
+        let mut routed: Vec<Arc<Tree>> = Vec::with_capacity(writes.len());
+        {
+            let spaces = i.spaces.read();
+            for w in &writes {
+                let sp = spaces
+                    .get(&w.space)
+                    .ok_or(StorageError::NoSuchSpace(w.space))?;
+                let t = sp.route(routing_hash(&w.key)).ok_or_else(|| {
+                    StorageError::Corruption(format!("keyspace {} has no partitions", w.space))
+                })?;
+                routed.push(Arc::clone(t));
+            }
+        }
+        let mut distinct: Vec<Arc<Tree>> = routed.clone();
+        distinct.sort_by_key(|t| t.id);
+        distinct.dedup_by_key(|t| t.id);
+        i.wait_for_room(&distinct)?;
+        let payload = encode_batch(&writes);
+        let seq = {
+            let _gates: Vec<_> = distinct.iter().map(|t| t.write_gate()).collect();
+            let seq = match i.wal.append(&payload) {
+                Ok(s) => s,
+                Err(e) => {
+                    i.poison(format!("WAL append failed: {e}"));
+                    return Err(e);
+                }
+            };
+            for (w, t) in writes.iter().zip(&routed) {
+                match &w.value {
+                    Some(v) => t.insert(&w.key, seq, ValueKind::Put, v),
+                    None => t.insert(&w.key, seq, ValueKind::Delete, &[]),
+                }
+            }
+            seq
+        };
+        i.user_bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        i.visibility.complete(seq);
+        i.visibility.wait(seq, &i.poisoned)?;
+        let threshold = i.ctx.options.memtable_bytes;
+        let mut rotated = false;
+        for t in &distinct {
+            rotated |= t.maybe_rotate(threshold, &i.ctx);
+        }
+        if rotated {
+            i.kick();
+        }
+        Ok(seq)
+    }
+
+    fn get_at(&self, space: SpaceId, key: &[u8], snapshot: Snapshot) -> Result<Option<Vec<u8>>> {
+        let sp = self.space(space)?;
+        let Some(t) = sp.route(routing_hash(key)) else {
+            return Ok(None);
+        };
+        Ok(t.get(key, snapshot.0)?
+            .and_then(|e| (e.kind == ValueKind::Put).then_some(e.value)))
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot(self.inner.visibility.visible())
+    }
+
+    fn scan(
+        &self,
+        space: SpaceId,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Result<KvIter> {
+        let sp = self.space(space)?;
+        let snapshot = self.inner.visibility.visible();
+        let lo_hash = match &lower {
+            Bound::Included(k) | Bound::Excluded(k) => routing_hash(k),
+            Bound::Unbounded => 0,
+        };
+        let hi_hash = match &upper {
+            Bound::Included(k) | Bound::Excluded(k) => routing_hash(k),
+            Bound::Unbounded => u64::MAX,
+        };
+        let mut trees: Vec<Arc<Tree>> = sp
+            .partitions
+            .iter()
+            .filter(|t| t.hash_hi >= lo_hash && t.hash_lo <= hi_hash)
+            .cloned()
+            .collect();
+        if reverse {
+            trees.reverse();
+        }
+        Ok(Box::new(trees.into_iter().flat_map(move |t| {
+            t.scan(lower.clone(), upper.clone(), reverse, snapshot)
+        })))
+    }
+
+    fn space_stats(&self, space: SpaceId) -> Result<SpaceStats> {
+        let sp = self.space(space)?;
+        let mut s = SpaceStats::default();
+        for t in &sp.partitions {
+            let (k, b) = t.stats();
+            s.approximate_keys += k;
+            s.approximate_bytes += b;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests;

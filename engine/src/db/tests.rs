@@ -1,0 +1,307 @@
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::kv::MemKv;
+use crate::lsm::{CompactionConfig, CompactionStrategy};
+
+fn small_options(strategy: CompactionStrategy) -> EngineOptions {
+    let mut o = EngineOptions::default();
+    o.backend = BackendKind::Std;
+    o.tree.memtable_bytes = 16 * 1024;
+    o.tree.sst.block_size_bytes = 512;
+    o.tree.compaction = CompactionConfig {
+        strategy,
+        l0_trigger: 2,
+        level_base_bytes: 32 * 1024,
+        target_file_bytes: 16 * 1024,
+        ..CompactionConfig::default()
+    };
+    o.block_cache_bytes = 256 * 1024;
+    o.wal_segment_bytes = 64 * 1024;
+    o.background_threads = 1;
+    o
+}
+
+fn key(space_hash: u64, k: u32) -> Vec<u8> {
+    let mut v = space_hash.wrapping_mul(k as u64 + 1).to_be_bytes().to_vec();
+    v.extend_from_slice(&k.to_be_bytes());
+    v
+}
+
+fn put(space: SpaceId, k: Vec<u8>, v: &[u8]) -> KvWrite {
+    KvWrite {
+        space,
+        key: k,
+        value: Some(v.to_vec()),
+    }
+}
+
+fn scan_all(kv: &dyn Kv, space: SpaceId, reverse: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    kv.scan(space, Bound::Unbounded, Bound::Unbounded, reverse)
+        .expect("scan")
+        .collect::<Result<Vec<_>>>()
+        .expect("iter")
+}
+
+#[test]
+fn writes_survive_reopen_through_flushes_and_compactions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = small_options(CompactionStrategy::Leveled);
+    let mut model = BTreeMap::new();
+    {
+        let e = Engine::open(dir.path(), opts.clone()).expect("open");
+        e.create_space(7, 4).expect("create");
+        for round in 0..20u32 {
+            let mut batch = Vec::new();
+            for k in 0..50u32 {
+                let kk = key(0x9e37_79b9_7f4a_7c15, k + (round % 3) * 17);
+                let v = format!("r{round}k{k}").repeat(10).into_bytes();
+                model.insert(kk.clone(), v.clone());
+                batch.push(put(7, kk, &v));
+            }
+            e.write(batch).expect("write");
+        }
+        let victim = key(0x9e37_79b9_7f4a_7c15, 3);
+        e.write(vec![KvWrite {
+            space: 7,
+            key: victim.clone(),
+            value: None,
+        }])
+        .expect("delete");
+        model.remove(&victim);
+        e.flush_all().expect("flush");
+        e.compact_all().expect("compact");
+        let s = e.stats();
+        assert!(s.flushes > 0, "small memtables flushed: {s:?}");
+        assert_eq!(
+            scan_all(&e, 7, false),
+            model.clone().into_iter().collect::<Vec<_>>()
+        );
+        e.close().expect("close");
+    }
+    let e = Engine::open(dir.path(), opts).expect("reopen");
+    let got = scan_all(&e, 7, false);
+    assert_eq!(got, model.clone().into_iter().collect::<Vec<_>>());
+    let mut rev = scan_all(&e, 7, true);
+    rev.reverse();
+    assert_eq!(rev, got);
+    for (k, v) in &model {
+        assert_eq!(e.get(7, k).expect("get").as_ref(), Some(v));
+    }
+}
+
+#[test]
+fn unflushed_writes_replay_from_the_wal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = small_options(CompactionStrategy::Leveled);
+    opts.tree.memtable_bytes = 1 << 30;
+    {
+        let e = Engine::open(dir.path(), opts.clone()).expect("open");
+        e.create_space(1, 2).expect("create");
+        e.write(vec![put(1, key(1, 1), b"one"), put(1, key(1, 2), b"two")])
+            .expect("write");
+        e.write(vec![KvWrite {
+            space: 1,
+            key: key(1, 2),
+            value: None,
+        }])
+        .expect("write");
+        // Dropped without close: nothing flushed, everything must come back from the WAL.
+        std::mem::forget(e);
+    }
+    let e = Engine::open(dir.path(), opts).expect("reopen");
+    assert_eq!(e.get(1, &key(1, 1)).expect("get"), Some(b"one".to_vec()));
+    assert_eq!(e.get(1, &key(1, 2)).expect("get"), None);
+}
+
+#[test]
+fn non_database_directory_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.txt"), b"mine").expect("write");
+    let err =
+        Engine::open(dir.path(), small_options(CompactionStrategy::Leveled)).expect_err("refused");
+    assert!(matches!(err, StorageError::NotADatabase(..)), "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("e").file_name())
+        .collect();
+    assert_eq!(names.len(), 1);
+}
+
+#[test]
+fn newer_format_version_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(Engine::open(dir.path(), small_options(CompactionStrategy::Leveled)).expect("open"));
+    let mut b = Vec::new();
+    b.extend_from_slice(IDENTITY_MAGIC);
+    put_u32(&mut b, DB_FORMAT_VERSION + 1);
+    put_u32(&mut b, 0);
+    let ck = xxhash_rust::xxh3::xxh3_64(&b);
+    put_u64(&mut b, ck);
+    std::fs::write(dir.path().join(IDENTITY_FILE), &b).expect("write");
+    let err =
+        Engine::open(dir.path(), small_options(CompactionStrategy::Leveled)).expect_err("refused");
+    assert!(
+        matches!(err, StorageError::UnsupportedVersion { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn oversize_keys_and_values_are_typed_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = Engine::open(dir.path(), small_options(CompactionStrategy::Leveled)).expect("open");
+    e.create_space(1, 1).expect("create");
+    let big_key = vec![1u8; limits::USER_KEY_SIZE_MAX_BYTES + 1];
+    assert!(matches!(
+        e.write(vec![put(1, big_key, b"v")]),
+        Err(StorageError::KeyTooLarge { .. })
+    ));
+    let big_val = vec![1u8; limits::VALUE_SIZE_MAX_BYTES + 1];
+    assert!(matches!(
+        e.write(vec![put(1, key(1, 1), &big_val)]),
+        Err(StorageError::ValueTooLarge { .. })
+    ));
+    assert!(matches!(
+        e.write(vec![put(99, key(1, 1), b"v")]),
+        Err(StorageError::NoSuchSpace(99))
+    ));
+}
+
+#[test]
+fn dropped_space_stays_dropped_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = small_options(CompactionStrategy::Tiered);
+    {
+        let e = Engine::open(dir.path(), opts.clone()).expect("open");
+        e.create_space(3, 2).expect("create");
+        e.write(vec![put(3, key(3, 1), b"x")]).expect("write");
+        e.drop_space(3).expect("drop");
+        assert!(!e.has_space(3));
+        std::mem::forget(e);
+    }
+    let e = Engine::open(dir.path(), opts).expect("reopen");
+    assert!(!e.has_space(3));
+    e.create_space(4, 1).expect("create");
+    assert_eq!(scan_all(&e, 4, false), vec![]);
+}
+
+#[test]
+fn concurrent_writers_all_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = Arc::new(
+        Engine::open(dir.path(), small_options(CompactionStrategy::Leveled)).expect("open"),
+    );
+    e.create_space(1, 3).expect("create");
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let e = Arc::clone(&e);
+            std::thread::spawn(move || {
+                for i in 0..200u32 {
+                    e.write(vec![put(1, key(7, t * 1000 + i), &[t as u8; 100])])
+                        .expect("write");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    assert_eq!(scan_all(e.as_ref(), 1, false).len(), 800);
+    let s = e.stats();
+    assert!(s.wal_records >= 800);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(u8, u8),
+    Delete(u8),
+    Batch(Vec<(u8, Option<u8>)>),
+    Flush,
+    Compact,
+    Reopen,
+    Scan(bool),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (any::<u8>(), any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+        2 => any::<u8>().prop_map(Op::Delete),
+        2 => prop::collection::vec((any::<u8>(), prop::option::of(any::<u8>())), 1..8).prop_map(Op::Batch),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Compact),
+        1 => Just(Op::Reopen),
+        1 => any::<bool>().prop_map(Op::Scan),
+    ]
+}
+
+fn pkey(k: u8) -> Vec<u8> {
+    // Spread keys over the hash space so several partitions are used.
+    let mut v = (k as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .to_be_bytes()
+        .to_vec();
+    v.push(k);
+    v
+}
+
+fn pval(k: u8, v: u8) -> Vec<u8> {
+    vec![v; 40 + (k as usize % 7) * 30]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+    #[test]
+    fn engine_matches_model(ops in prop::collection::vec(op(), 1..120), leveled in any::<bool>()) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = small_options(if leveled { CompactionStrategy::Leveled } else { CompactionStrategy::Tiered });
+        opts.tree.memtable_bytes = 2048;
+        let mut engine = Engine::open(dir.path(), opts.clone()).expect("open");
+        engine.create_space(5, 3).expect("create");
+        let model = MemKv::new();
+        model.create_space(5, 3).expect("create");
+        for op in ops {
+            match op {
+                Op::Put(k, v) => {
+                    let w = vec![put(5, pkey(k), &pval(k, v))];
+                    engine.write(w.clone()).expect("write");
+                    model.write(w).expect("write");
+                }
+                Op::Delete(k) => {
+                    let w = vec![KvWrite { space: 5, key: pkey(k), value: None }];
+                    engine.write(w.clone()).expect("write");
+                    model.write(w).expect("write");
+                }
+                Op::Batch(items) => {
+                    let w: Vec<_> = items.iter().map(|(k, v)| KvWrite { space: 5, key: pkey(*k), value: v.map(|v| pval(*k, v)) }).collect();
+                    engine.write(w.clone()).expect("write");
+                    model.write(w).expect("write");
+                }
+                Op::Flush => engine.flush_all().expect("flush"),
+                Op::Compact => engine.compact_all().expect("compact"),
+                Op::Reopen => {
+                    if leveled { engine.close().expect("close"); }
+                    drop(engine);
+                    engine = Engine::open(dir.path(), opts.clone()).expect("reopen");
+                }
+                Op::Scan(rev) => {
+                    prop_assert_eq!(scan_all(&engine, 5, rev), scan_all(&model, 5, rev));
+                }
+            }
+        }
+        for k in 0..=255u8 {
+            prop_assert_eq!(engine.get(5, &pkey(k)).expect("get"), model.get(5, &pkey(k)).expect("get"));
+        }
+        let lo = pkey(10);
+        let hi = pkey(200);
+        let (a, b) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        for rev in [false, true] {
+            let got: Vec<_> = engine.scan(5, Bound::Included(a.clone()), Bound::Excluded(b.clone()), rev).expect("scan").collect::<Result<_>>().expect("iter");
+            let want: Vec<_> = model.scan(5, Bound::Included(a.clone()), Bound::Excluded(b.clone()), rev).expect("scan").collect::<Result<_>>().expect("iter");
+            prop_assert_eq!(got, want);
+        }
+    }
+}

@@ -1,0 +1,783 @@
+//! The io_uring backend: reads, writes and syncs go through rings owned by dedicated threads.
+//!
+//! Each ring lives on its own thread. A caller turns its operation into a [`Job`] (one or more
+//! submission entries that reference the caller's buffer by raw pointer), sends it over a
+//! crossbeam channel and blocks on a one-shot reply channel. The ring thread drains every queued
+//! job, pushes all their entries and enters the kernel once (`submit_and_wait`), so concurrent
+//! callers share one system call. Completions are matched to jobs by `user_data`; short reads
+//! and writes are resubmitted for the remainder; a job replies only when none of its entries is
+//! still in the kernel.
+//!
+//! `write_all_at_and_sync` is one linked submission (write with `IOSQE_IO_LINK`, then
+//! `fdatasync`); `read_many` puts every read of the batch in the same submission. File
+//! creation, rename, listing and directory sync use std: they are rare and need no batching.
+//!
+//! A ring thread sleeping in the kernel is woken by an eventfd it keeps a read armed on; callers
+//! write the eventfd only when the thread says it is about to sleep.
+//!
+//! If a ring thread stops (it never panics by design, but a fatal `io_uring_enter` error ends
+//! it), queued jobs are dropped with it, their reply channels disconnect and the callers get an
+//! error instead of hanging.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use io_uring::{opcode, squeue, types, IoUring};
+use parking_lot::Mutex;
+
+use crate::io::std_backend::{list_dir_std, open_std, sync_dir_std};
+use crate::io::{IoBackend, IoFile, OpenOptions};
+
+/// How many rings (threads) and how deep each is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UringOptions {
+    /// Rings, each with its own thread; files are spread over them round-robin. At least 1.
+    pub rings: usize,
+    /// Submission queue entries per ring (rounded up to a power of two by the kernel).
+    pub entries: u32,
+}
+
+impl Default for UringOptions {
+    fn default() -> Self {
+        UringOptions {
+            rings: 1,
+            entries: 256,
+        }
+    }
+}
+
+/// Largest length one read or write entry asks for; longer buffers go in several rounds.
+const CHUNK_MAX_BYTES: usize = 1 << 30;
+/// `user_data` of the eventfd read that wakes a sleeping ring thread.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// Tag bit marking an fsync entry (the low bits carry its generation).
+const SYNC_TAG: u32 = 1 << 31;
+
+/// The io_uring backend.
+#[derive(Debug)]
+pub struct UringBackend {
+    rings: Vec<Arc<RingHandle>>,
+    next: AtomicUsize,
+}
+
+impl UringBackend {
+    /// One ring of 256 entries.
+    pub fn new() -> io::Result<Self> {
+        Self::with_options(UringOptions::default())
+    }
+
+    /// Sets up `opts.rings` rings (at least one), each with its thread.
+    pub fn with_options(opts: UringOptions) -> io::Result<Self> {
+        let n = opts.rings.max(1);
+        let mut rings = Vec::with_capacity(n);
+        for i in 0..n {
+            rings.push(Arc::new(RingHandle::start(i, opts.entries.max(8))?));
+        }
+        Ok(UringBackend {
+            rings,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn pick_ring(&self) -> Arc<RingHandle> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
+        Arc::clone(&self.rings[i])
+    }
+}
+
+impl IoBackend for UringBackend {
+    fn name(&self) -> String {
+        "io_uring".into()
+    }
+    fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Arc<dyn IoFile>> {
+        let (file, direct) = open_std(path, opts)?;
+        Ok(Arc::new(UringFile {
+            file,
+            direct,
+            ring: self.pick_ring(),
+        }))
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        sync_dir_std(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        list_dir_std(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// A file whose reads, writes and syncs go through one ring.
+#[derive(Debug)]
+pub struct UringFile {
+    file: File,
+    direct: bool,
+    ring: Arc<RingHandle>,
+}
+
+impl UringFile {
+    fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl IoFile for UringFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let ops = vec![Span::new(buf.as_mut_ptr(), buf.len(), offset, false)];
+        self.ring.run(Job::new(self.fd(), ops, None))
+    }
+
+    fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> io::Result<()> {
+        let ops: Vec<Span> = reqs
+            .iter_mut()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(off, b)| Span::new(b.as_mut_ptr(), b.len(), *off, false))
+            .collect();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.ring.run(Job::new(self.fd(), ops, None))
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // The pointer is only ever read through (the entry is a write).
+        let ops = vec![Span::new(buf.as_ptr().cast_mut(), buf.len(), offset, true)];
+        self.ring.run(Job::new(self.fd(), ops, None))
+    }
+
+    fn write_all_at_and_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let ops = if buf.is_empty() {
+            Vec::new()
+        } else {
+            vec![Span::new(buf.as_ptr().cast_mut(), buf.len(), offset, true)]
+        };
+        self.ring.run(Job::new(self.fd(), ops, Some(true)))
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.ring.run(Job::new(self.fd(), Vec::new(), Some(true)))
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.ring.run(Job::new(self.fd(), Vec::new(), Some(false)))
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    fn std_file(&self) -> Option<&File> {
+        Some(&self.file)
+    }
+}
+
+/// One contiguous read or write of a job, with its progress.
+#[derive(Debug)]
+struct Span {
+    ptr: *mut u8,
+    len: usize,
+    offset: u64,
+    done: usize,
+    write: bool,
+}
+
+impl Span {
+    fn new(ptr: *mut u8, len: usize, offset: u64, write: bool) -> Self {
+        Span {
+            ptr,
+            len,
+            offset,
+            done: 0,
+            write,
+        }
+    }
+}
+
+/// An operation in flight: its spans, an optional trailing sync (`Some(true)` = fdatasync,
+/// `Some(false)` = fsync) linked after the (single) write, and the caller's reply channel.
+#[derive(Debug)]
+struct Job {
+    fd: RawFd,
+    spans: Vec<Span>,
+    sync: Option<bool>,
+    /// Entries of this job not yet completed (queued in the backlog or in the kernel).
+    in_flight: usize,
+    /// Entries of this job pushed to the kernel and not yet completed.
+    in_kernel: usize,
+    error: Option<io::Error>,
+    /// Generation of the latest write+sync chain submitted.
+    generation: u32,
+    /// Generation whose write finished the data (its linked sync is the one that counts).
+    final_generation: Option<u32>,
+    synced: bool,
+    reply: Option<Sender<io::Result<()>>>,
+}
+
+// SAFETY: the raw pointers in `spans` point into buffers borrowed by the caller of
+// `RingHandle::run`, which blocks until the job replies; a job replies (or is dropped) only when
+// none of its entries is in the kernel (see `RingThread::finish_if_done` and the drain on
+// exit), so the buffers outlive every access the kernel or the ring thread makes, and no other
+// thread touches them meanwhile (the caller holds the only borrow and is parked).
+unsafe impl Send for Job {}
+
+impl Job {
+    fn new(fd: RawFd, spans: Vec<Span>, sync: Option<bool>) -> Self {
+        let final_generation = if spans.is_empty() { Some(0) } else { None };
+        Job {
+            fd,
+            spans,
+            sync,
+            in_flight: 0,
+            in_kernel: 0,
+            error: None,
+            generation: 0,
+            final_generation,
+            synced: false,
+            reply: None,
+        }
+    }
+
+    fn result(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.spans.iter().any(|s| s.done < s.len) {
+            return Err(io::Error::other(
+                "io_uring: operation ended before all bytes moved",
+            ));
+        }
+        if self.sync.is_some() && !self.synced {
+            return Err(io::Error::other("io_uring: sync did not complete"));
+        }
+        Ok(())
+    }
+
+    fn record_error(&mut self, e: io::Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}
+
+enum Msg {
+    Job(Box<Job>),
+    Stop,
+}
+
+/// What callers share with one ring thread.
+#[derive(Debug)]
+struct Wake {
+    eventfd: OwnedFd,
+    /// Set by the ring thread just before it may block in the kernel.
+    sleeping: AtomicBool,
+}
+
+impl Wake {
+    fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local to an eventfd we own. A failure (EAGAIN when
+        // the counter is saturated) still leaves the counter non-zero, so the thread wakes.
+        let _ = unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+}
+
+#[derive(Debug)]
+struct RingHandle {
+    tx: Sender<Msg>,
+    wake: Arc<Wake>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RingHandle {
+    fn start(index: usize, entries: u32) -> io::Result<Self> {
+        let ring = IoUring::new(entries)?;
+        // SAFETY: plain system call; the result is checked before use.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `efd` is a freshly created descriptor that nothing else owns.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let wake = Arc::new(Wake {
+            eventfd,
+            sleeping: AtomicBool::new(false),
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let thread_wake = Arc::clone(&wake);
+        let thread = std::thread::Builder::new()
+            .name(format!("io_uring-{index}"))
+            .spawn(move || {
+                let mut t = RingThread::new(ring, rx, thread_wake);
+                t.run();
+            })?;
+        Ok(RingHandle {
+            tx,
+            wake,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Hands `job` to the ring thread and blocks until it completes.
+    fn run(&self, mut job: Job) -> io::Result<()> {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        job.reply = Some(reply_tx);
+        if self.tx.send(Msg::Job(Box::new(job))).is_err() {
+            // The job came back unsent: nothing referenced the buffers.
+            return Err(stopped());
+        }
+        fence(Ordering::SeqCst);
+        if self.wake.sleeping.swap(false, Ordering::SeqCst) {
+            self.wake.kick();
+        }
+        match reply_rx.recv() {
+            Ok(r) => r,
+            Err(_) => Err(stopped()),
+        }
+    }
+}
+
+impl Drop for RingHandle {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        self.wake.sleeping.store(false, Ordering::SeqCst);
+        self.wake.kick();
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("io_uring ring thread has stopped")
+}
+
+/// The state a ring thread owns.
+struct RingThread {
+    ring: IoUring,
+    rx: Receiver<Msg>,
+    wake: Arc<Wake>,
+    jobs: HashMap<u32, Box<Job>>,
+    next_id: u32,
+    /// Groups of entries not yet pushed (a linked write+sync pair is one group).
+    backlog: VecDeque<Vec<squeue::Entry>>,
+    /// Entries in the kernel, the wake read excluded.
+    in_flight: usize,
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    stopping: bool,
+}
+
+impl RingThread {
+    fn new(ring: IoUring, rx: Receiver<Msg>, wake: Arc<Wake>) -> Self {
+        RingThread {
+            ring,
+            rx,
+            wake,
+            jobs: HashMap::new(),
+            next_id: 0,
+            backlog: VecDeque::new(),
+            in_flight: 0,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            stopping: false,
+        }
+    }
+
+    fn run(&mut self) {
+        if let Err(e) = self.event_loop() {
+            self.fail_all(&e);
+        }
+        self.disarm_wake();
+    }
+
+    fn event_loop(&mut self) -> io::Result<()> {
+        loop {
+            self.receive();
+            if self.stopping && self.jobs.is_empty() {
+                return Ok(());
+            }
+            if !self.wake_armed && !self.stopping {
+                self.arm_wake();
+            }
+            self.push_backlog();
+            self.wake.sleeping.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if !self.rx.is_empty() {
+                self.wake.sleeping.store(false, Ordering::SeqCst);
+                // Submit what is pushed without waiting, then take the new requests.
+                self.enter(0)?;
+                self.reap();
+                continue;
+            }
+            self.enter(1)?;
+            self.wake.sleeping.store(false, Ordering::SeqCst);
+            self.reap();
+        }
+    }
+
+    fn enter(&mut self, want: usize) -> io::Result<()> {
+        loop {
+            match self.ring.submitter().submit_and_wait(want) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Completion queue busy: reaping makes room.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN)) => {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn receive(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Msg::Job(job)) => self.admit(job),
+                Ok(Msg::Stop) => self.stopping = true,
+                Err(crossbeam_channel::TryRecvError::Empty) => return,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.stopping = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut job: Box<Job>) {
+        let id = loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1);
+            if !self.jobs.contains_key(&id) {
+                break id;
+            }
+        };
+        if job.spans.is_empty() {
+            if let Some(datasync) = job.sync {
+                self.backlog
+                    .push_back(vec![sync_entry(job.fd, datasync, id, 0)]);
+                job.in_flight += 1;
+            }
+        } else {
+            for i in 0..job.spans.len() {
+                let group = span_group(&job, id, i);
+                job.in_flight += group.len();
+                self.backlog.push_back(group);
+            }
+        }
+        if job.in_flight == 0 {
+            finish(&mut job);
+        } else {
+            self.jobs.insert(id, job);
+        }
+    }
+
+    /// Pushes backlog groups while the submission queue has room and the completion queue
+    /// cannot overflow.
+    fn push_backlog(&mut self) {
+        let cq_room = self.ring.params().cq_entries() as usize - 1;
+        let mut sq = self.ring.submission();
+        while let Some(group) = self.backlog.front() {
+            if sq.capacity() - sq.len() < group.len() || self.in_flight + group.len() > cq_room {
+                break;
+            }
+            // SAFETY: every entry references either a caller's buffer that stays valid until
+            // the job replies (see `impl Send for Job`) or no memory at all (fsync).
+            if unsafe { sq.push_multiple(group) }.is_err() {
+                break;
+            }
+            self.in_flight += group.len();
+            let id = (group[0].get_user_data() >> 32) as u32;
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.in_kernel += group.len();
+            }
+            self.backlog.pop_front();
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        let entry = opcode::Read::new(
+            types::Fd(self.wake.eventfd.as_raw_fd()),
+            (&mut *self.wake_buf as *mut u64).cast(),
+            std::mem::size_of::<u64>() as u32,
+        )
+        .build()
+        .user_data(WAKE_TOKEN);
+        // SAFETY: `wake_buf` is owned by this thread and outlives the read: `disarm_wake`
+        // completes it before the thread (and the buffer) goes away.
+        let pushed = unsafe { self.ring.submission().push(&entry) }.is_ok();
+        self.wake_armed = pushed;
+    }
+
+    /// Completes the pending eventfd read (by writing the eventfd) so no read into `wake_buf`
+    /// is left in the kernel.
+    fn disarm_wake(&mut self) {
+        let mut attempts = 0;
+        while self.wake_armed && attempts < 1000 {
+            attempts += 1;
+            self.wake.kick();
+            if self.enter(1).is_err() {
+                break;
+            }
+            self.reap();
+        }
+        if self.wake_armed {
+            // The kernel may still write 8 bytes into the buffer: leak it rather than free it.
+            let buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
+            std::mem::forget(buf);
+        }
+    }
+
+    fn reap(&mut self) {
+        let done: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        for (user_data, res) in done {
+            if user_data == WAKE_TOKEN {
+                self.wake_armed = false;
+                continue;
+            }
+            self.in_flight = self.in_flight.saturating_sub(1);
+            let id = (user_data >> 32) as u32;
+            let tag = user_data as u32;
+            let Some(mut job) = self.jobs.remove(&id) else {
+                continue;
+            };
+            job.in_flight = job.in_flight.saturating_sub(1);
+            job.in_kernel = job.in_kernel.saturating_sub(1);
+            if tag & SYNC_TAG != 0 {
+                on_sync(&mut job, tag & !SYNC_TAG, res);
+            } else if let Some(group) = on_span(&mut job, id, tag as usize, res) {
+                job.in_flight += group.len();
+                self.backlog.push_back(group);
+            }
+            if job.in_flight == 0 {
+                finish(&mut job);
+            } else {
+                self.jobs.insert(id, job);
+            }
+        }
+    }
+
+    /// After a fatal ring error: waits (bounded) for entries still in the kernel, then fails
+    /// every job. Jobs whose entries could not be drained are leaked, not freed: their callers
+    /// stay blocked rather than get their buffers back while the kernel may still use them.
+    fn fail_all(&mut self, e: &io::Error) {
+        self.backlog.clear();
+        let mut attempts = 0;
+        while self.in_flight > 0 && attempts < 1000 {
+            attempts += 1;
+            if self.enter(1).is_err() {
+                break;
+            }
+            self.reap_for_failure(e);
+        }
+        let jobs = std::mem::take(&mut self.jobs);
+        for (_, mut job) in jobs {
+            if job.in_kernel == 0 {
+                job.record_error(io::Error::new(
+                    e.kind(),
+                    format!("io_uring ring failed: {e}"),
+                ));
+                finish(&mut job);
+            } else {
+                std::mem::forget(job);
+            }
+        }
+        // Queued jobs never reached the kernel: dropping them disconnects their callers.
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    fn reap_for_failure(&mut self, e: &io::Error) {
+        let done: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        for (user_data, _) in done {
+            if user_data == WAKE_TOKEN {
+                self.wake_armed = false;
+                continue;
+            }
+            self.in_flight = self.in_flight.saturating_sub(1);
+            let id = (user_data >> 32) as u32;
+            if let Some(mut job) = self.jobs.remove(&id) {
+                job.in_kernel = job.in_kernel.saturating_sub(1);
+                if job.in_kernel == 0 {
+                    job.record_error(io::Error::new(
+                        e.kind(),
+                        format!("io_uring ring failed: {e}"),
+                    ));
+                    finish(&mut job);
+                } else {
+                    self.jobs.insert(id, job);
+                }
+            }
+        }
+    }
+}
+
+fn finish(job: &mut Job) {
+    let r = job.result();
+    if let Some(tx) = job.reply.take() {
+        let _ = tx.send(r);
+    }
+}
+
+fn user_data(id: u32, tag: u32) -> u64 {
+    ((id as u64) << 32) | tag as u64
+}
+
+fn sync_entry(fd: RawFd, datasync: bool, id: u32, generation: u32) -> squeue::Entry {
+    let mut op = opcode::Fsync::new(types::Fd(fd));
+    if datasync {
+        op = op.flags(types::FsyncFlags::DATASYNC);
+    }
+    op.build()
+        .user_data(user_data(id, SYNC_TAG | (generation & !SYNC_TAG)))
+}
+
+/// The entries that move the rest of span `i` (and, for a write+sync job, the linked sync).
+fn span_group(job: &Job, id: u32, i: usize) -> Vec<squeue::Entry> {
+    let s = &job.spans[i];
+    let len = (s.len - s.done).min(CHUNK_MAX_BYTES) as u32;
+    // SAFETY (pointer arithmetic): `done < len`, so the result stays inside the buffer.
+    let ptr = unsafe { s.ptr.add(s.done) };
+    let offset = s.offset + s.done as u64;
+    let fd = types::Fd(job.fd);
+    let tag = i as u32;
+    let entry = if s.write {
+        opcode::Write::new(fd, ptr.cast_const(), len)
+            .offset(offset)
+            .build()
+    } else {
+        opcode::Read::new(fd, ptr, len).offset(offset).build()
+    };
+    let entry = entry.user_data(user_data(id, tag));
+    match job.sync {
+        Some(datasync) if s.write => vec![
+            entry.flags(squeue::Flags::IO_LINK),
+            sync_entry(job.fd, datasync, id, job.generation),
+        ],
+        _ => vec![entry],
+    }
+}
+
+/// Handles the completion of a read or write of span `i`; returns entries to resubmit.
+fn on_span(job: &mut Job, id: u32, i: usize, res: i32) -> Option<Vec<squeue::Entry>> {
+    let generation = job.generation;
+    let span = job.spans.get_mut(i)?;
+    if res < 0 {
+        job.record_error(io::Error::from_raw_os_error(-res));
+        return None;
+    }
+    if res == 0 {
+        let e = if span.write {
+            io::Error::new(io::ErrorKind::WriteZero, "io_uring: write returned 0")
+        } else {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer")
+        };
+        job.record_error(e);
+        return None;
+    }
+    span.done = (span.done + res as usize).min(span.len);
+    if span.done == span.len {
+        if span.write {
+            job.final_generation = Some(generation);
+        }
+        return None;
+    }
+    if job.error.is_some() {
+        return None;
+    }
+    // Short transfer: go again for the remainder (with a fresh linked sync, if any; the old
+    // one is cancelled by the kernel because the chain broke, or runs early harmlessly).
+    if job.sync.is_some() {
+        job.generation = job.generation.wrapping_add(1) & !SYNC_TAG;
+    }
+    Some(span_group(job, id, i))
+}
+
+fn on_sync(job: &mut Job, generation: u32, res: i32) {
+    if res >= 0 {
+        if job.final_generation == Some(generation) {
+            job.synced = true;
+        }
+        return;
+    }
+    if res == -libc::ECANCELED && job.final_generation != Some(generation) {
+        // The write before it was short or failed; the failure (if any) is already recorded.
+        return;
+    }
+    job.record_error(io::Error::from_raw_os_error(-res));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_fail_instead_of_hanging_once_the_ring_thread_is_gone() {
+        let Ok(handle) = RingHandle::start(0, 8) else {
+            return;
+        };
+        let _ = handle.tx.send(Msg::Stop);
+        handle.wake.kick();
+        if let Some(t) = handle.thread.lock().take() {
+            t.join().expect("ring thread exits");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = File::create(dir.path().join("a")).expect("create");
+        let mut buf = [0u8; 4];
+        let job = Job::new(
+            file.as_raw_fd(),
+            vec![Span::new(buf.as_mut_ptr(), 4, 0, false)],
+            None,
+        );
+        let e = handle
+            .run(job)
+            .expect_err("a stopped ring must refuse work");
+        assert!(e.to_string().contains("stopped"), "{e}");
+    }
+}

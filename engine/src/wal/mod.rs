@@ -1,0 +1,71 @@
+//! The write-ahead log: every committed write batch is one checksummed record here before it
+//! touches a memtable, so a crash loses nothing that was acknowledged.
+//!
+//! The log is a directory of segment files (`{id:020}.wal`), each a header plus batches of
+//! records (byte layout in [`format`] and docs/FORMAT.md). Appenders queue their records on a
+//! bounded channel; one committer thread takes every waiting record (up to
+//! [`GROUP_COMMIT_BATCH_MAX`](crate::limits::GROUP_COMMIT_BATCH_MAX)), gives them consecutive
+//! sequence numbers, writes them as one batch with one write and one fdatasync, and wakes
+//! them all (group commit). Recovery ([`recover`]) replays every complete batch, cuts a torn
+//! tail (a batch that was being written at the crash) and refuses mid-log damage. After a
+//! failed write or fsync the log is poisoned and refuses appends until reopened.
+
+pub mod format;
+pub mod recover;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use writer::Wal;
+
+/// When an append is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After the record is fdatasync'ed (shared by the whole group commit batch).
+    Sync,
+    /// After the record is written; a timer fdatasyncs every `interval`. A crash can lose the
+    /// last interval of acknowledged records (never a record in the middle).
+    Buffered { interval: Duration },
+}
+
+/// How the log is laid out and synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalOptions {
+    /// A new segment is started when a batch would take the active one past this size.
+    pub segment_size_bytes: u64,
+    pub durability: Durability,
+    /// Write segments with O_DIRECT (falls back to buffered I/O where the file system refuses).
+    pub direct_io: bool,
+    /// Write zeros ahead of the log end (1 MiB at a time), so an fdatasync has no file-size
+    /// change to journal.
+    pub preallocate: bool,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_size_bytes: crate::limits::WAL_SEGMENT_SIZE_DEFAULT_BYTES,
+            durability: Durability::Sync,
+            direct_io: false,
+            preallocate: true,
+        }
+    }
+}
+
+/// Counters since the log was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalStats {
+    /// Records appended.
+    pub records: u64,
+    /// Group commit batches written.
+    pub batches: u64,
+    /// fdatasync/fsync calls on segments.
+    pub syncs: u64,
+    /// Bytes written to segments (frames, not padding or preallocation).
+    pub bytes: u64,
+    /// Segment files currently in the log.
+    pub segments: u64,
+}

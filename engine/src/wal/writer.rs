@@ -1,0 +1,860 @@
+//! The log itself: recovery on open, then one committer thread that turns queued appends into
+//! batches (one write and one fdatasync each), rotates segments and wakes the writers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Result, StorageError};
+use crate::io::{IoBackend, IoFile, OpenOptions, DIRECT_IO_ALIGN};
+use crate::key::SeqNo;
+use crate::limits::{GROUP_COMMIT_BATCH_MAX, WAL_RECORD_SIZE_MAX_BYTES};
+use crate::wal::format::{
+    data_frame_len, decode_segment_header, encode_batch_frame, encode_frame, encode_segment_header,
+    BatchInfo, HeaderProblem, SegmentHeader, BATCH_FRAME_LEN, FRAME_DATA, SEGMENT_FORMAT_VERSION,
+    SEGMENT_HEADER_LEN,
+};
+use crate::wal::recover::scan_segment;
+use crate::wal::{Durability, WalOptions, WalStats};
+
+/// A batch stops growing once it holds this many payload bytes (it always takes one record).
+const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Payload bytes that may wait in the queue; appenders beyond it block (backpressure).
+const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Zeros written ahead of the write position at a time when preallocating.
+const PREALLOCATE_CHUNK_BYTES: u64 = 1024 * 1024;
+/// Suffix of segment file names (`{id:020}.wal`).
+const SEGMENT_SUFFIX: &str = ".wal";
+
+/// A segmented, checksummed write-ahead log with group commit.
+#[derive(Debug)]
+pub struct Wal {
+    shared: Arc<Shared>,
+    tx: Sender<Request>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    io: Arc<dyn IoBackend>,
+    dir: PathBuf,
+    opts: WalOptions,
+    last_seq: AtomicU64,
+    poisoned: AtomicBool,
+    poison_reason: Mutex<Option<String>>,
+    closed: AtomicBool,
+    /// Segments in id order; the last one is active.
+    segments: Mutex<Vec<SegmentMeta>>,
+    queued_bytes: Mutex<usize>,
+    queue_room: Condvar,
+    records: AtomicU64,
+    batches: AtomicU64,
+    syncs: AtomicU64,
+    bytes: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct SegmentMeta {
+    id: u64,
+    path: PathBuf,
+    /// Highest seq in the segment, if it holds any record.
+    last_seq: Option<SeqNo>,
+}
+
+enum Request {
+    Append {
+        payload: Vec<u8>,
+        reply: Sender<Result<SeqNo>>,
+    },
+    Sync {
+        reply: Sender<Result<()>>,
+    },
+    Close {
+        reply: Sender<Result<()>>,
+    },
+}
+
+impl Shared {
+    fn poison(&self, why: String) {
+        let mut r = self.poison_reason.lock();
+        if r.is_none() {
+            *r = Some(why);
+        }
+        self.poisoned.store(true, Ordering::SeqCst);
+    }
+
+    fn poisoned_error(&self) -> StorageError {
+        StorageError::Poisoned(
+            self.poison_reason
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "WAL I/O failure".into()),
+        )
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(StorageError::Closed);
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(self.poisoned_error());
+        }
+        Ok(())
+    }
+
+    fn acquire_queue(&self, n: usize) {
+        let mut q = self.queued_bytes.lock();
+        while *q > 0 && *q + n > QUEUE_BYTES_MAX {
+            self.queue_room.wait(&mut q);
+        }
+        *q += n;
+    }
+
+    fn release_queue(&self, n: usize) {
+        let mut q = self.queued_bytes.lock();
+        *q = q.saturating_sub(n);
+        self.queue_room.notify_all();
+    }
+}
+
+fn segment_name(id: u64) -> String {
+    format!("{id:020}{SEGMENT_SUFFIX}")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn align_down(x: u64) -> u64 {
+    x - x % DIRECT_IO_ALIGN as u64
+}
+
+fn align_up(x: u64) -> u64 {
+    align_down(x + DIRECT_IO_ALIGN as u64 - 1)
+}
+
+/// A heap buffer whose slice starts at a [`DIRECT_IO_ALIGN`] boundary (for O_DIRECT).
+#[derive(Debug, Default)]
+struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// Returns an aligned, zeroed slice of `len` bytes.
+    fn zeroed(&mut self, len: usize) -> &mut [u8] {
+        if self.raw.len() < len + DIRECT_IO_ALIGN {
+            self.raw = vec![0u8; len + DIRECT_IO_ALIGN];
+        }
+        self.start = self
+            .raw
+            .as_ptr()
+            .align_offset(DIRECT_IO_ALIGN)
+            .min(DIRECT_IO_ALIGN);
+        self.len = len;
+        let s = &mut self.raw[self.start..self.start + len];
+        s.fill(0);
+        s
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+}
+
+/// The segment appends go to.
+#[derive(Debug)]
+struct Active {
+    id: u64,
+    file: Arc<dyn IoFile>,
+    /// Where the next batch goes.
+    write_pos: u64,
+    /// Bytes known durable.
+    synced_pos: u64,
+    /// Bytes of the file (zeros written ahead when preallocating).
+    file_len: u64,
+    /// O_DIRECT: the bytes of the partial block before `write_pos`, rewritten with each batch.
+    tail: Vec<u8>,
+}
+
+impl Active {
+    fn direct(&self) -> bool {
+        self.file.is_direct()
+    }
+}
+
+impl Wal {
+    /// Opens (creating if needed) the log in `dir`, calls `replay` for every record in seq
+    /// order, cuts a torn tail, and starts the committer. Mid-log damage is
+    /// [`StorageError::Corruption`]; a segment from a newer build is
+    /// [`StorageError::UnsupportedVersion`]; a file named like a segment that is not one is
+    /// [`StorageError::NotADatabase`].
+    pub fn open(
+        io: Arc<dyn IoBackend>,
+        dir: &Path,
+        opts: WalOptions,
+        replay: &mut dyn FnMut(SeqNo, &[u8]) -> Result<()>,
+    ) -> Result<Wal> {
+        if opts.segment_size_bytes < (SEGMENT_HEADER_LEN + BATCH_FRAME_LEN) as u64 {
+            return Err(StorageError::InvalidArgument(format!(
+                "WAL segment size {} is too small",
+                opts.segment_size_bytes
+            )));
+        }
+        io.create_dir_all(dir)?;
+        let (segments, active, next_seq) = recover(io.as_ref(), dir, &opts, replay)?;
+        let shared = Arc::new(Shared {
+            io,
+            dir: dir.to_path_buf(),
+            opts,
+            last_seq: AtomicU64::new(next_seq - 1),
+            poisoned: AtomicBool::new(false),
+            poison_reason: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            segments: Mutex::new(segments),
+            queued_bytes: Mutex::new(0),
+            queue_room: Condvar::new(),
+            records: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        });
+        let (tx, rx) = crossbeam_channel::bounded(GROUP_COMMIT_BATCH_MAX);
+        let mut committer = Committer {
+            shared: Arc::clone(&shared),
+            rx,
+            active,
+            next_seq,
+            batch: Vec::new(),
+            aligned: AlignedBuf::default(),
+            last_sync: Instant::now(),
+            carry: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("wal-committer".into())
+            .spawn(move || committer.run())
+            .map_err(StorageError::Io)?;
+        Ok(Wal {
+            shared,
+            tx,
+            committer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Appends one record and returns its sequence number. With [`Durability::Sync`] it
+    /// returns once the record is on disk (fdatasync'ed, shared with concurrent appenders);
+    /// with [`Durability::Buffered`] once it is written.
+    pub fn append(&self, payload: &[u8]) -> Result<SeqNo> {
+        if payload.len() > WAL_RECORD_SIZE_MAX_BYTES {
+            return Err(StorageError::InvalidArgument(format!(
+                "WAL record of {} bytes exceeds the limit of {WAL_RECORD_SIZE_MAX_BYTES} bytes",
+                payload.len()
+            )));
+        }
+        self.shared.check_usable()?;
+        let n = payload.len();
+        self.shared.acquire_queue(n);
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let r = match self.tx.send(Request::Append {
+            payload: payload.to_vec(),
+            reply,
+        }) {
+            Ok(()) => answer.recv().unwrap_or_else(|_| Err(self.gone())),
+            Err(_) => Err(self.gone()),
+        };
+        self.shared.release_queue(n);
+        r
+    }
+
+    /// Makes every acknowledged record durable (a no-op in [`Durability::Sync`] mode, where
+    /// they already are).
+    pub fn sync(&self) -> Result<()> {
+        self.shared.check_usable()?;
+        if self.shared.opts.durability == Durability::Sync {
+            return Ok(());
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        match self.tx.send(Request::Sync { reply }) {
+            Ok(()) => answer.recv().unwrap_or_else(|_| Err(self.gone())),
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    /// The highest acknowledged sequence number (after open: the highest replayed).
+    pub fn last_seq(&self) -> SeqNo {
+        self.shared.last_seq.load(Ordering::SeqCst)
+    }
+
+    /// Deletes the oldest segments whose records all have seq ≤ `seq`; never the active one.
+    pub fn release_up_to(&self, seq: SeqNo) -> Result<()> {
+        let mut segs = self.shared.segments.lock();
+        let mut n = 0;
+        while n + 1 < segs.len() && segs[n].last_seq.is_none_or(|l| l <= seq) {
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        for s in segs.drain(..n) {
+            self.shared.io.remove_file(&s.path)?;
+        }
+        drop(segs);
+        self.shared.io.sync_dir(&self.shared.dir)?;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> WalStats {
+        let s = &self.shared;
+        WalStats {
+            records: s.records.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            syncs: s.syncs.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+            segments: s.segments.lock().len() as u64,
+        }
+    }
+
+    /// Whether an I/O failure poisoned the log (it then refuses appends until reopened).
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::SeqCst)
+    }
+
+    /// Syncs what is buffered and stops the committer. Later calls fail with
+    /// [`StorageError::Closed`]. Idempotent; also run on drop.
+    pub fn close(&self) -> Result<()> {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let r = match self.tx.send(Request::Close { reply }) {
+            Ok(()) => answer.recv().unwrap_or(Ok(())),
+            Err(_) => Ok(()),
+        };
+        if let Some(h) = self.committer.lock().take() {
+            if h.join().is_err() {
+                return Err(StorageError::Poisoned(
+                    "the WAL committer thread panicked".into(),
+                ));
+            }
+        }
+        r
+    }
+
+    fn gone(&self) -> StorageError {
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            self.shared.poisoned_error()
+        } else {
+            StorageError::Closed
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Reads every segment, replays it, cuts a torn tail and opens (or creates) the active
+/// segment. Returns the segment list, the active segment and the next sequence number.
+fn recover(
+    io: &dyn IoBackend,
+    dir: &Path,
+    opts: &WalOptions,
+    replay: &mut dyn FnMut(SeqNo, &[u8]) -> Result<()>,
+) -> Result<(Vec<SegmentMeta>, Active, SeqNo)> {
+    let mut ids: Vec<u64> = io
+        .list_dir(dir)?
+        .iter()
+        .filter_map(|n| parse_segment_name(n))
+        .collect();
+    ids.sort_unstable();
+    for w in ids.windows(2) {
+        if w[1] != w[0] + 1 {
+            return Err(StorageError::Corruption(format!(
+                "WAL in {}: segment {} is missing (found {} then {})",
+                dir.display(),
+                w[0] + 1,
+                w[0],
+                w[1]
+            )));
+        }
+    }
+    let mut metas: Vec<SegmentMeta> = Vec::new();
+    let mut next_seq: Option<SeqNo> = None;
+    let mut active: Option<Active> = None;
+    let count = ids.len();
+    for (i, &id) in ids.iter().enumerate() {
+        let is_last = i + 1 == count;
+        let name = segment_name(id);
+        let path = dir.join(&name);
+        let file = io.open(&path, OpenOptions::read_only())?;
+        let len = usize::try_from(file.len()?)
+            .map_err(|_| StorageError::Corruption(format!("WAL segment {name} is too large")))?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, 0)?;
+        drop(file);
+        let header = match decode_segment_header(&buf) {
+            Ok(h) => h,
+            Err(HeaderProblem::Newer(v)) => {
+                return Err(StorageError::UnsupportedVersion {
+                    what: format!("WAL segment {}", path.display()),
+                    found: v,
+                    supported: SEGMENT_FORMAT_VERSION,
+                })
+            }
+            Err(HeaderProblem::NotAWal) => {
+                return Err(StorageError::NotADatabase(
+                    path.display().to_string(),
+                    "named like a WAL segment but has no WAL magic".into(),
+                ))
+            }
+            Err(p) if is_last && torn_creation(&buf) => {
+                // Created, but the header never became durable: nothing was ever in it.
+                let _ = p;
+                io.remove_file(&path)?;
+                io.sync_dir(dir)?;
+                break;
+            }
+            Err(p) => {
+                return Err(StorageError::Corruption(format!(
+                    "WAL segment {}: bad header ({p:?})",
+                    path.display()
+                )))
+            }
+        };
+        if header.id != id {
+            return Err(StorageError::Corruption(format!(
+                "WAL segment {} says it is segment {}",
+                path.display(),
+                header.id
+            )));
+        }
+        if let Some(want) = next_seq {
+            if header.base_seq != want {
+                return Err(StorageError::Corruption(format!(
+                    "WAL segment {} starts at seq {}, expected {want}",
+                    path.display(),
+                    header.base_seq
+                )));
+            }
+        }
+        if header.base_seq == 0 {
+            return Err(StorageError::Corruption(format!(
+                "WAL segment {} starts at seq 0",
+                path.display()
+            )));
+        }
+        let scan = scan_segment(&buf, &name, header.base_seq, is_last)?;
+        for &(seq, start, end) in &scan.records {
+            replay(seq, &buf[start..end])?;
+        }
+        next_seq = Some(scan.next_seq);
+        metas.push(SegmentMeta {
+            id,
+            path: path.clone(),
+            last_seq: scan.records.last().map(|r| r.0),
+        });
+        if is_last {
+            let direct = OpenOptions {
+                direct: opts.direct_io,
+                ..OpenOptions::read_write()
+            };
+            let file = io.open(&path, direct)?;
+            let valid_end = scan.valid_end as u64;
+            let mut file_len = len as u64;
+            if scan.torn {
+                file.set_len(valid_end)?;
+                file.sync_all()?;
+                file_len = valid_end;
+            } else {
+                // What was read may still be only in the page cache: make it durable before
+                // appending after it.
+                file.sync_data()?;
+            }
+            let tail = if file.is_direct() {
+                buf[align_down(valid_end) as usize..scan.valid_end].to_vec()
+            } else {
+                Vec::new()
+            };
+            active = Some(Active {
+                id,
+                file,
+                write_pos: valid_end,
+                synced_pos: valid_end,
+                file_len,
+                tail,
+            });
+        }
+    }
+    let next_seq = next_seq.unwrap_or(1);
+    let active = match active {
+        Some(a) => a,
+        None => {
+            let id = metas.last().map_or(1, |m| m.id + 1);
+            let a = create_segment(io, dir, opts, id, next_seq)?;
+            metas.push(SegmentMeta {
+                id,
+                path: dir.join(segment_name(id)),
+                last_seq: None,
+            });
+            a
+        }
+    };
+    Ok((metas, active, next_seq))
+}
+
+/// A last segment whose header is unreadable holds nothing if no batch was ever written to
+/// it: then it is the remains of a creation that crashed before the header was durable.
+fn torn_creation(buf: &[u8]) -> bool {
+    let body = buf.get(SEGMENT_HEADER_LEN..).unwrap_or(&[]);
+    (0..body.len()).all(|i| crate::wal::format::batch_frame_at(body, i).is_none())
+}
+
+/// Creates segment `id` starting at `base_seq`: header written and synced, directory synced.
+fn create_segment(
+    io: &dyn IoBackend,
+    dir: &Path,
+    opts: &WalOptions,
+    id: u64,
+    base_seq: SeqNo,
+) -> Result<Active> {
+    let path = dir.join(segment_name(id));
+    let file = io.open(
+        &path,
+        OpenOptions {
+            direct: opts.direct_io,
+            ..OpenOptions::create_new()
+        },
+    )?;
+    let header = encode_segment_header(&SegmentHeader { id, base_seq });
+    let (tail, file_len) = if file.is_direct() {
+        let mut block = AlignedBuf::default();
+        block.zeroed(DIRECT_IO_ALIGN)[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
+        file.write_all_at_and_sync(block.as_slice(), 0)?;
+        (header.to_vec(), DIRECT_IO_ALIGN as u64)
+    } else {
+        file.write_all_at_and_sync(&header, 0)?;
+        (Vec::new(), SEGMENT_HEADER_LEN as u64)
+    };
+    io.sync_dir(dir)?;
+    let pos = SEGMENT_HEADER_LEN as u64;
+    Ok(Active {
+        id,
+        file,
+        write_pos: pos,
+        synced_pos: pos,
+        file_len,
+        tail,
+    })
+}
+
+/// The committer thread's state.
+struct Committer {
+    shared: Arc<Shared>,
+    rx: Receiver<Request>,
+    active: Active,
+    next_seq: SeqNo,
+    /// The batch being encoded (reused).
+    batch: Vec<u8>,
+    /// O_DIRECT staging buffer (reused).
+    aligned: AlignedBuf,
+    last_sync: Instant,
+    /// A request taken from the queue that did not fit in the previous batch.
+    carry: Option<Request>,
+}
+
+type Pending = Vec<(Vec<u8>, Sender<Result<SeqNo>>)>;
+
+impl Committer {
+    fn run(&mut self) {
+        loop {
+            let first = match self.carry.take() {
+                Some(r) => r,
+                None => match self.next_request() {
+                    Some(r) => r,
+                    None => {
+                        // Every sender is gone (the Wal was dropped without close).
+                        let _ = self.sync_if_needed();
+                        return;
+                    }
+                },
+            };
+            let mut pending: Pending = Vec::new();
+            let mut bytes = 0usize;
+            let mut control = None;
+            match first {
+                Request::Append { payload, reply } => {
+                    bytes += payload.len();
+                    pending.push((payload, reply));
+                }
+                other => control = Some(other),
+            }
+            while control.is_none()
+                && pending.len() < GROUP_COMMIT_BATCH_MAX
+                && bytes < BATCH_BYTES_MAX
+            {
+                match self.rx.try_recv() {
+                    Ok(Request::Append { payload, reply }) => {
+                        if bytes + payload.len() > BATCH_BYTES_MAX {
+                            self.carry = Some(Request::Append { payload, reply });
+                            break;
+                        }
+                        bytes += payload.len();
+                        pending.push((payload, reply));
+                    }
+                    Ok(other) => control = Some(other),
+                    Err(_) => break,
+                }
+            }
+            if !pending.is_empty() {
+                self.commit(pending);
+            }
+            self.periodic_sync();
+            match control {
+                Some(Request::Sync { reply }) => {
+                    let _ = reply.send(self.sync_if_needed());
+                }
+                Some(Request::Close { reply }) => {
+                    // A poisoned log has nothing it could still make durable.
+                    let r = if self.shared.poisoned.load(Ordering::SeqCst) {
+                        Ok(())
+                    } else {
+                        self.sync_if_needed()
+                    };
+                    let _ = reply.send(r);
+                    return;
+                }
+                Some(Request::Append { .. }) | None => {}
+            }
+        }
+    }
+
+    /// Waits for the next request; in buffered mode wakes up to sync when the interval ends.
+    fn next_request(&mut self) -> Option<Request> {
+        loop {
+            let interval = match self.shared.opts.durability {
+                Durability::Buffered { interval } if self.unsynced() => interval,
+                _ => return self.rx.recv().ok(),
+            };
+            let wait = interval.saturating_sub(self.last_sync.elapsed());
+            match self.rx.recv_timeout(wait.max(Duration::from_micros(1))) {
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Timeout) => self.periodic_sync(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn unsynced(&self) -> bool {
+        self.active.synced_pos < self.active.write_pos
+            && !self.shared.poisoned.load(Ordering::SeqCst)
+    }
+
+    fn periodic_sync(&mut self) {
+        if let Durability::Buffered { interval } = self.shared.opts.durability {
+            if self.unsynced() && self.last_sync.elapsed() >= interval {
+                let _ = self.sync_if_needed();
+            }
+        }
+    }
+
+    fn sync_if_needed(&mut self) -> Result<()> {
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            return Err(self.shared.poisoned_error());
+        }
+        if self.active.synced_pos >= self.active.write_pos {
+            return Ok(());
+        }
+        match self.active.file.sync_data() {
+            Ok(()) => {
+                self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+                self.active.synced_pos = self.active.write_pos;
+                self.last_sync = Instant::now();
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("WAL fdatasync failed: {e}");
+                self.shared.poison(msg);
+                Err(StorageError::Io(e))
+            }
+        }
+    }
+
+    fn commit(&mut self, pending: Pending) {
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            for (_, reply) in pending {
+                let _ = reply.send(Err(self.shared.poisoned_error()));
+            }
+            return;
+        }
+        match self.write_batch(&pending) {
+            Ok(first) => {
+                for (i, (_, reply)) in pending.into_iter().enumerate() {
+                    let _ = reply.send(Ok(first + i as u64));
+                }
+            }
+            Err(e) => {
+                self.shared.poison(format!("WAL write failed: {e}"));
+                let kind = match &e {
+                    StorageError::Io(io) => Some((io.kind(), io.raw_os_error())),
+                    _ => None,
+                };
+                let text = e.to_string();
+                let mut first = Some(e);
+                for (_, reply) in pending {
+                    let err = first.take().unwrap_or_else(|| match kind {
+                        Some((_, Some(code))) => {
+                            StorageError::Io(std::io::Error::from_raw_os_error(code))
+                        }
+                        Some((k, None)) => StorageError::Io(std::io::Error::new(k, text.clone())),
+                        None => StorageError::Poisoned(text.clone()),
+                    });
+                    let _ = reply.send(Err(err));
+                }
+            }
+        }
+    }
+
+    /// Encodes and writes one batch; returns the seq of its first record.
+    fn write_batch(&mut self, pending: &Pending) -> Result<SeqNo> {
+        let batch_len: usize = BATCH_FRAME_LEN
+            + pending
+                .iter()
+                .map(|(p, _)| data_frame_len(p.len()))
+                .sum::<usize>();
+        let seg_size = self.shared.opts.segment_size_bytes;
+        if self.active.write_pos > SEGMENT_HEADER_LEN as u64
+            && self.active.write_pos + batch_len as u64 > seg_size
+        {
+            self.rotate()?;
+        }
+        let first = self.next_seq;
+        self.batch.clear();
+        let info = BatchInfo {
+            records: pending.len() as u32,
+            batch_len: batch_len as u64,
+            synced_through: self.active.synced_pos,
+        };
+        encode_batch_frame(&mut self.batch, first, &info);
+        for (i, (payload, _)) in pending.iter().enumerate() {
+            encode_frame(&mut self.batch, FRAME_DATA, first + i as u64, payload);
+        }
+        let pos = self.active.write_pos;
+        let end = pos + batch_len as u64;
+        if self.shared.opts.preallocate {
+            self.preallocate(end)?;
+        }
+        let sync = self.shared.opts.durability == Durability::Sync;
+        let file = Arc::clone(&self.active.file);
+        if self.active.direct() {
+            let block_start = align_down(pos);
+            let padded = (align_up(end) - block_start) as usize;
+            let buf = self.aligned.zeroed(padded);
+            let t = self.active.tail.len();
+            buf[..t].copy_from_slice(&self.active.tail);
+            buf[t..t + batch_len].copy_from_slice(&self.batch);
+            if sync {
+                file.write_all_at_and_sync(self.aligned.as_slice(), block_start)?;
+            } else {
+                file.write_all_at(self.aligned.as_slice(), block_start)?;
+            }
+            let new_block = align_down(end);
+            let from = (new_block - block_start) as usize;
+            let to = (end - block_start) as usize;
+            self.active.tail = self.aligned.as_slice()[from..to].to_vec();
+            self.active.file_len = self.active.file_len.max(block_start + padded as u64);
+        } else {
+            if sync {
+                file.write_all_at_and_sync(&self.batch, pos)?;
+            } else {
+                file.write_all_at(&self.batch, pos)?;
+            }
+            self.active.file_len = self.active.file_len.max(end);
+        }
+        self.active.write_pos = end;
+        if sync {
+            self.active.synced_pos = end;
+            self.last_sync = Instant::now();
+            self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        let last = first + pending.len() as u64 - 1;
+        self.next_seq = last + 1;
+        if let Some(m) = self.shared.segments.lock().last_mut() {
+            if m.id == self.active.id {
+                m.last_seq = Some(last);
+            }
+        }
+        self.shared.last_seq.store(last, Ordering::SeqCst);
+        self.shared
+            .records
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        self.shared.batches.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .bytes
+            .fetch_add(batch_len as u64, Ordering::Relaxed);
+        Ok(first)
+    }
+
+    /// Writes zeros ahead so the file already has its size when batches land (fdatasync then
+    /// has no size change to journal).
+    fn preallocate(&mut self, need: u64) -> Result<()> {
+        if need <= self.active.file_len {
+            return Ok(());
+        }
+        let start = if self.active.direct() {
+            align_up(self.active.file_len)
+        } else {
+            self.active.file_len
+        };
+        let target = align_up(need.max(start) + PREALLOCATE_CHUNK_BYTES);
+        if target <= start {
+            return Ok(());
+        }
+        let len = (target - start) as usize;
+        self.aligned.zeroed(len);
+        self.active
+            .file
+            .write_all_at(self.aligned.as_slice(), start)?;
+        self.active.file_len = target;
+        Ok(())
+    }
+
+    /// Seals the active segment (synced, preallocated zeros cut) and starts the next one.
+    fn rotate(&mut self) -> Result<()> {
+        let old = &self.active;
+        if old.file_len > old.write_pos {
+            old.file.set_len(old.write_pos)?;
+        }
+        old.file.sync_all()?;
+        self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        let id = old.id + 1;
+        let io = Arc::clone(&self.shared.io);
+        let next = create_segment(
+            io.as_ref(),
+            &self.shared.dir,
+            &self.shared.opts,
+            id,
+            self.next_seq,
+        )?;
+        self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        self.shared.segments.lock().push(SegmentMeta {
+            id,
+            path: self.shared.dir.join(segment_name(id)),
+            last_seq: None,
+        });
+        self.active = next;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+}
