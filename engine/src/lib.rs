@@ -14,5 +14,7 @@ pub mod kv;
 pub mod limits;
 pub mod lsm;
 pub mod memtable;
+pub mod model;
+pub mod expr;
 pub mod sstable;
 pub mod wal;

@@ -1,0 +1,291 @@
+//! DynamoDB's JSON wire form of attribute values: `{"S": "x"}`, `{"N": "1"}`, `{"B": "<base64>"}`,
+//! `{"BOOL": true}`, `{"NULL": true}`, `{"M": {...}}`, `{"L": [...]}`, `{"SS": [...]}`,
+//! `{"NS": [...]}`, `{"BS": [...]}`.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::number::Number;
+use super::value::{AttributeValue, Item};
+use super::ModelError;
+use crate::limits::NESTING_DEPTH_MAX;
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// The JSON token name Jackson uses in SerializationException messages.
+fn token(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(true) => "VALUE_TRUE",
+        Value::Bool(false) => "VALUE_FALSE",
+        Value::Number(n) if n.is_f64() => "VALUE_NUMBER_FLOAT",
+        Value::Number(_) => "VALUE_NUMBER_INT",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}
+
+fn not_a(what: &str, v: &Value) -> ModelError {
+    ModelError::serialization(format!("{} cannot be converted to {what}", token(v)))
+}
+
+fn string<'a>(v: &'a Value) -> Result<&'a str, ModelError> {
+    v.as_str().ok_or_else(|| not_a("String", v))
+}
+
+fn binary(v: &Value) -> Result<Vec<u8>, ModelError> {
+    let s = v.as_str().ok_or_else(|| not_a("Blob", v))?;
+    b64().decode(s).map_err(|_| {
+        ModelError::serialization(
+            "Base64 encoded length is expected a multiple of 4 bytes but found: ".to_string()
+                + &s.len().to_string(),
+        )
+    })
+}
+
+fn number(s: &str) -> Result<Number, ModelError> {
+    Number::parse(s).map_err(ModelError::from)
+}
+
+fn array<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>, ModelError> {
+    v.as_array().ok_or_else(|| not_a(what, v))
+}
+
+fn duplicates(items: &[String]) -> ModelError {
+    ModelError::validation(format!(
+        "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
+        items.join(", ")
+    ))
+}
+
+impl AttributeValue {
+    /// Decodes DynamoDB's JSON form, with DynamoDB's errors.
+    pub fn from_json(v: &Value) -> Result<AttributeValue, ModelError> {
+        from_json_depth(v, 0)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::with_capacity(1);
+        let (k, v) = match self {
+            AttributeValue::S(s) => ("S", Value::String(s.clone())),
+            AttributeValue::N(n) => ("N", Value::String(n.to_string())),
+            AttributeValue::B(b) => ("B", Value::String(b64().encode(b))),
+            AttributeValue::Bool(b) => ("BOOL", Value::Bool(*b)),
+            AttributeValue::Null => ("NULL", Value::Bool(true)),
+            AttributeValue::M(m) => ("M", item_to_json(m)),
+            AttributeValue::L(l) => ("L", Value::Array(l.iter().map(|e| e.to_json()).collect())),
+            AttributeValue::SS(s) => (
+                "SS",
+                Value::Array(s.iter().map(|e| Value::String(e.clone())).collect()),
+            ),
+            AttributeValue::NS(s) => (
+                "NS",
+                Value::Array(s.iter().map(|e| Value::String(e.to_string())).collect()),
+            ),
+            AttributeValue::BS(s) => (
+                "BS",
+                Value::Array(s.iter().map(|e| Value::String(b64().encode(e))).collect()),
+            ),
+        };
+        m.insert(k.to_string(), v);
+        Value::Object(m)
+    }
+}
+
+const TYPES: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
+
+fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError> {
+    if depth > NESTING_DEPTH_MAX {
+        return Err(ModelError::validation(
+            "Nesting Levels have exceeded supported limits",
+        ));
+    }
+    let obj = v.as_object().ok_or_else(|| not_a("AttributeValue", v))?;
+    let mut set: Vec<(&str, &Value)> = Vec::with_capacity(1);
+    for (k, val) in obj {
+        if !TYPES.contains(&k.as_str()) {
+            return Err(ModelError::serialization(format!(
+                "Unrecognized field \"{k}\" in AttributeValue"
+            )));
+        }
+        if !val.is_null() {
+            set.push((k.as_str(), val));
+        }
+    }
+    if set.is_empty() {
+        return Err(ModelError::validation(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+        ));
+    }
+    if set.len() > 1 {
+        return Err(ModelError::validation(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+        ));
+    }
+    let (ty, val) = set[0];
+    Ok(match ty {
+        "S" => AttributeValue::S(string(val)?.to_string()),
+        "N" => AttributeValue::N(number(string(val)?)?),
+        "B" => AttributeValue::B(binary(val)?),
+        "BOOL" => AttributeValue::Bool(val.as_bool().ok_or_else(|| not_a("Boolean", val))?),
+        "NULL" => match val.as_bool() {
+            Some(true) => AttributeValue::Null,
+            Some(false) => {
+                return Err(ModelError::validation(
+                    "One or more parameter values were invalid: Null attribute value types must have the value of true",
+                ))
+            }
+            None => return Err(not_a("Boolean", val)),
+        },
+        "M" => {
+            let m = val.as_object().ok_or_else(|| not_a("Map", val))?;
+            let mut out = Item::new();
+            for (k, e) in m {
+                out.insert(k.clone(), from_json_depth(e, depth + 1)?);
+            }
+            AttributeValue::M(out)
+        }
+        "L" => {
+            let a = array(val, "List")?;
+            AttributeValue::L(a.iter().map(|e| from_json_depth(e, depth + 1)).collect::<Result<_, _>>()?)
+        }
+        "SS" => {
+            let a = array(val, "List")?;
+            if a.is_empty() {
+                return Err(ModelError::validation(
+                    "One or more parameter values were invalid: An string set  may not be empty",
+                ));
+            }
+            let v: Vec<String> = a.iter().map(|e| string(e).map(str::to_string)).collect::<Result<_, _>>()?;
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            if !v.iter().all(|s| seen.insert(s)) {
+                return Err(duplicates(&v));
+            }
+            AttributeValue::SS(v)
+        }
+        "NS" => {
+            let a = array(val, "List")?;
+            if a.is_empty() {
+                return Err(ModelError::validation(
+                    "One or more parameter values were invalid: An number set  may not be empty",
+                ));
+            }
+            let texts: Vec<String> = a.iter().map(|e| string(e).map(str::to_string)).collect::<Result<_, _>>()?;
+            let v: Vec<Number> = texts.iter().map(|s| number(s)).collect::<Result<_, _>>()?;
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            if !v.iter().all(|n| seen.insert(n)) {
+                return Err(duplicates(&texts));
+            }
+            AttributeValue::NS(v)
+        }
+        "BS" => {
+            let a = array(val, "List")?;
+            if a.is_empty() {
+                return Err(ModelError::validation(
+                    "One or more parameter values were invalid: Binary sets should not be empty",
+                ));
+            }
+            let v: Vec<Vec<u8>> = a.iter().map(binary).collect::<Result<_, _>>()?;
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            if !v.iter().all(|b| seen.insert(b)) {
+                let shown: Vec<String> = v.iter().map(|b| b64().encode(b)).collect();
+                return Err(duplicates(&shown));
+            }
+            AttributeValue::BS(v)
+        }
+        _ => unreachable_type(ty)?,
+    })
+}
+
+fn unreachable_type(ty: &str) -> Result<AttributeValue, ModelError> {
+    Err(ModelError::serialization(format!(
+        "Unrecognized field \"{ty}\" in AttributeValue"
+    )))
+}
+
+/// An item (a JSON object of attribute name → attribute value).
+pub fn item_from_json(v: &Value) -> Result<Item, ModelError> {
+    let obj = v.as_object().ok_or_else(|| not_a("Map", v))?;
+    let mut out = Item::new();
+    for (k, e) in obj {
+        out.insert(k.clone(), AttributeValue::from_json(e)?);
+    }
+    Ok(out)
+}
+
+pub fn item_to_json(item: &Item) -> Value {
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelErrorKind;
+    use serde_json::json;
+
+    fn err(v: Value) -> ModelError {
+        AttributeValue::from_json(&v).expect_err("invalid")
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let v = json!({"M": {
+            "s": {"S": "x"}, "n": {"N": "1.50"}, "b": {"B": "AAE="}, "t": {"BOOL": true},
+            "z": {"NULL": true}, "l": {"L": [{"S": ""}, {"N": "-0"}]},
+            "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": ["AA=="]}
+        }});
+        let av = AttributeValue::from_json(&v).expect("valid");
+        let back = av.to_json();
+        assert_eq!(back["M"]["n"], json!({"N": "1.5"}));
+        assert_eq!(back["M"]["l"]["L"][1], json!({"N": "0"}));
+        assert_eq!(AttributeValue::from_json(&back).expect("again"), av);
+    }
+
+    #[test]
+    fn dynamodb_messages() {
+        assert_eq!(
+            err(json!({})).message,
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        );
+        assert!(err(json!({"S": "a", "N": "1"}))
+            .message
+            .contains("more than one datatypes"));
+        let e = err(json!({"S": 5}));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (
+                ModelErrorKind::Serialization,
+                "VALUE_NUMBER_INT cannot be converted to String"
+            )
+        );
+        assert_eq!(
+            err(json!({"N": "abc"})).message,
+            "A value provided cannot be converted into a number"
+        );
+        assert_eq!(
+            err(json!({"SS": []})).message,
+            "One or more parameter values were invalid: An string set  may not be empty"
+        );
+        assert_eq!(
+            err(json!({"SS": ["a", "a"]})).message,
+            "One or more parameter values were invalid: Input collection [a, a] contains duplicates."
+        );
+        assert!(err(json!({"NS": ["1", "1.0"]}))
+            .message
+            .contains("contains duplicates"));
+        assert!(err(json!({"NULL": false}))
+            .message
+            .contains("Null attribute value types must have the value of true"));
+        let mut deep = json!({"S": "x"});
+        for _ in 0..40 {
+            deep = json!({"L": [deep]});
+        }
+        assert_eq!(
+            err(deep).message,
+            "Nesting Levels have exceeded supported limits"
+        );
+    }
+}

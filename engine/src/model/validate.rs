@@ -1,0 +1,116 @@
+//! Validation of whole items and names, with DynamoDB's messages.
+
+use super::keys::KeySchema;
+use super::size::item_size;
+use super::value::{AttributeValue, Item};
+use super::ModelError;
+use crate::limits::{
+    ATTRIBUTE_NAME_MAX_BYTES, ITEM_SIZE_MAX_BYTES, NESTING_DEPTH_MAX, TABLE_NAME_LEN_MAX,
+    TABLE_NAME_LEN_MIN,
+};
+
+fn depth_ok(v: &AttributeValue, depth: usize) -> bool {
+    if depth > NESTING_DEPTH_MAX {
+        return false;
+    }
+    match v {
+        AttributeValue::M(m) => m.values().all(|e| depth_ok(e, depth + 1)),
+        AttributeValue::L(l) => l.iter().all(|e| depth_ok(e, depth + 1)),
+        _ => true,
+    }
+}
+
+/// A value built by an update (sets non-empty, depth bounded).
+pub fn validate_attribute_value(v: &AttributeValue) -> Result<(), ModelError> {
+    if !depth_ok(v, 0) {
+        return Err(ModelError::validation(
+            "Nesting Levels have exceeded supported limits",
+        ));
+    }
+    Ok(())
+}
+
+/// An item to be stored: key attributes valid, names within limits, size ≤ 400 KB.
+pub fn validate_item(item: &Item, schema: &KeySchema) -> Result<(), ModelError> {
+    schema.user_key(item)?;
+    for (name, v) in item {
+        if name.is_empty() {
+            return Err(ModelError::validation(
+                "One or more parameter values were invalid: An attribute name cannot be empty",
+            ));
+        }
+        if name.len() > ATTRIBUTE_NAME_MAX_BYTES {
+            return Err(ModelError::validation(format!(
+                "One or more parameter values were invalid: Attribute name {name} is too long"
+            )));
+        }
+        validate_attribute_value(v)?;
+    }
+    if item_size(item) > ITEM_SIZE_MAX_BYTES {
+        return Err(ModelError::validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
+    }
+    Ok(())
+}
+
+/// 3–255 characters of `[a-zA-Z0-9_.-]`, in DynamoDB's "1 validation error detected" form.
+pub fn validate_table_name(name: &str, field: &str) -> Result<(), ModelError> {
+    let prefix = format!(
+        "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: "
+    );
+    if name.len() < TABLE_NAME_LEN_MIN {
+        return Err(ModelError::validation(format!(
+            "{prefix}Member must have length greater than or equal to {TABLE_NAME_LEN_MIN}"
+        )));
+    }
+    if name.len() > TABLE_NAME_LEN_MAX {
+        return Err(ModelError::validation(format!(
+            "{prefix}Member must have length less than or equal to {TABLE_NAME_LEN_MAX}"
+        )));
+    }
+    if !name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+    {
+        return Err(ModelError::validation(format!(
+            "{prefix}Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{KeyAttr, ScalarType};
+
+    #[test]
+    fn oversize_items_and_bad_names_are_rejected() {
+        let schema = KeySchema {
+            partition: KeyAttr {
+                name: "pk".into(),
+                ty: ScalarType::S,
+            },
+            sort: None,
+        };
+        let mut item = Item::new();
+        item.insert("pk".into(), AttributeValue::S("a".into()));
+        item.insert(
+            "big".into(),
+            AttributeValue::S("x".repeat(ITEM_SIZE_MAX_BYTES)),
+        );
+        assert_eq!(
+            validate_item(&item, &schema).expect_err("too big").message,
+            "Item size has exceeded the maximum allowed size"
+        );
+        item.insert("big".into(), AttributeValue::S("x".repeat(1000)));
+        assert!(validate_item(&item, &schema).is_ok());
+        assert!(validate_table_name("ab", "tableName").is_err());
+        assert!(validate_table_name("a b c", "tableName")
+            .expect_err("pattern")
+            .message
+            .contains("regular expression"));
+        assert!(validate_table_name("My_Table-1.0", "tableName").is_ok());
+    }
+}
