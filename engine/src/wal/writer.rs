@@ -242,7 +242,10 @@ impl Wal {
         };
         let handle = std::thread::Builder::new()
             .name("wal-committer".into())
-            .spawn(move || committer.run())
+            .spawn(move || {
+                let _guard = PanicGuard(Arc::clone(&committer.shared));
+                committer.run();
+            })
             .map_err(StorageError::Io)?;
         Ok(Wal {
             shared,
@@ -557,6 +560,17 @@ fn create_segment(
         file_len,
         tail,
     })
+}
+
+/// Poisons the log if the committer thread unwinds, so appenders see why it stopped.
+struct PanicGuard(Arc<Shared>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison("the WAL committer thread panicked".into());
+        }
+    }
 }
 
 /// The committer thread's state.

@@ -1,0 +1,256 @@
+//! Typed access to a JSON request body, with DynamoDB's errors for missing or mistyped fields,
+//! and the expression context of one request (placeholders and their use).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::ApiError;
+use crate::expr::{self, ExprError, ExprKind, Placeholders, Usage};
+use crate::model::{AttributeValue, Item};
+
+pub(crate) struct Req<'a> {
+    pub obj: &'a Map<String, Value>,
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn token(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(_) => "VALUE_BOOLEAN",
+        Value::Number(_) => "VALUE_NUMBER_INT",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}
+
+impl<'a> Req<'a> {
+    pub fn new(v: &'a Value) -> Result<Req<'a>, ApiError> {
+        match v.as_object() {
+            Some(obj) => Ok(Req { obj }),
+            None => Err(ApiError::serialization(
+                "Start of structure or map found where not expected.",
+            )),
+        }
+    }
+
+    pub fn get(&self, k: &str) -> Option<&'a Value> {
+        self.obj.get(k).filter(|v| !v.is_null())
+    }
+
+    pub fn has(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub fn missing(k: &str) -> ApiError {
+        ApiError::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(k)
+        ))
+    }
+
+    pub fn str(&self, k: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(ApiError::serialization(format!(
+                "{} cannot be converted to String",
+                token(v)
+            ))),
+        }
+    }
+
+    pub fn req_str(&self, k: &str) -> Result<&'a str, ApiError> {
+        self.str(k)?.ok_or_else(|| Req::missing(k))
+    }
+
+    pub fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(ApiError::serialization(format!(
+                "{} cannot be converted to Boolean",
+                token(v)
+            ))),
+        }
+    }
+
+    pub fn i64(&self, k: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                ApiError::serialization(format!("Value {n} for {k} is out of range"))
+            }),
+            Some(v) => Err(ApiError::serialization(format!(
+                "{} cannot be converted to Integer",
+                token(v)
+            ))),
+        }
+    }
+
+    pub fn object(&self, k: &str) -> Result<Option<&'a Map<String, Value>>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(v) => Err(ApiError::serialization(format!(
+                "{} cannot be converted to Map",
+                token(v)
+            ))),
+        }
+    }
+
+    pub fn array(&self, k: &str) -> Result<Option<&'a Vec<Value>>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(v) => Err(ApiError::serialization(format!(
+                "{} cannot be converted to List",
+                token(v)
+            ))),
+        }
+    }
+
+    pub fn item(&self, k: &str) -> Result<Option<Item>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => Ok(Some(crate::model::item_from_json(v)?)),
+        }
+    }
+
+    /// An enum-valued string field with DynamoDB's "failed to satisfy constraint" message.
+    pub fn enum_str(&self, k: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+        match self.str(k)? {
+            None => Ok(None),
+            Some(s) if allowed.contains(&s) => Ok(Some(s)),
+            Some(s) => Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{s}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                lower_first(k),
+                allowed.join(", ")
+            ))),
+        }
+    }
+}
+
+impl From<ExprError> for ApiError {
+    fn from(e: ExprError) -> Self {
+        ApiError::validation(e.message)
+    }
+}
+
+/// ExpressionAttributeNames / Values of one request and what its expressions used.
+pub(crate) struct ExprCtx {
+    pub names: Option<BTreeMap<String, String>>,
+    pub values: Option<BTreeMap<String, AttributeValue>>,
+    pub usage: Usage,
+}
+
+impl ExprCtx {
+    pub fn from_req(r: &Req<'_>) -> Result<ExprCtx, ApiError> {
+        let names = match r.object("ExpressionAttributeNames")? {
+            None => None,
+            Some(m) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in m {
+                    let s = v.as_str().ok_or_else(|| {
+                        ApiError::serialization(format!(
+                            "{} cannot be converted to String",
+                            token(v)
+                        ))
+                    })?;
+                    out.insert(k.clone(), s.to_string());
+                }
+                Some(out)
+            }
+        };
+        let values = match r.object("ExpressionAttributeValues")? {
+            None => None,
+            Some(m) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), AttributeValue::from_json(v).map_err(|e| {
+                        ApiError::from(crate::model::ModelError {
+                            kind: e.kind,
+                            message: if e.message.starts_with("One or more") || e.message.starts_with("Supplied") {
+                                format!("ExpressionAttributeValues contains invalid value: {} for key {k}", e.message)
+                            } else {
+                                e.message
+                            },
+                        })
+                    })?);
+                }
+                Some(out)
+            }
+        };
+        let ctx = ExprCtx {
+            names,
+            values,
+            usage: Usage::default(),
+        };
+        expr::validate_placeholder_maps(&ctx.placeholders())?;
+        Ok(ctx)
+    }
+
+    pub fn placeholders(&self) -> Placeholders<'_> {
+        Placeholders {
+            names: self.names.as_ref(),
+            values: self.values.as_ref(),
+        }
+    }
+
+    pub fn condition(&mut self, kind: ExprKind, src: &str) -> Result<expr::Condition, ApiError> {
+        let mut u = Usage::default();
+        let c = expr::parse_condition(
+            kind,
+            src,
+            &Placeholders {
+                names: self.names.as_ref(),
+                values: self.values.as_ref(),
+            },
+            &mut u,
+        )?;
+        self.usage.merge(&u);
+        Ok(c)
+    }
+
+    pub fn update(&mut self, src: &str) -> Result<expr::UpdateExpr, ApiError> {
+        let mut u = Usage::default();
+        let c = expr::parse_update(
+            src,
+            &Placeholders {
+                names: self.names.as_ref(),
+                values: self.values.as_ref(),
+            },
+            &mut u,
+        )?;
+        self.usage.merge(&u);
+        Ok(c)
+    }
+
+    pub fn projection(&mut self, src: &str) -> Result<expr::Projection, ApiError> {
+        let mut u = Usage::default();
+        let c = expr::parse_projection(
+            src,
+            &Placeholders {
+                names: self.names.as_ref(),
+                values: self.values.as_ref(),
+            },
+            &mut u,
+        )?;
+        self.usage.merge(&u);
+        Ok(c)
+    }
+
+    /// Unused placeholders are an error, checked once over the whole request.
+    pub fn finish(&self) -> Result<(), ApiError> {
+        expr::check_unused(&self.placeholders(), &[&self.usage])?;
+        Ok(())
+    }
+}

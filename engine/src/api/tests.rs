@@ -1,0 +1,199 @@
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::kv::MemKv;
+
+fn db() -> Database {
+    Database::new(Arc::new(MemKv::new()), DatabaseOptions::default()).expect("db")
+}
+
+fn call(db: &Database, op: &str, body: Value) -> Result<Value, ApiError> {
+    db.execute(op, body.to_string().as_bytes())
+}
+
+fn create(db: &Database, name: &str, sort: bool) {
+    let mut ks = vec![json!({"AttributeName": "pk", "KeyType": "HASH"})];
+    let mut ad = vec![json!({"AttributeName": "pk", "AttributeType": "S"})];
+    if sort {
+        ks.push(json!({"AttributeName": "sk", "KeyType": "RANGE"}));
+        ad.push(json!({"AttributeName": "sk", "AttributeType": "N"}));
+    }
+    call(db, "CreateTable", json!({"TableName": name, "KeySchema": ks, "AttributeDefinitions": ad, "BillingMode": "PAY_PER_REQUEST"}))
+        .expect("create");
+}
+
+#[test]
+fn put_get_delete_round_trip_and_errors() {
+    let db = db();
+    create(&db, "items", false);
+    call(
+        &db,
+        "PutItem",
+        json!({"TableName": "items", "Item": {"pk": {"S": "a"}, "n": {"N": "1.50"}}}),
+    )
+    .expect("put");
+    let got = call(
+        &db,
+        "GetItem",
+        json!({"TableName": "items", "Key": {"pk": {"S": "a"}}}),
+    )
+    .expect("get");
+    assert_eq!(got["Item"]["n"], json!({"N": "1.5"}));
+    let e = call(
+        &db,
+        "GetItem",
+        json!({"TableName": "nope", "Key": {"pk": {"S": "a"}}}),
+    )
+    .expect_err("missing table");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+    let e = call(
+        &db,
+        "GetItem",
+        json!({"TableName": "items", "Key": {"pk": {"N": "1"}}}),
+    )
+    .expect_err("bad key");
+    assert_eq!(
+        e.message,
+        "The provided key element does not match the schema"
+    );
+    let e = db.execute("PutItem", b"{not json").expect_err("bad json");
+    assert_eq!(e.code, ErrorCode::SerializationException);
+    let e = call(
+        &db,
+        "PutItem",
+        json!({"TableName": "items", "Item": {"pk": {"S": 5}}}),
+    )
+    .expect_err("wrong type");
+    assert_eq!(e.code, ErrorCode::SerializationException);
+    let e = call(&db, "Frobnicate", json!({})).expect_err("unknown");
+    assert_eq!(e.code, ErrorCode::UnknownOperationException);
+    let old = call(
+        &db,
+        "DeleteItem",
+        json!({"TableName": "items", "Key": {"pk": {"S": "a"}}, "ReturnValues": "ALL_OLD"}),
+    )
+    .expect("delete");
+    assert_eq!(old["Attributes"]["pk"], json!({"S": "a"}));
+    assert_eq!(
+        call(
+            &db,
+            "GetItem",
+            json!({"TableName": "items", "Key": {"pk": {"S": "a"}}})
+        )
+        .expect("get"),
+        json!({})
+    );
+}
+
+#[test]
+fn concurrent_conditional_increments_lose_no_update() {
+    let db = Arc::new(db());
+    create(&db, "counters", false);
+    call(
+        &db,
+        "PutItem",
+        json!({"TableName": "counters", "Item": {"pk": {"S": "c"}, "n": {"N": "0"}}}),
+    )
+    .expect("put");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                let mut done = 0;
+                while done < 100 {
+                    let cur = call(&db, "GetItem", json!({"TableName": "counters", "Key": {"pk": {"S": "c"}}, "ConsistentRead": true}))
+                        .expect("get");
+                    let n = cur["Item"]["n"]["N"].as_str().expect("n").to_string();
+                    let r = call(&db, "UpdateItem", json!({
+                        "TableName": "counters", "Key": {"pk": {"S": "c"}},
+                        "UpdateExpression": "SET n = n + :one", "ConditionExpression": "n = :cur",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":cur": {"N": n}}
+                    }));
+                    match r {
+                        Ok(_) => done += 1,
+                        Err(e) => assert_eq!(e.code, ErrorCode::ConditionalCheckFailedException),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    let got = call(
+        &db,
+        "GetItem",
+        json!({"TableName": "counters", "Key": {"pk": {"S": "c"}}}),
+    )
+    .expect("get");
+    assert_eq!(got["Item"]["n"], json!({"N": "400"}));
+}
+
+#[test]
+fn transactions_are_all_or_nothing_and_idempotent() {
+    let db = db();
+    create(&db, "txn", true);
+    let put = |pk: &str, sk: i32| json!({"Put": {"TableName": "txn", "Item": {"pk": {"S": pk}, "sk": {"N": sk.to_string()}}}});
+    let req = json!({"TransactItems": [put("a", 1), put("b", 2)], "ClientRequestToken": "tok"});
+    call(&db, "TransactWriteItems", req.clone()).expect("tx");
+    call(&db, "TransactWriteItems", req).expect("same token, same request");
+    let other = json!({"TransactItems": [put("c", 3)], "ClientRequestToken": "tok"});
+    assert_eq!(
+        call(&db, "TransactWriteItems", other)
+            .expect_err("mismatch")
+            .code,
+        ErrorCode::IdempotentParameterMismatchException
+    );
+    let failing = json!({"TransactItems": [
+        put("d", 4),
+        {"ConditionCheck": {"TableName": "txn", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "ConditionExpression": "attribute_not_exists(pk)"}}
+    ]});
+    let e = call(&db, "TransactWriteItems", failing).expect_err("cancelled");
+    assert_eq!(e.code, ErrorCode::TransactionCanceledException);
+    assert_eq!(e.extra["CancellationReasons"][0]["Code"], json!("None"));
+    assert_eq!(
+        e.extra["CancellationReasons"][1]["Code"],
+        json!("ConditionalCheckFailed")
+    );
+    let d = call(
+        &db,
+        "GetItem",
+        json!({"TableName": "txn", "Key": {"pk": {"S": "d"}, "sk": {"N": "4"}}}),
+    )
+    .expect("get");
+    assert_eq!(d, json!({}), "the cancelled transaction wrote nothing");
+}
+
+#[test]
+fn query_pages_with_limit_and_filters_after_the_limit() {
+    let db = db();
+    create(&db, "qry", true);
+    for i in 0..10 {
+        call(&db, "PutItem", json!({"TableName": "qry", "Item": {"pk": {"S": "p"}, "sk": {"N": i.to_string()}, "odd": {"BOOL": i % 2 == 1}}}))
+            .expect("put");
+    }
+    let mut seen = Vec::new();
+    let mut start: Option<Value> = None;
+    loop {
+        let mut body = json!({
+            "TableName": "qry", "KeyConditionExpression": "pk = :p AND sk >= :lo",
+            "FilterExpression": "odd = :t", "Limit": 3,
+            "ExpressionAttributeValues": {":p": {"S": "p"}, ":lo": {"N": "2"}, ":t": {"BOOL": true}}
+        });
+        if let Some(s) = &start {
+            body["ExclusiveStartKey"] = s.clone();
+        }
+        let r = call(&db, "Query", body).expect("query");
+        assert!(r["ScannedCount"].as_u64().expect("scanned") <= 3);
+        for it in r["Items"].as_array().expect("items") {
+            seen.push(it["sk"]["N"].as_str().expect("n").to_string());
+        }
+        match r.get("LastEvaluatedKey") {
+            Some(k) => start = Some(k.clone()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["3", "5", "7", "9"]);
+}
