@@ -122,8 +122,8 @@ fn with_capacity(
 
 impl Database {
     pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let t = self.table(r.req_str("TableName")?)?;
         let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
+        let t = self.table(r.req_str("TableName")?)?;
         let mut ctx = ExprCtx::from_req(r)?;
         let cond = parse_condition(r, &mut ctx)?;
         ctx.finish()?;
