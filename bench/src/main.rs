@@ -111,7 +111,9 @@ fn run_engine(a: EngineArgs) -> Result<(), String> {
     let dist: Distribution = a.dist.parse()?;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().join("db"));
-    let mut opts = EngineOptions::default();
+    let mut opts = EngineOptions {
+        ..EngineOptions::default()
+    };
     opts.backend = match a.backend {
         Backend::Auto => BackendKind::Auto,
         Backend::Uring => BackendKind::Uring,

@@ -75,10 +75,12 @@ pub trait Kv: Send + Sync {
 }
 
 /// The model: every keyspace a `BTreeMap`, every version kept so snapshots work.
+type Versions = Vec<(SeqNo, Option<Vec<u8>>)>;
+
 #[derive(Debug, Default)]
 pub struct MemKv {
     // space -> key -> versions (seq ascending; None = deleted)
-    spaces: RwLock<BTreeMap<SpaceId, BTreeMap<Vec<u8>, Vec<(SeqNo, Option<Vec<u8>>)>>>>,
+    spaces: RwLock<BTreeMap<SpaceId, BTreeMap<Vec<u8>, Versions>>>,
     seq: AtomicU64,
 }
 

@@ -110,8 +110,10 @@ impl IoBackend for Failing {
 }
 
 fn options(io: Option<Arc<dyn IoBackend>>) -> EngineOptions {
-    let mut o = EngineOptions::default();
-    o.io_override = io;
+    let mut o = EngineOptions {
+        io_override: io,
+        ..EngineOptions::default()
+    };
     o.tree.memtable_bytes = 8 * 1024;
     o.tree.compaction.l0_trigger = 2;
     o.background_threads = 1;

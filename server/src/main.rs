@@ -102,12 +102,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut eo = EngineOptions::default();
-    eo.durability = match args.durability {
-        DurabilityArg::Sync => Durability::Sync,
-        DurabilityArg::Buffered => Durability::Buffered {
-            interval: Duration::from_millis(10),
+    let eo = EngineOptions {
+        durability: match args.durability {
+            DurabilityArg::Sync => Durability::Sync,
+            DurabilityArg::Buffered => Durability::Buffered {
+                interval: Duration::from_millis(10),
+            },
         },
+        ..EngineOptions::default()
     };
     let db = Database::open(
         &args.data_dir,

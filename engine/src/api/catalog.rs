@@ -257,9 +257,9 @@ impl Database {
         };
         let used = 1 + sk.is_some() as usize;
         if attr_defs.len() != used {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions"
-            )));
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+            ));
         }
         let billing = r
             .enum_str("BillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])?

@@ -217,45 +217,45 @@ impl Database {
         let end = prefix_successor(&prefix)
             .map(Bound::Excluded)
             .unwrap_or(Bound::Unbounded);
-        let (mut lower, mut upper, guard): (Bound<Vec<u8>>, Bound<Vec<u8>>, Option<Vec<u8>>) =
-            match &kq.sort {
-                None => (Bound::Included(prefix.clone()), end, None),
-                Some(c) => {
-                    let skb = |v| schema.sort_key_bytes(v);
-                    match c {
-                        SortCondition::Eq(v) => {
-                            let k = join(&skb(v)?);
-                            (Bound::Included(k.clone()), Bound::Included(k), None)
+        type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>, Option<Vec<u8>>);
+        let (mut lower, mut upper, guard): Range = match &kq.sort {
+            None => (Bound::Included(prefix.clone()), end, None),
+            Some(c) => {
+                let skb = |v| schema.sort_key_bytes(v);
+                match c {
+                    SortCondition::Eq(v) => {
+                        let k = join(&skb(v)?);
+                        (Bound::Included(k.clone()), Bound::Included(k), None)
+                    }
+                    SortCondition::Lt(v) => (
+                        Bound::Included(prefix.clone()),
+                        Bound::Excluded(join(&skb(v)?)),
+                        None,
+                    ),
+                    SortCondition::Le(v) => (
+                        Bound::Included(prefix.clone()),
+                        Bound::Included(join(&skb(v)?)),
+                        None,
+                    ),
+                    SortCondition::Gt(v) => (Bound::Excluded(join(&skb(v)?)), end, None),
+                    SortCondition::Ge(v) => (Bound::Included(join(&skb(v)?)), end, None),
+                    SortCondition::Between(a, b) => {
+                        let (a, b) = (join(&skb(a)?), join(&skb(b)?));
+                        if a > b {
+                            return Err(ApiError::validation("Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound"));
                         }
-                        SortCondition::Lt(v) => (
-                            Bound::Included(prefix.clone()),
-                            Bound::Excluded(join(&skb(v)?)),
-                            None,
-                        ),
-                        SortCondition::Le(v) => (
-                            Bound::Included(prefix.clone()),
-                            Bound::Included(join(&skb(v)?)),
-                            None,
-                        ),
-                        SortCondition::Gt(v) => (Bound::Excluded(join(&skb(v)?)), end, None),
-                        SortCondition::Ge(v) => (Bound::Included(join(&skb(v)?)), end, None),
-                        SortCondition::Between(a, b) => {
-                            let (a, b) = (join(&skb(a)?), join(&skb(b)?));
-                            if a > b {
-                                return Err(ApiError::validation("Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound"));
-                            }
-                            (Bound::Included(a), Bound::Included(b), None)
-                        }
-                        SortCondition::BeginsWith(v) => {
-                            let p = join(&skb(v)?);
-                            let up = prefix_successor(&p)
-                                .map(Bound::Excluded)
-                                .unwrap_or(Bound::Unbounded);
-                            (Bound::Included(p.clone()), up, Some(p))
-                        }
+                        (Bound::Included(a), Bound::Included(b), None)
+                    }
+                    SortCondition::BeginsWith(v) => {
+                        let p = join(&skb(v)?);
+                        let up = prefix_successor(&p)
+                            .map(Bound::Excluded)
+                            .unwrap_or(Bound::Unbounded);
+                        (Bound::Included(p.clone()), up, Some(p))
                     }
                 }
-            };
+            }
+        };
         if let Some(esk) = r.item("ExclusiveStartKey")? {
             let k = schema.key_of(&esk).map_err(|_| {
                 ApiError::validation("The provided starting key is invalid: The provided key element does not match the schema")

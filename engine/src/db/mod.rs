@@ -220,8 +220,11 @@ fn encode_batch(writes: &[KvWrite]) -> Vec<u8> {
     out
 }
 
-/// Decodes a WAL batch: `(space, kind, key, value)` in order.
-pub fn decode_batch(buf: &[u8]) -> Result<Vec<(SpaceId, ValueKind, &[u8], &[u8])>> {
+/// One decoded write of a WAL batch: `(space, kind, key, value)`.
+pub type BatchWrite<'a> = (SpaceId, ValueKind, &'a [u8], &'a [u8]);
+
+/// Decodes a WAL batch, writes in order.
+pub fn decode_batch(buf: &[u8]) -> Result<Vec<BatchWrite<'_>>> {
     let mut r = Reader::new(buf, "wal batch");
     let v = r.u8()?;
     if v != BATCH_FORMAT_VERSION {

@@ -8,8 +8,10 @@ use crate::kv::MemKv;
 use crate::lsm::{CompactionConfig, CompactionStrategy};
 
 fn small_options(strategy: CompactionStrategy) -> EngineOptions {
-    let mut o = EngineOptions::default();
-    o.backend = BackendKind::Std;
+    let mut o = EngineOptions {
+        backend: BackendKind::Std,
+        ..EngineOptions::default()
+    };
     o.tree.memtable_bytes = 16 * 1024;
     o.tree.sst.block_size_bytes = 512;
     o.tree.compaction = CompactionConfig {

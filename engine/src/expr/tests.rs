@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Tests of the expression module: DynamoDB's error messages one by one, evaluation and update
 //! semantics, key-condition analysis, the legacy parameters, and property tests (print/re-parse
 //! round trip, no panics on random input).

@@ -258,7 +258,7 @@ mod tests {
             t(6, "a", "z", 9, 6),
             t(5, "a", "z", 1000, 5),
         ];
-        let c = choose(&[runs.clone()], &cfg).expect("due");
+        let c = choose(std::slice::from_ref(&runs), &cfg).expect("due");
         assert_eq!(c.inputs, vec![(0, 9), (0, 8), (0, 7), (0, 6)]);
         assert!(!c.drop_tombstones);
         assert_eq!(choose(&[runs[..3].to_vec()], &cfg), None);

@@ -32,7 +32,7 @@ fn not_a(what: &str, v: &Value) -> ModelError {
     ModelError::serialization(format!("{} cannot be converted to {what}", token(v)))
 }
 
-fn string<'a>(v: &'a Value) -> Result<&'a str, ModelError> {
+fn string(v: &Value) -> Result<&str, ModelError> {
     v.as_str().ok_or_else(|| not_a("String", v))
 }
 

@@ -31,7 +31,7 @@ fn entries(n: usize, versions: u64) -> Vec<Entry> {
     let mut v = Vec::new();
     for i in 0..n {
         for s in (1..=versions).rev() {
-            let kind = if (i + s as usize) % 5 == 0 {
+            let kind = if (i + s as usize).is_multiple_of(5) {
                 ValueKind::Delete
             } else {
                 ValueKind::Put
@@ -215,7 +215,7 @@ proptest! {
         let mut es: Vec<Entry> = raw.iter().map(|(k, s)| Entry {
             user_key: vec![b'k', *k],
             seq: *s,
-            kind: if (k + *s as u8) % 4 == 0 { ValueKind::Delete } else { ValueKind::Put },
+            kind: if (k + *s as u8).is_multiple_of(4) { ValueKind::Delete } else { ValueKind::Put },
             value: vec![*k; (*s as usize) * 9],
         }).collect();
         es.sort_by(|a, b| entry_cmp(&a.user_key, a.seq, &b.user_key, b.seq));
