@@ -5,6 +5,7 @@
 //! percentiles and engine counters (WAL syncs, records per sync, write amplification).
 
 mod keys;
+mod peers;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,23 @@ struct Cli {
 enum Cmd {
     /// In-process workload against the storage engine.
     Engine(EngineArgs),
+    /// The same fill/read workload against hashlog and the peer engines this build has
+    /// (`--features peers` adds fjall), in one run.
+    Peers(PeersArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PeersArgs {
+    /// Writer thread counts to run, comma-separated.
+    #[arg(long, default_value = "1,16,64")]
+    threads: String,
+    #[arg(long, default_value_t = 10_000)]
+    ops: u64,
+    #[arg(long, default_value_t = 1024)]
+    value_size: usize,
+    /// Durability: sync (every acknowledged write fdatasync'ed) or buffered.
+    #[arg(long, value_enum, default_value = "sync")]
+    durability: DurabilityArg,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
@@ -94,6 +112,7 @@ fn main() {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Engine(a) => run_engine(a),
+        Cmd::Peers(a) => run_peers(a),
     };
     if let Err(e) = r {
         eprintln!("hashlog-bench: {e}");
@@ -222,5 +241,54 @@ fn run_engine(a: EngineArgs) -> Result<(), String> {
     });
     println!("{out}");
     engine.close().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+}
+
+fn run_peers(a: PeersArgs) -> Result<(), String> {
+    let sync = a.durability == DurabilityArg::Sync;
+    println!("# machine: {}", machine());
+    println!(
+        "# {} ops of {} B values per run, durability {:?}",
+        a.ops, a.value_size, a.durability
+    );
+    println!("| engine | threads | put ops/s | put p50 µs | put p99 µs | get ops/s | get p50 µs | get p99 µs |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for t in a.threads.split(',') {
+        let threads: usize = t
+            .trim()
+            .parse()
+            .map_err(|e| format!("--threads {t}: {e}"))?;
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        for store in peers::stores(tmp.path(), sync)? {
+            let store: std::sync::Arc<dyn peers::Store> = std::sync::Arc::from(store);
+            let (w, r) = peers::fill_then_read(&store, threads, a.ops, a.value_size)?;
+            println!(
+                "| {} | {threads} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} |",
+                store.name(),
+                w.ops_per_sec,
+                w.p50_us,
+                w.p99_us,
+                r.ops_per_sec,
+                r.p50_us,
+                r.p99_us
+            );
+        }
+    }
     Ok(())
 }
