@@ -11,8 +11,11 @@ export PROPTEST_CASES="${PROPTEST_CASES:-24}"
 echo "== rust: build (release binary for the client tests)"
 cargo build --release -p hashlog-server --bin hashlog
 
-echo "== rust: tests"
-cargo test --workspace --all-targets -- --test-threads=2
+echo "== rust: tests (unit, property, crash, fault)"
+cargo test --workspace --lib --bins --tests
+
+echo "== rust: every criterion bench once (smoke; numbers come from cargo bench)"
+cargo test -p hashlog-bench --benches -- --test
 
 echo "== python: client tests (boto3, AWS CLI)"
 if [ ! -x .venv/bin/python ]; then

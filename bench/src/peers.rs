@@ -107,6 +107,7 @@ impl Store for Fjall {
 
 /// Every engine this build can compare.
 pub fn stores(dir: &Path, sync: bool) -> Result<Vec<Box<dyn Store>>, String> {
+    #[cfg_attr(not(feature = "peers"), allow(unused_mut))]
     let mut v: Vec<Box<dyn Store>> = vec![Box::new(Hashlog::open(&dir.join("hashlog"), sync)?)];
     #[cfg(feature = "peers")]
     v.push(Box::new(Fjall::open(&dir.join("fjall"), sync)?));
