@@ -4,6 +4,7 @@
 //! N concurrent writers through the engine's group commit, then reports throughput, latency
 //! percentiles and engine counters (WAL syncs, records per sync, write amplification).
 
+mod http;
 mod keys;
 mod peers;
 
@@ -37,6 +38,32 @@ enum Cmd {
     /// The same fill/read workload against hashlog and the peer engines this build has
     /// (`--features peers` adds fjall), in one run.
     Peers(PeersArgs),
+    /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
+    /// (keep-alive connections, one per thread).
+    Http(HttpArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct HttpArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    endpoint: String,
+    /// Label for the output row (e.g. the server's name and durability setting).
+    #[arg(long, default_value = "endpoint")]
+    label: String,
+    #[arg(long, default_value = "hashlog_bench")]
+    table: String,
+    /// Operations to run, comma-separated: put, get, query (put first loads the keys).
+    #[arg(long, default_value = "put,get,query")]
+    ops_kinds: String,
+    #[arg(long, default_value_t = 16)]
+    threads: usize,
+    #[arg(long, default_value_t = 10_000)]
+    ops: u64,
+    /// Distinct items (10 sort keys per partition key).
+    #[arg(long, default_value_t = 5_000)]
+    keys: u64,
+    #[arg(long, default_value_t = 1024)]
+    value_size: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -113,6 +140,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
+        Cmd::Http(a) => run_http(a),
     };
     if let Err(e) = r {
         eprintln!("hashlog-bench: {e}");
@@ -289,6 +317,31 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
                 r.p99_us
             );
         }
+    }
+    Ok(())
+}
+
+fn run_http(a: HttpArgs) -> Result<(), String> {
+    http::ensure_table(&a.endpoint, &a.table)?;
+    for op in a.ops_kinds.split(',') {
+        let ops = if op == "put" {
+            a.ops.max(a.keys)
+        } else {
+            a.ops
+        };
+        let r = http::run(
+            &a.endpoint,
+            &a.table,
+            op.trim(),
+            a.threads,
+            ops,
+            a.keys,
+            a.value_size,
+        )?;
+        println!(
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            a.label, op, a.threads, r.ops_per_sec, r.p50_us, r.p99_us, r.p999_us, r.errors
+        );
     }
     Ok(())
 }

@@ -183,12 +183,12 @@ async fn handle(
         let body = json!({"Endpoints": [{"Address": host, "CachePeriodInMinutes": 1440}]});
         return Ok(respond(&state, 200, body.to_string().into_bytes()));
     }
+    let table_hint = table_name(&body).unwrap_or_default();
     let st = Arc::clone(&state);
     let op = operation.clone();
     let result = tokio::task::spawn_blocking(move || st.db.execute(&op, &body))
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("request task failed: {e}"))));
-    let table_hint = String::new();
     let seconds = started.elapsed().as_secs_f64();
     Ok(match result {
         Ok(v) => {
@@ -237,6 +237,27 @@ async fn handle(
             respond(&state, status, e.to_json().to_string().into_bytes())
         }
     })
+}
+
+/// The request's top-level `"TableName"` string, found without parsing the whole body (for
+/// per-table metrics; the engine parses the request properly).
+fn table_name(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"TableName\"";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &body[at..];
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let rest = &rest[colon + 1..];
+    let q = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[q] != b'"' {
+        return None;
+    }
+    let rest = &rest[q + 1..];
+    let end = rest.iter().position(|b| *b == b'"' || *b == b'\\')?;
+    let name = std::str::from_utf8(&rest[..end]).ok()?;
+    (name.len() <= 255).then(|| name.to_string())
 }
 
 fn engine_gauges(state: &State) -> Vec<(String, f64)> {
@@ -342,4 +363,19 @@ pub async fn run(state: Arc<State>, addr: SocketAddr, data_dir: PathBuf) -> Resu
         .map_err(|e| format!("flush on shutdown failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_name;
+
+    #[test]
+    fn table_name_is_found_without_a_full_parse() {
+        assert_eq!(
+            table_name(br#"{"Key":{},"TableName" : "orders"}"#),
+            Some("orders".into())
+        );
+        assert_eq!(table_name(br#"{"TableName":5}"#), None);
+        assert_eq!(table_name(b"{}"), None);
+    }
 }

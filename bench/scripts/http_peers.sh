@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# hashlog against the DynamoDB-compatible servers installable from package registries, same
+# client (hashlog-bench http), same run. Usage: bash bench/scripts/http_peers.sh [THREADS] [OPS]
+# Peers are looked up in $PEERS (default /tmp/peers), installed with:
+#   cargo install dynoxide-rs --root $PEERS/dx
+#   (cd $PEERS && npm install dynalite)
+#   python3 -m venv $PEERS/mv && $PEERS/mv/bin/pip install 'moto[server]'
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+THREADS="${1:-16}"
+OPS="${2:-10000}"
+PEERS="${PEERS:-/tmp/peers}"
+cargo build --release -q -p hashlog-server -p hashlog-bench
+BENCH=target/release/hashlog-bench
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+run() { # label port command...
+  local label=$1 port=$2; shift 2
+  "$@" > "$WORK/$port.log" 2>&1 &
+  local pid=$!
+  if wait_port "$port"; then
+    sleep 0.5
+    "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$THREADS" --ops "$OPS" --keys 5000 || echo "| $label | failed | | | | | | |"
+  else
+    echo "| $label | did not start | | | | | | |"
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items"
+echo "| server | op | connections | ops/s | p50 µs | p99 µs | p99.9 µs | errors |"
+echo "|---|---|---|---|---|---|---|---|"
+run "hashlog (sync: fdatasync per ack)" 8301 target/release/hashlog serve --listen 127.0.0.1:8301 --data-dir "$WORK/h1" --log warn
+run "hashlog (buffered 10 ms)" 8302 target/release/hashlog serve --listen 127.0.0.1:8302 --data-dir "$WORK/h2" --log warn --durability buffered
+if [ -x "$PEERS/dx/bin/dynoxide" ]; then
+  run "Dynoxide (SQLite file)" 8303 "$PEERS/dx/bin/dynoxide" --port 8303 --db-path "$WORK/dx.db"
+fi
+if [ -x "$PEERS/node_modules/.bin/dynalite" ]; then
+  run "dynalite (LevelDB, no sync)" 8304 "$PEERS/node_modules/.bin/dynalite" --port 8304 --path "$WORK/dl"
+fi
+if [ -x "$PEERS/mv/bin/moto_server" ]; then
+  run "moto (in memory)" 8305 "$PEERS/mv/bin/moto_server" -p 8305
+fi
