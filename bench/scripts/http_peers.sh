@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 THREADS="${1:-16}"
 OPS="${2:-10000}"
 PEERS="${PEERS:-/tmp/peers}"
-cargo build --release -q -p hashlog-server -p hashlog-bench
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p hashlog-server -p hashlog-bench
 BENCH=target/release/hashlog-bench
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
