@@ -20,7 +20,9 @@ fn db() -> &'static Database {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&op, body)) = data.split_first() else { return };
+    let Some((&op, body)) = data.split_first() else {
+        return;
+    };
     let op = SUPPORTED_OPERATIONS[op as usize % SUPPORTED_OPERATIONS.len()];
     if op == "DeleteTable" {
         return;

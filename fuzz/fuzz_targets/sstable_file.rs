@@ -10,7 +10,9 @@ use hashlog::sstable::{BlockCache, ReadMode, SstReader};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut f) = tempfile::tempfile() else { return };
+    let Ok(mut f) = tempfile::tempfile() else {
+        return;
+    };
     if f.write_all(data).is_err() {
         return;
     }
