@@ -205,47 +205,31 @@ impl ExprCtx {
         }
     }
 
+    /// Runs one parser with this request's placeholders and records what it used.
+    fn parse<T>(
+        &mut self,
+        f: impl FnOnce(&Placeholders<'_>, &mut Usage) -> Result<T, ExprError>,
+    ) -> Result<T, ApiError> {
+        let mut used = Usage::default();
+        let placeholders = Placeholders {
+            names: self.names.as_ref(),
+            values: self.values.as_ref(),
+        };
+        let parsed = f(&placeholders, &mut used)?;
+        self.usage.merge(&used);
+        Ok(parsed)
+    }
+
     pub fn condition(&mut self, kind: ExprKind, src: &str) -> Result<expr::Condition, ApiError> {
-        let mut u = Usage::default();
-        let c = expr::parse_condition(
-            kind,
-            src,
-            &Placeholders {
-                names: self.names.as_ref(),
-                values: self.values.as_ref(),
-            },
-            &mut u,
-        )?;
-        self.usage.merge(&u);
-        Ok(c)
+        self.parse(|p, u| expr::parse_condition(kind, src, p, u))
     }
 
     pub fn update(&mut self, src: &str) -> Result<expr::UpdateExpr, ApiError> {
-        let mut u = Usage::default();
-        let c = expr::parse_update(
-            src,
-            &Placeholders {
-                names: self.names.as_ref(),
-                values: self.values.as_ref(),
-            },
-            &mut u,
-        )?;
-        self.usage.merge(&u);
-        Ok(c)
+        self.parse(|p, u| expr::parse_update(src, p, u))
     }
 
     pub fn projection(&mut self, src: &str) -> Result<expr::Projection, ApiError> {
-        let mut u = Usage::default();
-        let c = expr::parse_projection(
-            src,
-            &Placeholders {
-                names: self.names.as_ref(),
-                values: self.values.as_ref(),
-            },
-            &mut u,
-        )?;
-        self.usage.merge(&u);
-        Ok(c)
+        self.parse(|p, u| expr::parse_projection(src, p, u))
     }
 
     /// Unused placeholders are an error, checked once over the whole request.
