@@ -1,381 +1,751 @@
-//! The HTTP front: routing, body limits, authentication, the blocking bridge to the engine,
-//! DynamoDB's response headers and error shapes, and graceful shutdown.
+//! The HTTP front: routing, body limits, SigV4, the blocking bridge to the [`Executor`],
+//! DynamoDB's response headers and error shapes, metrics, and graceful shutdown.
+//!
+//! Wire protocol: `POST /` with `Content-Type: application/x-amz-json-1.0` (or 1.1) and
+//! `X-Amz-Target: DynamoDB_20120810.<Operation>` (or `DynamoDBStreams_20120810.<Operation>`,
+//! handed to the executor as `Streams.<Operation>`). Every API response carries
+//! `x-amzn-RequestId` and `x-amz-crc32` (CRC32 of the body, which boto3 verifies). `GET /` is a
+//! health check, `GET /metrics` the Prometheus exposition.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use hashlog::api::{ApiError, ErrorCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
-use crate::metrics::{Metrics, Outcome};
-use crate::sigv4::{self, Credentials, SignedRequest};
-use hashlog::api::{ApiError, Database, ErrorCode};
-use hashlog::limits::REQUEST_BODY_MAX_BYTES;
+use crate::executor::Executor;
+use crate::metrics::{response_facts, Metrics, Outcome};
+use crate::sigv4::{self, Credentials, RequestParts};
 
-pub struct State {
-    db: Database,
-    creds: Option<Credentials>,
-    metrics: Metrics,
-    next_id: AtomicU64,
-    boot: u64,
-    buffered: bool,
+/// The JSON 1.0 content type DynamoDB speaks.
+pub const CONTENT_TYPE_JSON_10: &str = "application/x-amz-json-1.0";
+pub const CONTENT_TYPE_JSON_11: &str = "application/x-amz-json-1.1";
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
+/// Metric label of requests whose operation could not be determined.
+const UNKNOWN_OPERATION_LABEL: &str = "_unknown";
+/// Largest number of requests reading or executing at once (see [`ServerConfig`]).
+const IN_FLIGHT_CAP: u32 = 1 << 20;
+
+/// How the server behaves; [`ServerConfig::default`] is what `hashlog serve` uses.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `Some`: every API request must carry a valid SigV4 signature by one of these
+    /// identities. `None`: any credentials (or none) are accepted, like DynamoDB Local.
+    pub credentials: Option<Credentials>,
+    /// Largest request body read; larger ones are refused without being buffered.
+    pub request_body_max_bytes: usize,
+    /// API requests reading their body or executing at once; more wait (bounds memory).
+    pub requests_in_flight_max: usize,
+    /// How long a client may take to send a request body.
+    pub body_read_timeout: Duration,
+    /// How long a client may take to send request headers.
+    pub header_read_timeout: Duration,
+    /// On shutdown, how long in-flight requests get to finish.
+    pub drain_timeout: Duration,
+    /// Extra gauges on `/metrics` (e.g. the durability mode), as `hashlog_<name>`.
+    pub static_gauges: Vec<(String, f64)>,
 }
 
-impl State {
-    pub fn new(db: Database, creds: Option<Credentials>, buffered: bool) -> State {
-        let boot = SystemTime::now()
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            credentials: None,
+            request_body_max_bytes: hashlog::limits::REQUEST_BODY_MAX_BYTES,
+            requests_in_flight_max: 1024,
+            body_read_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            static_gauges: Vec::new(),
+        }
+    }
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read the bound address: {0}")]
+    LocalAddr(std::io::Error),
+    #[error("cannot install a signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("shutdown hook failed: {0}")]
+    Shutdown(String),
+    #[error("shutdown hook did not run: {0}")]
+    ShutdownTask(String),
+}
+
+/// Unique request ids: a per-process prefix (start time and pid) and a counter.
+struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        State {
-            db,
-            creds,
-            metrics: Metrics::default(),
-            next_id: AtomicU64::new(1),
-            boot,
-            buffered,
+        RequestIds {
+            prefix: mix(nanos ^ (u64::from(std::process::id()) << 32)),
+            next: AtomicU64::new(1),
         }
     }
 
-    fn request_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let h = xxh(self.boot, n);
-        format!("{:016X}{:016X}", h, n ^ self.boot.rotate_left(17))
+    /// 32 upper-case hex digits, unique within the process and very likely across runs.
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:016X}{:016X}", self.prefix, mix(self.prefix ^ n) ^ n)
     }
 }
 
-fn xxh(a: u64, b: u64) -> u64 {
-    let mut x = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^ (x >> 33)
+/// SplitMix64's finalizer.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
-fn respond(state: &State, status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let crc = crc32fast::hash(&body);
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amzn-requestid", state.request_id())
-        .header("x-amz-crc32", crc.to_string())
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+/// Everything the request handlers share.
+pub struct App {
+    executor: Arc<dyn Executor>,
+    config: ServerConfig,
+    metrics: Metrics,
+    ids: RequestIds,
+    in_flight: Arc<Semaphore>,
+    permits: u32,
+    connections_open: AtomicU64,
+    connections_total: AtomicU64,
+    started: Instant,
 }
 
-fn error_response(
-    state: &State,
-    type_name: &str,
-    message: &str,
-    status: u16,
-) -> Response<Full<Bytes>> {
-    let body = json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{type_name}"), "message": message});
-    respond(state, status, body.to_string().into_bytes())
+impl App {
+    pub fn new(executor: Arc<dyn Executor>, config: ServerConfig) -> Arc<App> {
+        let permits = u32::try_from(config.requests_in_flight_max)
+            .unwrap_or(IN_FLIGHT_CAP)
+            .clamp(1, IN_FLIGHT_CAP);
+        Arc::new(App {
+            executor,
+            metrics: Metrics::default(),
+            ids: RequestIds::new(),
+            in_flight: Arc::new(Semaphore::new(permits as usize)),
+            permits,
+            connections_open: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            started: Instant::now(),
+            config,
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The `/metrics` text: request metrics, server gauges, then the executor's.
+    pub fn render_metrics(&self) -> String {
+        let mut gauges = vec![
+            (
+                "http_connections_open".to_string(),
+                self.connections_open.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "http_connections_total".to_string(),
+                self.connections_total.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "requests_in_flight".to_string(),
+                f64::from(self.permits) - self.in_flight.available_permits() as f64,
+            ),
+            (
+                "uptime_seconds".to_string(),
+                self.started.elapsed().as_secs_f64(),
+            ),
+        ];
+        gauges.extend(self.config.static_gauges.iter().cloned());
+        gauges.extend(self.executor.engine_metrics());
+        self.metrics.render(&gauges)
+    }
 }
 
-fn text(status: u16, body: String, ctype: &str) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-        .header("content-type", ctype)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-}
+type Resp = Response<Full<Bytes>>;
 
-fn now_secs() -> i64 {
+fn now_unix_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
 
-async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let started = Instant::now();
-    if req.method() == Method::GET {
+fn plain(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// An API response: body, CRC32, request id, content type.
+fn api_response(status: u16, body: Vec<u8>, request_id: &str, content_type: &'static str) -> Resp {
+    let crc = crc32fast::hash(&body);
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    r
+}
+
+fn error_body(e: &ApiError) -> Vec<u8> {
+    e.to_json().to_string().into_bytes()
+}
+
+/// What the request line and headers say about an API call.
+struct Call {
+    request_id: String,
+    operation: Option<String>,
+    content_type: &'static str,
+    started: Instant,
+}
+
+impl Call {
+    fn op_label(&self) -> &str {
+        self.operation.as_deref().unwrap_or(UNKNOWN_OPERATION_LABEL)
+    }
+}
+
+/// `X-Amz-Target` → the operation handed to the executor.
+pub fn operation_of(target: &str) -> Option<String> {
+    let valid = |op: &str| !op.is_empty() && op.bytes().all(|b| b.is_ascii_alphanumeric());
+    if let Some(op) = target.strip_prefix(TARGET_PREFIX) {
+        return valid(op).then(|| op.to_string());
+    }
+    if let Some(op) = target.strip_prefix(STREAMS_TARGET_PREFIX) {
+        return valid(op).then(|| format!("Streams.{op}"));
+    }
+    None
+}
+
+/// The response content type for a request's content type; `Err` for one we do not speak.
+/// A missing Content-Type is taken as JSON 1.0 (curl-friendly).
+fn content_type_of(headers: &HeaderMap) -> Result<&'static str, String> {
+    let Some(v) = headers.get(CONTENT_TYPE) else {
+        return Ok(CONTENT_TYPE_JSON_10);
+    };
+    let s = String::from_utf8_lossy(v.as_bytes());
+    let media = s.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case(CONTENT_TYPE_JSON_10)
+        || media.eq_ignore_ascii_case("application/json")
+    {
+        Ok(CONTENT_TYPE_JSON_10)
+    } else if media.eq_ignore_ascii_case(CONTENT_TYPE_JSON_11) {
+        Ok(CONTENT_TYPE_JSON_11)
+    } else {
+        Err(s.into_owned())
+    }
+}
+
+/// The table a request is about, for metrics: `TableName`, or the one table of a batch.
+/// Skips everything else without allocating.
+fn table_of(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "TableName", default)]
+        table_name: Option<String>,
+        #[serde(rename = "RequestItems", default)]
+        request_items: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+    }
+    match serde_json::from_slice::<Probe>(body) {
+        Ok(Probe {
+            table_name: Some(t),
+            ..
+        }) => t,
+        Ok(Probe {
+            request_items: Some(m),
+            ..
+        }) if m.len() == 1 => m.into_keys().next().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+impl App {
+    fn record(
+        &self,
+        call: &Call,
+        table: &str,
+        status: u16,
+        error: Option<&ApiError>,
+        ok: Option<&Value>,
+    ) {
+        let seconds = call.started.elapsed().as_secs_f64();
+        let facts = ok
+            .map(|v| response_facts(call.op_label(), v))
+            .unwrap_or_default();
+        self.metrics.record(&Outcome {
+            table,
+            operation: call.op_label(),
+            seconds,
+            error_type: error.map(|e| e.code.type_name()),
+            status,
+            returned_items: facts.returned_items,
+            read_units: facts.read_units,
+            write_units: facts.write_units,
+        });
+        let us = (seconds * 1e6) as u64;
+        let id = call.request_id.as_str();
+        let op = call.op_label();
+        match error {
+            Some(e) if e.code.http_status() >= 500 => tracing::error!(
+                target: "hashlog::request",
+                request_id = id, op, table, status, us, error = %e, "request failed"
+            ),
+            Some(e) => tracing::info!(
+                target: "hashlog::request",
+                request_id = id, op, table, status, us, error = e.code.type_name(), "request refused"
+            ),
+            None => tracing::info!(
+                target: "hashlog::request",
+                request_id = id, op, table, status, us, "request"
+            ),
+        }
+    }
+
+    /// An error answered by the server itself (before or instead of the executor). `close`
+    /// when the request body was not read: the connection cannot be reused.
+    fn refuse(&self, call: &Call, e: ApiError, close: bool) -> Resp {
+        let status = e.code.http_status();
+        self.record(call, "", status, Some(&e), None);
+        let mut r = api_response(status, error_body(&e), &call.request_id, call.content_type);
+        if close {
+            r.headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    }
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let method = req.method().clone();
+    if method == Method::GET || method == Method::HEAD {
         return Ok(match req.uri().path() {
+            "/" => plain(
+                StatusCode::OK,
+                "healthy: hashlog\n",
+                "text/plain; charset=utf-8",
+            ),
             "/metrics" => {
-                let gauges = engine_gauges(&state);
-                text(
-                    200,
-                    state.metrics.render(&gauges),
-                    "text/plain; version=0.0.4",
-                )
+                let a = Arc::clone(&app);
+                match tokio::task::spawn_blocking(move || a.render_metrics()).await {
+                    Ok(text) => plain(StatusCode::OK, text, "text/plain; version=0.0.4"),
+                    Err(e) => plain(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("metrics failed: {e}\n"),
+                        "text/plain; charset=utf-8",
+                    ),
+                }
             }
-            _ => text(200, "healthy: hashlog\n".into(), "text/plain"),
+            _ => plain(
+                StatusCode::NOT_FOUND,
+                "not found\n",
+                "text/plain; charset=utf-8",
+            ),
         });
     }
-    if req.method() != Method::POST {
-        return Ok(error_response(
-            &state,
-            "UnknownOperationException",
-            "Only POST is supported",
-            400,
-        ));
+    if method != Method::POST {
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "DynamoDB requests are POST /\n",
+            "text/plain; charset=utf-8",
+        );
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST"),
+        );
+        return Ok(r);
     }
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_default();
+    Ok(api(app, req).await)
+}
+
+async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, REQUEST_BODY_MAX_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Ok(error_response(
-                &state,
-                "RequestEntityTooLarge",
-                "Request Entity Too Large",
-                413,
-            ));
-        }
+    let content_type = content_type_of(&parts.headers);
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
+    let call = Call {
+        request_id: app.ids.next(),
+        operation: target.as_deref().and_then(operation_of),
+        content_type: match &content_type {
+            Ok(c) => c,
+            Err(_) => CONTENT_TYPE_JSON_10,
+        },
+        started: Instant::now(),
     };
-    if let Some(creds) = &state.creds {
-        let headers: Vec<(String, String)> = parts
+
+    // Refuse an oversized body before reading a byte of it.
+    let max = app.config.request_body_max_bytes;
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > max as u64) {
+        let e = ApiError::validation(format!(
+            "Request size {n} exceeds the maximum request size of {max} bytes"
+        ));
+        return app.refuse(&call, e, true);
+    }
+
+    // Authentication, header stage: no body is read for a request that cannot be valid.
+    let mut header_list: Vec<(String, String)> = Vec::new();
+    let mut pending = None;
+    if let Some(creds) = &app.config.credentials {
+        header_list = parts
             .headers
             .iter()
             .map(|(k, v)| {
                 (
-                    k.as_str().to_ascii_lowercase(),
+                    k.as_str().to_string(),
                     String::from_utf8_lossy(v.as_bytes()).into_owned(),
                 )
             })
             .collect();
-        let sreq = SignedRequest {
+        let rp = RequestParts {
             method: parts.method.as_str(),
             path: parts.uri.path(),
             query: parts.uri.query().unwrap_or(""),
-            headers,
-            body: &body,
+            headers: &header_list,
         };
-        if let Err(e) = sigv4::verify(&sreq, creds, now_secs()) {
-            tracing::info!(target = %target, error = e.type_name(), "request refused");
-            return Ok(error_response(&state, e.type_name(), &e.message(), 400));
+        match sigv4::check_headers(&rp, creds, now_unix_secs()) {
+            Ok(p) => pending = Some(p),
+            Err(e) => return app.refuse(&call, e.to_api_error(), true),
         }
     }
-    let operation = match target.split_once('.') {
-        Some(("DynamoDB_20120810", op)) => op.to_string(),
-        Some(("DynamoDBStreams_20120810", op)) => format!("Streams.{op}"),
-        _ => {
-            return Ok(error_response(&state, "UnknownOperationException", "", 400));
+
+    if let Err(ct) = &content_type {
+        let e = ApiError::new(
+            ErrorCode::UnknownOperationException,
+            format!(
+                "Content-Type '{ct}' is not supported: send {CONTENT_TYPE_JSON_10} or {CONTENT_TYPE_JSON_11}"
+            ),
+        );
+        return app.refuse(&call, e, true);
+    }
+
+    // Bound what is buffered: a permit per request being read or executed.
+    let Ok(permit) = Arc::clone(&app.in_flight).acquire_owned().await else {
+        let e = ApiError::new(ErrorCode::ServiceUnavailable, "The server is shutting down");
+        return app.refuse(&call, e, true);
+    };
+    let collected = tokio::time::timeout(
+        app.config.body_read_timeout,
+        Limited::new(body, max).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
+            let msg = if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                format!("Request body exceeds the maximum request size of {max} bytes")
+            } else {
+                format!("Could not read the request body: {e}")
+            };
+            return app.refuse(&call, ApiError::validation(msg), true);
+        }
+        Err(_) => {
+            let e = ApiError::validation("Timed out reading the request body");
+            return app.refuse(&call, e, true);
         }
     };
+
+    if let Some(p) = &pending {
+        let rp = RequestParts {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &header_list,
+        };
+        if let Err(e) = p.verify(&rp, &body) {
+            return app.refuse(&call, e.to_api_error(), false);
+        }
+    }
+
+    let Some(operation) = call.operation.clone() else {
+        let msg = match &target {
+            None => "Missing X-Amz-Target header".to_string(),
+            Some(t) => format!("Unknown operation: X-Amz-Target '{t}'"),
+        };
+        let e = ApiError::new(ErrorCode::UnknownOperationException, msg);
+        return app.refuse(&call, e, false);
+    };
+
     if operation == "DescribeEndpoints" {
         let host = parts
             .headers
-            .get("host")
+            .get(hyper::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1:8000")
+            .unwrap_or("localhost")
             .to_string();
-        let body = json!({"Endpoints": [{"Address": host, "CachePeriodInMinutes": 1440}]});
-        return Ok(respond(&state, 200, body.to_string().into_bytes()));
+        let v = json!({"Endpoints": [{"Address": host, "CachePeriodInMinutes": 1440}]});
+        app.record(&call, "", 200, None, Some(&v));
+        return api_response(
+            200,
+            v.to_string().into_bytes(),
+            &call.request_id,
+            call.content_type,
+        );
     }
-    let table_hint = table_name(&body).unwrap_or_default();
-    let st = Arc::clone(&state);
-    let op = operation.clone();
-    let result = tokio::task::spawn_blocking(move || st.db.execute(&op, &body))
-        .await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("request task failed: {e}"))));
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(match result {
-        Ok(v) => {
-            let returned = v
-                .get("Count")
-                .and_then(Value::as_u64)
-                .or_else(|| v.get("Item").map(|_| 1))
-                .unwrap_or(0);
-            let units = v
-                .pointer("/ConsumedCapacity/CapacityUnits")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
-            let table = v
-                .pointer("/ConsumedCapacity/TableName")
-                .and_then(Value::as_str)
-                .unwrap_or(&table_hint)
-                .to_string();
-            state.metrics.record(&Outcome {
-                table: &table,
-                operation: &operation,
-                seconds,
-                error_type: None,
-                status: 200,
-                returned_items: returned,
-                consumed_units: units,
-            });
-            tracing::debug!(op = %operation, ms = seconds * 1000.0, "ok");
-            respond(&state, 200, v.to_string().into_bytes())
-        }
-        Err(e) => {
-            let status = e.code.http_status();
-            state.metrics.record(&Outcome {
-                table: &table_hint,
-                operation: &operation,
-                seconds,
-                error_type: Some(e.code.type_name()),
-                status,
-                returned_items: 0,
-                consumed_units: 0.0,
-            });
-            if e.code == ErrorCode::InternalServerError {
-                tracing::error!(op = %operation, error = %e, "internal error");
-            } else {
-                tracing::debug!(op = %operation, error = %e, "client error");
-            }
-            respond(&state, status, e.to_json().to_string().into_bytes())
-        }
+
+    // The executor blocks (WAL sync): run it, and the JSON work around it, off the reactor.
+    let a = Arc::clone(&app);
+    let joined = tokio::task::spawn_blocking(move || {
+        let table = table_of(&body);
+        let result = a.executor.execute(&operation, &body);
+        drop(body);
+        drop(permit);
+        let encoded = match &result {
+            Ok(v) => serde_json::to_vec(v)
+                .map_err(|e| ApiError::internal(format!("could not encode the response: {e}"))),
+            Err(e) => Ok(error_body(e)),
+        };
+        (table, result, encoded)
     })
+    .await;
+    match joined {
+        Ok((table, Ok(v), Ok(bytes))) => {
+            app.record(&call, &table, 200, None, Some(&v));
+            api_response(200, bytes, &call.request_id, call.content_type)
+        }
+        Ok((table, Err(e), Ok(bytes))) => {
+            let status = e.code.http_status();
+            app.record(&call, &table, status, Some(&e), None);
+            api_response(status, bytes, &call.request_id, call.content_type)
+        }
+        Ok((table, _, Err(e))) => {
+            let status = e.code.http_status();
+            app.record(&call, &table, status, Some(&e), None);
+            api_response(status, error_body(&e), &call.request_id, call.content_type)
+        }
+        Err(join) => {
+            // The executor panicked: a bug, reported as DynamoDB reports its own failures.
+            let e = ApiError::internal(format!("request task failed: {join}"));
+            app.refuse(&call, e, false)
+        }
+    }
 }
 
-/// The request's top-level `"TableName"` string, found without parsing the whole body (for
-/// per-table metrics; the engine parses the request properly).
-fn table_name(body: &[u8]) -> Option<String> {
-    const KEY: &[u8] = b"\"TableName\"";
-    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let rest = &body[at..];
-    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-    if rest[colon] != b':' {
-        return None;
-    }
-    let rest = &rest[colon + 1..];
-    let q = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-    if rest[q] != b'"' {
-        return None;
-    }
-    let rest = &rest[q + 1..];
-    let end = rest.iter().position(|b| *b == b'"' || *b == b'\\')?;
-    let name = std::str::from_utf8(&rest[..end]).ok()?;
-    (name.len() <= 255).then(|| name.to_string())
-}
-
-fn engine_gauges(state: &State) -> Vec<(String, f64)> {
-    let Some(e) = state.db.engine() else {
-        return vec![];
-    };
-    let s = e.stats();
-    let mut g = vec![
-        ("memtable_bytes".to_string(), s.memtable_bytes as f64),
-        (
-            "immutable_memtables".to_string(),
-            s.immutable_memtables as f64,
-        ),
-        ("partitions".to_string(), s.partitions as f64),
-        ("wal_bytes_written".to_string(), s.wal_bytes as f64),
-        ("wal_syncs".to_string(), s.wal_syncs as f64),
-        (
-            "compaction_debt_partitions".to_string(),
-            s.compaction_debt_partitions as f64,
-        ),
-        ("flushes".to_string(), s.flushes as f64),
-        ("compactions".to_string(), s.compactions as f64),
-        ("write_amplification".to_string(), s.write_amplification()),
-        (
-            "block_cache_hit_ratio".to_string(),
-            if s.cache_hits + s.cache_misses > 0 {
-                s.cache_hits as f64 / (s.cache_hits + s.cache_misses) as f64
-            } else {
-                0.0
-            },
-        ),
-        (
-            "durability_buffered".to_string(),
-            if state.buffered { 1.0 } else { 0.0 },
-        ),
-    ];
-    for (n, c) in s.tables_per_level.iter().enumerate() {
-        g.push((format!("sstables_level_{n}"), *c as f64));
-    }
-    g
-}
-
-/// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish,
-/// flushes the engine and returns.
-pub async fn run(state: Arc<State>, addr: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
-    let listener = TcpListener::bind(addr)
+/// Binds `addr` (port 0 picks a free port; read it back with `local_addr`).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    println!(
-        "hashlog serving DynamoDB on http://{local} (data: {})",
-        data_dir.display()
-    );
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Serves connections from `listener` until `shutdown` completes; then stops accepting,
+/// lets in-flight requests finish (up to [`ServerConfig::drain_timeout`]), and calls the
+/// executor's shutdown hook.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let active = Arc::new(AtomicU64::new(0));
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot install SIGTERM handler: {e}"))?;
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
+                        // Typically EMFILE: back off instead of spinning.
                         tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let st = Arc::clone(&state);
+                let a = Arc::clone(&app);
                 let mut stop = stop_rx.clone();
-                let active = Arc::clone(&active);
-                active.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(Arc::clone(&st), req));
-                    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
+                conns.spawn(async move {
+                    a.connections_open.fetch_add(1, Ordering::Relaxed);
+                    a.connections_total.fetch_add(1, Ordering::Relaxed);
+                    let svc_app = Arc::clone(&a);
+                    let svc = service_fn(move |req| handle(Arc::clone(&svc_app), req));
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(a.config.header_read_timeout)
+                        .keep_alive(true);
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
                     tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
+                    let stopped = async move {
+                        // The guard `wait_for` returns must not live across an await.
+                        let _ = stop.wait_for(|s| *s).await.map(|_| ());
+                    };
+                    let result = tokio::select! {
+                        r = conn.as_mut() => r,
+                        () = stopped => {
                             conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
+                            conn.await
                         }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "connection ended: {e}");
                     }
-                    active.fetch_sub(1, Ordering::SeqCst);
+                    a.connections_open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = sigterm.recv() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            () = &mut shutdown => break,
         }
     }
-    tracing::info!("shutting down: finishing in-flight requests");
     drop(listener);
+    tracing::info!(
+        connections = conns.len(),
+        "shutting down: no new connections; finishing in-flight requests"
+    );
     let _ = stop_tx.send(true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let drained = tokio::time::timeout(app.config.drain_timeout, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = conns.len(),
+            "drain timeout: closing connections that are still busy"
+        );
+        conns.abort_all();
     }
-    let st = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || st.db.close())
+    // Requests whose connection was aborted may still be executing: wait for their permits.
+    match tokio::time::timeout(
+        app.config.drain_timeout,
+        app.in_flight.acquire_many(app.permits),
+    )
+    .await
+    {
+        Ok(Ok(p)) => {
+            p.forget();
+            app.in_flight.close();
+        }
+        _ => tracing::warn!("requests still executing at shutdown"),
+    }
+    let ex = Arc::clone(&app.executor);
+    tokio::task::spawn_blocking(move || ex.shutdown())
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("flush on shutdown failed: {e}"))?;
+        .map_err(|e| ServeError::ShutdownTask(e.to_string()))?
+        .map_err(ServeError::Shutdown)?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// Resolves on the first SIGINT or SIGTERM. Call it inside the runtime.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::table_name;
+    use super::*;
 
     #[test]
-    fn table_name_is_found_without_a_full_parse() {
+    fn targets_map_to_operations() {
         assert_eq!(
-            table_name(br#"{"Key":{},"TableName" : "orders"}"#),
-            Some("orders".into())
+            operation_of("DynamoDB_20120810.PutItem").as_deref(),
+            Some("PutItem")
         );
-        assert_eq!(table_name(br#"{"TableName":5}"#), None);
-        assert_eq!(table_name(b"{}"), None);
+        assert_eq!(
+            operation_of("DynamoDBStreams_20120810.GetRecords").as_deref(),
+            Some("Streams.GetRecords")
+        );
+        for bad in [
+            "",
+            "DynamoDB_20120810.",
+            "DynamoDB_20120810",
+            "DynamoDB_20111205.PutItem",
+            "DynamoDB_20120810.Put Item",
+            "DynamoDB_20120810.Put\"Item",
+            "PutItem",
+        ] {
+            assert_eq!(operation_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn table_probe_reads_table_name_or_single_batch_table() {
+        assert_eq!(
+            table_of(br#"{"Item":{"TableName":{"S":"x"}},"TableName":"t1"}"#),
+            "t1"
+        );
+        assert_eq!(
+            table_of(br#"{"RequestItems":{"only":{"Keys":[{"a":{"S":"x"}}]}}}"#),
+            "only"
+        );
+        assert_eq!(table_of(br#"{"RequestItems":{"a":{},"b":{}}}"#), "");
+        assert_eq!(table_of(b"{not json"), "");
+        assert_eq!(table_of(br#"{"TableName":5}"#), "");
+    }
+
+    #[test]
+    fn request_ids_are_unique() {
+        let ids = RequestIds::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            assert!(seen.insert(ids.next()));
+        }
+    }
+
+    #[test]
+    fn content_types_accepted() {
+        let mut h = HeaderMap::new();
+        assert_eq!(content_type_of(&h), Ok(CONTENT_TYPE_JSON_10));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        assert_eq!(content_type_of(&h), Ok(CONTENT_TYPE_JSON_11));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.0; charset=utf-8"),
+        );
+        assert_eq!(content_type_of(&h), Ok(CONTENT_TYPE_JSON_10));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(content_type_of(&h).is_err());
     }
 }

@@ -1,9 +1,6 @@
 //! `hashlog serve`: a DynamoDB endpoint (JSON 1.0 over HTTP/1.1) on the hashlog engine.
 
-mod http;
-mod metrics;
-mod sigv4;
-
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hashlog::api::{Database, DatabaseOptions};
 use hashlog::db::EngineOptions;
 use hashlog::wal::Durability;
+use hashlog_server::sigv4::Credentials;
+use hashlog_server::{check_listen_policy, App, Executor, ServerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +30,7 @@ enum Cmd {
     Serve(ServeArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum, Debug, PartialEq)]
+#[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
 enum DurabilityArg {
     /// An acknowledged write has been fdatasync'ed (group commit).
     Sync,
@@ -44,18 +43,20 @@ struct ServeArgs {
     /// Data directory (created if missing).
     #[arg(long, default_value = "./hashlog-data")]
     data_dir: PathBuf,
-    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    /// Address to listen on (port 0 picks a free port; the bound one is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
-    /// AWS shared-credentials INI file; turns on SigV4 verification.
+    /// AWS shared-credentials INI file: every profile's key pair is accepted, and every
+    /// request must be signed (SigV4) by one of them.
     #[arg(long)]
     credentials: Option<PathBuf>,
+    /// `sync`: an acknowledged write is on disk. `buffered`: synced every 10 ms (benchmarks).
     #[arg(long, value_enum, default_value = "sync")]
     durability: DurabilityArg,
-    /// Listen on a non-loopback address without --credentials.
+    /// Without --credentials, listen on a non-loopback address anyway.
     #[arg(long)]
     allow_unauthenticated: bool,
-    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides.
+    /// Log level (error, warn, info, debug, trace) or filter; RUST_LOG overrides.
     #[arg(long, default_value = "info")]
     log: String,
     /// Region named in ARNs.
@@ -63,46 +64,14 @@ struct ServeArgs {
     region: String,
 }
 
-fn main() {
-    let cli = Cli::parse();
-    let Cmd::Serve(args) = cli.cmd;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = serve(args) {
-        eprintln!("hashlog: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn serve(args: ServeArgs) -> Result<(), String> {
-    if args.credentials.is_none() && !args.listen.ip().is_loopback() && !args.allow_unauthenticated
-    {
-        return Err(format!(
-            "refusing to listen on {} without --credentials: anyone could read and write your data. \
-             Pass --credentials FILE, or --allow-unauthenticated to do it anyway",
-            args.listen
-        ));
-    }
-    let creds = match &args.credentials {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            let c = sigv4::Credentials::parse_ini(&text);
-            if c.keys.is_empty() {
-                return Err(format!(
-                    "{} has no aws_access_key_id/aws_secret_access_key pair",
-                    p.display()
-                ));
-            }
-            Some(c)
-        }
-        None => None,
-    };
-    let eo = EngineOptions {
+/// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
+///
+/// ENGINE WIRING: this is the one place that knows the engine's API; the rest of the server
+/// sees only [`Executor`] (implemented for `hashlog::api::Database` in `executor.rs`).
+fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
+    let engine = EngineOptions {
         durability: match args.durability {
             DurabilityArg::Sync => Durability::Sync,
             DurabilityArg::Buffered => Durability::Buffered {
@@ -113,28 +82,88 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let db = Database::open(
         &args.data_dir,
-        eo,
+        engine,
         DatabaseOptions {
             region: args.region.clone(),
             account_id: "000000000000".into(),
         },
     )
     .map_err(|e| format!("cannot open {}: {e}", args.data_dir.display()))?;
-    if let Some(e) = db.engine() {
-        if let Some(note) = e.io_note() {
-            tracing::warn!("io_uring unavailable, using std I/O: {note}");
-        }
+    if let Some(note) = db.engine().and_then(|e| e.io_note()) {
+        tracing::warn!("io_uring unavailable, using std I/O: {note}");
     }
+    Ok(Arc::new(db))
+}
+
+fn main() {
+    let Cmd::Serve(args) = Cli::parse().cmd;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&args.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = serve(args) {
+        eprintln!("hashlog: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    check_listen_policy(
+        args.listen,
+        args.credentials.is_some(),
+        args.allow_unauthenticated,
+    )?;
+    let credentials = match &args.credentials {
+        Some(p) => Some(Credentials::load(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Some(c) = &credentials {
+        tracing::info!(identities = c.len(), "SigV4 verification on");
+    }
+    // Two cores: two reactor threads; engine calls block on their own threads (a write waits
+    // for its group commit, so many may wait at once).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(256)
+        .max_blocking_threads(512)
+        .thread_name("hashlog-http")
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let state = Arc::new(http::State::new(
-        db,
-        creds,
-        args.durability == DurabilityArg::Buffered,
-    ));
-    runtime.block_on(http::run(state, args.listen, args.data_dir.clone()))
+    let backend = open_backend(&args)?;
+    let config = ServerConfig {
+        credentials,
+        static_gauges: vec![(
+            "durability_buffered".into(),
+            if args.durability == DurabilityArg::Buffered {
+                1.0
+            } else {
+                0.0
+            },
+        )],
+        ..ServerConfig::default()
+    };
+    let app = App::new(backend, config);
+    runtime.block_on(async {
+        // Signal handlers first: a SIGTERM right after the address is printed must be graceful.
+        let stop = hashlog_server::shutdown_signal().map_err(|e| e.to_string())?;
+        let listener = hashlog_server::bind(args.listen)
+            .await
+            .map_err(|e| e.to_string())?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "hashlog serving DynamoDB on http://{local} (data: {}, durability: {})",
+            args.data_dir.display(),
+            match args.durability {
+                DurabilityArg::Sync => "sync",
+                DurabilityArg::Buffered => "buffered (benchmarks only: a crash can lose 10 ms)",
+            }
+        );
+        hashlog_server::serve(listener, app, stop)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }

@@ -1,133 +1,332 @@
 //! AWS Signature Version 4 verification of DynamoDB requests.
 //!
 //! Canonical request: method, canonical URI, canonical query string, the signed headers
-//! (lower-case names, trimmed values, sorted), the signed-header list, and the hex SHA-256 of
-//! the body. String to sign: `AWS4-HMAC-SHA256`, the request date, the credential scope and the
-//! hex SHA-256 of the canonical request. The signing key is the HMAC chain of the secret over
-//! date, region, service and `aws4_request`.
+//! (lower-case names, trimmed values with inner runs of spaces collapsed, sorted), the
+//! signed-header list, and the hex SHA-256 of the body. String to sign: `AWS4-HMAC-SHA256`, the
+//! request date, the credential scope and the hex SHA-256 of the canonical request. The signing
+//! key is the HMAC chain of the secret over date, region, service and `aws4_request`.
+//!
+//! Verification runs in two stages so that a request without valid credentials is refused
+//! before its body is read: [`check_headers`] parses the Authorization header, finds the
+//! secret and checks the 15-minute clock-skew window; [`Pending::verify`] then hashes the body
+//! and compares signatures in constant time.
 
 use std::collections::HashMap;
 
+use hashlog::api::{ApiError, ErrorCode};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The only signing algorithm accepted.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The signing name of DynamoDB (and of DynamoDB Streams).
+pub const SERVICE: &str = "dynamodb";
+/// How far a request's date may be from the server's clock, either way.
+pub const CLOCK_SKEW_MAX_SECS: i64 = 15 * 60;
+
 /// Why a request is refused, as DynamoDB reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    #[error("Request is missing Authentication Token")]
     Missing,
+    /// IncompleteSignatureException: the Authorization header or date cannot be parsed.
+    #[error("{0}")]
     Incomplete(String),
+    #[error("The security token included in the request is invalid.")]
     UnknownKey,
+    #[error("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")]
     BadSignature,
-    Expired(String),
+    /// InvalidSignatureException with a specific message (expired, wrong scope).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl AuthError {
-    pub fn type_name(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::Missing => "MissingAuthenticationTokenException",
-            AuthError::Incomplete(_) => "IncompleteSignatureException",
-            AuthError::UnknownKey => "UnrecognizedClientException",
-            AuthError::BadSignature | AuthError::Expired(_) => "InvalidSignatureException",
+            AuthError::Missing => ErrorCode::MissingAuthenticationTokenException,
+            AuthError::Incomplete(_) => ErrorCode::IncompleteSignatureException,
+            AuthError::UnknownKey => ErrorCode::UnrecognizedClientException,
+            AuthError::BadSignature | AuthError::Invalid(_) => ErrorCode::InvalidSignatureException,
         }
     }
 
-    pub fn message(&self) -> String {
-        match self {
-            AuthError::Missing => "Request is missing Authentication Token".into(),
-            AuthError::Incomplete(m) => m.clone(),
-            AuthError::UnknownKey => "The security token included in the request is invalid.".into(),
-            AuthError::BadSignature => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
-            AuthError::Expired(m) => m.clone(),
-        }
+    pub fn to_api_error(&self) -> ApiError {
+        ApiError::new(self.code(), self.to_string())
     }
 }
 
-/// Access key id → secret, from an AWS shared-credentials INI file.
-#[derive(Debug, Clone, Default)]
+/// Why a credentials file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} has no profile with both aws_access_key_id and aws_secret_access_key")]
+    Empty { path: String },
+}
+
+/// Access key id → secret access key, from an AWS shared-credentials INI file.
+#[derive(Clone, Default)]
 pub struct Credentials {
-    pub keys: HashMap<String, String>,
+    keys: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        let mut ids: Vec<&String> = self.keys.keys().collect();
+        ids.sort();
+        f.debug_struct("Credentials")
+            .field("access_key_ids", &ids)
+            .finish()
+    }
 }
 
 impl Credentials {
-    /// Every profile's `aws_access_key_id` / `aws_secret_access_key` pair.
+    /// Every profile's `aws_access_key_id` / `aws_secret_access_key` pair; profiles missing one
+    /// of the two are skipped.
     pub fn parse_ini(text: &str) -> Credentials {
         let mut keys = HashMap::new();
         let mut id: Option<String> = None;
         let mut secret: Option<String> = None;
-        let mut flush = |id: &mut Option<String>, secret: &mut Option<String>| {
+        let mut finish = |id: &mut Option<String>, secret: &mut Option<String>| {
             if let (Some(i), Some(s)) = (id.take(), secret.take()) {
                 keys.insert(i, s);
             }
+            *id = None;
+            *secret = None;
         };
         for line in text.lines() {
             let line = line.trim();
             if line.starts_with('[') {
-                flush(&mut id, &mut secret);
+                finish(&mut id, &mut secret);
                 continue;
             }
-            if line.starts_with('#') || line.starts_with(';') {
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
                 continue;
             }
             if let Some((k, v)) = line.split_once('=') {
-                match k.trim() {
-                    "aws_access_key_id" => id = Some(v.trim().to_string()),
-                    "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+                let v = v.trim();
+                if v.is_empty() {
+                    continue;
+                }
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "aws_access_key_id" => id = Some(v.to_string()),
+                    "aws_secret_access_key" => secret = Some(v.to_string()),
                     _ => {}
                 }
             }
         }
-        flush(&mut id, &mut secret);
+        finish(&mut id, &mut secret);
         Credentials { keys }
+    }
+
+    /// Reads and parses a shared-credentials file; refuses one with no usable pair.
+    pub fn load(path: &std::path::Path) -> Result<Credentials, CredentialsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let c = Credentials::parse_ini(&text);
+        if c.keys.is_empty() {
+            return Err(CredentialsError::Empty {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(c)
+    }
+
+    /// One identity (tests and embedding).
+    pub fn single(access_key_id: &str, secret_access_key: &str) -> Credentials {
+        let mut keys = HashMap::new();
+        keys.insert(access_key_id.to_string(), secret_access_key.to_string());
+        Credentials { keys }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn secret(&self, access_key_id: &str) -> Option<&str> {
+        self.keys.get(access_key_id).map(String::as_str)
     }
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
+/// The parts of a request the signature covers (the body comes later, in [`Pending::verify`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    pub method: &'a str,
+    /// The path as received on the request line (still percent-encoded).
+    pub path: &'a str,
+    /// The query string as received, without `?`.
+    pub query: &'a str,
+    /// (name, value) of every header; names in any case.
+    pub headers: &'a [(String, String)],
+}
+
+impl RequestParts<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A signed header's canonical value: every value of that name, trimmed, inner runs of
+    /// spaces collapsed, joined by commas.
+    fn canonical_header_value(&self, name: &str) -> String {
+        let mut out = String::new();
+        let mut seen = false;
+        for (k, v) in self.headers {
+            if k.eq_ignore_ascii_case(name) {
+                if seen {
+                    out.push(',');
+                }
+                seen = true;
+                for (i, word) in v.split_whitespace().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(word);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationHeader {
+    pub access_key_id: String,
+    pub scope_date: String,
+    pub region: String,
+    pub service: String,
+    pub signed_headers: Vec<String>,
+    pub signature: String,
+}
+
+impl AuthorizationHeader {
+    pub fn scope(&self) -> String {
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.scope_date, self.region, self.service
+        )
+    }
+}
+
+/// Parses an Authorization header value.
+pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
+    let h = h.trim();
+    let (algorithm, rest) = h.split_once(' ').unwrap_or((h, ""));
+    if algorithm != ALGORITHM {
+        return Err(AuthError::Incomplete(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}'"
+        )));
+    }
+    let mut credential = None;
+    let mut signed = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        let part = part.trim();
+        if let Some(v) = part.strip_prefix("Credential=") {
+            credential = Some(v.trim());
+        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+            signed = Some(v.trim());
+        } else if let Some(v) = part.strip_prefix("Signature=") {
+            signature = Some(v.trim());
+        }
+    }
+    let (credential, signed, signature) = match (
+        credential.filter(|s| !s.is_empty()),
+        signed.filter(|s| !s.is_empty()),
+        signature.filter(|s| !s.is_empty()),
+    ) {
+        (Some(c), Some(h), Some(s)) => (c, h, s),
+        (c, sh, s) => {
+            let mut missing = Vec::new();
+            for (present, name) in [
+                (c.is_some(), "Credential"),
+                (sh.is_some(), "SignedHeaders"),
+                (s.is_some(), "Signature"),
+            ] {
+                if !present {
+                    missing.push(format!("Authorization header requires '{name}' parameter."));
+                }
+            }
+            return Err(AuthError::Incomplete(format!(
+                "{} Authorization={h}",
+                missing.join(" ")
+            )));
+        }
+    };
+    let parts: Vec<&str> = credential.split('/').collect();
+    if parts.len() != 5 || parts[4] != "aws4_request" || parts.iter().any(|p| p.is_empty()) {
+        return Err(AuthError::Incomplete(format!(
+            "Credential should be scoped to a valid region, service and date: \
+             'AKID/YYYYMMDD/region/service/aws4_request', not '{credential}'."
+        )));
+    }
+    let signed_headers: Vec<String> = signed
+        .split(';')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    if signed_headers.iter().any(String::is_empty) {
+        return Err(AuthError::Incomplete(format!(
+            "Authorization header has an empty name in SignedHeaders. Authorization={h}"
+        )));
+    }
+    Ok(AuthorizationHeader {
+        access_key_id: parts[0].to_string(),
+        scope_date: parts[1].to_string(),
+        region: parts[2].to_string(),
+        service: parts[3].to_string(),
+        signed_headers,
+        signature: signature.to_string(),
+    })
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail; an all-zero MAC (which never
+    // matches a real signature) stands in rather than a panic.
+    match HmacSha256::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(data);
+            m.finalize().into_bytes().into()
+        }
+        Err(_) => [0; 32],
+    }
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-fn uri_encode(s: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
+/// RFC 3986 encoding as SigV4 does it: unreserved characters stay, everything else is `%XX`.
+fn uri_encode(s: &str, encode_slash: bool, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
             b'/' if !encode_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
         }
     }
-    out
-}
-
-fn canonical_query(q: &str) -> String {
-    if q.is_empty() {
-        return String::new();
-    }
-    let mut pairs: Vec<(String, String)> = q
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                uri_encode(&percent_decode(k), true),
-                uri_encode(&percent_decode(v), true),
-            )
-        })
-        .collect();
-    pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 fn percent_decode(s: &str) -> String {
@@ -135,8 +334,11 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        if b[i] == b'%' {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -148,82 +350,156 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The parts of a request the signature covers.
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    /// (lower-case name, value) of every header.
-    pub headers: Vec<(String, String)>,
-    pub body: &'a [u8],
+/// The canonical URI: the path as received, encoded once more (as the SDKs do for every
+/// service but S3); an empty path is `/`.
+pub fn canonical_uri(path: &str) -> String {
+    let path = if path.is_empty() { "/" } else { path };
+    let mut out = String::with_capacity(path.len());
+    uri_encode(path, false, &mut out);
+    out
 }
 
-struct AuthHeader {
-    key_id: String,
-    date: String,
-    region: String,
-    service: String,
-    signed_headers: Vec<String>,
-    signature: String,
-}
-
-fn parse_authorization(h: &str) -> Result<AuthHeader, AuthError> {
-    let rest = h.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
-        AuthError::Incomplete(format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={h}"))
-    })?;
-    let mut cred = None;
-    let mut signed = None;
-    let mut sig = None;
-    for part in rest.split(',') {
-        let part = part.trim();
-        if let Some(v) = part.strip_prefix("Credential=") {
-            cred = Some(v);
-        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
-            signed = Some(v);
-        } else if let Some(v) = part.strip_prefix("Signature=") {
-            sig = Some(v);
+/// The canonical query string: parameters decoded, re-encoded, sorted by name then value.
+pub fn canonical_query(q: &str) -> String {
+    let mut pairs: Vec<(String, String)> = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let mut ek = String::new();
+            let mut ev = String::new();
+            uri_encode(&percent_decode(k), true, &mut ek);
+            uri_encode(&percent_decode(v), true, &mut ev);
+            (ek, ev)
+        })
+        .collect();
+    pairs.sort();
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
         }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
     }
-    let missing = |what: &str| {
-        AuthError::Incomplete(format!(
-            "Authorization header requires '{what}' parameter. Authorization={h}"
-        ))
-    };
-    let cred = cred.ok_or_else(|| missing("Credential"))?;
-    let signed = signed.ok_or_else(|| missing("SignedHeaders"))?;
-    let sig = sig.ok_or_else(|| missing("Signature"))?;
-    let parts: Vec<&str> = cred.split('/').collect();
-    if parts.len() != 5 || parts[4] != "aws4_request" {
-        return Err(AuthError::Incomplete(format!(
-            "Credential should be scoped to a valid region, not '{}'. ",
-            parts.get(2).unwrap_or(&"")
-        )));
+    out
+}
+
+/// The canonical request over `signed` headers and a payload hash.
+pub fn canonical_request(
+    parts: &RequestParts<'_>,
+    signed: &[String],
+    payload_hash: &str,
+) -> String {
+    let mut s = String::with_capacity(256);
+    s.push_str(parts.method);
+    s.push('\n');
+    s.push_str(&canonical_uri(parts.path));
+    s.push('\n');
+    s.push_str(&canonical_query(parts.query));
+    s.push('\n');
+    for h in signed {
+        s.push_str(h);
+        s.push(':');
+        s.push_str(&parts.canonical_header_value(h));
+        s.push('\n');
     }
-    Ok(AuthHeader {
-        key_id: parts[0].to_string(),
-        date: parts[1].to_string(),
-        region: parts[2].to_string(),
-        service: parts[3].to_string(),
-        signed_headers: signed.split(';').map(|s| s.to_ascii_lowercase()).collect(),
-        signature: sig.to_string(),
-    })
+    s.push('\n');
+    s.push_str(&signed.join(";"));
+    s.push('\n');
+    s.push_str(payload_hash);
+    s
+}
+
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
+pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let k_region = hmac(&k_date, region.as_bytes());
+    let k_service = hmac(&k_region, service.as_bytes());
+    hmac(&k_service, b"aws4_request")
+}
+
+/// The hex signature a client computes for a request.
+pub fn signature(
+    secret: &str,
+    auth: &AuthorizationHeader,
+    amz_date: &str,
+    canonical_request: &str,
+) -> String {
+    let key = signing_key(secret, &auth.scope_date, &auth.region, &auth.service);
+    hex::encode(hmac(
+        &key,
+        string_to_sign(amz_date, &auth.scope(), canonical_request).as_bytes(),
+    ))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Parses `20150830T123600Z` into Unix seconds.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
-    if s.len() != 16 || &s[8..9] != "T" || !s.ends_with('Z') {
+    if s.len() != 16 || s.as_bytes()[8] != b'T' || !s.ends_with('Z') {
         return None;
     }
-    let n = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok());
-    let (y, mo, d, h, mi, se) = (
+    let n = |a: usize, b: usize| {
+        s.get(a..b)
+            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|x| x.parse::<i64>().ok())
+    };
+    civil_to_unix(
         n(0, 4)?,
         n(4, 6)?,
         n(6, 8)?,
         n(9, 11)?,
         n(11, 13)?,
         n(13, 15)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    )
+}
+
+/// Parses an RFC 1123 `Date` header (`Sun, 30 Aug 2015 12:36:00 GMT`) into Unix seconds.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let rest = s.trim().split_once(", ")?.1;
+    let f: Vec<&str> = rest.split(' ').collect();
+    if f.len() != 5 || f[4] != "GMT" {
+        return None;
+    }
+    let mo = MONTHS.iter().position(|m| *m == f[1])? as i64 + 1;
+    let t: Vec<&str> = f[3].split(':').collect();
+    if t.len() != 3 {
+        return None;
+    }
+    civil_to_unix(
+        f[2].parse().ok()?,
+        mo,
+        f[0].parse().ok()?,
+        t[0].parse().ok()?,
+        t[1].parse().ok()?,
+        t[2].parse().ok()?,
+    )
+}
+
+fn civil_to_unix(y: i64, mo: i64, d: i64, h: i64, mi: i64, se: i64) -> Option<i64> {
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=60).contains(&se)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -237,6 +513,7 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
     Some(days * 86400 + h * 3600 + mi * 60 + se)
 }
 
+/// Formats Unix seconds as `20150830T123600Z`.
 pub fn format_amz_date(secs: i64) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
@@ -258,216 +535,120 @@ pub fn format_amz_date(secs: i64) -> String {
     )
 }
 
-/// The signature of a request, as a client computes it.
-pub fn signature(
-    req: &SignedRequest<'_>,
-    secret: &str,
-    amz_date: &str,
-    region: &str,
-    service: &str,
-    signed: &[String],
-) -> String {
-    let header = |name: &str| -> String {
-        let vals: Vec<String> = req
-            .headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        vals.join(",")
-    };
-    let canonical_headers: String = signed
-        .iter()
-        .map(|h| format!("{h}:{}\n", header(h)))
-        .collect();
-    let payload_hash = {
-        let given = header("x-amz-content-sha256");
-        if given.is_empty() {
-            sha256_hex(req.body)
-        } else {
-            given
+/// A request whose headers passed; the body is still to be checked.
+#[derive(Debug)]
+pub struct Pending {
+    auth: AuthorizationHeader,
+    secret: String,
+    amz_date: String,
+}
+
+impl Pending {
+    pub fn access_key_id(&self) -> &str {
+        &self.auth.access_key_id
+    }
+
+    /// Hashes the body, rebuilds the signature and compares it in constant time; returns the
+    /// access key id.
+    pub fn verify(&self, parts: &RequestParts<'_>, body: &[u8]) -> Result<String, AuthError> {
+        let body_hash = sha256_hex(body);
+        // A client may send the payload hash it signed; it must be the body's.
+        if let Some(given) = parts.header("x-amz-content-sha256") {
+            if !constant_time_eq(given.trim().as_bytes(), body_hash.as_bytes()) {
+                return Err(AuthError::BadSignature);
+            }
         }
-    };
-    let path = if req.path.is_empty() { "/" } else { req.path };
-    let canonical = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        uri_encode(&percent_decode(path), false),
-        canonical_query(req.query),
-        canonical_headers,
-        signed.join(";"),
-        payload_hash
-    );
-    let date = &amz_date[..amz_date.len().min(8)];
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical.as_bytes())
-    );
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    hex::encode(hmac(&k_signing, to_sign.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+        let canonical = canonical_request(parts, &self.auth.signed_headers, &body_hash);
+        let expected = signature(&self.secret, &self.auth, &self.amz_date, &canonical);
+        if !constant_time_eq(
+            expected.as_bytes(),
+            self.auth.signature.to_ascii_lowercase().as_bytes(),
+        ) {
+            return Err(AuthError::BadSignature);
+        }
+        Ok(self.auth.access_key_id.clone())
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Verifies a request; returns the access key id on success. `now` is Unix seconds.
-pub fn verify(req: &SignedRequest<'_>, creds: &Credentials, now: i64) -> Result<String, AuthError> {
-    let get = |n: &str| {
-        req.headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
+/// The header stage: Authorization present and well formed, key known, date within
+/// [`CLOCK_SKEW_MAX_SECS`] of `now` (Unix seconds), scope consistent.
+pub fn check_headers(
+    parts: &RequestParts<'_>,
+    creds: &Credentials,
+    now: i64,
+) -> Result<Pending, AuthError> {
+    let raw = parts.header("authorization").ok_or(AuthError::Missing)?;
+    let auth = parse_authorization(raw)?;
+    let (amz_date, when) = match parts.header("x-amz-date") {
+        Some(d) => {
+            let d = d.trim();
+            let t = parse_amz_date(d).ok_or_else(|| {
+                AuthError::Incomplete(format!(
+                    "Date must be in ISO-8601 'basic format'. Got '{d}'. See http://en.wikipedia.org/wiki/ISO_8601"
+                ))
+            })?;
+            (d.to_string(), t)
+        }
+        None => match parts.header("date").and_then(parse_http_date) {
+            Some(t) => (format_amz_date(t), t),
+            None => {
+                return Err(AuthError::Incomplete(format!(
+                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={raw}"
+                )))
+            }
+        },
     };
-    let auth = get("authorization").ok_or(AuthError::Missing)?;
-    let a = parse_authorization(auth)?;
-    let amz_date = get("x-amz-date").ok_or_else(|| {
-        AuthError::Incomplete(format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={auth}"))
-    })?;
-    let when = parse_amz_date(amz_date).ok_or_else(|| {
-        AuthError::Incomplete(format!(
-            "Date must be in ISO-8601 'basic format'. Got '{amz_date}'"
-        ))
-    })?;
-    let secret = creds.keys.get(&a.key_id).ok_or(AuthError::UnknownKey)?;
-    const SKEW: i64 = 15 * 60;
-    if when < now - SKEW {
-        return Err(AuthError::Expired(format!(
+    if !auth.signed_headers.iter().any(|h| h == "host") {
+        return Err(AuthError::Incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    let secret = creds
+        .secret(&auth.access_key_id)
+        .ok_or(AuthError::UnknownKey)?
+        .to_string();
+    if when < now - CLOCK_SKEW_MAX_SECS {
+        return Err(AuthError::Invalid(format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-            format_amz_date(now - SKEW),
+            format_amz_date(now - CLOCK_SKEW_MAX_SECS),
             format_amz_date(now)
         )));
     }
-    if when > now + SKEW {
-        return Err(AuthError::Expired(format!(
+    if when > now + CLOCK_SKEW_MAX_SECS {
+        return Err(AuthError::Invalid(format!(
             "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-            format_amz_date(now + SKEW),
+            format_amz_date(now + CLOCK_SKEW_MAX_SECS),
             format_amz_date(now)
         )));
     }
-    if !amz_date.starts_with(&a.date) {
-        return Err(AuthError::BadSignature);
+    let day = amz_date.get(..8).unwrap_or("");
+    if auth.scope_date != day {
+        return Err(AuthError::Invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{amz_date}'.",
+            auth.scope_date
+        )));
     }
-    let expected = signature(
-        req,
+    if auth.service != SERVICE {
+        return Err(AuthError::Invalid(format!(
+            "Credential should be scoped to correct service: '{SERVICE}'. "
+        )));
+    }
+    Ok(Pending {
+        auth,
         secret,
         amz_date,
-        &a.region,
-        &a.service,
-        &a.signed_headers,
-    );
-    if !constant_time_eq(expected.as_bytes(), a.signature.as_bytes()) {
-        return Err(AuthError::BadSignature);
-    }
-    Ok(a.key_id)
+    })
+}
+
+/// Both stages at once (tests, and callers that already hold the body).
+pub fn verify(
+    parts: &RequestParts<'_>,
+    body: &[u8],
+    creds: &Credentials,
+    now: i64,
+) -> Result<String, AuthError> {
+    check_headers(parts, creds, now)?.verify(parts, body)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// AWS's published SigV4 test suite, "get-vanilla": secret
-    /// wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, region us-east-1, service "service".
-    #[test]
-    fn aws_test_suite_get_vanilla() {
-        let req = SignedRequest {
-            method: "GET",
-            path: "/",
-            query: "",
-            headers: vec![
-                ("host".into(), "example.amazonaws.com".into()),
-                ("x-amz-date".into(), "20150830T123600Z".into()),
-            ],
-            body: b"",
-        };
-        let sig = signature(
-            &req,
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "20150830T123600Z",
-            "us-east-1",
-            "service",
-            &["host".to_string(), "x-amz-date".to_string()],
-        );
-        assert_eq!(
-            sig,
-            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-        );
-    }
-
-    fn signed(secret: &str, date: &str) -> SignedRequest<'static> {
-        let body: &'static [u8] = b"{}";
-        let mut req = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: vec![
-                ("host".into(), "127.0.0.1:8000".into()),
-                ("x-amz-date".into(), date.into()),
-                ("x-amz-target".into(), "DynamoDB_20120810.ListTables".into()),
-            ],
-            body,
-        };
-        let sh = vec![
-            "host".to_string(),
-            "x-amz-date".to_string(),
-            "x-amz-target".to_string(),
-        ];
-        let sig = signature(&req, secret, date, "us-east-1", "dynamodb", &sh);
-        req.headers.push((
-            "authorization".into(),
-            format!("AWS4-HMAC-SHA256 Credential=AKID/{}/us-east-1/dynamodb/aws4_request, SignedHeaders={}, Signature={sig}", &date[..8], sh.join(";")),
-        ));
-        req
-    }
-
-    #[test]
-    fn verification_outcomes() {
-        let creds = Credentials::parse_ini("[default]\naws_access_key_id = AKID\naws_secret_access_key = s3cret\n[other]\naws_access_key_id=X\naws_secret_access_key=Y\n");
-        assert_eq!(creds.keys.len(), 2);
-        let now = parse_amz_date("20260101T000000Z").expect("date");
-        assert_eq!(
-            verify(&signed("s3cret", "20260101T000000Z"), &creds, now),
-            Ok("AKID".into())
-        );
-        assert_eq!(
-            verify(&signed("wrong", "20260101T000000Z"), &creds, now),
-            Err(AuthError::BadSignature)
-        );
-        let stale = verify(&signed("s3cret", "20251231T234000Z"), &creds, now);
-        assert!(
-            matches!(stale, Err(AuthError::Expired(ref m)) if m.starts_with("Signature expired: 20251231T234000Z is now earlier than 20251231T234500Z")),
-            "{stale:?}"
-        );
-        let mut unknown = signed("s3cret", "20260101T000000Z");
-        for h in unknown.headers.iter_mut() {
-            if h.0 == "authorization" {
-                h.1 = h.1.replace("Credential=AKID", "Credential=NOPE");
-            }
-        }
-        assert_eq!(verify(&unknown, &creds, now), Err(AuthError::UnknownKey));
-        let mut none = signed("s3cret", "20260101T000000Z");
-        none.headers.retain(|h| h.0 != "authorization");
-        assert_eq!(verify(&none, &creds, now), Err(AuthError::Missing));
-    }
-
-    #[test]
-    fn dates_round_trip() {
-        for s in [
-            "20150830T123600Z",
-            "20000229T000000Z",
-            "19700101T000000Z",
-            "20261125T235959Z",
-        ] {
-            let t = parse_amz_date(s).expect("parse");
-            assert_eq!(format_amz_date(t), s);
-        }
-        assert_eq!(parse_amz_date("19700101T000001Z"), Some(1));
-    }
-}
+mod tests;

@@ -1,15 +1,20 @@
 """Starts the real `hashlog` binary on a free loopback port for the client tests.
 
-HASHLOG_BIN names the binary (default: target/release/hashlog under the repository root).
-Every server started here is stopped at the end; every wait is bounded.
+HASHLOG_BIN names the binary (default: target/release/hashlog under the repository root); this
+file builds nothing. Each server gets its own temporary data directory, its stderr goes to a
+log file there (shown when it fails to start), and every wait is bounded. Every server started
+here is killed at the end.
 """
 import os
 import pathlib
+import queue
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import uuid
 
 import boto3
 import pytest
@@ -18,58 +23,108 @@ from botocore.config import Config
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("HASHLOG_BIN", str(ROOT / "target" / "release" / "hashlog"))
 
+# Dummy credentials and a region, and no cloud metadata lookups (botocore would try).
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testkey")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testsecret")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+
 
 class Server:
-    def __init__(self, data_dir, extra_args=()):
-        self.data_dir = data_dir
+    """One `hashlog serve` process."""
+
+    def __init__(self, data_dir, extra_args=(), listen="127.0.0.1:0"):
+        self.data_dir = pathlib.Path(data_dir)
         self.extra_args = list(extra_args)
+        self.listen = listen
         self.proc = None
         self.url = None
+        self.log_path = None
+        self._log = None
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=START_TIMEOUT_S):
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"hashlog-{uuid.uuid4().hex[:8]}.log"
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir), "--log", "warn", *self.extra_args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            [BIN, "serve", "--listen", self.listen, "--data-dir", str(self.data_dir), "--log", "warn",
+             *self.extra_args],
+            stdout=subprocess.PIPE, stderr=self._log, text=True,
         )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("hashlog exited: " + self.proc.stderr.read())
+        # Read stdout on a thread so a silent server cannot block us past the deadline.
+        lines = queue.Queue()
+
+        def pump(stream):
+            for line in stream:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
                 continue
+            if line is None:
+                break
             if "http://" in line:
                 self.url = "http://" + line.split("http://", 1)[1].split()[0]
                 return self
         self.kill()
-        raise RuntimeError("hashlog did not print its address in time")
+        raise RuntimeError(f"hashlog did not print its address within {timeout}s; log:\n{self.log()}")
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def host(self):
+        return self.url.split("://", 1)[1]
 
     def client(self, **kw):
         return boto3.client(
             "dynamodb",
             endpoint_url=self.url,
+            region_name="us-east-1",
             config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30),
             **kw,
         )
 
     def kill(self):
+        """SIGKILL: no flush, no goodbye."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        self._close_log()
 
     def stop(self):
         """SIGTERM: the server finishes in-flight requests, flushes and exits 0."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            return self.proc.wait(timeout=20)
+            try:
+                return self.proc.wait(timeout=STOP_TIMEOUT_S)
+            finally:
+                self.kill()
+        self._close_log()
         return self.proc.returncode if self.proc else None
+
+    def _close_log(self):
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+@pytest.fixture()
+def tmp_dir():
+    d = tempfile.mkdtemp(prefix="hashlog-client-")
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -86,25 +141,36 @@ def ddb(server):
     return server.client()
 
 
-@pytest.fixture()
-def tmp_server_dir():
-    d = tempfile.mkdtemp(prefix="hashlog-client-")
-    yield pathlib.Path(d)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-_counter = [0]
+def unique(prefix):
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture()
 def table(ddb):
-    """A fresh table with pk (S) and sk (N)."""
-    _counter[0] += 1
-    name = f"tbl{_counter[0]}_{int(time.time() * 1000) % 100000}"
+    """A fresh table with pk (S) and sk (N); deleted afterwards."""
+    name = unique("tbl")
     ddb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield name
+    try:
+        ddb.delete_table(TableName=name)
+    except Exception:
+        pass
+
+
+@pytest.fixture()
+def hash_table(ddb):
+    """A fresh table with only a hash key pk (S)."""
+    name = unique("hash")
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
     yield name

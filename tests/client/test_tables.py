@@ -1,134 +1,245 @@
 """Tables and items as a DynamoDB user drives them through boto3."""
-import json
-import urllib.request
-
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import unique
+
 
 def code(e):
-    return e.response["Error"]["Code"]
+    return e.value.response["Error"]["Code"]
+
+
+def message(e):
+    return e.value.response["Error"]["Message"]
 
 
 def test_table_lifecycle(ddb):
-    ddb.create_table(
-        TableName="lifecycle",
+    name = unique("life")
+    created = ddb.create_table(
+        TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
-    )
-    d = ddb.describe_table(TableName="lifecycle")["Table"]
+    )["TableDescription"]
+    assert created["TableName"] == name
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    d = ddb.describe_table(TableName=name)["Table"]
     assert d["TableStatus"] == "ACTIVE"
-    assert d["TableArn"].endswith(":table/lifecycle")
+    assert d["TableArn"].endswith(f":table/{name}")
+    assert d["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert d["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
-    assert "lifecycle" in ddb.list_tables()["TableNames"]
+    assert d["ItemCount"] == 0
+    assert name in ddb.list_tables()["TableNames"]
     with pytest.raises(ClientError) as e:
         ddb.create_table(
-            TableName="lifecycle",
+            TableName=name,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    assert code(e.value) == "ResourceInUseException"
-    ddb.delete_table(TableName="lifecycle")
+    assert code(e) == "ResourceInUseException"
+    deleted = ddb.delete_table(TableName=name)["TableDescription"]
+    assert deleted["TableName"] == name
     with pytest.raises(ClientError) as e:
-        ddb.describe_table(TableName="lifecycle")
-    assert code(e.value) == "ResourceNotFoundException"
+        ddb.describe_table(TableName=name)
+    assert code(e) == "ResourceNotFoundException"
+    assert name not in ddb.list_tables()["TableNames"]
+    with pytest.raises(ClientError) as e:
+        ddb.delete_table(TableName=name)
+    assert code(e) == "ResourceNotFoundException"
+
+
+def test_create_table_validation(ddb):
+    with pytest.raises(ClientError) as e:  # key attribute without a definition
+        ddb.create_table(TableName=unique("bad"), KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "other", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:  # name too short
+        ddb.create_table(TableName="ab", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    assert code(e) == "ValidationException"
 
 
 def test_list_tables_paginates(ddb):
-    for i in range(3):
-        ddb.create_table(
-            TableName=f"page{i}",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    seen = []
-    kw = {"Limit": 1}
-    while True:
-        r = ddb.list_tables(**kw)
-        seen += r["TableNames"]
-        if "LastEvaluatedTableName" not in r:
-            break
-        kw["ExclusiveStartTableName"] = r["LastEvaluatedTableName"]
-    assert {"page0", "page1", "page2"} <= set(seen)
-    for i in range(3):
-        ddb.delete_table(TableName=f"page{i}")
+    names = sorted(unique("page") for _ in range(3))
+    for n in names:
+        ddb.create_table(TableName=n, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    try:
+        seen, kw = [], {"Limit": 1}
+        while True:
+            r = ddb.list_tables(**kw)
+            assert len(r["TableNames"]) <= 1
+            seen += r["TableNames"]
+            if "LastEvaluatedTableName" not in r:
+                break
+            kw["ExclusiveStartTableName"] = r["LastEvaluatedTableName"]
+        assert set(names) <= set(seen)
+        assert seen == sorted(seen)
+        pages = ddb.get_paginator("list_tables").paginate(PaginationConfig={"PageSize": 2})
+        assert set(names) <= {t for p in pages for t in p["TableNames"]}
+    finally:
+        for n in names:
+            ddb.delete_table(TableName=n)
 
 
-def test_put_get_update_delete(ddb, table):
-    item = {"pk": {"S": "u1"}, "sk": {"N": "1"}, "name": {"S": "Ada"}, "tags": {"SS": ["a", "b"]},
+def test_put_get_update_delete_with_return_values(ddb, table):
+    key = {"pk": {"S": "u1"}, "sk": {"N": "1"}}
+    item = {**key, "name": {"S": "Ada"}, "tags": {"SS": ["a", "b"]}, "n": {"N": "10"},
             "doc": {"M": {"list": {"L": [{"N": "1"}, {"BOOL": True}, {"NULL": True}]}}}, "bin": {"B": b"\x00\x01"}}
-    ddb.put_item(TableName=table, Item=item)
-    got = ddb.get_item(TableName=table, Key={"pk": {"S": "u1"}, "sk": {"N": "1"}}, ConsistentRead=True)["Item"]
-    assert got == item
-    proj = ddb.get_item(TableName=table, Key={"pk": {"S": "u1"}, "sk": {"N": "1"}},
-                        ProjectionExpression="#n, doc.#l[1]", ExpressionAttributeNames={"#n": "name", "#l": "list"})["Item"]
-    assert proj == {"name": {"S": "Ada"}, "doc": {"M": {"list": {"L": [{"BOOL": True}]}}}}
-    r = ddb.update_item(TableName=table, Key={"pk": {"S": "u1"}, "sk": {"N": "1"}},
-                        UpdateExpression="SET visits = if_not_exists(visits, :z) + :one ADD tags :t REMOVE doc",
+    r = ddb.put_item(TableName=table, Item=item, ReturnValues="ALL_OLD")
+    assert "Attributes" not in r
+    assert ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == item
+    r = ddb.put_item(TableName=table, Item={**item, "name": {"S": "Grace"}}, ReturnValues="ALL_OLD")
+    assert r["Attributes"]["name"] == {"S": "Ada"}
+    proj = ddb.get_item(TableName=table, Key=key, ProjectionExpression="#n, doc.#l[1]",
+                        ExpressionAttributeNames={"#n": "name", "#l": "list"})["Item"]
+    assert proj == {"name": {"S": "Grace"}, "doc": {"M": {"list": {"L": [{"BOOL": True}]}}}}
+
+    r = ddb.update_item(TableName=table, Key=key,
+                        UpdateExpression="SET visits = if_not_exists(visits, :z) + :one, n = n - :one "
+                                         "ADD tags :t REMOVE doc",
                         ExpressionAttributeValues={":z": {"N": "0"}, ":one": {"N": "1"}, ":t": {"SS": ["c"]}},
                         ReturnValues="UPDATED_NEW")
     assert r["Attributes"]["visits"] == {"N": "1"}
+    assert r["Attributes"]["n"] == {"N": "9"}
     assert sorted(r["Attributes"]["tags"]["SS"]) == ["a", "b", "c"]
-    old = ddb.delete_item(TableName=table, Key={"pk": {"S": "u1"}, "sk": {"N": "1"}}, ReturnValues="ALL_OLD")["Attributes"]
-    assert old["name"] == {"S": "Ada"} and "doc" not in old
-    assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": "u1"}, "sk": {"N": "1"}})
+    assert "name" not in r["Attributes"]
+    r = ddb.update_item(TableName=table, Key=key, UpdateExpression="SET #n = :v",
+                        ExpressionAttributeNames={"#n": "name"}, ExpressionAttributeValues={":v": {"S": "Hopper"}},
+                        ReturnValues="UPDATED_OLD")
+    assert r["Attributes"] == {"name": {"S": "Grace"}}
+    r = ddb.update_item(TableName=table, Key=key, UpdateExpression="DELETE tags :t",
+                        ExpressionAttributeValues={":t": {"SS": ["a"]}}, ReturnValues="ALL_NEW")
+    assert sorted(r["Attributes"]["tags"]["SS"]) == ["b", "c"]
+    assert "doc" not in r["Attributes"] and r["Attributes"]["name"] == {"S": "Hopper"}
+
+    old = ddb.delete_item(TableName=table, Key=key, ReturnValues="ALL_OLD")["Attributes"]
+    assert old["name"] == {"S": "Hopper"}
+    assert "Item" not in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
+    # Deleting what is not there is not an error.
+    assert "Attributes" not in ddb.delete_item(TableName=table, Key=key, ReturnValues="ALL_OLD")
+
+
+def test_update_creates_missing_item(ddb, table):
+    key = {"pk": {"S": "new"}, "sk": {"N": "7"}}
+    r = ddb.update_item(TableName=table, Key=key, UpdateExpression="ADD hits :one",
+                        ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="ALL_NEW")
+    assert r["Attributes"] == {**key, "hits": {"N": "1"}}
 
 
 def test_numbers_are_exact_and_canonical(ddb, table):
-    ddb.put_item(TableName=table, Item={"pk": {"S": "n"}, "sk": {"N": "1"}, "v": {"N": "0.1000000000000000000000000000000000001"}})
-    r = ddb.update_item(TableName=table, Key={"pk": {"S": "n"}, "sk": {"N": "1"}}, UpdateExpression="SET v = v + :x",
+    key = {"pk": {"S": "n"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName=table, Item={**key, "v": {"N": "0.1000000000000000000000000000000000001"}})
+    r = ddb.update_item(TableName=table, Key=key, UpdateExpression="SET v = v + :x",
                         ExpressionAttributeValues={":x": {"N": "1.50"}}, ReturnValues="ALL_NEW")
     assert r["Attributes"]["v"] == {"N": "1.6000000000000000000000000000000000001"}
     with pytest.raises(ClientError) as e:
         ddb.put_item(TableName=table, Item={"pk": {"S": "n"}, "sk": {"N": "2"}, "v": {"N": "1E+126"}})
-    assert code(e.value) == "ValidationException"
-    assert "Number overflow" in e.value.response["Error"]["Message"]
+    assert code(e) == "ValidationException"
+    assert "Number overflow" in message(e)
 
 
-def test_conditions_and_return_values_on_failure(ddb, table):
+def test_conditions(ddb, table):
     key = {"pk": {"S": "c"}, "sk": {"N": "1"}}
     ddb.put_item(TableName=table, Item={**key, "v": {"N": "1"}}, ConditionExpression="attribute_not_exists(pk)")
     with pytest.raises(ClientError) as e:
         ddb.put_item(TableName=table, Item={**key, "v": {"N": "2"}}, ConditionExpression="attribute_not_exists(pk)",
                      ReturnValuesOnConditionCheckFailure="ALL_OLD")
-    assert code(e.value) == "ConditionalCheckFailedException"
+    assert code(e) == "ConditionalCheckFailedException"
+    assert message(e) == "The conditional request failed"
     assert e.value.response["Item"]["v"] == {"N": "1"}
-    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET v = :n", ConditionExpression="v = :o",
-                    ExpressionAttributeValues={":n": {"N": "5"}, ":o": {"N": "1"}})
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET v = :n",
+                    ConditionExpression="v = :o AND size(pk) < :three",
+                    ExpressionAttributeValues={":n": {"N": "5"}, ":o": {"N": "1"}, ":three": {"N": "3"}})
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=table, Key=key, UpdateExpression="SET v = :n", ConditionExpression="v > :n",
+                        ExpressionAttributeValues={":n": {"N": "5"}})
+    assert code(e) == "ConditionalCheckFailedException"
+    with pytest.raises(ClientError) as e:
+        ddb.delete_item(TableName=table, Key=key, ConditionExpression="attribute_type(v, :s)",
+                        ExpressionAttributeValues={":s": {"S": "S"}})
+    assert code(e) == "ConditionalCheckFailedException"
     # Legacy Expected still works for old clients.
     with pytest.raises(ClientError) as e:
         ddb.delete_item(TableName=table, Key=key, Expected={"v": {"Value": {"N": "1"}}})
-    assert code(e.value) == "ConditionalCheckFailedException"
+    assert code(e) == "ConditionalCheckFailedException"
+    ddb.delete_item(TableName=table, Key=key, ConditionExpression="v IN (:a, :b)",
+                    ExpressionAttributeValues={":a": {"N": "4"}, ":b": {"N": "5"}})
+    assert "Item" not in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
 
 
-def test_query_ordering_pagination_and_filter(ddb, table):
-    for i in range(25):
-        ddb.put_item(TableName=table, Item={"pk": {"S": "q"}, "sk": {"N": str(i)}, "even": {"BOOL": i % 2 == 0}})
+def put_range(ddb, table, pk, n, **extra):
+    with_extra = lambda i: {k: f(i) for k, f in extra.items()}
+    for i in range(n):
+        ddb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"N": str(i)}, **with_extra(i)})
+
+
+def test_query_key_conditions_filters_pagination_and_reverse(ddb, table):
+    put_range(ddb, table, "q", 25, even=lambda i: {"BOOL": i % 2 == 0})
     ddb.put_item(TableName=table, Item={"pk": {"S": "other"}, "sk": {"N": "1"}})
+    vals = {":p": {"S": "q"}, ":a": {"N": "3"}, ":b": {"N": "20"}, ":t": {"BOOL": True}}
     got, kw = [], {}
     while True:
         r = ddb.query(TableName=table, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
                       FilterExpression="even = :t", ScanIndexForward=False, Limit=4,
-                      ExpressionAttributeValues={":p": {"S": "q"}, ":a": {"N": "3"}, ":b": {"N": "20"}, ":t": {"BOOL": True}}, **kw)
+                      ExpressionAttributeValues=vals, **kw)
+        assert r["ScannedCount"] <= 4
         got += [int(i["sk"]["N"]) for i in r["Items"]]
         if "LastEvaluatedKey" not in r:
             break
         kw["ExclusiveStartKey"] = r["LastEvaluatedKey"]
     assert got == [20, 18, 16, 14, 12, 10, 8, 6, 4]
-    c = ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q"}}, Select="COUNT")
+
+    r = ddb.query(TableName=table, KeyConditionExpression="pk = :p AND sk < :b",
+                  ExpressionAttributeValues={":p": {"S": "q"}, ":b": {"N": "3"}})
+    assert [i["sk"]["N"] for i in r["Items"]] == ["0", "1", "2"]
+    r = ddb.query(TableName=table, KeyConditionExpression="#k = :p AND sk >= :b", ExpressionAttributeNames={"#k": "pk"},
+                  ExpressionAttributeValues={":p": {"S": "q"}, ":b": {"N": "22"}}, ScanIndexForward=False)
+    assert [i["sk"]["N"] for i in r["Items"]] == ["24", "23", "22"]
+    c = ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q"}},
+                  Select="COUNT")
     assert c["Count"] == 25 and "Items" not in c
-    paginator = ddb.get_paginator("query")
-    pages = paginator.paginate(TableName=table, KeyConditionExpression="pk = :p",
-                               ExpressionAttributeValues={":p": {"S": "q"}}, PaginationConfig={"PageSize": 7})
+    p = ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q"}},
+                  ProjectionExpression="sk", Limit=2)
+    assert p["Items"] == [{"sk": {"N": "0"}}, {"sk": {"N": "1"}}]
+    pages = ddb.get_paginator("query").paginate(
+        TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q"}},
+        PaginationConfig={"PageSize": 7})
     assert sum(p["Count"] for p in pages) == 25
+    none = ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "zzz"}})
+    assert none["Count"] == 0 and none["Items"] == []
 
 
-def test_scan_segments_cover_the_table_once(ddb, table):
+def test_query_begins_with_on_string_sort_key(ddb):
+    name = unique("events")
+    ddb.create_table(TableName=name,
+                     KeySchema=[{"AttributeName": "user", "KeyType": "HASH"}, {"AttributeName": "ts", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "user", "AttributeType": "S"},
+                                           {"AttributeName": "ts", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    try:
+        for ts in ["2024-01-05", "2024-02-01", "2024-02-15", "2024-03-01", "2023-12-31"]:
+            ddb.put_item(TableName=name, Item={"user": {"S": "u"}, "ts": {"S": ts}})
+        r = ddb.query(TableName=name, KeyConditionExpression="#u = :u AND begins_with(ts, :m)",
+                      ExpressionAttributeNames={"#u": "user"},
+                      ExpressionAttributeValues={":u": {"S": "u"}, ":m": {"S": "2024-02"}})
+        assert [i["ts"]["S"] for i in r["Items"]] == ["2024-02-01", "2024-02-15"]
+        with pytest.raises(ClientError) as e:  # a key condition on a non-key attribute
+            ddb.query(TableName=name, KeyConditionExpression="#u = :u AND other = :m",
+                      ExpressionAttributeNames={"#u": "user"},
+                      ExpressionAttributeValues={":u": {"S": "u"}, ":m": {"S": "x"}})
+        assert code(e) == "ValidationException"
+    finally:
+        ddb.delete_table(TableName=name)
+
+
+def test_scan_segments_and_pagination_cover_the_table_once(ddb, table):
     for i in range(60):
-        ddb.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}, "sk": {"N": "0"}})
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}, "sk": {"N": "0"}, "i": {"N": str(i)}})
     keys = []
     for seg in range(4):
         kw = {}
@@ -139,81 +250,109 @@ def test_scan_segments_cover_the_table_once(ddb, table):
                 break
             kw["ExclusiveStartKey"] = r["LastEvaluatedKey"]
     assert sorted(keys) == sorted(f"k{i}" for i in range(60))
+    pages = list(ddb.get_paginator("scan").paginate(TableName=table, PaginationConfig={"PageSize": 11}))
+    assert len(pages) >= 6 and sum(p["Count"] for p in pages) == 60
+    f = ddb.scan(TableName=table, FilterExpression="i >= :x", ExpressionAttributeValues={":x": {"N": "50"}})
+    assert f["Count"] == 10 and f["ScannedCount"] == 60
     with pytest.raises(ClientError) as e:
         ddb.scan(TableName=table, Segment=4, TotalSegments=4)
-    assert code(e.value) == "ValidationException"
+    assert code(e) == "ValidationException"
 
 
-def test_batches(ddb, table):
-    reqs = [{"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"N": str(i)}}}} for i in range(25)]
+def test_batch_write_and_get(ddb, table):
+    reqs = [{"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"N": str(i)}, "v": {"S": "x" * 100}}}} for i in range(25)]
     assert ddb.batch_write_item(RequestItems={table: reqs})["UnprocessedItems"] == {}
-    r = ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "b"}, "sk": {"N": str(i)}} for i in range(0, 25, 5)]}})
-    assert len(r["Responses"][table]) == 5
+    keys = [{"pk": {"S": "b"}, "sk": {"N": str(i)}} for i in range(0, 25, 5)]
+    missing = {"pk": {"S": "nope"}, "sk": {"N": "1"}}
+    r = ddb.batch_get_item(RequestItems={table: {"Keys": keys + [missing], "ConsistentRead": True}})
+    assert sorted(int(i["sk"]["N"]) for i in r["Responses"][table]) == [0, 5, 10, 15, 20]
+    assert r["UnprocessedKeys"] == {}
+    r = ddb.batch_get_item(RequestItems={table: {"Keys": keys[:2], "ProjectionExpression": "sk"}})
+    assert all(set(i) == {"sk"} for i in r["Responses"][table])
+    deletes = [{"DeleteRequest": {"Key": {"pk": {"S": "b"}, "sk": {"N": str(i)}}}} for i in range(10)]
+    assert ddb.batch_write_item(RequestItems={table: deletes})["UnprocessedItems"] == {}
+    assert ddb.query(TableName=table, KeyConditionExpression="pk = :p",
+                     ExpressionAttributeValues={":p": {"S": "b"}}, Select="COUNT")["Count"] == 15
+    with pytest.raises(ClientError) as e:  # the same key twice in one batch
+        ddb.batch_write_item(RequestItems={table: reqs[:2] + [reqs[0]]})
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:  # 26 requests
+        ddb.batch_write_item(RequestItems={table: reqs + [{"PutRequest": {"Item": {"pk": {"S": "z"}, "sk": {"N": "0"}}}}]})
+    assert code(e) == "ValidationException"
     with pytest.raises(ClientError) as e:
-        ddb.batch_write_item(RequestItems={table: reqs + [reqs[0]]})
-    assert code(e.value) == "ValidationException"
-    with pytest.raises(ClientError) as e:
-        ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "b"}, "sk": {"N": "1"}}] * 2}})
-    assert "duplicates" in e.value.response["Error"]["Message"]
+        ddb.batch_get_item(RequestItems={table: {"Keys": [keys[0], keys[0]]}})
+    assert code(e) == "ValidationException"
+    assert "duplicates" in message(e)
 
 
 def test_transactions(ddb, table):
     put = lambda pk: {"Put": {"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"N": "1"}}}}
     ddb.transact_write_items(TransactItems=[put("t1"), put("t2")], ClientRequestToken="token-1")
+    # The same token and items again: accepted, nothing applied twice.
     ddb.transact_write_items(TransactItems=[put("t1"), put("t2")], ClientRequestToken="token-1")
     with pytest.raises(ClientError) as e:
         ddb.transact_write_items(TransactItems=[put("t3")], ClientRequestToken="token-1")
-    assert code(e.value) == "IdempotentParameterMismatchException"
+    assert code(e) == "IdempotentParameterMismatchException"
     with pytest.raises(ClientError) as e:
         ddb.transact_write_items(TransactItems=[
             put("t4"),
             {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "t1"}, "sk": {"N": "1"}},
                                 "ConditionExpression": "attribute_not_exists(pk)"}},
         ])
-    assert code(e.value) == "TransactionCanceledException"
+    assert code(e) == "TransactionCanceledException"
     assert [r["Code"] for r in e.value.response["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
-    got = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": {"pk": {"S": p}, "sk": {"N": "1"}}}} for p in ("t1", "t4")])
-    assert "Item" in got["Responses"][0] and "Item" not in got["Responses"][1]
+    assert "ConditionalCheckFailed" in message(e)
+    ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": table, "Key": {"pk": {"S": "t1"}, "sk": {"N": "1"}},
+                    "UpdateExpression": "SET c = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        {"Delete": {"TableName": table, "Key": {"pk": {"S": "t2"}, "sk": {"N": "1"}}}},
+    ])
+    got = ddb.transact_get_items(TransactItems=[
+        {"Get": {"TableName": table, "Key": {"pk": {"S": p}, "sk": {"N": "1"}}}} for p in ("t1", "t2", "t4")])
+    assert got["Responses"][0]["Item"]["c"] == {"N": "1"}
+    assert "Item" not in got["Responses"][1] and "Item" not in got["Responses"][2]
+    with pytest.raises(ClientError) as e:  # two actions on one item
+        ddb.transact_write_items(TransactItems=[put("t5"), put("t5")])
+    assert code(e) == "ValidationException"
 
 
-def test_validation_errors(ddb, table):
-    cases = [
-        dict(TableName=table, Item={"pk": {"S": ""}, "sk": {"N": "1"}}),
-        dict(TableName=table, Item={"pk": {"N": "1"}, "sk": {"N": "1"}}),
-        dict(TableName=table, Item={"pk": {"S": "x"}}),
-        dict(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "1"}, "big": {"S": "x" * 410000}}),
+def test_error_paths(ddb, table):
+    bad_puts = [
+        dict(TableName=table, Item={"pk": {"S": ""}, "sk": {"N": "1"}}),  # empty key string
+        dict(TableName=table, Item={"pk": {"N": "1"}, "sk": {"N": "1"}}),  # wrong key type
+        dict(TableName=table, Item={"pk": {"S": "x"}}),  # missing sort key
+        dict(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "1"}, "big": {"S": "x" * 410000}}),  # > 400 KB
         dict(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "1"}}, ConditionExpression="attribute_exists("),
         dict(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "1"}}, ConditionExpression="a = :v",
              ExpressionAttributeValues={":v": {"S": "1"}, ":unused": {"S": "2"}}),
+        dict(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "1"}}, ConditionExpression="#nope = :v",
+             ExpressionAttributeValues={":v": {"S": "1"}}),
+        dict(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "not-a-number"}}),
     ]
-    for kw in cases:
+    for kw in bad_puts:
         with pytest.raises(ClientError) as e:
             ddb.put_item(**kw)
-        assert code(e.value) == "ValidationException", kw
+        assert code(e) == "ValidationException", kw
     with pytest.raises(ClientError) as e:
-        ddb.get_item(TableName="does_not_exist", Key={"pk": {"S": "x"}})
-    assert code(e.value) == "ResourceNotFoundException"
-
-
-def raw(server, target, body, content_type="application/x-amz-json-1.0"):
-    req = urllib.request.Request(server.url + "/", data=body, method="POST",
-                                 headers={"Content-Type": content_type, "X-Amz-Target": target})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read()), dict(r.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read()), dict(e.headers)
-
-
-def test_wire_protocol_errors(server):
-    status, body, _ = raw(server, "DynamoDB_20120810.Nonsense", b"{}")
-    assert status == 400 and body["__type"].endswith("#UnknownOperationException")
-    status, body, _ = raw(server, "DynamoDB_20120810.ListTables", b"{not json")
-    assert status == 400 and body["__type"].endswith("#SerializationException")
-    status, body, _ = raw(server, "DynamoDB_20120810.PutItem", json.dumps({"TableName": "zzz", "Item": {"a": {"S": 5}}}).encode())
-    assert status == 400 and body["__type"].endswith("#SerializationException")
-    status, body, headers = raw(server, "DynamoDB_20120810.ListTables", b"{}")
-    assert status == 200 and "x-amz-crc32" in {k.lower() for k in headers}
-    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    assert "dynamodb_SuccessfulRequestLatency_bucket" in text
+        ddb.put_item(TableName=table, Item={"pk": {"S": "x"}, "sk": {"N": "1"}, "big": {"S": "x" * 410000}})
+    assert "Item size has exceeded the maximum allowed size" in message(e)
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "1"}})
+    assert code(e) == "ValidationException"
+    assert "The provided key element does not match the schema" in message(e)
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"N": "1"}}, UpdateExpression="SET pk = :v",
+                        ExpressionAttributeValues={":v": {"S": "y"}})
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"N": "1"}}, UpdateExpression="SET = oops")
+    assert code(e) == "ValidationException"
+    for call in (lambda: ddb.get_item(TableName="does_not_exist", Key={"pk": {"S": "x"}}),
+                 lambda: ddb.put_item(TableName="does_not_exist", Item={"pk": {"S": "x"}}),
+                 lambda: ddb.query(TableName="does_not_exist", KeyConditionExpression="pk = :p",
+                                   ExpressionAttributeValues={":p": {"S": "x"}}),
+                 lambda: ddb.scan(TableName="does_not_exist")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "ResourceNotFoundException"
+        assert message(e).startswith("Requested resource not found")

@@ -1,36 +1,30 @@
 //! Reads an SSTable: footer and meta blocks verified at open, data blocks verified when first
 //! read and then kept decoded in the block cache.
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use super::block::Block;
 use super::bloom::Bloom;
 use super::cache::BlockCache;
-use super::{
-    trailer, BlockHandle, ReadMode, SstMeta, FOOTER_BYTES, SST_FORMAT_VERSION, SST_MAGIC,
-    TRAILER_BYTES,
-};
-use crate::codec::Reader;
+use super::footer::Footer;
+use super::index::Index;
+use super::{corruption, verify_block, BlockHandle, ReadMode, SstMeta, FOOTER_BYTES};
 use crate::error::{Result, StorageError};
 use crate::io::IoFile;
-use crate::key::{Entry, SeqNo};
+use crate::key::{entry_cmp, Entry, SeqNo};
 
-#[derive(Debug)]
-struct IndexEntry {
-    last_key: Vec<u8>,
-    last_seq: SeqNo,
-    handle: BlockHandle,
-}
-
+/// An open table. Cheap to share (`Arc`); every method takes `&self` and is thread-safe.
 pub struct SstReader {
     id: u64,
     file: Arc<dyn IoFile>,
     mmap: Option<memmap2::Mmap>,
     cache: Arc<BlockCache>,
-    index: Vec<IndexEntry>,
+    index: Index,
     bloom: Bloom,
     meta: SstMeta,
+    footer: Footer,
 }
 
 impl std::fmt::Debug for SstReader {
@@ -38,115 +32,155 @@ impl std::fmt::Debug for SstReader {
         f.debug_struct("SstReader")
             .field("id", &self.id)
             .field("blocks", &self.index.len())
+            .field("mmap", &self.mmap.is_some())
+            .field("meta", &self.meta)
             .finish()
     }
 }
 
-fn corrupt(id: u64, what: &str, offset: u64) -> StorageError {
-    StorageError::Corruption(format!("sstable {id}: {what} at offset {offset}"))
-}
-
 impl SstReader {
+    /// Opens table `table_id` in `file`: reads and verifies the footer (magic, checksum,
+    /// version), then the index, bloom and properties blocks (checksums and structure). A file
+    /// that is not an SSTable or is damaged is `Corruption` naming the table; a newer format
+    /// version is `UnsupportedVersion`. With [`ReadMode::Mmap`] the file is memory-mapped
+    /// when it has a std file underneath, and read through the I/O backend otherwise.
     pub fn open(
         file: Arc<dyn IoFile>,
-        id: u64,
+        table_id: u64,
         cache: Arc<BlockCache>,
         mode: ReadMode,
     ) -> Result<Arc<SstReader>> {
-        let len = file.len()?;
+        let id = table_id;
+        let mut len = file.len()?;
         if len < FOOTER_BYTES as u64 {
-            return Err(corrupt(id, "file shorter than a footer", 0));
+            return Err(corruption(
+                id,
+                format_args!("file of {len} bytes is shorter than a footer"),
+                0,
+            ));
         }
         let mmap = match (mode, file.std_file()) {
-            // SAFETY: SSTables are written once, synced, and never modified afterwards (they are
-            // only deleted, which keeps existing mappings valid); the engine never truncates or
-            // rewrites a table file while a reader exists.
+            // SAFETY: SSTables are written once, synced, and never modified afterwards (they
+            // are only deleted, which keeps existing mappings valid); the engine never
+            // truncates or rewrites a table file while a reader exists. Every access through
+            // the mapping is bounds-checked against its length.
             (ReadMode::Mmap, Some(f)) => Some(unsafe { memmap2::Mmap::map(f) }?),
             _ => None,
         };
+        if let Some(m) = &mmap {
+            len = m.len() as u64;
+        }
         let mut reader = SstReader {
             id,
             file,
             mmap,
             cache,
-            index: Vec::new(),
-            bloom: Bloom::build(&[], 1),
+            index: Index::default(),
+            bloom: Bloom::none(),
             meta: SstMeta::default(),
+            footer: Footer::default(),
         };
-        let footer_off = len - FOOTER_BYTES as u64;
-        let footer = reader.read_raw(footer_off, FOOTER_BYTES)?;
-        if &footer[FOOTER_BYTES - 16..FOOTER_BYTES - 8] != SST_MAGIC {
-            return Err(corrupt(id, "bad magic (not an SSTable)", footer_off));
+        let footer_at = len
+            .checked_sub(FOOTER_BYTES as u64)
+            .ok_or_else(|| corruption(id, "file shorter than a footer", 0))?;
+        let raw = reader.read_raw(footer_at, FOOTER_BYTES)?;
+        let mut fb = [0u8; FOOTER_BYTES];
+        fb.copy_from_slice(&raw);
+        let footer = Footer::decode(&fb, id, footer_at)?;
+
+        // v1 layout: index, bloom and properties blocks are contiguous and end at the footer,
+        // so they are read (and verified) with one read.
+        let (ih, bh, ph) = (footer.index, footer.bloom, footer.props);
+        let contiguous = ih.end_with_trailer() == Some(bh.offset)
+            && bh.end_with_trailer() == Some(ph.offset)
+            && ph.end_with_trailer() == Some(footer_at);
+        if !contiguous {
+            return Err(corruption(
+                id,
+                "meta block handles are not contiguous",
+                footer_at,
+            ));
         }
-        let mut ck = [0u8; 8];
-        ck.copy_from_slice(&footer[FOOTER_BYTES - 8..]);
-        if xxhash_rust::xxh3::xxh3_64(&footer[..FOOTER_BYTES - 8]) != u64::from_le_bytes(ck) {
-            return Err(corrupt(id, "footer checksum mismatch", footer_off));
+        let tail_len = usize::try_from(footer_at - ih.offset)
+            .map_err(|_| corruption(id, "meta blocks larger than memory", ih.offset))?;
+        let tail = reader.read_raw(ih.offset, tail_len)?;
+        let block_of = |h: BlockHandle, what: &str| -> Result<&[u8]> {
+            // In range: the handles tile [ih.offset, footer_at) exactly.
+            let start = (h.offset - ih.offset) as usize;
+            let end = start + h.len as usize + super::TRAILER_BYTES;
+            let raw = &tail[start..end];
+            let n = verify_block(raw, id, h.offset, what)?;
+            Ok(&raw[..n])
+        };
+        let index_raw = block_of(ih, "index block")?;
+        let bloom_raw = block_of(bh, "bloom block")?;
+        let props_raw = block_of(ph, "properties block")?;
+
+        let index = Index::decode(index_raw, id, ih.offset, ih.offset)?;
+        let bloom = Bloom::decode(bloom_raw)
+            .ok_or_else(|| corruption(id, "malformed bloom filter", bh.offset))?;
+        let meta = SstMeta::decode_in(props_raw, Some(id), ph.offset)?;
+        if meta.table_id != id {
+            return Err(corruption(
+                id,
+                format_args!("properties name table {}", meta.table_id),
+                ph.offset,
+            ));
         }
-        let mut r = Reader::new(&footer, "sstable footer");
-        let mut handles = [BlockHandle { offset: 0, len: 0 }; 3];
-        for h in handles.iter_mut() {
-            *h = BlockHandle {
-                offset: r.u64()?,
-                len: r.u32()?,
-            };
+        if meta.file_size != len {
+            return Err(corruption(
+                id,
+                format_args!(
+                    "properties give a file size of {} but the file has {len} bytes",
+                    meta.file_size
+                ),
+                ph.offset,
+            ));
         }
-        let version = r.u32()?;
-        if version > SST_FORMAT_VERSION {
-            return Err(StorageError::UnsupportedVersion {
-                what: format!("sstable {id}"),
-                found: version,
-                supported: SST_FORMAT_VERSION,
-            });
+        if (meta.entry_count == 0) != (index.len() == 0) || meta.entry_count < index.len() as u64 {
+            return Err(corruption(
+                id,
+                format_args!(
+                    "properties count {} entries in {} data blocks",
+                    meta.entry_count,
+                    index.len()
+                ),
+                ph.offset,
+            ));
         }
-        let [index_h, bloom_h, props_h] = handles;
-        let index_raw = reader.read_block_payload(index_h, footer_off)?;
-        let mut ir = Reader::new(&index_raw, "sstable index");
-        let n = ir.count(24)?;
-        let mut index = Vec::with_capacity(n);
-        for _ in 0..n {
-            let last_key = ir.bytes()?.to_vec();
-            let last_seq = ir.u64()?;
-            let handle = BlockHandle {
-                offset: ir.u64()?,
-                len: ir.u32()?,
-            };
-            if handle.offset + handle.len as u64 + TRAILER_BYTES as u64 > index_h.offset {
-                return Err(corrupt(
+        if index.len() > 0 {
+            let last = index.len() - 1;
+            if index.last_key(last) != meta.largest_key.as_slice() {
+                return Err(corruption(
                     id,
-                    "index points past the data blocks",
-                    index_h.offset,
+                    "largest key differs from the index",
+                    ph.offset,
                 ));
             }
-            index.push(IndexEntry {
-                last_key,
-                last_seq,
-                handle,
-            });
         }
-        let bloom_raw = reader.read_block_payload(bloom_h, footer_off)?;
-        reader.bloom = Bloom::decode(&bloom_raw)
-            .ok_or_else(|| corrupt(id, "bad bloom filter", bloom_h.offset))?;
-        let props_raw = reader.read_block_payload(props_h, footer_off)?;
-        reader.meta = SstMeta::decode(&props_raw, len)?;
         reader.index = index;
+        reader.bloom = bloom;
+        reader.meta = meta;
+        reader.footer = footer;
         Ok(Arc::new(reader))
     }
 
+    /// Reads `len` bytes at `offset`, from the mapping or through the file.
     fn read_raw(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         if let Some(m) = &self.mmap {
-            let start =
-                usize::try_from(offset).map_err(|_| corrupt(self.id, "offset overflow", offset))?;
-            let end = start.checked_add(len).filter(|e| *e <= m.len());
-            let Some(end) = end else {
-                return Err(corrupt(self.id, "read past end of file", offset));
+            let range = usize::try_from(offset)
+                .ok()
+                .and_then(|s| Some((s, s.checked_add(len)?)))
+                .filter(|(_, e)| *e <= m.len());
+            let Some((start, end)) = range else {
+                return Err(corruption(self.id, "read past the end of the file", offset));
             };
             return Ok(m[start..end].to_vec());
         }
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                corrupt(self.id, "read past end of file", offset)
+                corruption(self.id, "read past the end of the file", offset)
             } else {
                 StorageError::Io(e)
             }
@@ -154,59 +188,93 @@ impl SstReader {
         Ok(buf)
     }
 
-    /// Reads a block and its trailer, verifies the checksum, returns the payload.
-    fn read_block_payload(&self, h: BlockHandle, limit: u64) -> Result<Vec<u8>> {
-        let total = h.len as usize + TRAILER_BYTES;
-        if h.offset.checked_add(total as u64).is_none_or(|e| e > limit) {
-            return Err(corrupt(self.id, "block handle out of range", h.offset));
-        }
-        let mut raw = self.read_raw(h.offset, total)?;
-        let t = raw.split_off(h.len as usize);
-        if t.as_slice() != trailer(&raw).as_slice() {
-            return Err(corrupt(self.id, "block checksum mismatch", h.offset));
-        }
-        Ok(raw)
-    }
-
+    /// Data block `i`, from the cache or read, verified, decoded and cached.
     fn block(&self, i: usize) -> Result<Arc<Block>> {
-        let h = self.index[i].handle;
+        let h = self.index.handle(i);
         if let Some(b) = self.cache.get(self.id, h.offset) {
             return Ok(b);
         }
-        let raw = self.read_block_payload(h, self.meta.file_size)?;
-        let b = Arc::new(Block::decode(raw, self.id, h.offset)?);
-        if b.is_empty() {
-            return Err(corrupt(self.id, "empty data block", h.offset));
+        let mut raw = self.read_raw(h.offset, h.len as usize + super::TRAILER_BYTES)?;
+        let n = verify_block(&raw, self.id, h.offset, "data block")?;
+        raw.truncate(n);
+        let b = Block::decode(raw, self.id, h.offset)?;
+        // The block must hold exactly the entries the index says: it ends at the index's last
+        // entry and starts after the previous block's.
+        let Some(last) = b.len().checked_sub(1) else {
+            return Err(corruption(self.id, "empty data block", h.offset));
+        };
+        if b.key(last) != self.index.last_key(i) || b.seq(last) != self.index.last_seq(i) {
+            return Err(corruption(
+                self.id,
+                "data block does not end where the index says",
+                h.offset,
+            ));
         }
+        if i > 0
+            && entry_cmp(
+                self.index.last_key(i - 1),
+                self.index.last_seq(i - 1),
+                b.key(0),
+                b.seq(0),
+            ) != Ordering::Less
+        {
+            return Err(corruption(
+                self.id,
+                "data block overlaps the previous block",
+                h.offset,
+            ));
+        }
+        let b = Arc::new(b);
         self.cache.insert(self.id, h.offset, Arc::clone(&b));
         Ok(b)
     }
 
-    /// Index of the first block whose last entry is ≥ (key, seq).
-    fn find_block(&self, key: &[u8], seq: SeqNo) -> usize {
-        self.index.partition_point(|e| {
-            crate::key::entry_cmp(&e.last_key, e.last_seq, key, seq) == std::cmp::Ordering::Less
-        })
-    }
-
+    /// The table id.
     pub fn id(&self) -> u64 {
         self.id
     }
 
+    /// The table's meta, from its properties block.
     pub fn meta(&self) -> &SstMeta {
         &self.meta
     }
 
-    pub fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.bloom.may_contain(user_key)
+    /// The table's format version.
+    pub fn format_version(&self) -> u32 {
+        self.footer.version
     }
 
-    /// The newest version of `user_key` with seq ≤ `snapshot` (tombstones included).
+    /// Number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the file is read through a memory mapping.
+    pub fn is_mmapped(&self) -> bool {
+        self.mmap.is_some()
+    }
+
+    /// Memory the reader keeps outside the block cache (index and bloom filter).
+    pub fn resident_bytes(&self) -> usize {
+        self.index.size_bytes() + self.bloom.size_bytes()
+    }
+
+    /// False when the table certainly holds no version of `user_key` (key range and bloom
+    /// filter); true when it may.
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.meta.entry_count > 0
+            && user_key >= self.meta.smallest_key.as_slice()
+            && user_key <= self.meta.largest_key.as_slice()
+            && self.bloom.may_contain(user_key)
+    }
+
+    /// The newest version of `user_key` with seq ≤ `snapshot`, tombstones included (the
+    /// caller interprets them). Reads no block when [`SstReader::may_contain`] says no.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Entry>> {
-        if !self.bloom.may_contain(user_key) {
+        if !self.may_contain(user_key) {
             return Ok(None);
         }
-        let bi = self.find_block(user_key, snapshot);
+        let bi = self.index.find(user_key, snapshot);
         if bi >= self.index.len() {
             return Ok(None);
         }
@@ -218,18 +286,20 @@ impl SstReader {
         Ok(None)
     }
 
-    /// All versions within the user-key bounds, in entry order.
+    /// Every version of every user key within the bounds, in entry order. The first block is
+    /// found through the index; the iterator holds the reader alive.
     pub fn iter(self: &Arc<Self>, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> SstIter {
         SstIter::new(Arc::clone(self), lower, upper, false)
     }
 
-    /// All versions within the user-key bounds, in exact reverse entry order.
+    /// Every version of every user key within the bounds, in exact reverse entry order.
     pub fn iter_rev(self: &Arc<Self>, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> SstIter {
         SstIter::new(Arc::clone(self), lower, upper, true)
     }
 }
 
-/// An owned iterator over a table's entries (forward or reverse).
+/// An owned iterator over a table's entries (forward or reverse). After an error it yields
+/// nothing more.
 pub struct SstIter {
     t: Arc<SstReader>,
     lower: Bound<Vec<u8>>,
@@ -237,10 +307,22 @@ pub struct SstIter {
     reverse: bool,
     block_idx: usize,
     block: Option<Arc<Block>>,
-    /// Forward: next entry index. Reverse: one past the next entry index.
+    /// Forward: index of the next entry. Reverse: one past the index of the next entry.
     pos: usize,
     started: bool,
     done: bool,
+}
+
+impl std::fmt::Debug for SstIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SstIter")
+            .field("table", &self.t.id)
+            .field("reverse", &self.reverse)
+            .field("block", &self.block_idx)
+            .field("pos", &self.pos)
+            .field("done", &self.done)
+            .finish()
+    }
 }
 
 impl SstIter {
@@ -258,6 +340,7 @@ impl SstIter {
         }
     }
 
+    /// Positions on the first entry to yield, seeking through the index.
     fn start(&mut self) -> Result<()> {
         self.started = true;
         let n = self.t.index.len();
@@ -265,53 +348,52 @@ impl SstIter {
             self.done = true;
             return Ok(());
         }
-        if !self.reverse {
-            // First entry ≥ lower.
-            let (key, seq) = match &self.lower {
-                Bound::Included(k) => (k.clone(), u64::MAX),
-                Bound::Excluded(k) => (k.clone(), 0),
-                Bound::Unbounded => (Vec::new(), u64::MAX),
-            };
-            let bi = self.t.find_block(&key, seq);
-            if bi >= n {
+        // Forward: the first entry ≥ lower. Reverse: just past the last entry ≤ upper. In
+        // entry order (key, SEQ_MAX-ish u64::MAX) precedes every version of key and (key, 0)
+        // follows them all (seq 0 itself sorts last).
+        let (bound, forward) = if self.reverse {
+            (&self.upper, false)
+        } else {
+            (&self.lower, true)
+        };
+        let (key, seq, skip_key) = match bound {
+            Bound::Unbounded if forward => (Vec::new(), u64::MAX, false),
+            Bound::Unbounded => {
+                self.block_idx = n - 1;
+                let b = self.t.block(n - 1)?;
+                self.pos = b.len();
+                self.block = Some(b);
+                return Ok(());
+            }
+            // Forward included / reverse excluded: position at the first version of k.
+            Bound::Included(k) if forward => (k.clone(), u64::MAX, false),
+            Bound::Excluded(k) if !forward => (k.clone(), u64::MAX, false),
+            // Forward excluded / reverse included: position after the last version of k.
+            Bound::Included(k) | Bound::Excluded(k) => (k.clone(), 0, true),
+        };
+        let bi = self.t.index.find(&key, seq);
+        if bi >= n {
+            if forward {
                 self.done = true;
                 return Ok(());
             }
-            let b = self.t.block(bi)?;
-            let mut i = b.seek(&key, seq);
-            if let Bound::Excluded(k) = &self.lower {
-                while i < b.len() && b.key(i) == k.as_slice() {
-                    i += 1;
-                }
-            }
-            self.block_idx = bi;
-            self.pos = i;
+            self.block_idx = n - 1;
+            let b = self.t.block(n - 1)?;
+            self.pos = b.len();
             self.block = Some(b);
-        } else {
-            // Last entry ≤ upper: the entry just before the first entry > upper.
-            let (key, seq, after) = match &self.upper {
-                Bound::Included(k) => (k.clone(), 0, true),
-                Bound::Excluded(k) => (k.clone(), u64::MAX, false),
-                Bound::Unbounded => {
-                    self.block_idx = n - 1;
-                    let b = self.t.block(n - 1)?;
-                    self.pos = b.len();
-                    self.block = Some(b);
-                    return Ok(());
-                }
-            };
-            let bi = self.t.find_block(&key, seq).min(n - 1);
-            let b = self.t.block(bi)?;
-            let mut i = b.seek(&key, seq);
-            if after {
-                while i < b.len() && b.key(i) == key.as_slice() {
-                    i += 1;
-                }
-            }
-            self.block_idx = bi;
-            self.pos = i;
-            self.block = Some(b);
+            return Ok(());
         }
+        let b = self.t.block(bi)?;
+        let mut i = b.seek(&key, seq);
+        if skip_key {
+            // Only (k, 0) can remain at i with key k.
+            while i < b.len() && b.key(i) == key.as_slice() {
+                i += 1;
+            }
+        }
+        self.block_idx = bi;
+        self.pos = i;
+        self.block = Some(b);
         Ok(())
     }
 
@@ -335,29 +417,26 @@ impl SstIter {
         if !self.started {
             self.start()?;
         }
-        loop {
-            if self.done {
-                return Ok(None);
-            }
-            let Some(b) = self.block.clone() else {
+        while !self.done {
+            let Some(b) = self.block.as_ref() else {
                 self.done = true;
-                return Ok(None);
+                break;
             };
             if !self.reverse {
                 if self.pos < b.len() {
                     if !self.in_upper(b.key(self.pos)) {
                         self.done = true;
-                        return Ok(None);
+                        break;
                     }
                     let e = b.entry(self.pos);
                     self.pos += 1;
                     return Ok(Some(e));
                 }
-                self.block_idx += 1;
-                if self.block_idx >= self.t.index.len() {
+                if self.block_idx + 1 >= self.t.index.len() {
                     self.done = true;
-                    return Ok(None);
+                    break;
                 }
+                self.block_idx += 1;
                 self.block = Some(self.t.block(self.block_idx)?);
                 self.pos = 0;
             } else {
@@ -365,14 +444,15 @@ impl SstIter {
                     let i = self.pos - 1;
                     if !self.in_lower(b.key(i)) {
                         self.done = true;
-                        return Ok(None);
+                        break;
                     }
+                    let e = b.entry(i);
                     self.pos = i;
-                    return Ok(Some(b.entry(i)));
+                    return Ok(Some(e));
                 }
                 if self.block_idx == 0 {
                     self.done = true;
-                    return Ok(None);
+                    break;
                 }
                 self.block_idx -= 1;
                 let nb = self.t.block(self.block_idx)?;
@@ -380,19 +460,28 @@ impl SstIter {
                 self.block = Some(nb);
             }
         }
+        self.block = None;
+        Ok(None)
     }
 }
 
 impl Iterator for SstIter {
     type Item = Result<Entry>;
+
     fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
         match self.step() {
             Ok(Some(e)) => Some(Ok(e)),
             Ok(None) => None,
             Err(e) => {
                 self.done = true;
+                self.block = None;
                 Some(Err(e))
             }
         }
     }
 }
+
+impl std::iter::FusedIterator for SstIter {}

@@ -1,64 +1,92 @@
-//! Writes an SSTable in entry order, buffering output in large chunks.
+//! Writes an SSTable in entry order. Blocks are encoded straight into one output buffer that
+//! goes to the file in chunks of about [`WRITE_CHUNK_BYTES`], so a table costs a handful of
+//! writes, never one per entry; the tail (last data blocks, meta blocks, footer) goes out in
+//! one write linked with its fdatasync.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::block::BlockBuilder;
 use super::bloom::Bloom;
+use super::footer::Footer;
+use super::index::IndexBuilder;
 use super::{
-    trailer, BlockHandle, SstMeta, SstOptions, FOOTER_BYTES, SST_FORMAT_VERSION, SST_MAGIC,
+    trailer, BlockHandle, SstMeta, SstOptions, FOOTER_BYTES, SST_FORMAT_VERSION,
+    SST_KEY_SIZE_MAX_BYTES, SST_VALUE_SIZE_MAX_BYTES, TRAILER_BYTES,
 };
-use crate::codec::{put_bytes, put_u32, put_u64};
 use crate::error::{Result, StorageError};
 use crate::io::IoFile;
 use crate::key::{entry_cmp, SeqNo, ValueKind};
 
-const WRITE_CHUNK_BYTES: usize = 1 << 20;
+/// Output is written once this much is buffered.
+pub const WRITE_CHUNK_BYTES: usize = 1 << 20;
 
+/// Builds one table. Entries go in with [`SstWriter::add`] in strictly ascending entry order;
+/// [`SstWriter::finish`] completes the file and returns its [`SstMeta`].
 pub struct SstWriter {
     file: Arc<dyn IoFile>,
     opts: SstOptions,
     block: BlockBuilder,
-    /// (last key, last seq, handle) per finished data block.
-    index: Vec<(Vec<u8>, SeqNo, BlockHandle)>,
+    index: IndexBuilder,
+    /// Bloom hashes of the distinct user keys.
     hashes: Vec<u64>,
     pending: Vec<u8>,
+    /// Bytes already written to the file (the offset of `pending[0]`).
     written: u64,
     meta: SstMeta,
-    last: Option<(Vec<u8>, SeqNo)>,
-    block_last: Option<(Vec<u8>, SeqNo)>,
+    last_key: Vec<u8>,
+    last_seq: SeqNo,
+    /// A write failed: the file has a hole or a torn chunk, so the writer refuses to go on.
+    failed: bool,
 }
 
 impl std::fmt::Debug for SstWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SstWriter")
             .field("table", &self.meta.table_id)
+            .field("entries", &self.meta.entry_count)
+            .field("written", &self.written)
             .finish()
     }
 }
 
 impl SstWriter {
+    /// A writer of table `table_id` into `file` (new and empty; writing starts at offset 0).
+    /// Options are clamped into what the format supports ([`SstOptions::sanitized`]).
     pub fn new(file: Arc<dyn IoFile>, table_id: u64, opts: SstOptions) -> SstWriter {
-        let block = BlockBuilder::new(opts.restart_interval);
+        let opts = opts.sanitized();
         SstWriter {
             file,
+            block: BlockBuilder::new(opts.restart_interval, opts.block_size_bytes + 1024),
             opts,
-            block,
-            index: Vec::new(),
+            index: IndexBuilder::default(),
             hashes: Vec::new(),
-            pending: Vec::with_capacity(WRITE_CHUNK_BYTES),
+            pending: Vec::with_capacity(WRITE_CHUNK_BYTES + 64 * 1024),
             written: 0,
             meta: SstMeta {
                 table_id,
-                min_seq: SeqNo::MAX,
                 ..Default::default()
             },
-            last: None,
-            block_last: None,
+            last_key: Vec::new(),
+            last_seq: 0,
+            failed: false,
         }
     }
 
-    /// Adds an entry; entries must come in strictly increasing entry order.
+    /// Entries added so far.
+    pub fn entry_count(&self) -> u64 {
+        self.meta.entry_count
+    }
+
+    /// Bytes the file will have if it were finished now, without meta blocks and footer.
+    pub fn estimated_size(&self) -> u64 {
+        self.written + self.pending.len() as u64 + self.block.size_estimate() as u64
+    }
+
+    /// Adds an entry. Entries must come in strictly ascending entry order (user key
+    /// ascending, then seq descending); anything else is `InvalidArgument`, as are keys over
+    /// [`SST_KEY_SIZE_MAX_BYTES`] (`KeyTooLarge`) and values over
+    /// [`SST_VALUE_SIZE_MAX_BYTES`] (`ValueTooLarge`).
     pub fn add(
         &mut self,
         user_key: &[u8],
@@ -66,123 +94,162 @@ impl SstWriter {
         kind: ValueKind,
         value: &[u8],
     ) -> Result<()> {
-        if user_key.len() > u16::MAX as usize {
+        self.check_usable()?;
+        if user_key.len() > SST_KEY_SIZE_MAX_BYTES {
             return Err(StorageError::KeyTooLarge {
                 size: user_key.len(),
-                max: u16::MAX as usize,
+                max: SST_KEY_SIZE_MAX_BYTES,
             });
         }
-        if value.len() > u32::MAX as usize / 2 {
+        if value.len() > SST_VALUE_SIZE_MAX_BYTES {
             return Err(StorageError::ValueTooLarge {
                 size: value.len(),
-                max: u32::MAX as usize / 2,
+                max: SST_VALUE_SIZE_MAX_BYTES,
             });
         }
-        let new_key = match &self.last {
-            Some((k, s)) => {
-                if entry_cmp(k, *s, user_key, seq) != Ordering::Less {
-                    return Err(StorageError::InvalidArgument(format!(
-                        "sstable {}: entries added out of order",
-                        self.meta.table_id
-                    )));
-                }
-                k.as_slice() != user_key
-            }
-            None => true,
-        };
+        let first = self.meta.entry_count == 0;
+        if !first && entry_cmp(&self.last_key, self.last_seq, user_key, seq) != Ordering::Less {
+            return Err(StorageError::InvalidArgument(format!(
+                "sstable {}: entry #{} (key of {} bytes, seq {seq}) does not follow the previous \
+                 entry (seq {}) in entry order",
+                self.meta.table_id,
+                self.meta.entry_count,
+                user_key.len(),
+                self.last_seq,
+            )));
+        }
+        let new_key = first || self.last_key.as_slice() != user_key;
         if new_key {
             self.hashes.push(Bloom::hash(user_key));
+            self.last_key.clear();
+            self.last_key.extend_from_slice(user_key);
         }
-        if self.meta.entry_count == 0 {
+        self.last_seq = seq;
+        if first {
             self.meta.smallest_key = user_key.to_vec();
+            self.meta.min_seq = seq;
+            self.meta.max_seq = seq;
+        } else {
+            self.meta.min_seq = self.meta.min_seq.min(seq);
+            self.meta.max_seq = self.meta.max_seq.max(seq);
         }
         self.meta.entry_count += 1;
         if kind == ValueKind::Delete {
             self.meta.tombstone_count += 1;
         }
-        self.meta.min_seq = self.meta.min_seq.min(seq);
-        self.meta.max_seq = self.meta.max_seq.max(seq);
         self.meta.raw_key_bytes += user_key.len() as u64;
         self.meta.raw_value_bytes += value.len() as u64;
         self.block.add(user_key, seq, kind, value);
-        self.last = Some((user_key.to_vec(), seq));
-        self.block_last = self.last.clone();
         if self.block.size_estimate() >= self.opts.block_size_bytes {
-            self.finish_block()?;
+            self.finish_data_block()?;
         }
         Ok(())
     }
 
-    fn finish_block(&mut self) -> Result<()> {
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(StorageError::InvalidArgument(format!(
+                "sstable {}: an earlier write failed; the table must be discarded",
+                self.meta.table_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends the current data block (its last entry is the last one added) and indexes it.
+    fn finish_data_block(&mut self) -> Result<()> {
         if self.block.is_empty() {
             return Ok(());
         }
-        let payload = self.block.finish();
-        let handle = self.write_block(&payload)?;
-        if let Some((k, s)) = self.block_last.take() {
-            self.index.push((k, s, handle));
-        }
-        Ok(())
+        let start = self.pending.len();
+        let mut pending = std::mem::take(&mut self.pending);
+        self.block.finish_into(&mut pending);
+        self.pending = pending;
+        let handle = self.seal_block(start)?;
+        self.index.add(&self.last_key, self.last_seq, handle);
+        self.flush_if_full()
     }
 
-    fn write_block(&mut self, payload: &[u8]) -> Result<BlockHandle> {
-        let handle = BlockHandle {
-            offset: self.written + self.pending.len() as u64,
-            len: payload.len() as u32,
-        };
+    /// Appends a meta block payload and its trailer.
+    fn push_block(&mut self, payload: &[u8]) -> Result<BlockHandle> {
+        let start = self.pending.len();
         self.pending.extend_from_slice(payload);
-        self.pending.extend_from_slice(&trailer(payload));
-        if self.pending.len() >= WRITE_CHUNK_BYTES {
-            self.flush_pending()?;
-        }
-        Ok(handle)
+        self.seal_block(start)
     }
 
-    fn flush_pending(&mut self) -> Result<()> {
-        if !self.pending.is_empty() {
+    /// Appends the trailer of the payload at `pending[start..]`; returns the block's handle.
+    fn seal_block(&mut self, start: usize) -> Result<BlockHandle> {
+        let payload = &self.pending[start..];
+        let len = u32::try_from(payload.len()).map_err(|_| {
+            StorageError::InvalidArgument(format!(
+                "sstable {}: block of {} bytes exceeds the format's 4 GiB",
+                self.meta.table_id,
+                payload.len()
+            ))
+        })?;
+        let t = trailer(payload);
+        self.pending.extend_from_slice(&t);
+        Ok(BlockHandle {
+            offset: self.written + start as u64,
+            len,
+        })
+    }
+
+    fn flush_if_full(&mut self) -> Result<()> {
+        if self.pending.len() >= WRITE_CHUNK_BYTES {
+            self.failed = true;
             self.file.write_all_at(&self.pending, self.written)?;
+            self.failed = false;
             self.written += self.pending.len() as u64;
             self.pending.clear();
         }
         Ok(())
     }
 
-    /// Writes the remaining blocks, index, bloom filter, properties and footer, then syncs.
+    /// Writes the remaining data, index, bloom filter, properties and footer, then
+    /// fdatasyncs the file. The returned meta is also what the properties block holds.
     pub fn finish(mut self) -> Result<SstMeta> {
-        self.finish_block()?;
-        if self.meta.entry_count == 0 {
-            self.meta.min_seq = 0;
+        self.check_usable()?;
+        self.finish_data_block()?;
+        if self.meta.entry_count > 0 {
+            self.meta.largest_key = self.last_key.clone();
         }
-        if let Some((k, _)) = &self.last {
-            self.meta.largest_key = k.clone();
+        let index = self.push_block(&self.index.finish())?;
+        let bloom_payload = Bloom::build(&self.hashes, self.opts.bloom_bits_per_key).encode();
+        let bloom = self.push_block(&bloom_payload)?;
+        // The properties hold the file size, which depends on their own (varint) length: find
+        // the fixed point (the length only grows with the size, so this settles in a couple
+        // of rounds).
+        let props_offset = self.written + self.pending.len() as u64;
+        let tail = (TRAILER_BYTES + FOOTER_BYTES) as u64;
+        let mut props = self.meta.to_bytes();
+        for _ in 0..16 {
+            let size = props_offset + props.len() as u64 + tail;
+            if size == self.meta.file_size {
+                break;
+            }
+            self.meta.file_size = size;
+            props = self.meta.to_bytes();
         }
-        let mut index = Vec::new();
-        put_u32(&mut index, self.index.len() as u32);
-        for (k, s, h) in &self.index {
-            put_bytes(&mut index, k);
-            put_u64(&mut index, *s);
-            put_u64(&mut index, h.offset);
-            put_u32(&mut index, h.len);
+        let props_h = self.push_block(&props)?;
+        let footer = Footer {
+            index,
+            bloom,
+            props: props_h,
+            version: SST_FORMAT_VERSION,
+        };
+        self.pending.extend_from_slice(&footer.encode());
+        self.failed = true;
+        self.file
+            .write_all_at_and_sync(&self.pending, self.written)?;
+        self.failed = false;
+        self.written += self.pending.len() as u64;
+        if self.written != self.meta.file_size {
+            return Err(StorageError::InvalidArgument(format!(
+                "sstable {}: wrote {} bytes but the properties say {}",
+                self.meta.table_id, self.written, self.meta.file_size
+            )));
         }
-        let index_h = self.write_block(&index)?;
-        let bloom = Bloom::build(&self.hashes, self.opts.bloom_bits_per_key).encode();
-        let bloom_h = self.write_block(&bloom)?;
-        let props = self.meta.encode();
-        let props_h = self.write_block(&props)?;
-        let mut footer = Vec::with_capacity(FOOTER_BYTES);
-        for h in [index_h, bloom_h, props_h] {
-            put_u64(&mut footer, h.offset);
-            put_u32(&mut footer, h.len);
-        }
-        put_u32(&mut footer, SST_FORMAT_VERSION);
-        footer.resize(FOOTER_BYTES - 16, 0);
-        footer.extend_from_slice(SST_MAGIC);
-        let ck = xxhash_rust::xxh3::xxh3_64(&footer);
-        put_u64(&mut footer, ck);
-        self.pending.extend_from_slice(&footer);
-        self.flush_pending()?;
-        self.file.sync_data()?;
-        self.meta.file_size = self.written;
         Ok(self.meta)
     }
 }

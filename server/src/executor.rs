@@ -1,0 +1,91 @@
+//! The seam between the HTTP front and whatever answers DynamoDB operations.
+//!
+//! The server calls only [`Executor`]: the real backend is `hashlog::api::Database` (see
+//! `open_backend` in `main.rs`); tests plug in fakes.
+
+use hashlog::api::{ApiError, Database};
+use serde_json::Value;
+
+/// Answers DynamoDB operations. Implementations block (a write waits for its WAL sync), so the
+/// server calls them on blocking threads, never on the reactor.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `operation` (e.g. `PutItem`, or `Streams.GetRecords` for the DynamoDB Streams API)
+    /// on the raw JSON request body. Malformed JSON is the executor's to report
+    /// (SerializationException).
+    fn execute(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError>;
+
+    /// Called once after the server stopped accepting and every in-flight request finished:
+    /// make everything durable and stop background work. An error makes the process exit
+    /// non-zero.
+    fn shutdown(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Gauges and counters the backend exposes on `/metrics`, as `hashlog_<name>`.
+    fn engine_metrics(&self) -> Vec<(String, f64)> {
+        vec![]
+    }
+}
+
+impl Executor for Database {
+    fn execute(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+        Database::execute(self, operation, body)
+    }
+
+    fn shutdown(&self) -> Result<(), String> {
+        self.close()
+            .map_err(|e| format!("flush on shutdown failed: {e}"))
+    }
+
+    fn engine_metrics(&self) -> Vec<(String, f64)> {
+        let Some(e) = self.engine() else {
+            return vec![];
+        };
+        let s = e.stats();
+        let cache_lookups = s.cache_hits + s.cache_misses;
+        let mut g = vec![
+            ("partitions".to_string(), s.partitions as f64),
+            ("memtable_bytes".to_string(), s.memtable_bytes as f64),
+            (
+                "immutable_memtables".to_string(),
+                s.immutable_memtables as f64,
+            ),
+            (
+                "compaction_debt_partitions".to_string(),
+                s.compaction_debt_partitions as f64,
+            ),
+            ("flushes_total".to_string(), s.flushes as f64),
+            ("compactions_total".to_string(), s.compactions as f64),
+            (
+                "user_bytes_written_total".to_string(),
+                s.user_bytes_written as f64,
+            ),
+            ("flushed_bytes_total".to_string(), s.flushed_bytes as f64),
+            (
+                "compacted_bytes_total".to_string(),
+                s.compacted_bytes as f64,
+            ),
+            ("wal_bytes_total".to_string(), s.wal_bytes as f64),
+            ("wal_syncs_total".to_string(), s.wal_syncs as f64),
+            ("wal_records_total".to_string(), s.wal_records as f64),
+            ("write_amplification".to_string(), s.write_amplification()),
+            ("block_cache_hits_total".to_string(), s.cache_hits as f64),
+            (
+                "block_cache_misses_total".to_string(),
+                s.cache_misses as f64,
+            ),
+            (
+                "block_cache_hit_ratio".to_string(),
+                if cache_lookups > 0 {
+                    s.cache_hits as f64 / cache_lookups as f64
+                } else {
+                    0.0
+                },
+            ),
+        ];
+        for (n, c) in s.tables_per_level.iter().enumerate() {
+            g.push((format!("sstables_level_{n}"), *c as f64));
+        }
+        g
+    }
+}
