@@ -5,6 +5,7 @@
 //! log-structured trees), [`lsm`], [`memtable`], [`sstable`], [`wal`], and [`io`] at the bottom.
 
 pub mod api;
+pub mod capacity;
 pub mod codec;
 pub mod db;
 pub mod error;
@@ -17,4 +18,5 @@ pub mod lsm;
 pub mod memtable;
 pub mod model;
 pub mod sstable;
+pub mod table;
 pub mod wal;

@@ -51,10 +51,19 @@ impl<'a> Req<'a> {
     }
 
     pub fn missing(k: &str) -> ApiError {
+        Req::missing_at(&lower_first(k))
+    }
+
+    /// "Member must not be null" at a full constraint path (`keySchema.1.member.keyType`).
+    pub fn missing_at(path: &str) -> ApiError {
         ApiError::validation(format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            lower_first(k)
+            "1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not be null"
         ))
+    }
+
+    /// A SerializationException for a JSON value of the wrong type where `expected` was due.
+    pub fn type_error(v: &Value, expected: &str) -> ApiError {
+        ApiError::serialization(format!("{} cannot be converted to {expected}", token(v)))
     }
 
     pub fn str(&self, k: &str) -> Result<Option<&'a str>, ApiError> {
@@ -130,13 +139,24 @@ impl<'a> Req<'a> {
         match self.str(k)? {
             None => Ok(None),
             Some(s) if allowed.contains(&s) => Ok(Some(s)),
-            Some(s) => Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{s}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                lower_first(k),
-                allowed.join(", ")
-            ))),
+            Some(s) => Err(constraint(
+                s,
+                &lower_first(k),
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    allowed.join(", ")
+                ),
+            )),
         }
     }
+}
+
+/// DynamoDB's single constraint violation:
+/// `1 validation error detected: Value '<value>' at '<path>' failed to satisfy constraint: <rule>`.
+pub(crate) fn constraint(value: &str, path: &str, rule: &str) -> ApiError {
+    ApiError::validation(format!(
+        "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {rule}"
+    ))
 }
 
 impl From<ExprError> for ApiError {
@@ -159,12 +179,7 @@ impl ExprCtx {
             Some(m) => {
                 let mut out = BTreeMap::new();
                 for (k, v) in m {
-                    let s = v.as_str().ok_or_else(|| {
-                        ApiError::serialization(format!(
-                            "{} cannot be converted to String",
-                            token(v)
-                        ))
-                    })?;
+                    let s = v.as_str().ok_or_else(|| Req::type_error(v, "String"))?;
                     out.insert(k.clone(), s.to_string());
                 }
                 Some(out)

@@ -216,7 +216,6 @@ impl Block {
         self.entries.len()
     }
 
-
     /// User key of entry `i` (`i < len()`).
     pub(crate) fn key(&self, i: usize) -> &[u8] {
         self.key_of(&self.entries[i])

@@ -1,0 +1,242 @@
+//! BatchGetItem and BatchWriteItem.
+//!
+//! Both validate the whole request (every table, key and item) before touching data.
+//! BatchGetItem answers keys in request order until the 16 MB response cap, and returns the rest
+//! as `UnprocessedKeys` with the same per-table parameters. BatchWriteItem locks every item and
+//! applies all of its writes as one atomic, durable write batch, so it never leaves
+//! `UnprocessedItems`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::capacity::ReturnCapacity;
+use super::items::{item_collection_metrics, parse_projection, size_of};
+use super::{storage, Table, Tables};
+use crate::api::request::{constraint, ExprCtx, Req};
+use crate::api::ApiError;
+use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
+use crate::expr::{self, Projection};
+use crate::kv::KvWrite;
+use crate::limits::{BATCH_GET_KEYS_MAX, BATCH_SIZE_MAX_BYTES, BATCH_WRITE_REQUESTS_MAX};
+use crate::model::{encode_item, item_from_json, item_size, item_to_json, validate_item};
+
+pub(crate) fn duplicate_keys() -> ApiError {
+    ApiError::validation("Provided list of item keys contains duplicates")
+}
+
+fn request_items<'a>(r: &Req<'a>) -> Result<&'a Map<String, Value>, ApiError> {
+    let ri = r
+        .object("RequestItems")?
+        .ok_or_else(|| Req::missing("RequestItems"))?;
+    if ri.is_empty() {
+        return Err(constraint(
+            "{}",
+            "requestItems",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    Ok(ri)
+}
+
+/// One table's part of a BatchGetItem.
+struct GetSpec<'a> {
+    table: Arc<Table>,
+    /// The request's per-table object, echoed into UnprocessedKeys.
+    raw: &'a Map<String, Value>,
+    projection: Option<Projection>,
+    kind: ReadKind,
+    /// (key JSON as sent, storage key)
+    keys: Vec<(&'a Value, Vec<u8>)>,
+}
+
+impl Tables {
+    pub(crate) fn batch_get_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let ri = request_items(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        let mut total = 0usize;
+        for spec in ri.values() {
+            let sr = Req::new(spec)?;
+            let keys = sr
+                .array("Keys")?
+                .ok_or_else(|| Req::missing_at("requestItems.member.keys"))?;
+            if keys.is_empty() {
+                return Err(constraint(
+                    "[]",
+                    "requestItems.member.keys",
+                    "Member must have length greater than or equal to 1",
+                ));
+            }
+            total += keys.len();
+        }
+        if total > BATCH_GET_KEYS_MAX {
+            return Err(ApiError::validation(
+                "Too many items requested for the BatchGetItem call",
+            ));
+        }
+        // Validate everything before reading anything.
+        let mut specs: Vec<GetSpec<'_>> = Vec::with_capacity(ri.len());
+        for (name, spec) in ri {
+            let sr = Req::new(spec)?;
+            expr::check_expression_parameters(
+                &[("ProjectionExpression", sr.has("ProjectionExpression"))],
+                &[("AttributesToGet", sr.has("AttributesToGet"))],
+                sr.has("ExpressionAttributeNames"),
+                false,
+            )?;
+            let mut ctx = ExprCtx::from_req(&sr)?;
+            let projection = parse_projection(&sr, &mut ctx)?;
+            ctx.finish()?;
+            let kind = ReadKind::from_consistent(sr.bool("ConsistentRead")?.unwrap_or(false));
+            let table = self.table(name)?;
+            let mut seen = HashSet::new();
+            let mut keys = Vec::new();
+            for k in sr.array("Keys")?.into_iter().flatten() {
+                let key = table.schema.key_of(&item_from_json(k)?)?;
+                if !seen.insert(key.clone()) {
+                    return Err(duplicate_keys());
+                }
+                keys.push((k, key));
+            }
+            specs.push(GetSpec {
+                table,
+                raw: sr.obj,
+                projection,
+                kind,
+                keys,
+            });
+        }
+        let mut responses = Map::new();
+        let mut unprocessed = Map::new();
+        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut response_bytes = 0usize;
+        for spec in specs {
+            let mut found = Vec::new();
+            let mut left = Vec::new();
+            for (raw_key, key) in &spec.keys {
+                if response_bytes >= BATCH_SIZE_MAX_BYTES {
+                    left.push((*raw_key).clone());
+                    continue;
+                }
+                let item = self.load(&spec.table, key)?;
+                *units.entry(spec.table.name().to_string()).or_default() +=
+                    item_read_units(size_of(item.as_ref()), spec.kind);
+                if let Some(i) = item {
+                    let shown = match &spec.projection {
+                        Some(p) => expr::project(p, &i),
+                        None => i,
+                    };
+                    response_bytes += item_size(&shown);
+                    found.push(item_to_json(&shown));
+                }
+            }
+            responses.insert(spec.table.name().to_string(), Value::Array(found));
+            if !left.is_empty() {
+                let mut echo = spec.raw.clone();
+                echo.insert("Keys".into(), Value::Array(left));
+                unprocessed.insert(spec.table.name().to_string(), Value::Object(echo));
+            }
+        }
+        let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
+        cap.attach_list(&mut out, &units);
+        Ok(out)
+    }
+
+    pub(crate) fn batch_write_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let ri = request_items(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        item_collection_metrics(r)?;
+        let mut total = 0usize;
+        for (name, reqs) in ri {
+            let list = match reqs {
+                Value::Array(a) => a,
+                other => return Err(Req::type_error(other, "List")),
+            };
+            if list.is_empty() || list.len() > BATCH_WRITE_REQUESTS_MAX {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{{{name}=[{} write requests]}}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {BATCH_WRITE_REQUESTS_MAX}, Member must have length greater than or equal to 1]",
+                    list.len()
+                )));
+            }
+            total += list.len();
+        }
+        if total > BATCH_WRITE_REQUESTS_MAX {
+            return Err(ApiError::validation(
+                "Too many items requested for the BatchWriteItem call",
+            ));
+        }
+        struct Planned {
+            table: Arc<Table>,
+            key: Vec<u8>,
+            value: Option<Vec<u8>>,
+            size: usize,
+        }
+        let mut plans: Vec<Planned> = Vec::with_capacity(total);
+        let mut seen = HashSet::new();
+        for (name, reqs) in ri {
+            let table = self.table(name)?;
+            for w in reqs.as_array().into_iter().flatten() {
+                let wr = Req::new(w)?;
+                let (key, value, size) = match (wr.object("PutRequest")?, wr.object("DeleteRequest")?) {
+                    (Some(p), None) => {
+                        let item = Req { obj: p }
+                            .item("Item")?
+                            .ok_or_else(|| Req::missing_at("requestItems.member.member.putRequest.item"))?;
+                        validate_item(&item, &table.schema)?;
+                        let size = item_size(&item);
+                        (table.schema.user_key(&item)?, Some(encode_item(&item)), size)
+                    }
+                    (None, Some(d)) => {
+                        let k = Req { obj: d }
+                            .item("Key")?
+                            .ok_or_else(|| Req::missing_at("requestItems.member.member.deleteRequest.key"))?;
+                        (table.schema.key_of(&k)?, None, 0)
+                    }
+                    _ => {
+                        return Err(ApiError::validation(
+                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                        ))
+                    }
+                };
+                if !seen.insert((table.space(), key.clone())) {
+                    return Err(duplicate_keys());
+                }
+                plans.push(Planned {
+                    table: Arc::clone(&table),
+                    key,
+                    value,
+                    size,
+                });
+            }
+        }
+        let _locks = self
+            .locks
+            .lock_many(plans.iter().map(|p| (p.table.space(), p.key.as_slice())));
+        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        if cap != ReturnCapacity::None {
+            // Each request is charged as its PutItem / DeleteItem would be: the larger of the
+            // item before and after.
+            for p in &plans {
+                let old = self.load(&p.table, &p.key)?;
+                *units.entry(p.table.name().to_string()).or_default() +=
+                    replace_write_units(size_of(old.as_ref()), p.size, WriteKind::Standard);
+            }
+        }
+        self.kv
+            .write(
+                plans
+                    .into_iter()
+                    .map(|p| KvWrite {
+                        space: p.table.space(),
+                        key: p.key,
+                        value: p.value,
+                    })
+                    .collect(),
+            )
+            .map_err(storage)?;
+        let mut out = json!({"UnprocessedItems": {}});
+        cap.attach_list(&mut out, &units);
+        Ok(out)
+    }
+}

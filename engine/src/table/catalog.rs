@@ -1,0 +1,1007 @@
+//! The catalog: table descriptions persisted in the system keyspace (so they share the engine's
+//! WAL, durability and crash recovery), and the control-plane operations: CreateTable,
+//! DeleteTable, DescribeTable, ListTables, UpdateTable, TagResource, UntagResource,
+//! ListTagsOfResource, UpdateTimeToLive, DescribeTimeToLive, DescribeLimits.
+//!
+//! Persisted form: key `table/<name>` → the JSON of [`TableDesc`]; key `meta/next_space` → the
+//! next keyspace id (u64 LE), so a keyspace id is never reused, even after its table is deleted.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{storage, Table, Tables};
+use crate::api::request::{constraint, Req};
+use crate::api::{ApiError, ErrorCode};
+use crate::kv::{Kv, KvWrite, SpaceId, SYSTEM_SPACE};
+use crate::limits::{KEY_ATTRIBUTE_NAME_MAX_BYTES, TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN};
+use crate::model::{validate_table_name, KeyAttr, KeySchema, ScalarType};
+
+const TABLE_PREFIX: &[u8] = b"table/";
+const NEXT_SPACE_KEY: &[u8] = b"meta/next_space";
+
+/// Largest provisioned throughput DynamoDB's API accepts for one dimension.
+const THROUGHPUT_MAX: i64 = 1_000_000_000_000;
+/// Provisioned-throughput decreases allowed at any time of a UTC day.
+const FREE_DECREASES_PER_DAY: usize = 4;
+/// Decreases allowed in one UTC day at most (4 plus one per decrease-free hour).
+const DECREASES_PER_DAY_MAX: usize = 27;
+/// Tag key and value lengths.
+const TAG_KEY_LEN_MAX: usize = 128;
+const TAG_VALUE_LEN_MAX: usize = 256;
+/// Tags on one resource.
+const TAGS_PER_RESOURCE_MAX: usize = 50;
+/// TTL attribute name length.
+const TTL_ATTRIBUTE_NAME_LEN_MAX: usize = 255;
+
+/// What the catalog stores of a table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableDesc {
+    pub name: String,
+    pub space: SpaceId,
+    pub table_id: String,
+    /// (attribute name, "S" | "N" | "B")
+    pub partition_key: (String, String),
+    pub sort_key: Option<(String, String)>,
+    pub attribute_definitions: Vec<(String, String)>,
+    /// "PROVISIONED" or "PAY_PER_REQUEST".
+    pub billing_mode: String,
+    pub read_capacity: i64,
+    pub write_capacity: i64,
+    /// Seconds since the epoch, millisecond precision.
+    pub created_at: f64,
+    pub tags: BTreeMap<String, String>,
+    pub ttl_attribute: Option<String>,
+    /// Hash-range partitions of the keyspace.
+    pub partitions: u32,
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// When the billing mode last changed (DescribeTable's BillingModeSummary).
+    #[serde(default)]
+    pub billing_mode_changed_at: Option<f64>,
+    #[serde(default)]
+    pub last_increase_at: Option<f64>,
+    #[serde(default)]
+    pub last_decrease_at: Option<f64>,
+    /// Times of the provisioned-throughput decreases of the UTC day of the last one.
+    #[serde(default)]
+    pub decreases: Vec<f64>,
+}
+
+impl TableDesc {
+    /// The key schema, or an error when the stored description is not one.
+    pub fn schema(&self) -> Result<KeySchema, ApiError> {
+        let ty = |t: &str| {
+            ScalarType::parse(t).ok_or_else(|| {
+                ApiError::internal(format!(
+                    "catalog entry of table {} has key type {t}",
+                    self.name
+                ))
+            })
+        };
+        Ok(KeySchema {
+            partition: KeyAttr {
+                name: self.partition_key.0.clone(),
+                ty: ty(&self.partition_key.1)?,
+            },
+            sort: match &self.sort_key {
+                Some((n, t)) => Some(KeyAttr {
+                    name: n.clone(),
+                    ty: ty(t)?,
+                }),
+                None => None,
+            },
+        })
+    }
+
+    pub fn arn(&self, region: &str, account: &str) -> String {
+        format!("arn:aws:dynamodb:{region}:{account}:table/{}", self.name)
+    }
+
+    fn decreases_today(&self, now: f64) -> usize {
+        let day = (now / 86_400.0).floor();
+        self.decreases
+            .iter()
+            .filter(|t| (*t / 86_400.0).floor() == day)
+            .count()
+    }
+
+    /// The TableDescription DynamoDB returns.
+    fn describe(&self, tables: &Tables, schema: &KeySchema, status: &str) -> Value {
+        let stats = tables.kv.space_stats(self.space).unwrap_or_default();
+        let mut pt = json!({
+            "NumberOfDecreasesToday": self.decreases_today(now_secs()),
+            "ReadCapacityUnits": self.read_capacity,
+            "WriteCapacityUnits": self.write_capacity,
+        });
+        if let Some(t) = self.last_increase_at {
+            pt["LastIncreaseDateTime"] = json!(t);
+        }
+        if let Some(t) = self.last_decrease_at {
+            pt["LastDecreaseDateTime"] = json!(t);
+        }
+        let mut d = json!({
+            "AttributeDefinitions": self.attribute_definitions.iter()
+                .map(|(n, t)| json!({"AttributeName": n, "AttributeType": t}))
+                .collect::<Vec<_>>(),
+            "TableName": self.name,
+            "KeySchema": schema.to_json(),
+            "TableStatus": status,
+            "CreationDateTime": self.created_at,
+            "ProvisionedThroughput": pt,
+            "TableSizeBytes": stats.approximate_bytes,
+            "ItemCount": stats.approximate_keys,
+            "TableArn": self.arn(&tables.opts.region, &tables.opts.account_id),
+            "TableId": self.table_id,
+            "DeletionProtectionEnabled": self.deletion_protection,
+        });
+        if self.billing_mode == "PAY_PER_REQUEST" {
+            d["BillingModeSummary"] = json!({
+                "BillingMode": "PAY_PER_REQUEST",
+                "LastUpdateToPayPerRequestDateTime":
+                    self.billing_mode_changed_at.unwrap_or(self.created_at),
+            });
+        } else if self.billing_mode_changed_at.is_some() {
+            d["BillingModeSummary"] = json!({"BillingMode": "PROVISIONED"});
+        }
+        d
+    }
+}
+
+fn now_secs() -> f64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    (t * 1000.0).round() / 1000.0
+}
+
+fn table_key(name: &str) -> Vec<u8> {
+    let mut k = TABLE_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Every table of the catalog.
+pub(crate) fn load_all(kv: &dyn Kv) -> Result<BTreeMap<String, Arc<Table>>, ApiError> {
+    let mut out = BTreeMap::new();
+    let mut upper = TABLE_PREFIX.to_vec();
+    upper.push(0xFF);
+    let it = kv.scan(
+        SYSTEM_SPACE,
+        Bound::Included(TABLE_PREFIX.to_vec()),
+        Bound::Excluded(upper),
+        false,
+    )?;
+    for r in it {
+        let (_, v) = r?;
+        let desc: TableDesc = serde_json::from_slice(&v)
+            .map_err(|e| ApiError::internal(format!("catalog entry is corrupt: {e}")))?;
+        let schema = desc.schema()?;
+        out.insert(desc.name.clone(), Arc::new(Table { desc, schema }));
+    }
+    Ok(out)
+}
+
+/// DescribeTable's (and the other control-plane calls') missing-table error.
+fn table_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
+}
+
+fn invalid(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::validation(format!(
+        "One or more parameter values were invalid: {detail}"
+    ))
+}
+
+fn not_supported(what: &str) -> ApiError {
+    ApiError::validation(format!("{what} are not supported by hashlog yet"))
+}
+
+/// A `ProvisionedThroughput` object: both units present and in range.
+fn parse_throughput(pt: &Map<String, Value>, path: &str) -> Result<(i64, i64), ApiError> {
+    let r = Req { obj: pt };
+    let mut units = [0i64; 2];
+    for (i, k) in ["ReadCapacityUnits", "WriteCapacityUnits"]
+        .iter()
+        .enumerate()
+    {
+        let field = format!("{path}.{}", lower_first(k));
+        let v = r.i64(k)?.ok_or_else(|| Req::missing_at(&field))?;
+        if v < 1 {
+            return Err(constraint(
+                &v.to_string(),
+                &field,
+                "Member must have value greater than or equal to 1",
+            ));
+        }
+        if v > THROUGHPUT_MAX {
+            return Err(ApiError::validation(format!(
+                "Given value {v} for {k} is out of bounds"
+            )));
+        }
+        units[i] = v;
+    }
+    Ok((units[0], units[1]))
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Tags of CreateTable / TagResource: each key 1–128 and value 0–256 characters.
+fn parse_tags(list: &[Value], path: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, t) in list.iter().enumerate() {
+        let tr = Req::new(t)?;
+        let at = |f: &str| format!("{path}.{}.member.{f}", i + 1);
+        let k = tr.str("Key")?.ok_or_else(|| Req::missing_at(&at("key")))?;
+        let v = tr
+            .str("Value")?
+            .ok_or_else(|| Req::missing_at(&at("value")))?;
+        if k.is_empty() {
+            return Err(constraint(
+                k,
+                &at("key"),
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        if k.chars().count() > TAG_KEY_LEN_MAX {
+            return Err(constraint(
+                k,
+                &at("key"),
+                &format!("Member must have length less than or equal to {TAG_KEY_LEN_MAX}"),
+            ));
+        }
+        if v.chars().count() > TAG_VALUE_LEN_MAX {
+            return Err(constraint(
+                v,
+                &at("value"),
+                &format!("Member must have length less than or equal to {TAG_VALUE_LEN_MAX}"),
+            ));
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+fn too_many_tags() -> ApiError {
+    ApiError::new(
+        ErrorCode::LimitExceededException,
+        format!("The number of tags exceeds the limit of {TAGS_PER_RESOURCE_MAX}"),
+    )
+}
+
+/// A stable, unique table id in UUID form.
+fn new_table_id(name: &str, space: SpaceId) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut seed = Vec::with_capacity(name.len() + 24);
+    seed.extend_from_slice(name.as_bytes());
+    seed.extend_from_slice(&space.to_le_bytes());
+    seed.extend_from_slice(&nanos.to_le_bytes());
+    let h = xxhash_rust::xxh3::xxh3_128(&seed);
+    // Version 4 / variant 1 bits, so clients that parse UUIDs accept it.
+    let h =
+        (h & !(0xF000u128 << 64) | (0x4000u128 << 64)) & !(0xC000u128 << 48) | (0x8000u128 << 48);
+    let s = format!("{h:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..32]
+    )
+}
+
+/// The key schema and attribute definitions of a CreateTable request, checked as DynamoDB
+/// checks them.
+type ParsedKeys = (KeySchema, Vec<(String, String)>);
+
+fn parse_key_schema(r: &Req<'_>, has_indexes: bool) -> Result<ParsedKeys, ApiError> {
+    let defs = r
+        .array("AttributeDefinitions")?
+        .ok_or_else(|| Req::missing("AttributeDefinitions"))?;
+    let ks = r
+        .array("KeySchema")?
+        .ok_or_else(|| Req::missing("KeySchema"))?;
+    let mut attr_defs: Vec<(String, String)> = Vec::with_capacity(defs.len());
+    for (i, d) in defs.iter().enumerate() {
+        let dr = Req::new(d)?;
+        let at = |f: &str| format!("attributeDefinitions.{}.member.{f}", i + 1);
+        let n = dr
+            .str("AttributeName")?
+            .ok_or_else(|| Req::missing_at(&at("attributeName")))?;
+        let t = dr
+            .str("AttributeType")?
+            .ok_or_else(|| Req::missing_at(&at("attributeType")))?;
+        if ScalarType::parse(t).is_none() {
+            return Err(constraint(
+                t,
+                &at("attributeType"),
+                "Member must satisfy enum value set: [B, N, S]",
+            ));
+        }
+        if n.is_empty() || n.len() > KEY_ATTRIBUTE_NAME_MAX_BYTES {
+            return Err(constraint(
+                n,
+                &at("attributeName"),
+                &if n.is_empty() {
+                    "Member must have length greater than or equal to 1".to_string()
+                } else {
+                    format!(
+                        "Member must have length less than or equal to {KEY_ATTRIBUTE_NAME_MAX_BYTES}"
+                    )
+                },
+            ));
+        }
+        attr_defs.push((n.to_string(), t.to_string()));
+    }
+    if ks.is_empty() || ks.len() > 2 {
+        // DynamoDB shows the list as Java renders it.
+        let shown: Vec<String> = ks
+            .iter()
+            .map(|k| {
+                let f = |n: &str| {
+                    k.get(n)
+                        .and_then(Value::as_str)
+                        .unwrap_or("null")
+                        .to_string()
+                };
+                format!(
+                    "KeySchemaElement(attributeName={}, keyType={})",
+                    f("AttributeName"),
+                    f("KeyType")
+                )
+            })
+            .collect();
+        return Err(constraint(
+            &format!("[{}]", shown.join(", ")),
+            "keySchema",
+            if ks.is_empty() {
+                "Member must have length greater than or equal to 1"
+            } else {
+                "Member must have length less than or equal to 2"
+            },
+        ));
+    }
+    let mut keys: Vec<(String, String)> = Vec::with_capacity(ks.len());
+    for (i, k) in ks.iter().enumerate() {
+        let kr = Req::new(k)?;
+        let at = |f: &str| format!("keySchema.{}.member.{f}", i + 1);
+        let n = kr
+            .str("AttributeName")?
+            .ok_or_else(|| Req::missing_at(&at("attributeName")))?;
+        let t = kr
+            .str("KeyType")?
+            .ok_or_else(|| Req::missing_at(&at("keyType")))?;
+        if t != "HASH" && t != "RANGE" {
+            return Err(constraint(
+                t,
+                &at("keyType"),
+                "Member must satisfy enum value set: [HASH, RANGE]",
+            ));
+        }
+        if n.is_empty() || n.len() > KEY_ATTRIBUTE_NAME_MAX_BYTES {
+            return Err(constraint(
+                n,
+                &at("attributeName"),
+                &if n.is_empty() {
+                    "Member must have length greater than or equal to 1".to_string()
+                } else {
+                    format!(
+                        "Member must have length less than or equal to {KEY_ATTRIBUTE_NAME_MAX_BYTES}"
+                    )
+                },
+            ));
+        }
+        keys.push((n.to_string(), t.to_string()));
+    }
+    let def_names: Vec<&str> = attr_defs.iter().map(|(n, _)| n.as_str()).collect();
+    if keys.len() > attr_defs.len() {
+        return Err(ApiError::validation(
+            "Invalid KeySchema: Some index key attribute have no definition",
+        ));
+    }
+    if keys.iter().any(|(n, _)| !def_names.contains(&n.as_str())) {
+        return Err(invalid(format!(
+            "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+            keys.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            def_names.join(", ")
+        )));
+    }
+    if keys.len() == 2 && keys[0].0 == keys[1].0 {
+        return Err(ApiError::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    if keys[0].1 != "HASH" {
+        return Err(ApiError::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if keys.len() == 2 && keys[1].1 != "RANGE" {
+        return Err(ApiError::validation(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    for (i, (n, _)) in attr_defs.iter().enumerate() {
+        if attr_defs[..i].iter().any(|(m, _)| m == n) {
+            return Err(invalid(format!(
+                "Duplicate AttributeName in AttributeDefinitions: {n}"
+            )));
+        }
+    }
+    if !has_indexes && keys.len() != attr_defs.len() {
+        return Err(invalid(
+            "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    let attr = |n: &str| -> Result<KeyAttr, ApiError> {
+        let t = attr_defs
+            .iter()
+            .find(|(a, _)| a == n)
+            .and_then(|(_, t)| ScalarType::parse(t))
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "Invalid KeySchema: Some index key attribute have no definition",
+                )
+            })?;
+        Ok(KeyAttr {
+            name: n.to_string(),
+            ty: t,
+        })
+    };
+    let schema = KeySchema {
+        partition: attr(&keys[0].0)?,
+        sort: match keys.get(1) {
+            Some((n, _)) => Some(attr(n)?),
+            None => None,
+        },
+    };
+    Ok((schema, attr_defs))
+}
+
+impl Tables {
+    fn persist(&self, d: &TableDesc, extra: Vec<KvWrite>) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec(d).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut w = vec![KvWrite {
+            space: SYSTEM_SPACE,
+            key: table_key(&d.name),
+            value: Some(bytes),
+        }];
+        w.extend(extra);
+        self.kv.write(w)?;
+        Ok(())
+    }
+
+    /// Replaces a table's description in memory after it was persisted.
+    fn install(&self, desc: TableDesc) -> Result<Arc<Table>, ApiError> {
+        let schema = desc.schema()?;
+        let t = Arc::new(Table { desc, schema });
+        self.catalog
+            .write()
+            .insert(t.desc.name.clone(), Arc::clone(&t));
+        Ok(t)
+    }
+
+    /// A table named by a control-plane call (TableName validated first).
+    fn control_table(&self, r: &Req<'_>) -> Result<Arc<Table>, ApiError> {
+        let name = r.req_str("TableName")?;
+        validate_table_name(name, "tableName")?;
+        self.catalog
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| table_not_found(name))
+    }
+
+    fn next_space(&self) -> Result<SpaceId, ApiError> {
+        let stored = self
+            .kv
+            .get(SYSTEM_SPACE, NEXT_SPACE_KEY)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes);
+        let max_live = self
+            .catalog
+            .read()
+            .values()
+            .map(|t| t.desc.space + 1)
+            .max()
+            .unwrap_or(1);
+        let mut space = stored.unwrap_or(1).max(max_live).max(1);
+        // A keyspace left behind by a crash between its creation and the catalog write is
+        // skipped rather than reused.
+        while self.kv.has_space(space) {
+            space += 1;
+        }
+        Ok(space)
+    }
+
+    pub(crate) fn create_table(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let name = r.req_str("TableName")?;
+        validate_table_name(name, "tableName")?;
+        let billing = r
+            .enum_str("BillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])?
+            .unwrap_or("PROVISIONED");
+        let pt = r.object("ProvisionedThroughput")?;
+        let (rcu, wcu) = match pt {
+            Some(pt) => parse_throughput(pt, "provisionedThroughput")?,
+            None => (0, 0),
+        };
+        if billing == "PAY_PER_REQUEST" && pt.is_some() {
+            return Err(invalid("Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"));
+        }
+        if billing == "PROVISIONED" && pt.is_none() {
+            return Err(invalid("ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"));
+        }
+        let gsi = r.array("GlobalSecondaryIndexes")?;
+        let lsi = r.array("LocalSecondaryIndexes")?;
+        let (schema, attr_defs) = parse_key_schema(r, gsi.is_some() || lsi.is_some())?;
+        if let Some(l) = lsi {
+            if l.is_empty() {
+                return Err(invalid("List of LocalSecondaryIndexes is empty"));
+            }
+            return Err(not_supported("LocalSecondaryIndexes"));
+        }
+        if let Some(g) = gsi {
+            if g.is_empty() {
+                return Err(invalid("List of GlobalSecondaryIndexes is empty"));
+            }
+            return Err(not_supported("GlobalSecondaryIndexes"));
+        }
+        if let Some(s) = r.object("StreamSpecification")? {
+            let sr = Req { obj: s };
+            if sr.bool("StreamEnabled")? == Some(true) {
+                return Err(not_supported("Streams"));
+            }
+        }
+        if r.has("ReplicaUpdates") || r.has("Replicas") {
+            return Err(not_supported("Global table replicas"));
+        }
+        let tags = match r.array("Tags")? {
+            Some(t) => parse_tags(t, "tags")?,
+            None => Vec::new(),
+        };
+        if tags.len() > TAGS_PER_RESOURCE_MAX {
+            return Err(too_many_tags());
+        }
+        let deletion_protection = r.bool("DeletionProtectionEnabled")?.unwrap_or(false);
+
+        let _guard = self.catalog_lock.lock();
+        if self.catalog.read().contains_key(name) {
+            return Err(ApiError::new(
+                ErrorCode::ResourceInUseException,
+                format!("Table already exists: {name}"),
+            ));
+        }
+        let space = self.next_space()?;
+        // One partition per 1,000 WCU / 3,000 RCU, as DynamoDB sizes them (at least one).
+        let partitions =
+            ((wcu as f64 / 1000.0).max(rcu as f64 / 3000.0).ceil() as u32).clamp(1, 64);
+        self.kv.create_space(space, partitions)?;
+        let created_at = now_secs();
+        let d = TableDesc {
+            name: name.to_string(),
+            space,
+            table_id: new_table_id(name, space),
+            partition_key: (
+                schema.partition.name.clone(),
+                schema.partition.ty.as_str().to_string(),
+            ),
+            sort_key: schema
+                .sort
+                .as_ref()
+                .map(|s| (s.name.clone(), s.ty.as_str().to_string())),
+            attribute_definitions: attr_defs,
+            billing_mode: billing.to_string(),
+            read_capacity: rcu,
+            write_capacity: wcu,
+            created_at,
+            tags: tags.into_iter().collect(),
+            ttl_attribute: None,
+            partitions,
+            deletion_protection,
+            billing_mode_changed_at: None,
+            last_increase_at: None,
+            last_decrease_at: None,
+            decreases: Vec::new(),
+        };
+        let persisted = self.persist(
+            &d,
+            vec![KvWrite {
+                space: SYSTEM_SPACE,
+                key: NEXT_SPACE_KEY.to_vec(),
+                value: Some((space + 1).to_le_bytes().to_vec()),
+            }],
+        );
+        if let Err(e) = persisted {
+            // The table does not exist; do not leave its keyspace behind.
+            let _ = self.kv.drop_space(space);
+            return Err(e);
+        }
+        let t = self.install(d)?;
+        let desc = t.desc.describe(self, &t.schema, "ACTIVE");
+        Ok(json!({"TableDescription": desc}))
+    }
+
+    pub(crate) fn delete_table(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let _guard = self.catalog_lock.lock();
+        let t = self.control_table(r)?;
+        if t.desc.deletion_protection {
+            return Err(ApiError::validation(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+            ));
+        }
+        let desc = t.desc.describe(self, &t.schema, "DELETING");
+        self.kv.write(vec![KvWrite {
+            space: SYSTEM_SPACE,
+            key: table_key(t.name()),
+            value: None,
+        }])?;
+        self.catalog.write().remove(t.name());
+        // The catalog no longer names the keyspace; in-flight item calls that still hold the
+        // table fail with ResourceNotFoundException once it is gone.
+        self.kv.drop_space(t.space()).map_err(storage)?;
+        Ok(json!({"TableDescription": desc}))
+    }
+
+    pub(crate) fn describe_table(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let t = self.control_table(r)?;
+        Ok(json!({"Table": t.desc.describe(self, &t.schema, "ACTIVE")}))
+    }
+
+    pub(crate) fn list_tables(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let limit = r.i64("Limit")?.unwrap_or(100);
+        if limit < 1 {
+            return Err(constraint(
+                &limit.to_string(),
+                "limit",
+                "Member must have value greater than or equal to 1",
+            ));
+        }
+        if limit > 100 {
+            return Err(constraint(
+                &limit.to_string(),
+                "limit",
+                "Member must have value less than or equal to 100",
+            ));
+        }
+        let start = r.str("ExclusiveStartTableName")?;
+        if let Some(s) = start {
+            let n = s.chars().count();
+            if !(TABLE_NAME_LEN_MIN..=TABLE_NAME_LEN_MAX).contains(&n) {
+                validate_table_name(s, "exclusiveStartTableName")?;
+            }
+        }
+        let catalog = self.catalog.read();
+        let mut names = catalog
+            .keys()
+            .filter(|n| start.is_none_or(|s| n.as_str() > s));
+        let page: Vec<&String> = names.by_ref().take(limit as usize).collect();
+        let mut out = json!({"TableNames": page});
+        if names.next().is_some() {
+            if let Some(last) = page.last() {
+                out["LastEvaluatedTableName"] = json!(last);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn update_table(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let billing = r.enum_str("BillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])?;
+        let pt = match r.object("ProvisionedThroughput")? {
+            Some(pt) => Some(parse_throughput(pt, "provisionedThroughput")?),
+            None => None,
+        };
+        let deletion_protection = r.bool("DeletionProtectionEnabled")?;
+        if r.array("GlobalSecondaryIndexUpdates")?
+            .is_some_and(|u| !u.is_empty())
+        {
+            return Err(not_supported("GlobalSecondaryIndexUpdates"));
+        }
+        if r.has("ReplicaUpdates") {
+            return Err(not_supported("ReplicaUpdates"));
+        }
+        if let Some(s) = r.object("StreamSpecification")? {
+            if (Req { obj: s }).bool("StreamEnabled")? == Some(true) {
+                return Err(not_supported("Streams"));
+            }
+        }
+        if billing.is_none()
+            && pt.is_none()
+            && deletion_protection.is_none()
+            && !r.has("StreamSpecification")
+            && !r.has("SSESpecification")
+            && !r.has("TableClass")
+        {
+            return Err(ApiError::validation(
+                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+            ));
+        }
+        let _guard = self.catalog_lock.lock();
+        let t = self.control_table(r)?;
+        let mut d = t.desc.clone();
+        let now = now_secs();
+        let mode = billing.unwrap_or(d.billing_mode.as_str()).to_string();
+        if mode == "PAY_PER_REQUEST" && pt.is_some() {
+            return Err(invalid("Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"));
+        }
+        if mode == "PROVISIONED" && d.billing_mode == "PAY_PER_REQUEST" && pt.is_none() {
+            return Err(invalid(
+                "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+            ));
+        }
+        if mode != d.billing_mode {
+            d.billing_mode = mode.clone();
+            d.billing_mode_changed_at = Some(now);
+            if mode == "PAY_PER_REQUEST" {
+                d.read_capacity = 0;
+                d.write_capacity = 0;
+            }
+        }
+        if let Some((rcu, wcu)) = pt {
+            let switching = t.desc.billing_mode != d.billing_mode;
+            if !switching && rcu == d.read_capacity && wcu == d.write_capacity {
+                return Err(ApiError::validation(format!(
+                    "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {}. Requested ReadCapacityUnits: {rcu}. Current WriteCapacityUnits provisioned for the table: {}. Requested WriteCapacityUnits: {wcu}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+                    d.read_capacity, d.write_capacity
+                )));
+            }
+            let decrease = !switching && (rcu < d.read_capacity || wcu < d.write_capacity);
+            let increase = switching || rcu > d.read_capacity || wcu > d.write_capacity;
+            if decrease {
+                let day = (now / 86_400.0).floor();
+                d.decreases.retain(|x| (x / 86_400.0).floor() == day);
+                if !decrease_allowed(&d.decreases, now) {
+                    return Err(ApiError::new(
+                        ErrorCode::LimitExceededException,
+                        format!(
+                            "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. After the first {FREE_DECREASES_PER_DAY} decreases, each subsequent decrease in the same UTC day can be performed at most once every 3600 seconds. Number of decreases today: {}.",
+                            d.decreases.len()
+                        ),
+                    ));
+                }
+                d.decreases.push(now);
+                d.last_decrease_at = Some(now);
+            }
+            if increase {
+                d.last_increase_at = Some(now);
+            }
+            d.read_capacity = rcu;
+            d.write_capacity = wcu;
+        }
+        if let Some(p) = deletion_protection {
+            d.deletion_protection = p;
+        }
+        self.persist(&d, vec![])?;
+        let t = self.install(d)?;
+        Ok(json!({"TableDescription": t.desc.describe(self, &t.schema, "ACTIVE")}))
+    }
+
+    /// The table a `ResourceArn` names.
+    fn table_by_arn(&self, arn: &str) -> Result<Arc<Table>, ApiError> {
+        if arn.is_empty() || arn.len() > 1011 {
+            return Err(constraint(
+                arn,
+                "resourceArn",
+                if arn.is_empty() {
+                    "Member must have length greater than or equal to 1"
+                } else {
+                    "Member must have length less than or equal to 1011"
+                },
+            ));
+        }
+        let malformed = || {
+            ApiError::validation(format!(
+                "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+            ))
+        };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, _partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(malformed());
+        };
+        if *prefix != "arn" || *service != "dynamodb" {
+            return Err(malformed());
+        }
+        let name = resource.strip_prefix("table/").ok_or_else(malformed)?;
+        if name.is_empty() || name.contains('/') {
+            return Err(malformed());
+        }
+        let not_found = || {
+            ApiError::not_found(format!(
+                "Requested resource not found: ResourcArn: {arn} not found"
+            ))
+        };
+        if *region != self.opts.region || *account != self.opts.account_id {
+            return Err(not_found());
+        }
+        self.catalog.read().get(name).cloned().ok_or_else(not_found)
+    }
+
+    pub(crate) fn tag_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let arn = r.req_str("ResourceArn")?;
+        let list = r.array("Tags")?.ok_or_else(|| Req::missing("Tags"))?;
+        let tags = parse_tags(list, "tags")?;
+        let _guard = self.catalog_lock.lock();
+        let t = self.table_by_arn(arn)?;
+        let mut d = t.desc.clone();
+        d.tags.extend(tags);
+        if d.tags.len() > TAGS_PER_RESOURCE_MAX {
+            return Err(too_many_tags());
+        }
+        self.persist(&d, vec![])?;
+        self.install(d)?;
+        Ok(json!({}))
+    }
+
+    pub(crate) fn untag_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let arn = r.req_str("ResourceArn")?;
+        let keys = r.array("TagKeys")?.ok_or_else(|| Req::missing("TagKeys"))?;
+        let mut names = Vec::with_capacity(keys.len());
+        for k in keys {
+            match k {
+                Value::String(s) => names.push(s.clone()),
+                other => return Err(Req::type_error(other, "String")),
+            }
+        }
+        let _guard = self.catalog_lock.lock();
+        let t = self.table_by_arn(arn)?;
+        let mut d = t.desc.clone();
+        for k in &names {
+            d.tags.remove(k);
+        }
+        self.persist(&d, vec![])?;
+        self.install(d)?;
+        Ok(json!({}))
+    }
+
+    pub(crate) fn list_tags_of_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let arn = r.req_str("ResourceArn")?;
+        let t = self.table_by_arn(arn)?;
+        let tags: Vec<Value> = t
+            .desc
+            .tags
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect();
+        Ok(json!({"Tags": tags}))
+    }
+
+    pub(crate) fn update_time_to_live(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        r.req_str("TableName")?;
+        let spec = r
+            .object("TimeToLiveSpecification")?
+            .ok_or_else(|| Req::missing("TimeToLiveSpecification"))?;
+        let sr = Req { obj: spec };
+        let attr = sr
+            .str("AttributeName")?
+            .ok_or_else(|| Req::missing_at("timeToLiveSpecification.attributeName"))?;
+        let enabled = sr
+            .bool("Enabled")?
+            .ok_or_else(|| Req::missing_at("timeToLiveSpecification.enabled"))?;
+        if attr.is_empty() || attr.len() > TTL_ATTRIBUTE_NAME_LEN_MAX {
+            return Err(constraint(
+                attr,
+                "timeToLiveSpecification.attributeName",
+                &if attr.is_empty() {
+                    "Member must have length greater than or equal to 1".to_string()
+                } else {
+                    format!("Member must have length less than or equal to {TTL_ATTRIBUTE_NAME_LEN_MAX}")
+                },
+            ));
+        }
+        let _guard = self.catalog_lock.lock();
+        let t = self.control_table(r)?;
+        let mut d = t.desc.clone();
+        match (enabled, &d.ttl_attribute) {
+            (true, Some(cur)) if cur != attr => {
+                return Err(ApiError::validation(format!(
+                "TimeToLive is active on a different AttributeName: current AttributeName is {cur}"
+            )))
+            }
+            (true, Some(_)) => return Err(ApiError::validation("TimeToLive is already enabled")),
+            (false, None) => return Err(ApiError::validation("TimeToLive is already disabled")),
+            (false, Some(cur)) if cur != attr => {
+                return Err(ApiError::validation(format!(
+                "TimeToLive is active on a different AttributeName: current AttributeName is {cur}"
+            )))
+            }
+            _ => {}
+        }
+        d.ttl_attribute = enabled.then(|| attr.to_string());
+        self.persist(&d, vec![])?;
+        self.install(d)?;
+        Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}))
+    }
+
+    pub(crate) fn describe_time_to_live(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let t = self.control_table(r)?;
+        Ok(match &t.desc.ttl_attribute {
+            Some(a) => {
+                json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
+            }
+            None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
+        })
+    }
+
+    pub(crate) fn describe_limits(&self) -> Value {
+        json!({
+            "AccountMaxReadCapacityUnits": 80000,
+            "AccountMaxWriteCapacityUnits": 80000,
+            "TableMaxReadCapacityUnits": 40000,
+            "TableMaxWriteCapacityUnits": 40000,
+        })
+    }
+}
+
+/// DynamoDB's decrease quota: four decreases at any time of a UTC day, then one more for each
+/// hour of the day (so far) in which no decrease happened, at most 27 in the day.
+fn decrease_allowed(today: &[f64], now: f64) -> bool {
+    if today.len() >= DECREASES_PER_DAY_MAX {
+        return false;
+    }
+    if today.len() < FREE_DECREASES_PER_DAY {
+        return true;
+    }
+    let day_start = (now / 86_400.0).floor() * 86_400.0;
+    let hours_elapsed = ((now - day_start) / 3600.0).floor() as i64;
+    let quiet_hours = (0..hours_elapsed)
+        .filter(|h| {
+            !today
+                .iter()
+                .any(|t| ((t - day_start) / 3600.0).floor() as i64 == *h)
+        })
+        .count();
+    today.len() < FREE_DECREASES_PER_DAY + quiet_hours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_decreases_are_free_then_one_per_quiet_hour() {
+        let day = 20_000.0 * 86_400.0;
+        // Early in the day: four allowed, the fifth not.
+        let early = day + 60.0;
+        let four = vec![early; 4];
+        assert!(decrease_allowed(&four[..3], early));
+        assert!(!decrease_allowed(&four, early));
+        // Ten hours later, with decreases only in hour 0: nine quiet hours earn nine more.
+        let later = day + 10.0 * 3600.0 + 5.0;
+        assert!(decrease_allowed(&four, later));
+        let mut many = four.clone();
+        many.extend(std::iter::repeat_n(later, 9));
+        assert!(!decrease_allowed(&many, later));
+        assert!(!decrease_allowed(
+            &[later; DECREASES_PER_DAY_MAX],
+            later + 86_000.0
+        ));
+    }
+
+    #[test]
+    fn table_ids_look_like_uuids() {
+        let id = new_table_id("t", 3);
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert_ne!(id, new_table_id("u", 3));
+    }
+}

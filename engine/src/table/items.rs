@@ -1,0 +1,343 @@
+//! Single-item operations: PutItem, GetItem, UpdateItem, DeleteItem.
+//!
+//! Every write parses and validates the whole request first, then takes the item's lock stripe,
+//! reads the current item, checks the condition, computes the new item and writes it durably
+//! before releasing the lock: the read–check–write is linearizable per item.
+
+use serde_json::{json, Value};
+
+use super::capacity::ReturnCapacity;
+use super::{storage, Table, Tables};
+use crate::api::request::{ExprCtx, Req};
+use crate::api::{ApiError, ErrorCode};
+use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
+use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, UpdateExpr};
+use crate::kv::KvWrite;
+use crate::limits::ITEM_SIZE_MAX_BYTES;
+use crate::model::{encode_item, item_size, item_to_json, validate_item, Item, KeySchema};
+
+/// A parsed write condition (ConditionExpression or legacy Expected).
+pub(crate) fn parse_condition(
+    r: &Req<'_>,
+    ctx: &mut ExprCtx,
+    has_update: bool,
+) -> Result<Option<Condition>, ApiError> {
+    let mut expression = vec![("ConditionExpression", r.has("ConditionExpression"))];
+    let mut legacy = vec![("Expected", r.has("Expected"))];
+    if has_update {
+        expression.push(("UpdateExpression", r.has("UpdateExpression")));
+        legacy.push(("AttributeUpdates", r.has("AttributeUpdates")));
+    }
+    expression.push(("ProjectionExpression", r.has("ProjectionExpression")));
+    legacy.push(("AttributesToGet", r.has("AttributesToGet")));
+    expr::check_expression_parameters(
+        &expression,
+        &legacy,
+        r.has("ExpressionAttributeNames"),
+        r.has("ExpressionAttributeValues"),
+    )?;
+    if let Some(src) = r.str("ConditionExpression")? {
+        return Ok(Some(ctx.condition(ExprKind::Condition, src)?));
+    }
+    if let Some(exp) = r.get("Expected") {
+        let op = conditional_operator(r)?;
+        return Ok(expr::convert_expected(exp, op)?);
+    }
+    Ok(None)
+}
+
+pub(crate) fn conditional_operator(r: &Req<'_>) -> Result<ConditionalOperator, ApiError> {
+    Ok(match r.enum_str("ConditionalOperator", &["AND", "OR"])? {
+        Some(s) => ConditionalOperator::parse(s).unwrap_or(ConditionalOperator::And),
+        None => ConditionalOperator::And,
+    })
+}
+
+/// ProjectionExpression or legacy AttributesToGet.
+pub(crate) fn parse_projection(
+    r: &Req<'_>,
+    ctx: &mut ExprCtx,
+) -> Result<Option<Projection>, ApiError> {
+    if let Some(src) = r.str("ProjectionExpression")? {
+        return Ok(Some(ctx.projection(src)?));
+    }
+    if let Some(a) = r.get("AttributesToGet") {
+        return Ok(Some(expr::convert_attributes_to_get(a)?));
+    }
+    Ok(None)
+}
+
+/// Whether `cond` holds for the current item.
+pub(crate) fn check(cond: Option<&Condition>, old: Option<&Item>) -> Result<bool, ApiError> {
+    match cond {
+        None => Ok(true),
+        Some(c) => Ok(expr::eval_condition(c, old)?),
+    }
+}
+
+/// ConditionalCheckFailedException, with the item when ReturnValuesOnConditionCheckFailure
+/// is ALL_OLD and an item exists.
+pub(crate) fn conditional_failed(old: Option<&Item>, return_old: bool) -> ApiError {
+    let e = ApiError::new(
+        ErrorCode::ConditionalCheckFailedException,
+        "The conditional request failed",
+    );
+    match old {
+        Some(o) if return_old => e.with_extra("Item", item_to_json(o)),
+        _ => e,
+    }
+}
+
+/// ReturnValuesOnConditionCheckFailure: whether ALL_OLD was asked for.
+pub(crate) fn return_old_on_failure(r: &Req<'_>) -> Result<bool, ApiError> {
+    Ok(r.enum_str("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD"))
+}
+
+/// ReturnValues, which must be one the operation allows.
+fn return_values<'a>(r: &Req<'a>, allowed: &[&str]) -> Result<&'a str, ApiError> {
+    let rv = r
+        .enum_str(
+            "ReturnValues",
+            &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+        )?
+        .unwrap_or("NONE");
+    if !allowed.contains(&rv) {
+        return Err(ApiError::validation("Return values set to invalid value"));
+    }
+    Ok(rv)
+}
+
+/// ReturnItemCollectionMetrics is accepted (no table has local indexes, so there are none).
+pub(crate) fn item_collection_metrics(r: &Req<'_>) -> Result<(), ApiError> {
+    r.enum_str("ReturnItemCollectionMetrics", &["SIZE", "NONE"])?;
+    Ok(())
+}
+
+/// The `Key` parameter: exactly the key attributes, as the storage key.
+pub(crate) fn key_param(r: &Req<'_>, schema: &KeySchema) -> Result<(Item, Vec<u8>), ApiError> {
+    let key = r.item("Key")?.ok_or_else(|| Req::missing("Key"))?;
+    let k = schema.key_of(&key)?;
+    Ok((key, k))
+}
+
+/// An update may not touch a key attribute (checked before any item is read, as DynamoDB does).
+pub(crate) fn check_key_untouched(u: &UpdateExpr, schema: &KeySchema) -> Result<(), ApiError> {
+    let paths = u
+        .set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(u.remove.iter())
+        .chain(u.add.iter().map(|(p, _)| p))
+        .chain(u.delete.iter().map(|(p, _)| p));
+    for p in paths {
+        let name = p.head();
+        if schema.is_key_attribute(name) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies an update to the current item (or the key alone when there is none), returning the
+/// new item and the paths it touched.
+pub(crate) fn updated_item(
+    update: Option<&UpdateExpr>,
+    old: Option<&Item>,
+    key_item: &Item,
+    schema: &KeySchema,
+) -> Result<(Item, Vec<expr::Path>), ApiError> {
+    let mut new = old.cloned().unwrap_or_else(|| key_item.clone());
+    let mut touched = Vec::new();
+    if let Some(u) = update {
+        touched = expr::apply_update(u, &mut new)?.paths;
+    }
+    if item_size(&new) > ITEM_SIZE_MAX_BYTES {
+        return Err(ApiError::validation(
+            "Item size to update has exceeded the maximum allowed size",
+        ));
+    }
+    validate_item(&new, schema)?;
+    Ok((new, touched))
+}
+
+pub(crate) fn size_of(i: Option<&Item>) -> usize {
+    i.map(item_size).unwrap_or(0)
+}
+
+fn attributes(out: &mut Value, attrs: Option<Item>) {
+    if let Some(a) = attrs.filter(|a| !a.is_empty()) {
+        out["Attributes"] = item_to_json(&a);
+    }
+}
+
+impl Tables {
+    fn write_one(&self, t: &Table, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), ApiError> {
+        self.kv
+            .write(vec![KvWrite {
+                space: t.space(),
+                key,
+                value,
+            }])
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
+        let name = r.req_str("TableName")?;
+        let rv = return_values(r, &["NONE", "ALL_OLD"])?;
+        let on_fail = return_old_on_failure(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        item_collection_metrics(r)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let cond = parse_condition(r, &mut ctx, false)?;
+        ctx.finish()?;
+        let t = self.table(name)?;
+        validate_item(&item, &t.schema)?;
+        let key = t.schema.user_key(&item)?;
+        let encoded = encode_item(&item);
+
+        let _lock = self.locks.lock_one(t.space(), &key);
+        let old = self.load(&t, &key)?;
+        if !check(cond.as_ref(), old.as_ref())? {
+            return Err(conditional_failed(old.as_ref(), on_fail));
+        }
+        self.write_one(&t, key, Some(encoded))?;
+        let mut out = json!({});
+        cap.attach(
+            &mut out,
+            t.name(),
+            replace_write_units(size_of(old.as_ref()), item_size(&item), WriteKind::Standard),
+        );
+        if rv == "ALL_OLD" {
+            attributes(&mut out, old);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn get_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let name = r.req_str("TableName")?;
+        expr::check_expression_parameters(
+            &[("ProjectionExpression", r.has("ProjectionExpression"))],
+            &[("AttributesToGet", r.has("AttributesToGet"))],
+            r.has("ExpressionAttributeNames"),
+            r.has("ExpressionAttributeValues"),
+        )?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let proj = parse_projection(r, &mut ctx)?;
+        if ctx.values.is_some() {
+            return Err(ApiError::validation(
+                "ExpressionAttributeValues can only be specified when using expressions: ProjectionExpression is not allowed to use values",
+            ));
+        }
+        ctx.finish()?;
+        let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
+        let cap = ReturnCapacity::parse(r)?;
+        let t = self.table(name)?;
+        let (_, key) = key_param(r, &t.schema)?;
+        // Reads need no lock: every write is atomic in the store, and a read sees the latest.
+        let item = self.load(&t, &key)?;
+        let mut out = json!({});
+        cap.attach(
+            &mut out,
+            t.name(),
+            item_read_units(
+                size_of(item.as_ref()),
+                ReadKind::from_consistent(consistent),
+            ),
+        );
+        if let Some(i) = item {
+            let shown = match &proj {
+                Some(p) => expr::project(p, &i),
+                None => i,
+            };
+            out["Item"] = item_to_json(&shown);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn delete_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let name = r.req_str("TableName")?;
+        let rv = return_values(r, &["NONE", "ALL_OLD"])?;
+        let on_fail = return_old_on_failure(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        item_collection_metrics(r)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let cond = parse_condition(r, &mut ctx, false)?;
+        ctx.finish()?;
+        let t = self.table(name)?;
+        let (_, key) = key_param(r, &t.schema)?;
+
+        let _lock = self.locks.lock_one(t.space(), &key);
+        let old = self.load(&t, &key)?;
+        if !check(cond.as_ref(), old.as_ref())? {
+            return Err(conditional_failed(old.as_ref(), on_fail));
+        }
+        if old.is_some() {
+            self.write_one(&t, key, None)?;
+        }
+        let mut out = json!({});
+        cap.attach(
+            &mut out,
+            t.name(),
+            replace_write_units(size_of(old.as_ref()), 0, WriteKind::Standard),
+        );
+        if rv == "ALL_OLD" {
+            attributes(&mut out, old);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn update_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let name = r.req_str("TableName")?;
+        let rv = return_values(
+            r,
+            &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+        )?;
+        let on_fail = return_old_on_failure(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        item_collection_metrics(r)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let cond = parse_condition(r, &mut ctx, true)?;
+        let update: Option<UpdateExpr> = match r.str("UpdateExpression")? {
+            Some(src) => Some(ctx.update(src)?),
+            None => match r.get("AttributeUpdates") {
+                Some(au) => Some(expr::convert_attribute_updates(au)?),
+                None => None,
+            },
+        };
+        ctx.finish()?;
+        let t = self.table(name)?;
+        let (key_item, key) = key_param(r, &t.schema)?;
+        if let Some(u) = &update {
+            check_key_untouched(u, &t.schema)?;
+        }
+
+        let _lock = self.locks.lock_one(t.space(), &key);
+        let old = self.load(&t, &key)?;
+        if !check(cond.as_ref(), old.as_ref())? {
+            return Err(conditional_failed(old.as_ref(), on_fail));
+        }
+        let (new, touched) = updated_item(update.as_ref(), old.as_ref(), &key_item, &t.schema)?;
+        let new_size = item_size(&new);
+        let old_size = size_of(old.as_ref());
+        let attrs: Option<Item> = match rv {
+            "ALL_OLD" => old.clone(),
+            "ALL_NEW" => Some(new.clone()),
+            "UPDATED_OLD" => old.as_ref().map(|o| expr::project_paths(o, &touched)),
+            "UPDATED_NEW" => Some(expr::project_paths(&new, &touched)),
+            _ => None,
+        };
+        self.write_one(&t, key, Some(encode_item(&new)))?;
+        let mut out = json!({});
+        cap.attach(
+            &mut out,
+            t.name(),
+            replace_write_units(old_size, new_size, WriteKind::Standard),
+        );
+        attributes(&mut out, attrs);
+        Ok(out)
+    }
+}

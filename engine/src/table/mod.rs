@@ -1,0 +1,133 @@
+//! DynamoDB's tables and data plane over a [`Kv`] store.
+//!
+//! [`Tables`] holds the catalog (table descriptions persisted in [`crate::kv::SYSTEM_SPACE`],
+//! each table in its own keyspace) and answers every table and item operation on a parsed
+//! request ([`crate::api::Database`] is the JSON front door that dispatches here):
+//!
+//! - `catalog`: CreateTable, DeleteTable, DescribeTable, ListTables, UpdateTable, tags, TTL.
+//! - `items`: PutItem, GetItem, UpdateItem, DeleteItem, with conditions and ReturnValues.
+//! - `query`: Query and Scan with DynamoDB's paging (Limit before the filter, 1 MB pages).
+//! - `batch`: BatchGetItem and BatchWriteItem.
+//! - `transact`: TransactWriteItems (all-or-nothing in one write batch, idempotent by
+//!   ClientRequestToken) and TransactGetItems (one snapshot).
+//!
+//! Concurrency: a read–check–write on one item holds that item's lock stripe ([`KeyLocks`])
+//! from the read to the durable write, so conditional writes and updates are linearizable per
+//! item; a transaction or batch locks every stripe it touches in ascending order, so two of
+//! them never deadlock.
+
+mod batch;
+mod capacity;
+pub mod catalog;
+mod items;
+mod locks;
+mod query;
+mod transact;
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+pub use catalog::TableDesc;
+pub use locks::KeyLocks;
+
+use crate::api::{ApiError, DatabaseOptions};
+use crate::error::StorageError;
+use crate::kv::{Kv, SpaceId};
+use crate::model::{decode_item, validate_table_name, Item, KeySchema};
+
+/// A table as the data plane uses it: its persisted description plus the parsed key schema.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub desc: TableDesc,
+    pub schema: KeySchema,
+}
+
+impl Table {
+    pub fn name(&self) -> &str {
+        &self.desc.name
+    }
+    pub fn space(&self) -> SpaceId {
+        self.desc.space
+    }
+}
+
+/// Every table of a database and the machinery their operations share.
+pub struct Tables {
+    pub(crate) kv: Arc<dyn Kv>,
+    pub(crate) opts: DatabaseOptions,
+    pub(crate) catalog: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// Serializes catalog changes (create, delete, update, tag) against each other.
+    pub(crate) catalog_lock: Mutex<()>,
+    pub(crate) locks: KeyLocks,
+    pub(crate) tokens: transact::TokenCache,
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables")
+            .field("tables", &self.catalog.read().len())
+            .finish()
+    }
+}
+
+/// `ResourceNotFoundException` as item operations report a missing table.
+pub(crate) fn resource_not_found() -> ApiError {
+    ApiError::not_found("Requested resource not found")
+}
+
+/// Maps a storage failure of a data-plane call: a keyspace that vanished under the call means
+/// its table was deleted concurrently.
+pub(crate) fn storage(e: StorageError) -> ApiError {
+    match e {
+        StorageError::NoSuchSpace(_) => resource_not_found(),
+        e => ApiError::from(e),
+    }
+}
+
+impl Tables {
+    /// Loads the catalog from the system keyspace.
+    pub fn open(kv: Arc<dyn Kv>, opts: DatabaseOptions) -> Result<Tables, ApiError> {
+        let tables = Tables {
+            kv,
+            opts,
+            catalog: RwLock::new(BTreeMap::new()),
+            catalog_lock: Mutex::new(()),
+            locks: KeyLocks::new(),
+            tokens: transact::TokenCache::default(),
+        };
+        let loaded = catalog::load_all(tables.kv.as_ref())?;
+        *tables.catalog.write() = loaded;
+        Ok(tables)
+    }
+
+    /// Names of every table, in order.
+    pub fn table_names(&self) -> Vec<String> {
+        self.catalog.read().keys().cloned().collect()
+    }
+
+    /// The table an item operation names: the name is validated first (DynamoDB's
+    /// constraint message), then looked up ("Requested resource not found").
+    pub(crate) fn table(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+        validate_table_name(name, "tableName")?;
+        self.catalog
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(resource_not_found)
+    }
+
+    /// The current item stored under `key`, if any.
+    pub(crate) fn load(&self, t: &Table, key: &[u8]) -> Result<Option<Item>, ApiError> {
+        match self.kv.get(t.space(), key).map_err(storage)? {
+            Some(b) => Ok(Some(decode_item(&b)?)),
+            None => Ok(None),
+        }
+    }
+}

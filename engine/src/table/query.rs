@@ -1,0 +1,529 @@
+//! Query and Scan: one range scan of the storage keys (one partition key's items for Query, a
+//! hash range for a Scan segment), with DynamoDB's paging: `Limit` counts items *evaluated*
+//! (before the filter), a page stops once 1 MB of item data has been read, and
+//! `LastEvaluatedKey` names the last item evaluated when the page stopped early.
+//!
+//! Storage keys start with the 8-byte big-endian xxh3 of the partition key, so Scan walks hash
+//! order (as DynamoDB does) and parallel Scan segment `i` of `n` is the hash range
+//! `[i·2⁶⁴/n, (i+1)·2⁶⁴/n)`.
+
+use std::ops::Bound;
+
+use serde_json::{json, Value};
+
+use super::capacity::ReturnCapacity;
+use super::items::{conditional_operator, parse_projection};
+use super::{storage, Table, Tables};
+use crate::api::request::{constraint, ExprCtx, Req};
+use crate::api::ApiError;
+use crate::capacity::units::{page_read_units, ReadKind};
+use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
+use crate::key::routing_hash;
+use crate::limits::{QUERY_PAGE_MAX_BYTES, SCAN_TOTAL_SEGMENTS_MAX};
+use crate::model::{decode_item, item_size, item_to_json, Item, KeySchema};
+
+/// The smallest byte string greater than every string with this prefix (None: no such bound).
+pub(crate) fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
+    let mut v = p.to_vec();
+    while let Some(last) = v.pop() {
+        if last < 0xFF {
+            v.push(last + 1);
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The hash range `[lo, hi)` of Scan segment `segment` of `total` (`hi` None: to the end).
+pub(crate) fn segment_range(segment: u32, total: u32) -> (u64, Option<u64>) {
+    let span = 1u128 << 64;
+    let lo = (segment as u128 * span / total as u128) as u64;
+    let hi = if segment + 1 >= total {
+        None
+    } else {
+        Some(((segment as u128 + 1) * span / total as u128) as u64)
+    };
+    (lo, hi)
+}
+
+/// Whether `k` lies within the range `[lower, upper]` (bounds as given).
+fn within(k: &[u8], lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
+    let above = match lower {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match upper {
+        Bound::Included(u) => k <= u.as_slice(),
+        Bound::Excluded(u) => k < u.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+/// What one page of a Query or Scan reads and how it shows what it found.
+struct PageSpec<'a> {
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    reverse: bool,
+    limit: Option<usize>,
+    filter: Option<&'a Condition>,
+    projection: Option<&'a Projection>,
+    count_only: bool,
+}
+
+struct Page {
+    items: Vec<Value>,
+    count: usize,
+    scanned: usize,
+    last_key: Option<Item>,
+    bytes: usize,
+}
+
+fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiError> {
+    let mut page = Page {
+        items: Vec::new(),
+        count: 0,
+        scanned: 0,
+        last_key: None,
+        bytes: 0,
+    };
+    let mut it = tables
+        .kv
+        .scan(t.space(), spec.lower, spec.upper, spec.reverse)
+        .map_err(storage)?
+        .peekable();
+    while let Some(r) = it.next() {
+        let (k, v) = r.map_err(storage)?;
+        let item = decode_item(&v)?;
+        page.scanned += 1;
+        page.bytes += item_size(&item);
+        let keep = match spec.filter {
+            Some(f) => expr::eval_condition(f, Some(&item))?,
+            None => true,
+        };
+        if keep {
+            page.count += 1;
+            if !spec.count_only {
+                let shown = match spec.projection {
+                    Some(p) => expr::project(p, &item),
+                    None => item,
+                };
+                page.items.push(item_to_json(&shown));
+            }
+        }
+        let limit_hit = spec.limit.is_some_and(|l| page.scanned >= l);
+        if limit_hit || page.bytes >= QUERY_PAGE_MAX_BYTES {
+            // DynamoDB names the last evaluated item whenever Limit stopped the page; when the
+            // size cap did, only if more items remain.
+            if limit_hit || it.peek().is_some() {
+                page.last_key = Some(t.schema.decode_user_key(&k)?);
+            }
+            break;
+        }
+    }
+    Ok(page)
+}
+
+fn parse_limit(r: &Req<'_>) -> Result<Option<usize>, ApiError> {
+    match r.i64("Limit")? {
+        None => Ok(None),
+        Some(l) if l >= 1 => Ok(Some(usize::try_from(l).unwrap_or(usize::MAX))),
+        Some(l) => Err(constraint(
+            &l.to_string(),
+            "limit",
+            "Member must have value greater than or equal to 1",
+        )),
+    }
+}
+
+/// Select, checked against the projection parameters; returns whether only the count is wanted.
+fn parse_select(r: &Req<'_>) -> Result<bool, ApiError> {
+    let s = r.enum_str(
+        "Select",
+        &[
+            "SPECIFIC_ATTRIBUTES",
+            "COUNT",
+            "ALL_ATTRIBUTES",
+            "ALL_PROJECTED_ATTRIBUTES",
+        ],
+    )?;
+    let projection_param = if r.has("ProjectionExpression") {
+        Some("ProjectionExpression")
+    } else if r.has("AttributesToGet") {
+        Some("AttributesToGet")
+    } else {
+        None
+    };
+    match (s, projection_param) {
+        (Some("SPECIFIC_ATTRIBUTES"), None) => Err(ApiError::validation(
+            "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
+        )),
+        (Some("COUNT"), Some(p)) => Err(ApiError::validation(format!(
+            "Cannot specify the {p} when choosing to get only the Count"
+        ))),
+        (Some("ALL_ATTRIBUTES"), Some(p)) => Err(ApiError::validation(format!(
+            "Cannot specify the {p} when choosing to get ALL_ATTRIBUTES"
+        ))),
+        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => Err(ApiError::validation(
+            "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+        )),
+        (s, _) => Ok(s == Some("COUNT")),
+    }
+}
+
+fn no_index(r: &Req<'_>, t: &Table) -> Result<(), ApiError> {
+    if let Some(ix) = r.str("IndexName")? {
+        // No table has secondary indexes yet, so every index name is unknown.
+        let _ = t;
+        return Err(ApiError::validation(format!(
+            "The table does not have the specified index: {ix}"
+        )));
+    }
+    Ok(())
+}
+
+/// The storage key of an ExclusiveStartKey.
+fn start_key(r: &Req<'_>, schema: &KeySchema) -> Result<Option<Vec<u8>>, ApiError> {
+    let Some(esk) = r.item("ExclusiveStartKey")? else {
+        return Ok(None);
+    };
+    let k = schema.key_of(&esk).map_err(|e| {
+        ApiError::validation(format!(
+            "The provided starting key is invalid: {}",
+            e.message
+        ))
+    })?;
+    Ok(Some(k))
+}
+
+/// Every top-level attribute a condition reads.
+fn condition_attributes<'c>(c: &'c Condition, out: &mut Vec<&'c str>) {
+    fn operand<'c>(o: &'c Operand, out: &mut Vec<&'c str>) {
+        match o {
+            Operand::Path(p) => out.push(p.head()),
+            Operand::Size(inner) => operand(inner, out),
+            Operand::Value(_) => {}
+        }
+    }
+    match c {
+        Condition::Compare(_, a, b)
+        | Condition::AttributeType(a, b)
+        | Condition::BeginsWith(a, b)
+        | Condition::Contains(a, b) => {
+            operand(a, out);
+            operand(b, out);
+        }
+        Condition::Between(a, b, c) => {
+            operand(a, out);
+            operand(b, out);
+            operand(c, out);
+        }
+        Condition::In(a, list) => {
+            operand(a, out);
+            list.iter().for_each(|o| operand(o, out));
+        }
+        Condition::Exists(p) | Condition::NotExists(p) => out.push(p.head()),
+        Condition::And(cs) | Condition::Or(cs) => {
+            cs.iter().for_each(|c| condition_attributes(c, out));
+        }
+        Condition::Not(c) => condition_attributes(c, out),
+    }
+}
+
+fn respond(page: Page, count_only: bool, cap: ReturnCapacity, t: &Table, kind: ReadKind) -> Value {
+    let mut out = json!({});
+    if !count_only {
+        out["Items"] = Value::Array(page.items);
+    }
+    out["Count"] = json!(page.count);
+    out["ScannedCount"] = json!(page.scanned);
+    if let Some(k) = page.last_key {
+        out["LastEvaluatedKey"] = item_to_json(&k);
+    }
+    cap.attach(&mut out, t.name(), page_read_units(page.bytes, kind));
+    out
+}
+
+impl Tables {
+    pub(crate) fn query(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let name = r.req_str("TableName")?;
+        expr::check_expression_parameters(
+            &[
+                ("KeyConditionExpression", r.has("KeyConditionExpression")),
+                ("FilterExpression", r.has("FilterExpression")),
+                ("ProjectionExpression", r.has("ProjectionExpression")),
+            ],
+            &[
+                ("KeyConditions", r.has("KeyConditions")),
+                ("QueryFilter", r.has("QueryFilter")),
+                ("AttributesToGet", r.has("AttributesToGet")),
+            ],
+            r.has("ExpressionAttributeNames"),
+            r.has("ExpressionAttributeValues"),
+        )?;
+        let count_only = parse_select(r)?;
+        let limit = parse_limit(r)?;
+        let forward = r.bool("ScanIndexForward")?.unwrap_or(true);
+        let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
+        let cap = ReturnCapacity::parse(r)?;
+        let t = self.table(name)?;
+        no_index(r, &t)?;
+        let schema = &t.schema;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let sk_name = schema.sort.as_ref().map(|s| s.name.as_str());
+        let kq = if let Some(src) = r.str("KeyConditionExpression")? {
+            let c = ctx.condition(ExprKind::KeyCondition, src)?;
+            expr::analyze_key_condition(&c, &schema.partition.name, sk_name)?
+        } else if let Some(kc) = r.get("KeyConditions") {
+            expr::convert_key_conditions(kc, &schema.partition.name, sk_name)?
+        } else {
+            return Err(ApiError::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        };
+        kq.check_types(
+            schema.partition.ty.as_str(),
+            schema.sort.as_ref().map(|s| s.ty.as_str()),
+        )?;
+        let filter = if let Some(src) = r.str("FilterExpression")? {
+            let f = ctx.condition(ExprKind::Filter, src)?;
+            let mut attrs = Vec::new();
+            condition_attributes(&f, &mut attrs);
+            if let Some(k) = attrs.into_iter().find(|a| schema.is_key_attribute(a)) {
+                return Err(ApiError::validation(format!(
+                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+                )));
+            }
+            Some(f)
+        } else if let Some(qf) = r.get("QueryFilter") {
+            expr::convert_filter(qf, conditional_operator(r)?)?
+        } else {
+            None
+        };
+        let projection = parse_projection(r, &mut ctx)?;
+        ctx.finish()?;
+
+        let prefix = schema.partition_prefix(&kq.partition)?;
+        let join = |b: &[u8]| -> Vec<u8> {
+            let mut k = prefix.clone();
+            k.extend_from_slice(b);
+            k
+        };
+        let after = |p: &[u8]| {
+            prefix_successor(p)
+                .map(Bound::Excluded)
+                .unwrap_or(Bound::Unbounded)
+        };
+        let whole = (Bound::Included(prefix.clone()), after(&prefix));
+        let (mut lower, mut upper) = match &kq.sort {
+            None => whole,
+            Some(c) => {
+                let skb = |v| schema.sort_key_bytes(v);
+                match c {
+                    SortCondition::Eq(v) => {
+                        let k = join(&skb(v)?);
+                        (Bound::Included(k.clone()), Bound::Included(k))
+                    }
+                    SortCondition::Lt(v) => (whole.0, Bound::Excluded(join(&skb(v)?))),
+                    SortCondition::Le(v) => (whole.0, Bound::Included(join(&skb(v)?))),
+                    SortCondition::Gt(v) => (Bound::Excluded(join(&skb(v)?)), whole.1),
+                    SortCondition::Ge(v) => (Bound::Included(join(&skb(v)?)), whole.1),
+                    SortCondition::Between(a, b) => {
+                        let (a, b) = (join(&skb(a)?), join(&skb(b)?));
+                        if a > b {
+                            return Err(ApiError::validation(
+                                "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound",
+                            ));
+                        }
+                        (Bound::Included(a), Bound::Included(b))
+                    }
+                    SortCondition::BeginsWith(v) => {
+                        let p = join(&skb(v)?);
+                        let up = after(&p);
+                        (Bound::Included(p), up)
+                    }
+                }
+            }
+        };
+        if let Some(k) = start_key(r, schema)? {
+            if !k.starts_with(&prefix) || !within(&k, &lower, &upper) {
+                return Err(ApiError::validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
+            if forward {
+                lower = Bound::Excluded(k);
+            } else {
+                upper = Bound::Excluded(k);
+            }
+        }
+        let page = run_page(
+            self,
+            &t,
+            PageSpec {
+                lower,
+                upper,
+                reverse: !forward,
+                limit,
+                filter: filter.as_ref(),
+                projection: projection.as_ref(),
+                count_only,
+            },
+        )?;
+        Ok(respond(
+            page,
+            count_only,
+            cap,
+            &t,
+            ReadKind::from_consistent(consistent),
+        ))
+    }
+
+    pub(crate) fn scan(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let name = r.req_str("TableName")?;
+        expr::check_expression_parameters(
+            &[
+                ("FilterExpression", r.has("FilterExpression")),
+                ("ProjectionExpression", r.has("ProjectionExpression")),
+            ],
+            &[
+                ("ScanFilter", r.has("ScanFilter")),
+                ("AttributesToGet", r.has("AttributesToGet")),
+            ],
+            r.has("ExpressionAttributeNames"),
+            r.has("ExpressionAttributeValues"),
+        )?;
+        let count_only = parse_select(r)?;
+        let limit = parse_limit(r)?;
+        let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
+        let cap = ReturnCapacity::parse(r)?;
+        let segment = match (r.i64("Segment")?, r.i64("TotalSegments")?) {
+            (None, None) => None,
+            (Some(s), Some(n)) => {
+                if n < 1 {
+                    return Err(constraint(
+                        &n.to_string(),
+                        "totalSegments",
+                        "Member must have value greater than or equal to 1",
+                    ));
+                }
+                if n > SCAN_TOTAL_SEGMENTS_MAX as i64 {
+                    return Err(constraint(
+                        &n.to_string(),
+                        "totalSegments",
+                        &format!(
+                            "Member must have value less than or equal to {SCAN_TOTAL_SEGMENTS_MAX}"
+                        ),
+                    ));
+                }
+                if s < 0 {
+                    return Err(constraint(
+                        &s.to_string(),
+                        "segment",
+                        "Member must have value greater than or equal to 0",
+                    ));
+                }
+                if s >= n {
+                    return Err(ApiError::validation(format!(
+                        "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {n}"
+                    )));
+                }
+                // Both bounded by SCAN_TOTAL_SEGMENTS_MAX above, so they fit in u32.
+                Some(segment_range(s as u32, n as u32))
+            }
+            (Some(_), None) => {
+                return Err(ApiError::validation(
+                    "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::validation(
+                    "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+                ))
+            }
+        };
+        let t = self.table(name)?;
+        no_index(r, &t)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let filter = if let Some(src) = r.str("FilterExpression")? {
+            Some(ctx.condition(ExprKind::Filter, src)?)
+        } else if let Some(sf) = r.get("ScanFilter") {
+            expr::convert_filter(sf, conditional_operator(r)?)?
+        } else {
+            None
+        };
+        let projection = parse_projection(r, &mut ctx)?;
+        ctx.finish()?;
+        let (mut lower, upper) = match segment {
+            None => (Bound::Unbounded, Bound::Unbounded),
+            Some((lo, hi)) => (
+                Bound::Included(lo.to_be_bytes().to_vec()),
+                hi.map(|h| Bound::Excluded(h.to_be_bytes().to_vec()))
+                    .unwrap_or(Bound::Unbounded),
+            ),
+        };
+        if let Some(k) = start_key(r, &t.schema)? {
+            if let Some((lo, hi)) = segment {
+                let h = routing_hash(&k);
+                if h < lo || hi.is_some_and(|hi| h >= hi) {
+                    return Err(ApiError::validation(
+                        "The provided starting key is invalid: Exclusive start key does not belong to the given segment",
+                    ));
+                }
+            }
+            lower = Bound::Excluded(k);
+        }
+        let page = run_page(
+            self,
+            &t,
+            PageSpec {
+                lower,
+                upper,
+                reverse: false,
+                limit,
+                filter: filter.as_ref(),
+                projection: projection.as_ref(),
+                count_only,
+            },
+        )?;
+        Ok(respond(
+            page,
+            count_only,
+            cap,
+            &t,
+            ReadKind::from_consistent(consistent),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_tile_the_hash_space() {
+        for total in [1u32, 2, 3, 7, 1000, SCAN_TOTAL_SEGMENTS_MAX] {
+            assert_eq!(segment_range(0, total).0, 0);
+            assert_eq!(segment_range(total - 1, total).1, None);
+            for s in [0, total / 2, total.saturating_sub(2)] {
+                if s + 1 >= total {
+                    continue;
+                }
+                let (lo, hi) = segment_range(s, total);
+                assert_eq!(lo, (s as u128 * (1u128 << 64) / total as u128) as u64);
+                assert_eq!(hi, Some(segment_range(s + 1, total).0));
+                assert!(hi.is_some_and(|h| h > lo));
+            }
+        }
+        assert_eq!(segment_range(1, 2), (1u64 << 63, None));
+        assert_eq!(segment_range(0, 2), (0, Some(1u64 << 63)));
+    }
+
+    #[test]
+    fn prefix_successor_skips_trailing_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
+    }
+}
