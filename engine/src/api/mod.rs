@@ -44,7 +44,7 @@ impl Default for DatabaseOptions {
 /// A DynamoDB-compatible database over a [`Kv`] store. `Send + Sync`: share it (in an `Arc`)
 /// between every thread that serves requests.
 pub struct Database {
-    tables: Tables,
+    tables: Arc<Tables>,
     engine: Option<Arc<Engine>>,
 }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::capacity::ReturnCapacity;
+use super::capacity::{Consumed, ReturnCapacity};
+use super::index::Change;
 use super::items::{item_collection_metrics, parse_projection, size_of};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
@@ -109,7 +110,7 @@ impl Tables {
         }
         let mut responses = Map::new();
         let mut unprocessed = Map::new();
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut response_bytes = 0usize;
         for spec in specs {
             let mut found = Vec::new();
@@ -120,8 +121,10 @@ impl Tables {
                     continue;
                 }
                 let item = self.load(&spec.table, key)?;
-                *units.entry(spec.table.name().to_string()).or_default() +=
-                    item_read_units(size_of(item.as_ref()), spec.kind);
+                units
+                    .entry(spec.table.name().to_string())
+                    .or_default()
+                    .table += item_read_units(size_of(item.as_ref()), spec.kind);
                 if let Some(i) = item {
                     let shown = match &spec.projection {
                         Some(p) => expr::project(p, &i),
@@ -169,7 +172,7 @@ impl Tables {
         struct Planned {
             table: Arc<Table>,
             key: Vec<u8>,
-            value: Option<Vec<u8>>,
+            item: Option<crate::model::Item>,
             size: usize,
         }
         let mut plans: Vec<Planned> = Vec::with_capacity(total);
@@ -184,8 +187,9 @@ impl Tables {
                             .item("Item")?
                             .ok_or_else(|| Req::missing_at("requestItems.member.member.putRequest.item"))?;
                         validate_item(&item, &table.schema)?;
+                        self.check_index_keys(&table, &item)?;
                         let size = item_size(&item);
-                        (table.schema.user_key(&item)?, Some(encode_item(&item)), size)
+                        (table.schema.user_key(&item)?, Some(item), size)
                     }
                     (None, Some(d)) => {
                         let k = Req { obj: d }
@@ -205,7 +209,7 @@ impl Tables {
                 plans.push(Planned {
                     table: Arc::clone(&table),
                     key,
-                    value,
+                    item: value,
                     size,
                 });
             }
@@ -213,28 +217,36 @@ impl Tables {
         let _locks = self
             .locks
             .lock_many(plans.iter().map(|p| (p.table.space(), p.key.as_slice())));
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
-        if cap != ReturnCapacity::None {
-            // Each request is charged as its PutItem / DeleteItem would be: the larger of the
-            // item before and after.
-            for p in &plans {
-                let old = self.load(&p.table, &p.key)?;
-                *units.entry(p.table.name().to_string()).or_default() +=
-                    replace_write_units(size_of(old.as_ref()), p.size, WriteKind::Standard);
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
+        let mut writes = Vec::with_capacity(plans.len());
+        for p in plans {
+            let t = self.current(&p.table);
+            let c = units.entry(t.name().to_string()).or_default();
+            if cap != ReturnCapacity::None || !t.indexes.is_empty() {
+                // Each request is charged as its PutItem / DeleteItem would be: the larger of
+                // the item before and after; index entries follow the item.
+                let old = self.load(&t, &p.key)?;
+                c.table += replace_write_units(size_of(old.as_ref()), p.size, WriteKind::Standard);
+                self.index_writes(
+                    &t,
+                    Change {
+                        base_key: &p.key,
+                        old: old.as_ref(),
+                        new: p.item.as_ref(),
+                    },
+                    WriteKind::Standard,
+                    &mut writes,
+                    c,
+                )?;
             }
+            writes.push(KvWrite {
+                space: t.space(),
+                key: p.key,
+                value: p.item.as_ref().map(encode_item),
+            });
         }
-        self.kv
-            .write(
-                plans
-                    .into_iter()
-                    .map(|p| KvWrite {
-                        space: p.table.space(),
-                        key: p.key,
-                        value: p.value,
-                    })
-                    .collect(),
-            )
-            .map_err(storage)?;
+        // One write batch: the items and their index entries land together.
+        self.kv.write(writes).map_err(storage)?;
         let mut out = json!({"UnprocessedItems": {}});
         cap.attach_list(&mut out, &units);
         Ok(out)

@@ -28,34 +28,81 @@ impl ReturnCapacity {
     }
 
     /// One table's `ConsumedCapacity`, or `None` when not asked for.
-    pub fn render(self, table: &str, units: f64) -> Option<Value> {
+    pub fn render(self, table: &str, c: &Consumed) -> Option<Value> {
         match self {
             ReturnCapacity::None => None,
-            ReturnCapacity::Total => Some(json!({"TableName": table, "CapacityUnits": units})),
-            ReturnCapacity::Indexes => Some(json!({
-                "TableName": table,
-                "CapacityUnits": units,
-                "Table": {"CapacityUnits": units},
-            })),
+            ReturnCapacity::Total => Some(json!({"TableName": table, "CapacityUnits": c.total()})),
+            ReturnCapacity::Indexes => {
+                let mut v = json!({
+                    "TableName": table,
+                    "CapacityUnits": c.total(),
+                    "Table": {"CapacityUnits": c.table},
+                });
+                let units = |m: &BTreeMap<String, f64>| -> Value {
+                    m.iter()
+                        .map(|(n, u)| (n.clone(), json!({"CapacityUnits": u})))
+                        .collect::<serde_json::Map<String, Value>>()
+                        .into()
+                };
+                if !c.gsi.is_empty() {
+                    v["GlobalSecondaryIndexes"] = units(&c.gsi);
+                }
+                if !c.lsi.is_empty() {
+                    v["LocalSecondaryIndexes"] = units(&c.lsi);
+                }
+                Some(v)
+            }
         }
     }
 
     /// Adds `ConsumedCapacity` for one table to a response object when asked for.
-    pub fn attach(self, out: &mut Value, table: &str, units: f64) {
-        if let Some(c) = self.render(table, units) {
-            out["ConsumedCapacity"] = c;
+    pub fn attach(self, out: &mut Value, table: &str, c: &Consumed) {
+        if let Some(v) = self.render(table, c) {
+            out["ConsumedCapacity"] = v;
         }
     }
 
+    /// [`ReturnCapacity::attach`] for units charged to the table alone.
+    pub fn attach_units(self, out: &mut Value, table: &str, units: f64) {
+        self.attach(out, table, &Consumed::of(units));
+    }
+
     /// Adds the per-table `ConsumedCapacity` list of a multi-table operation.
-    pub fn attach_list(self, out: &mut Value, per_table: &BTreeMap<String, f64>) {
+    pub fn attach_list(self, out: &mut Value, per_table: &BTreeMap<String, Consumed>) {
         if self == ReturnCapacity::None {
             return;
         }
         let list: Vec<Value> = per_table
             .iter()
-            .filter_map(|(t, u)| self.render(t, *u))
+            .filter_map(|(t, c)| self.render(t, c))
             .collect();
         out["ConsumedCapacity"] = Value::Array(list);
+    }
+}
+
+/// Capacity one request consumed on one table: on the table itself and on each index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Consumed {
+    pub table: f64,
+    pub gsi: BTreeMap<String, f64>,
+    pub lsi: BTreeMap<String, f64>,
+}
+
+impl Consumed {
+    pub fn of(table: f64) -> Consumed {
+        Consumed {
+            table,
+            ..Consumed::default()
+        }
+    }
+
+    /// Units charged to an index.
+    pub fn index(&mut self, name: &str, global: bool, units: f64) {
+        let m = if global { &mut self.gsi } else { &mut self.lsi };
+        *m.entry(name.to_string()).or_default() += units;
+    }
+
+    pub fn total(&self) -> f64 {
+        self.table + self.gsi.values().sum::<f64>() + self.lsi.values().sum::<f64>()
     }
 }

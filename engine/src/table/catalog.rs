@@ -14,7 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{storage, Table, Tables};
+use super::index::{self, IndexDesc, IndexSpec, GSI_PER_TABLE_MAX, LSI_PER_TABLE_MAX};
+use super::{storage, Index, Table, Tables};
 use crate::api::request::{constraint, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::kv::{Kv, KvWrite, SpaceId, SYSTEM_SPACE};
@@ -70,6 +71,9 @@ pub struct TableDesc {
     /// Times of the provisioned-throughput decreases of the UTC day of the last one.
     #[serde(default)]
     pub decreases: Vec<f64>,
+    /// Local and global secondary indexes.
+    #[serde(default)]
+    pub indexes: Vec<IndexDesc>,
 }
 
 impl TableDesc {
@@ -139,6 +143,33 @@ impl TableDesc {
             "TableId": self.table_id,
             "DeletionProtectionEnabled": self.deletion_protection,
         });
+        let table_arn = self.arn(&tables.opts.region, &tables.opts.account_id);
+        let (mut gsis, mut lsis) = (Vec::new(), Vec::new());
+        for ix in self
+            .indexes
+            .iter()
+            .cloned()
+            .filter_map(|i| Index::new(i).ok())
+        {
+            let st = tables.kv.space_stats(ix.space()).unwrap_or_default();
+            let v = ix.describe(
+                &table_arn,
+                self.billing_mode == "PROVISIONED",
+                st.approximate_bytes,
+                st.approximate_keys,
+            );
+            if ix.desc.global {
+                gsis.push(v);
+            } else {
+                lsis.push(v);
+            }
+        }
+        if !gsis.is_empty() {
+            d["GlobalSecondaryIndexes"] = Value::Array(gsis);
+        }
+        if !lsis.is_empty() {
+            d["LocalSecondaryIndexes"] = Value::Array(lsis);
+        }
         if self.billing_mode == "PAY_PER_REQUEST" {
             d["BillingModeSummary"] = json!({
                 "BillingMode": "PAY_PER_REQUEST",
@@ -181,8 +212,7 @@ pub(crate) fn load_all(kv: &dyn Kv) -> Result<BTreeMap<String, Arc<Table>>, ApiE
         let (_, v) = r?;
         let desc: TableDesc = serde_json::from_slice(&v)
             .map_err(|e| ApiError::internal(format!("catalog entry is corrupt: {e}")))?;
-        let schema = desc.schema()?;
-        out.insert(desc.name.clone(), Arc::new(Table { desc, schema }));
+        out.insert(desc.name.clone(), Arc::new(Table::from_desc(desc)?));
     }
     Ok(out)
 }
@@ -490,8 +520,7 @@ impl Tables {
 
     /// Replaces a table's description in memory after it was persisted.
     fn install(&self, desc: TableDesc) -> Result<Arc<Table>, ApiError> {
-        let schema = desc.schema()?;
-        let t = Arc::new(Table { desc, schema });
+        let t = Arc::new(Table::from_desc(desc)?);
         self.catalog
             .write()
             .insert(t.desc.name.clone(), Arc::clone(&t));
@@ -519,7 +548,9 @@ impl Tables {
             .catalog
             .read()
             .values()
-            .map(|t| t.desc.space + 1)
+            .flat_map(|t| {
+                std::iter::once(t.desc.space + 1).chain(t.indexes.iter().map(|i| i.space() + 1))
+            })
             .max()
             .unwrap_or(1);
         let mut space = stored.unwrap_or(1).max(max_live).max(1);
@@ -551,17 +582,100 @@ impl Tables {
         let gsi = r.array("GlobalSecondaryIndexes")?;
         let lsi = r.array("LocalSecondaryIndexes")?;
         let (schema, attr_defs) = parse_key_schema(r, gsi.is_some() || lsi.is_some())?;
+        let mut specs: Vec<(IndexSpec, bool)> = Vec::new();
         if let Some(l) = lsi {
             if l.is_empty() {
                 return Err(invalid("List of LocalSecondaryIndexes is empty"));
             }
-            return Err(not_supported("LocalSecondaryIndexes"));
+            if schema.sort.is_none() {
+                return Err(invalid("Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex"));
+            }
+            for (i, v) in l.iter().enumerate() {
+                let spec = index::parse_spec(
+                    v,
+                    &format!("localSecondaryIndexes.{}.member", i + 1),
+                    parse_throughput,
+                )?;
+                if spec.throughput.is_some() {
+                    return Err(ApiError::validation(
+                        "One or more parameter values were invalid: ProvisionedThroughput should not be specified for a LocalSecondaryIndex",
+                    ));
+                }
+                specs.push((spec, false));
+            }
+            if l.len() > LSI_PER_TABLE_MAX {
+                return Err(invalid(format!("Number of LocalSecondaryIndexes exceeds per-table limit of {LSI_PER_TABLE_MAX}")));
+            }
         }
         if let Some(g) = gsi {
             if g.is_empty() {
                 return Err(invalid("List of GlobalSecondaryIndexes is empty"));
             }
-            return Err(not_supported("GlobalSecondaryIndexes"));
+            for (i, v) in g.iter().enumerate() {
+                let spec = index::parse_spec(
+                    v,
+                    &format!("globalSecondaryIndexes.{}.member", i + 1),
+                    parse_throughput,
+                )?;
+                match (billing, spec.throughput) {
+                    ("PROVISIONED", None) => {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput must be specified for index: {}",
+                            spec.name
+                        )))
+                    }
+                    ("PAY_PER_REQUEST", Some(_)) => {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+                            spec.name
+                        )))
+                    }
+                    _ => {}
+                }
+                specs.push((spec, true));
+            }
+            if g.len() > GSI_PER_TABLE_MAX {
+                return Err(invalid(format!(
+                    "GlobalSecondaryIndex count exceeds the per-table limit of {GSI_PER_TABLE_MAX}"
+                )));
+            }
+        }
+        let mut index_descs = Vec::with_capacity(specs.len());
+        for (spec, global) in &specs {
+            let (pk, sk) = index::spec_schema(spec, &attr_defs, &schema, !global)?;
+            let (read_capacity, write_capacity) = spec.throughput.unwrap_or((0, 0));
+            index_descs.push(IndexDesc {
+                name: spec.name.clone(),
+                global: *global,
+                space: 0,
+                partition_key: pk,
+                sort_key: sk,
+                projection: spec.projection.clone(),
+                non_key_attributes: spec.non_key_attributes.clone(),
+                read_capacity,
+                write_capacity,
+                backfilling: false,
+            });
+        }
+        index::check_indexes(&index_descs.iter().collect::<Vec<_>>())?;
+        if !index_descs.is_empty() {
+            let mut used: Vec<&str> = schema.names();
+            for ix in &index_descs {
+                for n in
+                    std::iter::once(&ix.partition_key.0).chain(ix.sort_key.as_ref().map(|s| &s.0))
+                {
+                    if !used.contains(&n.as_str()) {
+                        used.push(n);
+                    }
+                }
+            }
+            if attr_defs.iter().any(|(n, _)| !used.contains(&n.as_str())) {
+                return Err(invalid(format!(
+                    "Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+                    attr_defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                    used.join(", ")
+                )));
+            }
         }
         if let Some(s) = r.object("StreamSpecification")? {
             let sr = Req { obj: s };
@@ -593,6 +707,27 @@ impl Tables {
         let partitions =
             ((wcu as f64 / 1000.0).max(rcu as f64 / 3000.0).ceil() as u32).clamp(1, 64);
         self.kv.create_space(space, partitions)?;
+        let mut next = space + 1;
+        for ix in &mut index_descs {
+            while self.kv.has_space(next) {
+                next += 1;
+            }
+            ix.space = next;
+            let made = self
+                .kv
+                .create_space(next, if ix.global { partitions } else { 1 });
+            if let Err(e) = made {
+                let _ = self.kv.drop_space(space);
+                for done in index_descs
+                    .iter()
+                    .filter(|d| d.space != 0 && d.space < next)
+                {
+                    let _ = self.kv.drop_space(done.space);
+                }
+                return Err(e.into());
+            }
+            next += 1;
+        }
         let created_at = now_secs();
         let d = TableDesc {
             name: name.to_string(),
@@ -619,18 +754,22 @@ impl Tables {
             last_increase_at: None,
             last_decrease_at: None,
             decreases: Vec::new(),
+            indexes: index_descs,
         };
         let persisted = self.persist(
             &d,
             vec![KvWrite {
                 space: SYSTEM_SPACE,
                 key: NEXT_SPACE_KEY.to_vec(),
-                value: Some((space + 1).to_le_bytes().to_vec()),
+                value: Some(next.to_le_bytes().to_vec()),
             }],
         );
         if let Err(e) = persisted {
-            // The table does not exist; do not leave its keyspace behind.
+            // The table does not exist; do not leave its keyspaces behind.
             let _ = self.kv.drop_space(space);
+            for ix in &d.indexes {
+                let _ = self.kv.drop_space(ix.space);
+            }
             return Err(e);
         }
         let t = self.install(d)?;
@@ -656,6 +795,9 @@ impl Tables {
         // The catalog no longer names the keyspace; in-flight item calls that still hold the
         // table fail with ResourceNotFoundException once it is gone.
         self.kv.drop_space(t.space()).map_err(storage)?;
+        for ix in &t.indexes {
+            self.kv.drop_space(ix.space()).map_err(storage)?;
+        }
         Ok(json!({"TableDescription": desc}))
     }
 
@@ -708,11 +850,7 @@ impl Tables {
             None => None,
         };
         let deletion_protection = r.bool("DeletionProtectionEnabled")?;
-        if r.array("GlobalSecondaryIndexUpdates")?
-            .is_some_and(|u| !u.is_empty())
-        {
-            return Err(not_supported("GlobalSecondaryIndexUpdates"));
-        }
+        let gsi_updates = parse_gsi_updates(r)?;
         if r.has("ReplicaUpdates") {
             return Err(not_supported("ReplicaUpdates"));
         }
@@ -723,6 +861,7 @@ impl Tables {
         }
         if billing.is_none()
             && pt.is_none()
+            && gsi_updates.is_empty()
             && deletion_protection.is_none()
             && !r.has("StreamSpecification")
             && !r.has("SSESpecification")
@@ -787,9 +926,42 @@ impl Tables {
         if let Some(p) = deletion_protection {
             d.deletion_protection = p;
         }
-        self.persist(&d, vec![])?;
+        let (created, dropped) = self.apply_gsi_updates(r, &t, &mut d, gsi_updates)?;
+        let mut extra = Vec::new();
+        if let Some(ix) = &created {
+            extra.push(KvWrite {
+                space: SYSTEM_SPACE,
+                key: NEXT_SPACE_KEY.to_vec(),
+                value: Some((ix.space + 1).to_le_bytes().to_vec()),
+            });
+        }
+        if let Err(e) = self.persist(&d, extra) {
+            if let Some(ix) = &created {
+                let _ = self.kv.drop_space(ix.space);
+            }
+            return Err(e);
+        }
         let t = self.install(d)?;
-        Ok(json!({"TableDescription": t.desc.describe(self, &t.schema, "ACTIVE")}))
+        let mut desc = t.desc.describe(self, &t.schema, "ACTIVE");
+        for ix in &dropped {
+            // DynamoDB shows the index once more, as DELETING.
+            let mut v = Index::new(ix.clone())?.describe(
+                &t.desc.arn(&self.opts.region, &self.opts.account_id),
+                t.desc.billing_mode == "PROVISIONED",
+                0,
+                0,
+            );
+            v["IndexStatus"] = json!("DELETING");
+            match desc["GlobalSecondaryIndexes"].as_array_mut() {
+                Some(a) => a.push(v),
+                None => desc["GlobalSecondaryIndexes"] = json!([v]),
+            }
+            self.kv.drop_space(ix.space).map_err(storage)?;
+        }
+        if let Some(ix) = created {
+            self.spawn_backfill(t.name().to_string(), ix.name);
+        }
+        Ok(json!({"TableDescription": desc}))
     }
 
     /// The table a `ResourceArn` names.
@@ -945,6 +1117,215 @@ impl Tables {
             "TableMaxReadCapacityUnits": 40000,
             "TableMaxWriteCapacityUnits": 40000,
         })
+    }
+}
+
+/// One element of UpdateTable's `GlobalSecondaryIndexUpdates`.
+enum GsiUpdate {
+    Create(IndexSpec),
+    Update(String, (i64, i64)),
+    Delete(String),
+}
+
+fn parse_gsi_updates(r: &Req<'_>) -> Result<Vec<GsiUpdate>, ApiError> {
+    let Some(list) = r.array("GlobalSecondaryIndexUpdates")? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, u) in list.iter().enumerate() {
+        let ur = Req::new(u)?;
+        let path = format!("globalSecondaryIndexUpdates.{}.member", i + 1);
+        let name_of = |o: &Map<String, Value>, f: &str| -> Result<String, ApiError> {
+            Ok((Req { obj: o })
+                .str("IndexName")?
+                .ok_or_else(|| Req::missing_at(&format!("{path}.{f}.indexName")))?
+                .to_string())
+        };
+        let parts = [ur.has("Create"), ur.has("Update"), ur.has("Delete")];
+        if parts.iter().filter(|p| **p).count() != 1 {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update, or GlobalSecondaryIndexUpdate.Delete must be specified",
+            ));
+        }
+        if let Some(c) = ur.get("Create") {
+            out.push(GsiUpdate::Create(index::parse_spec(
+                c,
+                &format!("{path}.create"),
+                parse_throughput,
+            )?));
+        } else if let Some(o) = ur.object("Update")? {
+            let name = name_of(o, "update")?;
+            let pt = (Req { obj: o })
+                .object("ProvisionedThroughput")?
+                .ok_or_else(|| Req::missing_at(&format!("{path}.update.provisionedThroughput")))?;
+            out.push(GsiUpdate::Update(
+                name,
+                parse_throughput(pt, &format!("{path}.update.provisionedThroughput"))?,
+            ));
+        } else if let Some(o) = ur.object("Delete")? {
+            out.push(GsiUpdate::Delete(name_of(o, "delete")?));
+        }
+    }
+    Ok(out)
+}
+
+impl Tables {
+    /// Applies GSI creations, throughput updates and deletions to a table description being
+    /// updated; returns the index to backfill and the indexes to drop once persisted.
+    fn apply_gsi_updates(
+        &self,
+        r: &Req<'_>,
+        t: &Table,
+        d: &mut TableDesc,
+        updates: Vec<GsiUpdate>,
+    ) -> Result<(Option<IndexDesc>, Vec<IndexDesc>), ApiError> {
+        if updates.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let online = updates
+            .iter()
+            .filter(|u| !matches!(u, GsiUpdate::Update(..)))
+            .count();
+        if online > 1 || (online == 1 && d.indexes.iter().any(|i| i.backfilling)) {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceededException,
+                "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+            ));
+        }
+        let not_found = |n: &str| {
+            ApiError::not_found(format!(
+                "Requested resource not found: Index: {n} not found"
+            ))
+        };
+        let mut created = None;
+        let mut dropped = Vec::new();
+        for u in updates {
+            match u {
+                GsiUpdate::Update(name, (rcu, wcu)) => {
+                    let ix = d
+                        .indexes
+                        .iter_mut()
+                        .find(|i| i.global && i.name == name)
+                        .ok_or_else(|| not_found(&name))?;
+                    if d.billing_mode == "PAY_PER_REQUEST" {
+                        return Err(ApiError::validation(
+                            "One or more parameter values were invalid: ProvisionedThroughput cannot be specified for index when BillingMode is PAY_PER_REQUEST",
+                        ));
+                    }
+                    ix.read_capacity = rcu;
+                    ix.write_capacity = wcu;
+                }
+                GsiUpdate::Delete(name) => {
+                    let at = d
+                        .indexes
+                        .iter()
+                        .position(|i| i.global && i.name == name)
+                        .ok_or_else(|| not_found(&name))?;
+                    dropped.push(d.indexes.remove(at));
+                }
+                GsiUpdate::Create(spec) => {
+                    if d.indexes.iter().any(|i| i.name == spec.name) {
+                        return Err(ApiError::validation(format!(
+                            "One or more parameter values were invalid: Index {} already exists",
+                            spec.name
+                        )));
+                    }
+                    if d.indexes.iter().filter(|i| i.global).count() >= GSI_PER_TABLE_MAX {
+                        return Err(ApiError::new(
+                            ErrorCode::LimitExceededException,
+                            format!("One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of {GSI_PER_TABLE_MAX}"),
+                        ));
+                    }
+                    match (d.billing_mode.as_str(), spec.throughput) {
+                        ("PROVISIONED", None) => {
+                            return Err(invalid(format!(
+                                "ProvisionedThroughput must be specified for index: {}",
+                                spec.name
+                            )))
+                        }
+                        ("PAY_PER_REQUEST", Some(_)) => {
+                            return Err(invalid(format!(
+                                "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+                                spec.name
+                            )))
+                        }
+                        _ => {}
+                    }
+                    // Key attributes of the new index are defined by the request's
+                    // AttributeDefinitions, which must agree with the table's.
+                    let mut defs = d.attribute_definitions.clone();
+                    if let Some(list) = r.array("AttributeDefinitions")? {
+                        for (i, v) in list.iter().enumerate() {
+                            let dr = Req::new(v)?;
+                            let at = |f: &str| format!("attributeDefinitions.{}.member.{f}", i + 1);
+                            let n = dr
+                                .str("AttributeName")?
+                                .ok_or_else(|| Req::missing_at(&at("attributeName")))?;
+                            let ty = dr
+                                .str("AttributeType")?
+                                .ok_or_else(|| Req::missing_at(&at("attributeType")))?;
+                            if ScalarType::parse(ty).is_none() {
+                                return Err(constraint(
+                                    ty,
+                                    &at("attributeType"),
+                                    "Member must satisfy enum value set: [B, N, S]",
+                                ));
+                            }
+                            match defs.iter().find(|(a, _)| a == n) {
+                                Some((_, old)) if old != ty => {
+                                    return Err(invalid(format!(
+                                        "Cannot change the type of attribute {n} from {old} to {ty}"
+                                    )))
+                                }
+                                Some(_) => {}
+                                None => defs.push((n.to_string(), ty.to_string())),
+                            }
+                        }
+                    }
+                    let (pk, sk) = index::spec_schema(&spec, &defs, &t.schema, false)?;
+                    for (n, ty) in std::iter::once(&pk).chain(sk.as_ref()) {
+                        if !d.attribute_definitions.iter().any(|(a, _)| a == n) {
+                            d.attribute_definitions.push((n.clone(), ty.clone()));
+                        }
+                    }
+                    let space = self.next_space()?;
+                    let (read_capacity, write_capacity) = spec.throughput.unwrap_or((0, 0));
+                    let ix = IndexDesc {
+                        name: spec.name,
+                        global: true,
+                        space,
+                        partition_key: pk,
+                        sort_key: sk,
+                        projection: spec.projection,
+                        non_key_attributes: spec.non_key_attributes,
+                        read_capacity,
+                        write_capacity,
+                        backfilling: true,
+                    };
+                    d.indexes.push(ix.clone());
+                    index::check_indexes(&d.indexes.iter().collect::<Vec<_>>())?;
+                    self.kv.create_space(space, d.partitions)?;
+                    created = Some(ix);
+                }
+            }
+        }
+        Ok((created, dropped))
+    }
+
+    /// Marks a backfilled index ACTIVE (when it and its table still exist).
+    pub(crate) fn finish_backfill(&self, table: &str, index: &str) -> Result<(), ApiError> {
+        let _guard = self.catalog_lock.lock();
+        let Some(t) = self.catalog.read().get(table).cloned() else {
+            return Ok(());
+        };
+        let mut d = t.desc.clone();
+        let Some(ix) = d.indexes.iter_mut().find(|i| i.name == index) else {
+            return Ok(());
+        };
+        ix.backfilling = false;
+        self.persist(&d, vec![])?;
+        self.install(d)?;
+        Ok(())
     }
 }
 

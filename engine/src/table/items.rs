@@ -6,7 +6,10 @@
 
 use serde_json::{json, Value};
 
-use super::capacity::ReturnCapacity;
+use std::sync::Arc;
+
+use super::capacity::{Consumed, ReturnCapacity};
+use super::index::Change;
 use super::{storage, Table, Tables};
 use crate::api::request::{ExprCtx, Req};
 use crate::api::{ApiError, ErrorCode};
@@ -173,14 +176,38 @@ fn attributes(out: &mut Value, attrs: Option<Item>) {
 }
 
 impl Tables {
-    fn write_one(&self, t: &Table, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), ApiError> {
-        self.kv
-            .write(vec![KvWrite {
+    /// Writes one item (or its deletion) and its index entries in one atomic batch; call with
+    /// the item's lock held. Charges the index writes to `consumed`.
+    fn write_one(
+        &self,
+        t: &Arc<Table>,
+        key: Vec<u8>,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        consumed: &mut Consumed,
+    ) -> Result<(), ApiError> {
+        let t = self.current(t);
+        let mut writes = Vec::with_capacity(1 + 2 * t.indexes.len());
+        self.index_writes(
+            &t,
+            Change {
+                base_key: &key,
+                old,
+                new,
+            },
+            WriteKind::Standard,
+            &mut writes,
+            consumed,
+        )?;
+        writes.insert(
+            0,
+            KvWrite {
                 space: t.space(),
                 key,
-                value,
-            }])
-            .map_err(storage)?;
+                value: new.map(encode_item),
+            },
+        );
+        self.kv.write(writes).map_err(storage)?;
         Ok(())
     }
 
@@ -197,20 +224,21 @@ impl Tables {
         let t = self.table(name)?;
         validate_item(&item, &t.schema)?;
         let key = t.schema.user_key(&item)?;
-        let encoded = encode_item(&item);
+        self.check_index_keys(&t, &item)?;
 
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
             return Err(conditional_failed(old.as_ref(), on_fail));
         }
-        self.write_one(&t, key, Some(encoded))?;
+        let mut consumed = Consumed::of(replace_write_units(
+            size_of(old.as_ref()),
+            item_size(&item),
+            WriteKind::Standard,
+        ));
+        self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
         let mut out = json!({});
-        cap.attach(
-            &mut out,
-            t.name(),
-            replace_write_units(size_of(old.as_ref()), item_size(&item), WriteKind::Standard),
-        );
+        cap.attach(&mut out, t.name(), &consumed);
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -240,7 +268,7 @@ impl Tables {
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
         let item = self.load(&t, &key)?;
         let mut out = json!({});
-        cap.attach(
+        cap.attach_units(
             &mut out,
             t.name(),
             item_read_units(
@@ -275,15 +303,16 @@ impl Tables {
         if !check(cond.as_ref(), old.as_ref())? {
             return Err(conditional_failed(old.as_ref(), on_fail));
         }
+        let mut consumed = Consumed::of(replace_write_units(
+            size_of(old.as_ref()),
+            0,
+            WriteKind::Standard,
+        ));
         if old.is_some() {
-            self.write_one(&t, key, None)?;
+            self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
         }
         let mut out = json!({});
-        cap.attach(
-            &mut out,
-            t.name(),
-            replace_write_units(size_of(old.as_ref()), 0, WriteKind::Standard),
-        );
+        cap.attach(&mut out, t.name(), &consumed);
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -330,13 +359,11 @@ impl Tables {
             "UPDATED_NEW" => Some(expr::project_paths(&new, &touched)),
             _ => None,
         };
-        self.write_one(&t, key, Some(encode_item(&new)))?;
+        let mut consumed =
+            Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
+        self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
         let mut out = json!({});
-        cap.attach(
-            &mut out,
-            t.name(),
-            replace_write_units(old_size, new_size, WriteKind::Standard),
-        );
+        cap.attach(&mut out, t.name(), &consumed);
         attributes(&mut out, attrs);
         Ok(out)
     }

@@ -19,22 +19,26 @@
 mod batch;
 mod capacity;
 pub mod catalog;
+pub mod index;
 mod items;
 mod locks;
 mod query;
 mod transact;
 
 #[cfg(test)]
+mod index_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
 pub use catalog::TableDesc;
+pub use index::{Index, IndexDesc};
 pub use locks::KeyLocks;
 
 use crate::api::{ApiError, DatabaseOptions};
@@ -47,9 +51,32 @@ use crate::model::{decode_item, validate_table_name, Item, KeySchema};
 pub struct Table {
     pub desc: TableDesc,
     pub schema: KeySchema,
+    /// Local and global secondary indexes, in the order the catalog lists them.
+    pub indexes: Vec<Index>,
 }
 
 impl Table {
+    /// A table from its catalog description.
+    pub fn from_desc(desc: TableDesc) -> Result<Table, ApiError> {
+        let schema = desc.schema()?;
+        let indexes = desc
+            .indexes
+            .iter()
+            .cloned()
+            .map(Index::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Table {
+            desc,
+            schema,
+            indexes,
+        })
+    }
+
+    /// The index named `name`.
+    pub fn index(&self, name: &str) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.name() == name)
+    }
+
     pub fn name(&self) -> &str {
         &self.desc.name
     }
@@ -67,6 +94,8 @@ pub struct Tables {
     pub(crate) catalog_lock: Mutex<()>,
     pub(crate) locks: KeyLocks,
     pub(crate) tokens: transact::TokenCache,
+    /// This value's own `Arc`, for background work (index backfills) that outlives a call.
+    pub(crate) me: Weak<Tables>,
 }
 
 impl std::fmt::Debug for Tables {
@@ -92,19 +121,56 @@ pub(crate) fn storage(e: StorageError) -> ApiError {
 }
 
 impl Tables {
-    /// Loads the catalog from the system keyspace.
-    pub fn open(kv: Arc<dyn Kv>, opts: DatabaseOptions) -> Result<Tables, ApiError> {
-        let tables = Tables {
+    /// Loads the catalog from the system keyspace, and resumes the backfill of every index a
+    /// crash interrupted.
+    pub fn open(kv: Arc<dyn Kv>, opts: DatabaseOptions) -> Result<Arc<Tables>, ApiError> {
+        let loaded = catalog::load_all(kv.as_ref())?;
+        let tables = Arc::new_cyclic(|me| Tables {
             kv,
             opts,
-            catalog: RwLock::new(BTreeMap::new()),
+            catalog: RwLock::new(loaded),
             catalog_lock: Mutex::new(()),
             locks: KeyLocks::new(),
             tokens: transact::TokenCache::default(),
-        };
-        let loaded = catalog::load_all(tables.kv.as_ref())?;
-        *tables.catalog.write() = loaded;
+            me: me.clone(),
+        });
+        let pending: Vec<(String, String)> = tables
+            .catalog
+            .read()
+            .values()
+            .flat_map(|t| {
+                t.indexes
+                    .iter()
+                    .filter(|i| i.desc.backfilling)
+                    .map(|i| (t.name().to_string(), i.name().to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (t, i) in pending {
+            tables.spawn_backfill(t, i);
+        }
         Ok(tables)
+    }
+
+    /// Runs [`Tables::backfill`] on a thread of its own.
+    pub(crate) fn spawn_backfill(&self, table: String, index: String) {
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        let started = std::thread::Builder::new()
+            .name("hashlog-backfill".into())
+            .spawn(move || {
+                if let Err(e) = me.backfill(&table, &index) {
+                    // The index stays CREATING; the next open resumes the backfill.
+                    eprintln!(
+                        "hashlog: backfill of index {index} on table {table} failed: {}",
+                        e.message
+                    );
+                }
+            });
+        if let Err(e) = started {
+            eprintln!("hashlog: could not start an index backfill: {e}");
+        }
     }
 
     /// Names of every table, in order.

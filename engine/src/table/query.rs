@@ -11,7 +11,8 @@ use std::ops::Bound;
 
 use serde_json::{json, Value};
 
-use super::capacity::ReturnCapacity;
+use super::capacity::{Consumed, ReturnCapacity};
+use super::index::Index;
 use super::items::{conditional_operator, parse_projection};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
@@ -20,7 +21,7 @@ use crate::capacity::units::{page_read_units, ReadKind};
 use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
 use crate::key::routing_hash;
 use crate::limits::{QUERY_PAGE_MAX_BYTES, SCAN_TOTAL_SEGMENTS_MAX};
-use crate::model::{decode_item, item_size, item_to_json, Item, KeySchema};
+use crate::model::{decode_item, item_size, item_to_json, AttributeValue, Item, KeySchema};
 
 /// The smallest byte string greater than every string with this prefix (None: no such bound).
 pub(crate) fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
@@ -61,8 +62,16 @@ fn within(k: &[u8], lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) -> bool {
     above && below
 }
 
+/// A range of storage keys.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// What one page of a Query or Scan reads and how it shows what it found.
 struct PageSpec<'a> {
+    /// The index read instead of the table.
+    index: Option<&'a Index>,
+    /// Fetch each item from the table (a local index read asking for attributes it does not
+    /// project).
+    fetch: bool,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     reverse: bool,
@@ -78,6 +87,8 @@ struct Page {
     scanned: usize,
     last_key: Option<Item>,
     bytes: usize,
+    /// Bytes of table items fetched for a local index read.
+    fetched: usize,
 }
 
 fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiError> {
@@ -87,17 +98,37 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
         scanned: 0,
         last_key: None,
         bytes: 0,
+        fetched: 0,
     };
+    let space = spec.index.map(Index::space).unwrap_or(t.space());
     let mut it = tables
         .kv
-        .scan(t.space(), spec.lower, spec.upper, spec.reverse)
+        .scan(space, spec.lower, spec.upper, spec.reverse)
         .map_err(storage)?
         .peekable();
     while let Some(r) = it.next() {
         let (k, v) = r.map_err(storage)?;
-        let item = decode_item(&v)?;
+        let entry = decode_item(&v)?;
         page.scanned += 1;
-        page.bytes += item_size(&item);
+        page.bytes += item_size(&entry);
+        let last_key = |entry: &Item| -> Result<Item, ApiError> {
+            Ok(match spec.index {
+                Some(ix) => ix.last_key(&t.schema, entry),
+                None => t.schema.decode_user_key(&k)?,
+            })
+        };
+        let lk = last_key(&entry)?;
+        let item = if spec.fetch {
+            match tables.load(t, &t.schema.user_key(&entry)?)? {
+                Some(full) => {
+                    page.fetched += item_size(&full);
+                    full
+                }
+                None => entry,
+            }
+        } else {
+            entry
+        };
         let keep = match spec.filter {
             Some(f) => expr::eval_condition(f, Some(&item))?,
             None => true,
@@ -117,7 +148,7 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
             // DynamoDB names the last evaluated item whenever Limit stopped the page; when the
             // size cap did, only if more items remain.
             if limit_hit || it.peek().is_some() {
-                page.last_key = Some(t.schema.decode_user_key(&k)?);
+                page.last_key = Some(lk);
             }
             break;
         }
@@ -138,7 +169,7 @@ fn parse_limit(r: &Req<'_>) -> Result<Option<usize>, ApiError> {
 }
 
 /// Select, checked against the projection parameters; returns whether only the count is wanted.
-fn parse_select(r: &Req<'_>) -> Result<bool, ApiError> {
+fn parse_select(r: &Req<'_>, index: Option<&Index>) -> Result<bool, ApiError> {
     let s = r.enum_str(
         "Select",
         &[
@@ -165,22 +196,75 @@ fn parse_select(r: &Req<'_>) -> Result<bool, ApiError> {
         (Some("ALL_ATTRIBUTES"), Some(p)) => Err(ApiError::validation(format!(
             "Cannot specify the {p} when choosing to get ALL_ATTRIBUTES"
         ))),
-        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => Err(ApiError::validation(
+        (Some("ALL_PROJECTED_ATTRIBUTES"), _) if index.is_none() => Err(ApiError::validation(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
         )),
+        (Some("ALL_PROJECTED_ATTRIBUTES"), Some(p)) => Err(ApiError::validation(format!(
+            "Cannot specify the {p} when choosing to get ALL_PROJECTED_ATTRIBUTES"
+        ))),
+        (Some("ALL_ATTRIBUTES"), None)
+            if index.is_some_and(|i| i.desc.global && !i.projects_all()) =>
+        {
+            let name = index.map(Index::name).unwrap_or_default();
+            Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its projection type is not ALL"
+            )))
+        }
         (s, _) => Ok(s == Some("COUNT")),
     }
 }
 
-fn no_index(r: &Req<'_>, t: &Table) -> Result<(), ApiError> {
-    if let Some(ix) = r.str("IndexName")? {
-        // No table has secondary indexes yet, so every index name is unknown.
-        let _ = t;
+/// The index a Query or Scan names (`IndexName`), checked: it exists, is readable (not still
+/// backfilling) and, for a global index, is not asked for a consistent read.
+fn named_index<'t>(
+    r: &Req<'_>,
+    t: &'t Table,
+    consistent: bool,
+) -> Result<Option<&'t Index>, ApiError> {
+    let Some(name) = r.str("IndexName")? else {
+        return Ok(None);
+    };
+    let ix = t.index(name).ok_or_else(|| {
+        ApiError::validation(format!(
+            "The table does not have the specified index: {name}"
+        ))
+    })?;
+    if ix.desc.global && consistent {
+        return Err(ApiError::validation(
+            "Consistent reads are not supported on global secondary indexes",
+        ));
+    }
+    if ix.desc.backfilling {
         return Err(ApiError::validation(format!(
-            "The table does not have the specified index: {ix}"
+            "Cannot read from backfilling global secondary index: {name}"
         )));
     }
-    Ok(())
+    Ok(Some(ix))
+}
+
+/// Whether a local index read must fetch table items: it was asked for every attribute, or
+/// for one the index does not project.
+fn needs_fetch(
+    ix: Option<&Index>,
+    t: &Table,
+    r: &Req<'_>,
+    projection: Option<&Projection>,
+    filter: Option<&Condition>,
+) -> Result<bool, ApiError> {
+    let Some(ix) = ix.filter(|i| !i.desc.global && !i.projects_all()) else {
+        return Ok(false);
+    };
+    if r.str("Select")? == Some("ALL_ATTRIBUTES") {
+        return Ok(true);
+    }
+    let mut wanted: Vec<&str> = Vec::new();
+    if let Some(p) = projection {
+        wanted.extend(p.paths.iter().map(|p| p.head()));
+    }
+    if let Some(f) = filter {
+        condition_attributes(f, &mut wanted);
+    }
+    Ok(wanted.iter().any(|a| !ix.projects(&t.schema, a)))
 }
 
 /// The storage key of an ExclusiveStartKey.
@@ -231,7 +315,14 @@ fn condition_attributes<'c>(c: &'c Condition, out: &mut Vec<&'c str>) {
     }
 }
 
-fn respond(page: Page, count_only: bool, cap: ReturnCapacity, t: &Table, kind: ReadKind) -> Value {
+fn respond(
+    page: Page,
+    count_only: bool,
+    cap: ReturnCapacity,
+    t: &Table,
+    index: Option<&Index>,
+    kind: ReadKind,
+) -> Value {
     let mut out = json!({});
     if !count_only {
         out["Items"] = Value::Array(page.items);
@@ -241,7 +332,17 @@ fn respond(page: Page, count_only: bool, cap: ReturnCapacity, t: &Table, kind: R
     if let Some(k) = page.last_key {
         out["LastEvaluatedKey"] = item_to_json(&k);
     }
-    cap.attach(&mut out, t.name(), page_read_units(page.bytes, kind));
+    let mut consumed = Consumed::default();
+    match index {
+        Some(ix) => {
+            consumed.index(ix.name(), ix.desc.global, page_read_units(page.bytes, kind));
+            if page.fetched > 0 {
+                consumed.table = page_read_units(page.fetched, kind);
+            }
+        }
+        None => consumed.table = page_read_units(page.bytes, kind),
+    }
+    cap.attach(&mut out, t.name(), &consumed);
     out
 }
 
@@ -262,14 +363,14 @@ impl Tables {
             r.has("ExpressionAttributeNames"),
             r.has("ExpressionAttributeValues"),
         )?;
-        let count_only = parse_select(r)?;
         let limit = parse_limit(r)?;
         let forward = r.bool("ScanIndexForward")?.unwrap_or(true);
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
         let t = self.table(name)?;
-        no_index(r, &t)?;
-        let schema = &t.schema;
+        let index = named_index(r, &t, consistent)?;
+        let count_only = parse_select(r, index)?;
+        let schema = index.map(|i| &i.schema).unwrap_or(&t.schema);
         let mut ctx = ExprCtx::from_req(r)?;
         let sk_name = schema.sort.as_ref().map(|s| s.name.as_str());
         let kq = if let Some(src) = r.str("KeyConditionExpression")? {
@@ -303,50 +404,69 @@ impl Tables {
         };
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
+        let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
 
         let prefix = schema.partition_prefix(&kq.partition)?;
-        let join = |b: &[u8]| -> Vec<u8> {
-            let mut k = prefix.clone();
-            k.extend_from_slice(b);
-            k
-        };
         let after = |p: &[u8]| {
             prefix_successor(p)
                 .map(Bound::Excluded)
                 .unwrap_or(Bound::Unbounded)
         };
         let whole = (Bound::Included(prefix.clone()), after(&prefix));
+        // Every key whose sort key equals `v` lies in `eq(v)`; every bound follows from it.
+        let eq = |v: &AttributeValue| -> Result<KeyRange, ApiError> {
+            let skb = schema.sort_key_bytes(v)?;
+            Ok(match index {
+                Some(_) if schema.sort.is_some() => Index::sort_eq_range(&prefix, &skb),
+                _ => {
+                    let mut k = prefix.clone();
+                    k.extend_from_slice(&skb);
+                    (Bound::Included(k.clone()), Bound::Included(k))
+                }
+            })
+        };
+        let flip = |b: Bound<Vec<u8>>| match b {
+            Bound::Included(k) => Bound::Excluded(k),
+            Bound::Excluded(k) => Bound::Included(k),
+            Bound::Unbounded => Bound::Unbounded,
+        };
         let (mut lower, mut upper) = match &kq.sort {
             None => whole,
-            Some(c) => {
-                let skb = |v| schema.sort_key_bytes(v);
-                match c {
-                    SortCondition::Eq(v) => {
-                        let k = join(&skb(v)?);
-                        (Bound::Included(k.clone()), Bound::Included(k))
+            Some(c) => match c {
+                SortCondition::Eq(v) => eq(v)?,
+                SortCondition::Lt(v) => (whole.0, flip(eq(v)?.0)),
+                SortCondition::Le(v) => (whole.0, eq(v)?.1),
+                SortCondition::Gt(v) => (flip(eq(v)?.1), whole.1),
+                SortCondition::Ge(v) => (eq(v)?.0, whole.1),
+                SortCondition::Between(a, b) => {
+                    if schema.sort_key_bytes(a)? > schema.sort_key_bytes(b)? {
+                        return Err(ApiError::validation(
+                            "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound",
+                        ));
                     }
-                    SortCondition::Lt(v) => (whole.0, Bound::Excluded(join(&skb(v)?))),
-                    SortCondition::Le(v) => (whole.0, Bound::Included(join(&skb(v)?))),
-                    SortCondition::Gt(v) => (Bound::Excluded(join(&skb(v)?)), whole.1),
-                    SortCondition::Ge(v) => (Bound::Included(join(&skb(v)?)), whole.1),
-                    SortCondition::Between(a, b) => {
-                        let (a, b) = (join(&skb(a)?), join(&skb(b)?));
-                        if a > b {
-                            return Err(ApiError::validation(
-                                "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound",
-                            ));
-                        }
-                        (Bound::Included(a), Bound::Included(b))
-                    }
-                    SortCondition::BeginsWith(v) => {
-                        let p = join(&skb(v)?);
-                        let up = after(&p);
-                        (Bound::Included(p), up)
-                    }
+                    (eq(a)?.0, eq(b)?.1)
                 }
-            }
+                SortCondition::BeginsWith(v) => {
+                    let skb = schema.sort_key_bytes(v)?;
+                    let p = match index {
+                        Some(_) => Index::sort_prefix(&prefix, &skb),
+                        None => {
+                            let mut k = prefix.clone();
+                            k.extend_from_slice(&skb);
+                            k
+                        }
+                    };
+                    let up = after(&p);
+                    (Bound::Included(p), up)
+                }
+            },
         };
-        if let Some(k) = start_key(r, schema)? {
+        let start = match (index, r.item("ExclusiveStartKey")?) {
+            (_, None) => None,
+            (Some(ix), Some(esk)) => Some(ix.start_key(&t.schema, &esk)?),
+            (None, Some(_)) => start_key(r, &t.schema)?,
+        };
+        if let Some(k) = start {
             if !k.starts_with(&prefix) || !within(&k, &lower, &upper) {
                 return Err(ApiError::validation(
                     "The provided starting key is outside query boundaries based on provided conditions",
@@ -362,6 +482,8 @@ impl Tables {
             self,
             &t,
             PageSpec {
+                index,
+                fetch,
                 lower,
                 upper,
                 reverse: !forward,
@@ -376,6 +498,7 @@ impl Tables {
             count_only,
             cap,
             &t,
+            index,
             ReadKind::from_consistent(consistent),
         ))
     }
@@ -394,7 +517,6 @@ impl Tables {
             r.has("ExpressionAttributeNames"),
             r.has("ExpressionAttributeValues"),
         )?;
-        let count_only = parse_select(r)?;
         let limit = parse_limit(r)?;
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
@@ -444,7 +566,8 @@ impl Tables {
             }
         };
         let t = self.table(name)?;
-        no_index(r, &t)?;
+        let index = named_index(r, &t, consistent)?;
+        let count_only = parse_select(r, index)?;
         let mut ctx = ExprCtx::from_req(r)?;
         let filter = if let Some(src) = r.str("FilterExpression")? {
             Some(ctx.condition(ExprKind::Filter, src)?)
@@ -455,6 +578,7 @@ impl Tables {
         };
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
+        let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
         let (mut lower, upper) = match segment {
             None => (Bound::Unbounded, Bound::Unbounded),
             Some((lo, hi)) => (
@@ -463,7 +587,12 @@ impl Tables {
                     .unwrap_or(Bound::Unbounded),
             ),
         };
-        if let Some(k) = start_key(r, &t.schema)? {
+        let start = match (index, r.item("ExclusiveStartKey")?) {
+            (_, None) => None,
+            (Some(ix), Some(esk)) => Some(ix.start_key(&t.schema, &esk)?),
+            (None, Some(_)) => start_key(r, &t.schema)?,
+        };
+        if let Some(k) = start {
             if let Some((lo, hi)) = segment {
                 let h = routing_hash(&k);
                 if h < lo || hi.is_some_and(|hi| h >= hi) {
@@ -478,6 +607,8 @@ impl Tables {
             self,
             &t,
             PageSpec {
+                index,
+                fetch,
                 lower,
                 upper,
                 reverse: false,
@@ -492,6 +623,7 @@ impl Tables {
             count_only,
             cap,
             &t,
+            index,
             ReadKind::from_consistent(consistent),
         ))
     }

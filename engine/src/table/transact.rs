@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::capacity::ReturnCapacity;
+use super::capacity::{Consumed, ReturnCapacity};
+use super::index::Change;
 use super::items::{check, check_key_untouched, size_of, updated_item};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
@@ -288,6 +289,7 @@ fn parse_action(tables: &Tables, v: &Value, index: usize) -> Result<Action, ApiE
             Req::missing_at(&format!("transactItems.{}.member.put.item", index + 1))
         })?;
         validate_item(&item, &table.schema)?;
+        tables.check_index_keys(&table, &item)?;
         (
             table.schema.extract_key(&item)?,
             table.schema.user_key(&item)?,
@@ -395,7 +397,7 @@ impl Tables {
         let mut reasons = Vec::with_capacity(actions.len());
         let mut cancelled = false;
         let mut writes = Vec::with_capacity(actions.len());
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut new_size_total = 0usize;
         for a in actions {
             let old = self.load(&a.table, &a.key)?;
@@ -411,7 +413,7 @@ impl Tables {
             let new: Option<Item> = match a.kind {
                 ActionKind::ConditionCheck => {
                     reasons.push(json!({"Code": "None"}));
-                    *units.entry(a.table.name().to_string()).or_default() +=
+                    units.entry(a.table.name().to_string()).or_default().table +=
                         replace_write_units(size_of(old.as_ref()), 0, WriteKind::Transactional);
                     continue;
                 }
@@ -436,10 +438,23 @@ impl Tables {
             reasons.push(json!({"Code": "None"}));
             let new_size = new.as_ref().map(item_size).unwrap_or(0);
             new_size_total += new_size;
-            *units.entry(a.table.name().to_string()).or_default() +=
+            let t = self.current(&a.table);
+            let c = units.entry(t.name().to_string()).or_default();
+            c.table +=
                 replace_write_units(size_of(old.as_ref()), new_size, WriteKind::Transactional);
+            self.index_writes(
+                &t,
+                Change {
+                    base_key: &a.key,
+                    old: old.as_ref(),
+                    new: new.as_ref(),
+                },
+                WriteKind::Transactional,
+                &mut writes,
+                c,
+            )?;
             writes.push(KvWrite {
-                space: a.table.space(),
+                space: t.space(),
                 key: a.key.clone(),
                 value: new.as_ref().map(encode_item),
             });
@@ -518,7 +533,7 @@ impl Tables {
         }
         let snapshot = self.kv.snapshot();
         let mut responses = Vec::with_capacity(gets.len());
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut total = 0usize;
         for g in &gets {
             let item = match self
@@ -531,7 +546,7 @@ impl Tables {
             };
             let size = size_of(item.as_ref());
             total += size;
-            *units.entry(g.table.name().to_string()).or_default() +=
+            units.entry(g.table.name().to_string()).or_default().table +=
                 item_read_units(size, ReadKind::Transactional);
             responses.push(match item {
                 Some(i) => {

@@ -1,0 +1,869 @@
+//! Secondary indexes through [`Database::execute`]: creation and validation, maintenance by
+//! every write path, Query and Scan on indexes, paging, capacity, online creation with
+//! backfill, persistence across reopen, and a property test that every index always equals the
+//! index recomputed from the table.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use super::tests::{call, db, ok};
+use crate::api::{Database, DatabaseOptions, ErrorCode};
+use crate::db::EngineOptions;
+
+fn h(n: &str) -> Value {
+    json!({"AttributeName": n, "KeyType": "HASH"})
+}
+fn r(n: &str) -> Value {
+    json!({"AttributeName": n, "KeyType": "RANGE"})
+}
+fn def(n: &str, t: &str) -> Value {
+    json!({"AttributeName": n, "AttributeType": t})
+}
+
+/// `idx`: pk (S) + sk (N); GSI `byCity` (city S, age N, ALL); GSI `byTag` (tag S, KEYS_ONLY);
+/// LSI `byAge` (pk, age N, INCLUDE name).
+fn create_indexed(db: &Database, name: &str) -> Value {
+    ok(
+        db,
+        "CreateTable",
+        json!({
+            "TableName": name,
+            "KeySchema": [h("pk"), r("sk")],
+            "AttributeDefinitions": [def("pk", "S"), def("sk", "N"), def("city", "S"), def("age", "N"), def("tag", "S")],
+            "BillingMode": "PAY_PER_REQUEST",
+            "GlobalSecondaryIndexes": [
+                {"IndexName": "byCity", "KeySchema": [h("city"), r("age")], "Projection": {"ProjectionType": "ALL"}},
+                {"IndexName": "byTag", "KeySchema": [h("tag")], "Projection": {"ProjectionType": "KEYS_ONLY"}},
+            ],
+            "LocalSecondaryIndexes": [
+                {"IndexName": "byAge", "KeySchema": [h("pk"), r("age")], "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["name"]}},
+            ],
+        }),
+    )
+}
+
+fn person(pk: &str, sk: i64, city: Option<&str>, age: Option<i64>, tag: Option<&str>) -> Value {
+    let mut i = json!({"pk": {"S": pk}, "sk": {"N": sk.to_string()}, "name": {"S": format!("{pk}-{sk}")}, "extra": {"S": "x"}});
+    if let Some(c) = city {
+        i["city"] = json!({"S": c});
+    }
+    if let Some(a) = age {
+        i["age"] = json!({"N": a.to_string()});
+    }
+    if let Some(t) = tag {
+        i["tag"] = json!({"S": t});
+    }
+    i
+}
+
+fn put(db: &Database, table: &str, item: Value) {
+    ok(db, "PutItem", json!({"TableName": table, "Item": item}));
+}
+
+fn query_index(db: &Database, table: &str, index: &str, kce: &str, vals: Value) -> Value {
+    ok(
+        db,
+        "Query",
+        json!({"TableName": table, "IndexName": index, "KeyConditionExpression": kce, "ExpressionAttributeValues": vals}),
+    )
+}
+
+fn names(resp: &Value) -> Vec<String> {
+    resp["Items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| {
+                    format!(
+                        "{}-{}",
+                        i["pk"]["S"].as_str().unwrap_or("?"),
+                        i["sk"]["N"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn create_table_describes_its_indexes() {
+    let db = db();
+    let out = create_indexed(&db, "idx");
+    let d = &out["TableDescription"];
+    let gsis = d["GlobalSecondaryIndexes"].as_array().expect("gsis");
+    assert_eq!(gsis.len(), 2);
+    assert_eq!(gsis[0]["IndexName"], "byCity");
+    assert_eq!(gsis[0]["IndexStatus"], "ACTIVE");
+    assert_eq!(gsis[0]["KeySchema"], json!([h("city"), r("age")]));
+    assert!(gsis[0]["IndexArn"]
+        .as_str()
+        .is_some_and(|a| a.ends_with("table/idx/index/byCity")));
+    let lsis = d["LocalSecondaryIndexes"].as_array().expect("lsis");
+    assert_eq!(
+        lsis[0]["Projection"],
+        json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": ["name"]})
+    );
+    assert!(lsis[0].get("IndexStatus").is_none());
+    let desc = ok(&db, "DescribeTable", json!({"TableName": "idx"}));
+    assert_eq!(
+        desc["Table"]["GlobalSecondaryIndexes"][1]["IndexName"],
+        "byTag"
+    );
+}
+
+#[test]
+fn create_table_rejects_bad_index_definitions() {
+    let db = db();
+    let base = |extra: Value| {
+        let mut b = json!({
+            "TableName": "bad",
+            "KeySchema": [h("pk"), r("sk")],
+            "AttributeDefinitions": [def("pk", "S"), def("sk", "S"), def("x", "S")],
+            "BillingMode": "PAY_PER_REQUEST",
+        });
+        if let (Some(o), Some(e)) = (b.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        b
+    };
+    let all = json!({"ProjectionType": "ALL"});
+    let cases = vec![
+        (json!({"GlobalSecondaryIndexes": [{"IndexName": "gx1", "KeySchema": [h("y")], "Projection": all}]}),
+         "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [y], AttributeDefinitions: [pk, sk, x]"),
+        (json!({"LocalSecondaryIndexes": [{"IndexName": "lx1", "KeySchema": [h("x"), r("sk")], "Projection": all}]}),
+         "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: lx1. index hash key: x, table hash key: pk"),
+        (json!({"LocalSecondaryIndexes": [{"IndexName": "lx1", "KeySchema": [h("pk")], "Projection": all}]}),
+         "One or more parameter values were invalid: Index KeySchema does not have a range key for index: lx1"),
+        (json!({"GlobalSecondaryIndexes": [
+            {"IndexName": "gx1", "KeySchema": [h("x")], "Projection": all},
+            {"IndexName": "gx1", "KeySchema": [h("sk")], "Projection": all}]}),
+         "One or more parameter values were invalid: Duplicate index name: gx1"),
+        (json!({"GlobalSecondaryIndexes": [{"IndexName": "gx1", "KeySchema": [h("x")], "Projection": {"ProjectionType": "KEYS_ONLY", "NonKeyAttributes": ["a"]}}]}),
+         "One or more parameter values were invalid: ProjectionType is KEYS_ONLY, but NonKeyAttributes is specified"),
+        (json!({"GlobalSecondaryIndexes": [{"IndexName": "gx1", "KeySchema": [h("x")], "Projection": all, "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}]}),
+         "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: gx1 when BillingMode is PAY_PER_REQUEST"),
+        (json!({"GlobalSecondaryIndexes": [{"IndexName": "gx1", "KeySchema": [h("sk")], "Projection": all}]}),
+         "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [pk, sk, x], keys used: [pk, sk]"),
+    ];
+    for (extra, msg) in cases {
+        let e = call(&db, "CreateTable", base(extra.clone())).expect_err("rejected");
+        assert_eq!(e.code, ErrorCode::ValidationException, "{extra}");
+        assert_eq!(e.message, msg, "{extra}");
+    }
+    let mut provisioned = base(
+        json!({"GlobalSecondaryIndexes": [{"IndexName": "gx1", "KeySchema": [h("x")], "Projection": all}]}),
+    );
+    provisioned["BillingMode"] = json!("PROVISIONED");
+    provisioned["ProvisionedThroughput"] = json!({"ReadCapacityUnits": 5, "WriteCapacityUnits": 5});
+    let e = call(&db, "CreateTable", provisioned).expect_err("rejected");
+    assert_eq!(
+        e.message,
+        "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: gx1"
+    );
+    assert!(call(&db, "DescribeTable", json!({"TableName": "bad"})).is_err());
+}
+
+#[test]
+fn writes_maintain_global_and_local_indexes() {
+    let db = db();
+    create_indexed(&db, "idx");
+    put(
+        &db,
+        "idx",
+        person("a", 1, Some("oslo"), Some(30), Some("t1")),
+    );
+    put(&db, "idx", person("a", 2, Some("oslo"), Some(20), None));
+    put(
+        &db,
+        "idx",
+        person("b", 1, Some("rome"), Some(40), Some("t1")),
+    );
+    put(&db, "idx", person("c", 1, None, Some(50), None)); // not in byCity (sparse)
+
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "oslo"}}),
+    );
+    assert_eq!(names(&q), vec!["a-2", "a-1"], "ordered by age");
+    assert_eq!(q["Items"][0]["extra"]["S"], "x", "ALL projects everything");
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c AND age > :a",
+        json!({":c": {"S": "oslo"}, ":a": {"N": "25"}}),
+    );
+    assert_eq!(names(&q), vec!["a-1"]);
+    let q = query_index(&db, "idx", "byTag", "tag = :t", json!({":t": {"S": "t1"}}));
+    let mut got = names(&q);
+    got.sort();
+    assert_eq!(got, vec!["a-1", "b-1"]);
+    let keys: BTreeSet<&str> = q["Items"][0]
+        .as_object()
+        .expect("item")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["pk", "sk", "tag"].into_iter().collect(), "KEYS_ONLY");
+    let q = query_index(
+        &db,
+        "idx",
+        "byAge",
+        "pk = :p AND age BETWEEN :lo AND :hi",
+        json!({":p": {"S": "a"}, ":lo": {"N": "20"}, ":hi": {"N": "30"}}),
+    );
+    assert_eq!(names(&q), vec!["a-2", "a-1"]);
+
+    // Update moves the entry; a removed key attribute drops it; delete removes it.
+    ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}},
+        "UpdateExpression": "SET city = :r", "ExpressionAttributeValues": {":r": {"S": "rome"}}}),
+    );
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "oslo"}}),
+    );
+    assert_eq!(names(&q), vec!["a-2"]);
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "rome"}}),
+    );
+    assert_eq!(names(&q), vec!["a-1", "b-1"]);
+    ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "UpdateExpression": "REMOVE tag"}),
+    );
+    let q = query_index(&db, "idx", "byTag", "tag = :t", json!({":t": {"S": "t1"}}));
+    assert_eq!(names(&q), vec!["b-1"]);
+    ok(
+        &db,
+        "DeleteItem",
+        json!({"TableName": "idx", "Key": {"pk": {"S": "b"}, "sk": {"N": "1"}}}),
+    );
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "rome"}}),
+    );
+    assert_eq!(names(&q), vec!["a-1"]);
+
+    // Batches and transactions maintain indexes in the same commit.
+    ok(
+        &db,
+        "BatchWriteItem",
+        json!({"RequestItems": {"idx": [
+            {"PutRequest": {"Item": person("d", 1, Some("oslo"), Some(10), None)}},
+            {"DeleteRequest": {"Key": {"pk": {"S": "a"}, "sk": {"N": "2"}}}},
+        ]}}),
+    );
+    ok(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+            {"Put": {"TableName": "idx", "Item": person("e", 1, Some("oslo"), Some(99), None)}},
+            {"Update": {"TableName": "idx", "Key": {"pk": {"S": "d"}, "sk": {"N": "1"}}, "UpdateExpression": "SET age = :a", "ExpressionAttributeValues": {":a": {"N": "100"}}}},
+        ]}),
+    );
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "oslo"}}),
+    );
+    assert_eq!(names(&q), vec!["e-1", "d-1"]);
+}
+
+#[test]
+fn index_key_types_are_enforced_and_reads_checked() {
+    let db = db();
+    create_indexed(&db, "idx");
+    let mut bad = person("a", 1, Some("oslo"), None, None);
+    bad["age"] = json!({"S": "old"});
+    let e = call(&db, "PutItem", json!({"TableName": "idx", "Item": bad})).expect_err("type");
+    assert!(
+        e.message.starts_with("One or more parameter values were invalid: Type mismatch for Index Key age Expected: N Actual: S IndexName: by"),
+        "{}",
+        e.message
+    );
+    let mut empty = person("a", 1, None, None, None);
+    empty["tag"] = json!({"S": ""});
+    let e = call(&db, "PutItem", json!({"TableName": "idx", "Item": empty})).expect_err("empty");
+    assert!(
+        e.message.contains("IndexName: byTag, IndexKey: tag"),
+        "{}",
+        e.message
+    );
+    let e = call(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}},
+        "UpdateExpression": "SET city = :n", "ExpressionAttributeValues": {":n": {"N": "1"}}}),
+    )
+    .expect_err("update type");
+    assert!(
+        e.message.contains("Type mismatch for Index Key city"),
+        "{}",
+        e.message
+    );
+    assert!(
+        call(
+            &db,
+            "GetItem",
+            json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}})
+        )
+        .expect("get")
+        .get("Item")
+        .is_none(),
+        "nothing was written"
+    );
+
+    let e = call(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byCity", "ConsistentRead": true,
+        "KeyConditionExpression": "city = :c", "ExpressionAttributeValues": {":c": {"S": "oslo"}}}),
+    )
+    .expect_err("consistent");
+    assert_eq!(
+        e.message,
+        "Consistent reads are not supported on global secondary indexes"
+    );
+    let e = call(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "nope",
+        "KeyConditionExpression": "city = :c", "ExpressionAttributeValues": {":c": {"S": "oslo"}}}),
+    )
+    .expect_err("unknown");
+    assert_eq!(
+        e.message,
+        "The table does not have the specified index: nope"
+    );
+    let e = call(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byTag", "Select": "ALL_ATTRIBUTES",
+        "KeyConditionExpression": "tag = :t", "ExpressionAttributeValues": {":t": {"S": "x"}}}),
+    )
+    .expect_err("select");
+    assert!(
+        e.message.contains(
+            "Select type ALL_ATTRIBUTES is not supported for global secondary index byTag"
+        ),
+        "{}",
+        e.message
+    );
+    // The LSI allows consistent reads.
+    ok(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byAge", "ConsistentRead": true,
+        "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+    );
+}
+
+#[test]
+fn index_pages_resume_from_last_evaluated_key_and_scan_works() {
+    let db = db();
+    create_indexed(&db, "idx");
+    for i in 0..25 {
+        // Equal ages in pairs: entries with the same index key still page exactly once each.
+        put(
+            &db,
+            "idx",
+            person(&format!("p{i:02}"), 1, Some("oslo"), Some(i / 2), Some("t")),
+        );
+    }
+    for forward in [true, false] {
+        let mut seen = Vec::new();
+        let mut esk: Option<Value> = None;
+        let mut pages = 0;
+        loop {
+            let mut req = json!({"TableName": "idx", "IndexName": "byCity", "Limit": 4, "ScanIndexForward": forward,
+                "KeyConditionExpression": "city = :c", "ExpressionAttributeValues": {":c": {"S": "oslo"}}});
+            if let Some(k) = esk.take() {
+                req["ExclusiveStartKey"] = k;
+            }
+            let out = ok(&db, "Query", req);
+            seen.extend(out["Items"].as_array().expect("items").iter().map(|i| {
+                i["age"]["N"]
+                    .as_str()
+                    .unwrap_or("")
+                    .parse::<i64>()
+                    .unwrap_or(-1)
+            }));
+            pages += 1;
+            match out.get("LastEvaluatedKey") {
+                Some(k) => {
+                    let ks: BTreeSet<&str> = k
+                        .as_object()
+                        .expect("key")
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    assert_eq!(ks, ["age", "city", "pk", "sk"].into_iter().collect());
+                    esk = Some(k.clone());
+                }
+                None => break,
+            }
+            assert!(pages < 20);
+        }
+        assert_eq!(seen.len(), 25);
+        let mut sorted = seen.clone();
+        sorted.sort();
+        if !forward {
+            sorted.reverse();
+        }
+        assert_eq!(seen, sorted);
+    }
+    let mut total = 0;
+    for seg in 0..3 {
+        let out = ok(
+            &db,
+            "Scan",
+            json!({"TableName": "idx", "IndexName": "byTag", "Segment": seg, "TotalSegments": 3}),
+        );
+        total += out["Count"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(total, 25);
+}
+
+#[test]
+fn local_index_reads_fetch_unprojected_attributes_and_capacity_is_split() {
+    let db = db();
+    create_indexed(&db, "idx");
+    put(&db, "idx", person("a", 1, Some("oslo"), Some(30), None));
+    let q = ok(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byAge", "ReturnConsumedCapacity": "INDEXES",
+        "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+    );
+    assert!(
+        q["Items"][0].get("extra").is_none(),
+        "INCLUDE does not project extra"
+    );
+    assert_eq!(q["Items"][0]["name"]["S"], "a-1");
+    assert_eq!(
+        q["ConsumedCapacity"]["LocalSecondaryIndexes"]["byAge"]["CapacityUnits"],
+        0.5
+    );
+    let q = ok(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byAge", "ProjectionExpression": "extra",
+        "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+    );
+    assert_eq!(q["Items"][0]["extra"]["S"], "x", "fetched from the table");
+    let w = ok(
+        &db,
+        "PutItem",
+        json!({"TableName": "idx", "ReturnConsumedCapacity": "INDEXES",
+        "Item": person("a", 2, Some("oslo"), Some(31), Some("t"))}),
+    );
+    let c = &w["ConsumedCapacity"];
+    assert_eq!(c["Table"]["CapacityUnits"], 1.0);
+    assert_eq!(c["GlobalSecondaryIndexes"]["byCity"]["CapacityUnits"], 1.0);
+    assert_eq!(c["GlobalSecondaryIndexes"]["byTag"]["CapacityUnits"], 1.0);
+    assert_eq!(c["LocalSecondaryIndexes"]["byAge"]["CapacityUnits"], 1.0);
+    assert_eq!(c["CapacityUnits"], 4.0);
+}
+
+fn wait_active(db: &Database, table: &str, index: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = ok(db, "DescribeTable", json!({"TableName": table}));
+        let ix = d["Table"]["GlobalSecondaryIndexes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["IndexName"] == index).cloned());
+        if let Some(i) = ix {
+            if i["IndexStatus"] == "ACTIVE" {
+                return i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "index {index} never became ACTIVE"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn update_table_adds_a_gsi_with_backfill_and_deletes_it() {
+    let db = db();
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "grow", "KeySchema": [h("pk")], "AttributeDefinitions": [def("pk", "S")], "BillingMode": "PAY_PER_REQUEST"}),
+    );
+    for i in 0..600 {
+        let mut item = json!({"pk": {"S": format!("k{i}")}, "g": {"S": format!("g{}", i % 3)}});
+        if i % 10 == 0 {
+            item["g"] = json!({"N": "1"}); // wrong type for the new index: left out of it
+        }
+        put(&db, "grow", item);
+    }
+    let out = ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "grow", "AttributeDefinitions": [def("pk", "S"), def("g", "S")],
+        "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "byG", "KeySchema": [h("g")], "Projection": {"ProjectionType": "ALL"}}}]}),
+    );
+    assert_eq!(
+        out["TableDescription"]["GlobalSecondaryIndexes"][0]["IndexName"],
+        "byG"
+    );
+    // Writes continue during the backfill and are indexed.
+    put(&db, "grow", json!({"pk": {"S": "new"}, "g": {"S": "g0"}}));
+    wait_active(&db, "grow", "byG");
+    let mut count = 0;
+    for g in ["g0", "g1", "g2"] {
+        let q = ok(
+            &db,
+            "Query",
+            json!({"TableName": "grow", "IndexName": "byG", "Select": "COUNT",
+            "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": g}}}),
+        );
+        count += q["Count"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(count, 540 + 1);
+    let e = call(&db, "UpdateTable", json!({"TableName": "grow",
+        "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "byG", "KeySchema": [h("g")], "Projection": {"ProjectionType": "ALL"}}}]})).expect_err("exists");
+    assert_eq!(e.code, ErrorCode::ValidationException);
+    let out = ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "grow", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "byG"}}]}),
+    );
+    assert_eq!(
+        out["TableDescription"]["GlobalSecondaryIndexes"][0]["IndexStatus"],
+        "DELETING"
+    );
+    let d = ok(&db, "DescribeTable", json!({"TableName": "grow"}));
+    assert!(d["Table"].get("GlobalSecondaryIndexes").is_none());
+    let e = call(
+        &db,
+        "Query",
+        json!({"TableName": "grow", "IndexName": "byG",
+        "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"S": "g0"}}}),
+    )
+    .expect_err("gone");
+    assert_eq!(
+        e.message,
+        "The table does not have the specified index: byG"
+    );
+    let e = call(&db, "UpdateTable", json!({"TableName": "grow", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "byG"}}]})).expect_err("missing");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+}
+
+#[test]
+fn indexes_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = Database::open(
+            dir.path(),
+            EngineOptions::default(),
+            DatabaseOptions::default(),
+        )
+        .expect("open");
+        create_indexed(&db, "idx");
+        put(
+            &db,
+            "idx",
+            person("a", 1, Some("oslo"), Some(30), Some("t")),
+        );
+        put(
+            &db,
+            "idx",
+            person("a", 2, Some("oslo"), Some(20), Some("t")),
+        );
+        ok(
+            &db,
+            "DeleteItem",
+            json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "2"}}}),
+        );
+        db.close().expect("close");
+    }
+    let db = Database::open(
+        dir.path(),
+        EngineOptions::default(),
+        DatabaseOptions::default(),
+    )
+    .expect("reopen");
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "oslo"}}),
+    );
+    assert_eq!(names(&q), vec!["a-1"]);
+    // A new table's keyspace never collides with an index keyspace.
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "other", "KeySchema": [h("pk")], "AttributeDefinitions": [def("pk", "S")], "BillingMode": "PAY_PER_REQUEST"}),
+    );
+    put(
+        &db,
+        "other",
+        json!({"pk": {"S": "z"}, "city": {"S": "oslo"}}),
+    );
+    let q = query_index(
+        &db,
+        "idx",
+        "byCity",
+        "city = :c",
+        json!({":c": {"S": "oslo"}}),
+    );
+    assert_eq!(names(&q), vec!["a-1"]);
+    ok(&db, "DeleteTable", json!({"TableName": "idx"}));
+}
+
+// ---------------------------------------------------------------- property: index == recomputed
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(u8, Option<u8>, Option<u8>),
+    SetCity(u8, u8),
+    RemoveAge(u8),
+    Delete(u8),
+    Batch(Vec<(u8, Option<u8>)>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let k = 0u8..8;
+    prop_oneof![
+        (
+            k.clone(),
+            proptest::option::of(0u8..3),
+            proptest::option::of(0u8..4)
+        )
+            .prop_map(|(k, c, a)| Op::Put(k, c, a)),
+        (k.clone(), 0u8..3).prop_map(|(k, c)| Op::SetCity(k, c)),
+        k.clone().prop_map(Op::RemoveAge),
+        k.clone().prop_map(Op::Delete),
+        proptest::collection::btree_map(k, proptest::option::of(0u8..3), 1..4)
+            .prop_map(|m| Op::Batch(m.into_iter().collect())),
+    ]
+}
+
+fn key(k: u8) -> Value {
+    json!({"pk": {"S": format!("k{}", k % 2)}, "sk": {"N": k.to_string()}})
+}
+
+fn apply(db: &Database, op: &Op) {
+    let cities = ["oslo", "rome", "lima"];
+    match op {
+        Op::Put(k, c, a) => {
+            let mut item = key(*k);
+            if let Some(c) = c {
+                item["city"] = json!({"S": cities[*c as usize]});
+            }
+            if let Some(a) = a {
+                item["age"] = json!({"N": a.to_string()});
+            }
+            put(db, "prop", item);
+        }
+        Op::SetCity(k, c) => {
+            ok(
+                db,
+                "UpdateItem",
+                json!({"TableName": "prop", "Key": key(*k), "UpdateExpression": "SET city = :c",
+                "ExpressionAttributeValues": {":c": {"S": cities[*c as usize]}}}),
+            );
+        }
+        Op::RemoveAge(k) => {
+            ok(
+                db,
+                "UpdateItem",
+                json!({"TableName": "prop", "Key": key(*k), "UpdateExpression": "REMOVE age"}),
+            );
+        }
+        Op::Delete(k) => {
+            ok(
+                db,
+                "DeleteItem",
+                json!({"TableName": "prop", "Key": key(*k)}),
+            );
+        }
+        Op::Batch(ws) => {
+            let reqs: Vec<Value> = ws
+                .iter()
+                .map(|(k, c)| match c {
+                    Some(c) => {
+                        let mut item = key(*k);
+                        item["city"] = json!({"S": cities[*c as usize]});
+                        item["age"] = json!({"N": "7"});
+                        json!({"PutRequest": {"Item": item}})
+                    }
+                    None => json!({"DeleteRequest": {"Key": key(*k)}}),
+                })
+                .collect();
+            ok(
+                db,
+                "BatchWriteItem",
+                json!({"RequestItems": {"prop": reqs}}),
+            );
+        }
+    }
+}
+
+/// The sorted (pk, sk) pairs an index query returns vs the ones a table scan says it should.
+fn check_indexes(db: &Database) -> Result<(), TestCaseError> {
+    let scan = ok(db, "Scan", json!({"TableName": "prop"}));
+    let items = scan["Items"].as_array().cloned().unwrap_or_default();
+    let id = |i: &Value| {
+        (
+            i["pk"]["S"].as_str().unwrap_or("").to_string(),
+            i["sk"]["N"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    for city in ["oslo", "rome", "lima"] {
+        let mut want: Vec<(i64, (String, String))> = items
+            .iter()
+            .filter(|i| i["city"]["S"] == city && i.get("age").is_some())
+            .map(|i| {
+                (
+                    i["age"]["N"].as_str().unwrap_or("0").parse().unwrap_or(0),
+                    id(i),
+                )
+            })
+            .collect();
+        want.sort();
+        let got = query_index(
+            db,
+            "prop",
+            "byCity",
+            "city = :c",
+            json!({":c": {"S": city}}),
+        );
+        let got: Vec<(i64, (String, String))> = got["Items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                (
+                    i["age"]["N"].as_str().unwrap_or("0").parse().unwrap_or(0),
+                    id(i),
+                )
+            })
+            .collect();
+        // Ordered by the index sort key; entries that tie on it come in no promised order.
+        prop_assert!(
+            got.windows(2).all(|w| w[0].0 <= w[1].0),
+            "not ordered by age: {:?}",
+            got
+        );
+        let mut got = got;
+        got.sort();
+        prop_assert_eq!(got, want, "GSI byCity for {}", city);
+    }
+    for pk in ["k0", "k1"] {
+        let mut want: Vec<(i64, String)> = items
+            .iter()
+            .filter(|i| i["pk"]["S"] == pk && i.get("age").is_some())
+            .map(|i| {
+                (
+                    i["age"]["N"].as_str().unwrap_or("0").parse().unwrap_or(0),
+                    id(i).1,
+                )
+            })
+            .collect();
+        want.sort();
+        let got = query_index(db, "prop", "byAge", "pk = :p", json!({":p": {"S": pk}}));
+        let got: Vec<(i64, String)> = got["Items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                (
+                    i["age"]["N"].as_str().unwrap_or("0").parse().unwrap_or(0),
+                    id(i).1,
+                )
+            })
+            .collect();
+        prop_assert_eq!(got, want, "LSI byAge for {}", pk);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+
+    #[test]
+    fn indexes_always_equal_the_index_recomputed_from_the_table(ops in proptest::collection::vec(op(), 1..30)) {
+        let db = db();
+        ok(&db, "CreateTable", json!({
+            "TableName": "prop",
+            "KeySchema": [h("pk"), r("sk")],
+            "AttributeDefinitions": [def("pk", "S"), def("sk", "N"), def("city", "S"), def("age", "N")],
+            "BillingMode": "PAY_PER_REQUEST",
+            "GlobalSecondaryIndexes": [{"IndexName": "byCity", "KeySchema": [h("city"), r("age")], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+            "LocalSecondaryIndexes": [{"IndexName": "byAge", "KeySchema": [h("pk"), r("age")], "Projection": {"ProjectionType": "ALL"}}],
+        }));
+        for op in &ops {
+            apply(&db, op);
+        }
+        check_indexes(&db)?;
+    }
+}
+
+#[test]
+fn concurrent_writers_keep_the_index_exact() {
+    let db = Arc::new(db());
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "conc", "KeySchema": [h("pk")],
+        "AttributeDefinitions": [def("pk", "S"), def("v", "N")], "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [{"IndexName": "byV", "KeySchema": [h("v")], "Projection": {"ProjectionType": "KEYS_ONLY"}}]}),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let k = (i * 7 + t) % 5;
+                    ok(&db, "PutItem", json!({"TableName": "conc", "Item": {"pk": {"S": format!("k{k}")}, "v": {"N": ((i + t) % 3).to_string()}}}));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let mut total = 0;
+    for v in 0..3 {
+        let q = ok(
+            &db,
+            "Query",
+            json!({"TableName": "conc", "IndexName": "byV", "Select": "COUNT",
+            "KeyConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": {"N": v.to_string()}}}),
+        );
+        total += q["Count"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(total, 5, "one entry per item, no stale entries");
+}
