@@ -62,6 +62,12 @@ struct ServeArgs {
     /// Region named in ARNs.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// Seconds between TTL sweeps (expired items deleted, old stream records trimmed).
+    #[arg(long, default_value_t = 30.0)]
+    ttl_sweep_interval: f64,
+    /// Most items one TTL sweep deletes.
+    #[arg(long, default_value_t = 10_000)]
+    ttl_deletes_per_sweep: usize,
 }
 
 /// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
@@ -86,6 +92,10 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
         DatabaseOptions {
             region: args.region.clone(),
             account_id: "000000000000".into(),
+            ttl_sweep_interval: Some(std::time::Duration::from_secs_f64(
+                args.ttl_sweep_interval.clamp(0.01, 86_400.0),
+            )),
+            ttl_deletes_per_sweep: args.ttl_deletes_per_sweep,
         },
     )
     .map_err(|e| format!("cannot open {}: {e}", args.data_dir.display()))?;

@@ -30,6 +30,11 @@ use crate::table::Tables;
 pub struct DatabaseOptions {
     pub region: String,
     pub account_id: String,
+    /// How often the TTL sweeper runs (it also trims old stream records); `None`: no sweeper
+    /// thread (call [`Tables::sweep_expired`] yourself).
+    pub ttl_sweep_interval: Option<std::time::Duration>,
+    /// Most items one TTL sweep deletes (the sweeper's rate limit).
+    pub ttl_deletes_per_sweep: usize,
 }
 
 impl Default for DatabaseOptions {
@@ -37,6 +42,8 @@ impl Default for DatabaseOptions {
         DatabaseOptions {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            ttl_sweep_interval: None,
+            ttl_deletes_per_sweep: 10_000,
         }
     }
 }
@@ -79,6 +86,10 @@ pub const SUPPORTED_OPERATIONS: &[&str] = &[
     "UpdateTimeToLive",
     "DescribeTimeToLive",
     "DescribeLimits",
+    "Streams.ListStreams",
+    "Streams.DescribeStream",
+    "Streams.GetShardIterator",
+    "Streams.GetRecords",
 ];
 
 /// DynamoDB operations hashlog knows of but does not implement yet.
@@ -210,6 +221,10 @@ impl Database {
             "UpdateTimeToLive" => t.update_time_to_live(&r),
             "DescribeTimeToLive" => t.describe_time_to_live(&r),
             "DescribeLimits" => Ok(t.describe_limits()),
+            "Streams.ListStreams" => t.list_streams(&r),
+            "Streams.DescribeStream" => t.describe_stream(&r),
+            "Streams.GetShardIterator" => t.get_shard_iterator(&r),
+            "Streams.GetRecords" => t.get_records(&r),
             op => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 format!("Unknown operation {op}"),

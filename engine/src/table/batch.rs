@@ -219,10 +219,11 @@ impl Tables {
             .lock_many(plans.iter().map(|p| (p.table.space(), p.key.as_slice())));
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut writes = Vec::with_capacity(plans.len());
+        let mut tickets = Vec::new();
         for p in plans {
             let t = self.current(&p.table);
             let c = units.entry(t.name().to_string()).or_default();
-            if cap != ReturnCapacity::None || !t.indexes.is_empty() {
+            if cap != ReturnCapacity::None || !t.indexes.is_empty() || t.desc.stream.is_some() {
                 // Each request is charged as its PutItem / DeleteItem would be: the larger of
                 // the item before and after; index entries follow the item.
                 let old = self.load(&t, &p.key)?;
@@ -238,6 +239,12 @@ impl Tables {
                     &mut writes,
                     c,
                 )?;
+                let change = Change {
+                    base_key: &p.key,
+                    old: old.as_ref(),
+                    new: p.item.as_ref(),
+                };
+                tickets.extend(self.stream_write(&t, change, None, &mut writes)?);
             }
             writes.push(KvWrite {
                 space: t.space(),
@@ -247,6 +254,7 @@ impl Tables {
         }
         // One write batch: the items and their index entries land together.
         self.kv.write(writes).map_err(storage)?;
+        drop(tickets);
         let mut out = json!({"UnprocessedItems": {}});
         cap.attach_list(&mut out, &units);
         Ok(out)

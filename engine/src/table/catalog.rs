@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::index::{self, IndexDesc, IndexSpec, GSI_PER_TABLE_MAX, LSI_PER_TABLE_MAX};
+use super::streams::{label_of, parse_stream_spec, StreamDesc};
 use super::{storage, Index, Table, Tables};
 use crate::api::request::{constraint, Req};
 use crate::api::{ApiError, ErrorCode};
@@ -74,6 +75,9 @@ pub struct TableDesc {
     /// Local and global secondary indexes.
     #[serde(default)]
     pub indexes: Vec<IndexDesc>,
+    /// The table's (latest) stream.
+    #[serde(default)]
+    pub stream: Option<StreamDesc>,
 }
 
 impl TableDesc {
@@ -166,6 +170,14 @@ impl TableDesc {
         }
         if !gsis.is_empty() {
             d["GlobalSecondaryIndexes"] = Value::Array(gsis);
+        }
+        if let Some(sd) = &self.stream {
+            d["LatestStreamArn"] = json!(sd.arn(&table_arn));
+            d["LatestStreamLabel"] = json!(sd.label);
+            if sd.enabled {
+                d["StreamSpecification"] =
+                    json!({"StreamEnabled": true, "StreamViewType": sd.view_type});
+            }
         }
         if !lsis.is_empty() {
             d["LocalSecondaryIndexes"] = Value::Array(lsis);
@@ -549,7 +561,9 @@ impl Tables {
             .read()
             .values()
             .flat_map(|t| {
-                std::iter::once(t.desc.space + 1).chain(t.indexes.iter().map(|i| i.space() + 1))
+                std::iter::once(t.desc.space + 1)
+                    .chain(t.indexes.iter().map(|i| i.space() + 1))
+                    .chain(t.desc.stream.iter().map(|s| s.space + 1))
             })
             .max()
             .unwrap_or(1);
@@ -677,12 +691,7 @@ impl Tables {
                 )));
             }
         }
-        if let Some(s) = r.object("StreamSpecification")? {
-            let sr = Req { obj: s };
-            if sr.bool("StreamEnabled")? == Some(true) {
-                return Err(not_supported("Streams"));
-            }
-        }
+        let stream_view = parse_stream_spec(r)?.flatten();
         if r.has("ReplicaUpdates") || r.has("Replicas") {
             return Err(not_supported("Global table replicas"));
         }
@@ -729,6 +738,29 @@ impl Tables {
             next += 1;
         }
         let created_at = now_secs();
+        let stream = match stream_view {
+            Some(view_type) => {
+                while self.kv.has_space(next) {
+                    next += 1;
+                }
+                if let Err(e) = self.kv.create_space(next, 1) {
+                    let _ = self.kv.drop_space(space);
+                    for ix in &index_descs {
+                        let _ = self.kv.drop_space(ix.space);
+                    }
+                    return Err(e.into());
+                }
+                next += 1;
+                Some(StreamDesc {
+                    view_type,
+                    label: label_of(created_at),
+                    space: next - 1,
+                    enabled: true,
+                    created_at,
+                })
+            }
+            None => None,
+        };
         let d = TableDesc {
             name: name.to_string(),
             space,
@@ -755,6 +787,7 @@ impl Tables {
             last_decrease_at: None,
             decreases: Vec::new(),
             indexes: index_descs,
+            stream,
         };
         let persisted = self.persist(
             &d,
@@ -769,6 +802,9 @@ impl Tables {
             let _ = self.kv.drop_space(space);
             for ix in &d.indexes {
                 let _ = self.kv.drop_space(ix.space);
+            }
+            if let Some(sd) = &d.stream {
+                let _ = self.kv.drop_space(sd.space);
             }
             return Err(e);
         }
@@ -797,6 +833,9 @@ impl Tables {
         self.kv.drop_space(t.space()).map_err(storage)?;
         for ix in &t.indexes {
             self.kv.drop_space(ix.space()).map_err(storage)?;
+        }
+        if let Some(sd) = &t.desc.stream {
+            self.kv.drop_space(sd.space).map_err(storage)?;
         }
         Ok(json!({"TableDescription": desc}))
     }
@@ -854,11 +893,7 @@ impl Tables {
         if r.has("ReplicaUpdates") {
             return Err(not_supported("ReplicaUpdates"));
         }
-        if let Some(s) = r.object("StreamSpecification")? {
-            if (Req { obj: s }).bool("StreamEnabled")? == Some(true) {
-                return Err(not_supported("Streams"));
-            }
-        }
+        let stream_update = parse_stream_spec(r)?;
         if billing.is_none()
             && pt.is_none()
             && gsi_updates.is_empty()
@@ -927,19 +962,61 @@ impl Tables {
             d.deletion_protection = p;
         }
         let (created, dropped) = self.apply_gsi_updates(r, &t, &mut d, gsi_updates)?;
+        let mut new_spaces: Vec<SpaceId> = created.iter().map(|ix| ix.space).collect();
+        let mut old_stream = None;
+        match stream_update {
+            Some(Some(view_type)) => {
+                if d.stream.as_ref().is_some_and(|s| s.enabled) {
+                    return Err(ApiError::validation(format!(
+                        "Table already has an enabled stream: TableName: {}",
+                        d.name
+                    )));
+                }
+                let mut space = self
+                    .next_space()?
+                    .max(new_spaces.iter().max().map_or(0, |s| s + 1));
+                while self.kv.has_space(space) {
+                    space += 1;
+                }
+                self.kv.create_space(space, 1)?;
+                new_spaces.push(space);
+                old_stream = d.stream.take();
+                d.stream = Some(StreamDesc {
+                    view_type,
+                    label: label_of(now),
+                    space,
+                    enabled: true,
+                    created_at: now,
+                });
+            }
+            Some(None) => match d.stream.as_mut() {
+                Some(s) if s.enabled => s.enabled = false,
+                _ => {
+                    return Err(ApiError::validation(format!(
+                        "Table already has no enabled stream: TableName: {}",
+                        d.name
+                    )))
+                }
+            },
+            None => {}
+        }
         let mut extra = Vec::new();
-        if let Some(ix) = &created {
+        if let Some(max) = new_spaces.iter().max() {
             extra.push(KvWrite {
                 space: SYSTEM_SPACE,
                 key: NEXT_SPACE_KEY.to_vec(),
-                value: Some((ix.space + 1).to_le_bytes().to_vec()),
+                value: Some((max + 1).to_le_bytes().to_vec()),
             });
         }
         if let Err(e) = self.persist(&d, extra) {
-            if let Some(ix) = &created {
-                let _ = self.kv.drop_space(ix.space);
+            for s in new_spaces {
+                let _ = self.kv.drop_space(s);
             }
             return Err(e);
+        }
+        if let Some(old) = old_stream {
+            // Re-enabling replaces the old stream (DynamoDB keeps it readable for 24 hours).
+            let _ = self.kv.drop_space(old.space);
         }
         let t = self.install(d)?;
         let mut desc = t.desc.describe(self, &t.schema, "ACTIVE");

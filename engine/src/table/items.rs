@@ -186,19 +186,29 @@ impl Tables {
         new: Option<&Item>,
         consumed: &mut Consumed,
     ) -> Result<(), ApiError> {
+        self.write_change(t, key, old, new, None, consumed)
+    }
+
+    /// [`Tables::write_one`] with the stream record's `userIdentity` (TTL deletions).
+    pub(crate) fn write_change(
+        &self,
+        t: &Arc<Table>,
+        key: Vec<u8>,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        identity: Option<&Value>,
+        consumed: &mut Consumed,
+    ) -> Result<(), ApiError> {
         let t = self.current(t);
-        let mut writes = Vec::with_capacity(1 + 2 * t.indexes.len());
-        self.index_writes(
-            &t,
-            Change {
-                base_key: &key,
-                old,
-                new,
-            },
-            WriteKind::Standard,
-            &mut writes,
-            consumed,
-        )?;
+        let mut writes = Vec::with_capacity(2 + 2 * t.indexes.len());
+        let change = Change {
+            base_key: &key,
+            old,
+            new,
+        };
+        self.index_writes(&t, change, WriteKind::Standard, &mut writes, consumed)?;
+        // Held until the batch is durable, so stream readers never skip this record.
+        let _ticket = self.stream_write(&t, change, identity, &mut writes)?;
         writes.insert(
             0,
             KvWrite {

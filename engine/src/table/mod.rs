@@ -23,12 +23,16 @@ pub mod index;
 mod items;
 mod locks;
 mod query;
+pub mod streams;
 mod transact;
+mod ttl;
 
 #[cfg(test)]
 mod index_tests;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
@@ -40,6 +44,7 @@ use parking_lot::{Mutex, RwLock};
 pub use catalog::TableDesc;
 pub use index::{Index, IndexDesc};
 pub use locks::KeyLocks;
+pub use ttl::SweepStats;
 
 use crate::api::{ApiError, DatabaseOptions};
 use crate::error::StorageError;
@@ -94,6 +99,8 @@ pub struct Tables {
     pub(crate) catalog_lock: Mutex<()>,
     pub(crate) locks: KeyLocks,
     pub(crate) tokens: transact::TokenCache,
+    /// Sequence-number state of every stream written or read since open.
+    pub(crate) streams: streams::StreamStates,
     /// This value's own `Arc`, for background work (index backfills) that outlives a call.
     pub(crate) me: Weak<Tables>,
 }
@@ -132,6 +139,7 @@ impl Tables {
             catalog_lock: Mutex::new(()),
             locks: KeyLocks::new(),
             tokens: transact::TokenCache::default(),
+            streams: Default::default(),
             me: me.clone(),
         });
         let pending: Vec<(String, String)> = tables
@@ -148,6 +156,13 @@ impl Tables {
             .collect();
         for (t, i) in pending {
             tables.spawn_backfill(t, i);
+        }
+        if let Some(every) = tables.opts.ttl_sweep_interval {
+            Tables::start_sweeper(
+                Arc::downgrade(&tables),
+                every,
+                tables.opts.ttl_deletes_per_sweep.max(1),
+            );
         }
         Ok(tables)
     }

@@ -397,6 +397,7 @@ impl Tables {
         let mut reasons = Vec::with_capacity(actions.len());
         let mut cancelled = false;
         let mut writes = Vec::with_capacity(actions.len());
+        let mut tickets = Vec::new();
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut new_size_total = 0usize;
         for a in actions {
@@ -453,6 +454,12 @@ impl Tables {
                 &mut writes,
                 c,
             )?;
+            let change = Change {
+                base_key: &a.key,
+                old: old.as_ref(),
+                new: new.as_ref(),
+            };
+            tickets.extend(self.stream_write(&t, change, None, &mut writes)?);
             writes.push(KvWrite {
                 space: t.space(),
                 key: a.key.clone(),
@@ -482,6 +489,7 @@ impl Tables {
             // One write batch: one WAL record, so a crash never applies half a transaction.
             self.kv.write(writes).map_err(storage)?;
         }
+        drop(tickets);
         let mut out = json!({});
         cap.attach_list(&mut out, &units);
         Ok(out)
