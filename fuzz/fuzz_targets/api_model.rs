@@ -37,10 +37,15 @@ impl Attrs {
 fn attrs_of(item: &Value) -> (String, Attrs) {
     let m = item.as_object().expect("item is an object");
     for k in m.keys() {
-        assert!(matches!(k.as_str(), "pk" | "v" | "n"), "unexpected attribute {k} in {item}");
+        assert!(
+            matches!(k.as_str(), "pk" | "v" | "n"),
+            "unexpected attribute {k} in {item}"
+        );
     }
     let pk = item["pk"]["S"].as_str().expect("pk").to_string();
-    let v = m.get("v").map(|v| v["S"].as_str().expect("v is S").to_string());
+    let v = m
+        .get("v")
+        .map(|v| v["S"].as_str().expect("v is S").to_string());
     let n = m.get("n").map(|n| {
         n["N"]
             .as_str()
@@ -106,13 +111,20 @@ fuzz_target!(|data: &[u8]| {
         let k = key(a);
         match op % 9 {
             0 => {
-                let new = Attrs { v: Some(value(b)), n: Some(i64::from(b >> 2)) };
+                let new = Attrs {
+                    v: Some(value(b)),
+                    n: Some(i64::from(b >> 2)),
+                };
                 let r = exec(
                     "PutItem",
                     json!({"TableName": TABLE, "Item": new.to_item(&k), "ReturnValues": "ALL_OLD"}),
                 )
                 .expect("put");
-                assert_eq!(image(&r, "Attributes"), model.insert(k.clone(), new), "put {k}");
+                assert_eq!(
+                    image(&r, "Attributes"),
+                    model.insert(k.clone(), new),
+                    "put {k}"
+                );
             }
             1 => {
                 let r = exec(
@@ -131,7 +143,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(image(&r, "Item").as_ref(), model.get(&k), "get {k}");
             }
             3 => {
-                let new = Attrs { v: Some(value(b)), n: None };
+                let new = Attrs {
+                    v: Some(value(b)),
+                    n: None,
+                };
                 let r = exec(
                     "PutItem",
                     json!({"TableName": TABLE, "Item": new.to_item(&k),
@@ -169,7 +184,10 @@ fuzz_target!(|data: &[u8]| {
                            "ConditionExpression": "v = :v",
                            "ExpressionAttributeValues": {":v": {"S": v}}}),
                 );
-                let want = if model.get(&k).is_some_and(|x| x.v.as_deref() == Some(v.as_str())) {
+                let want = if model
+                    .get(&k)
+                    .is_some_and(|x| x.v.as_deref() == Some(v.as_str()))
+                {
                     model.remove(&k);
                     "ok"
                 } else {
@@ -183,7 +201,8 @@ fuzz_target!(|data: &[u8]| {
                 let mut seen = BTreeMap::new();
                 let mut start: Option<Value> = None;
                 for _ in 0..64 {
-                    let mut req = json!({"TableName": TABLE, "Limit": limit, "ConsistentRead": true});
+                    let mut req =
+                        json!({"TableName": TABLE, "Limit": limit, "ConsistentRead": true});
                     if let Some(s) = start.take() {
                         req["ExclusiveStartKey"] = s;
                     }
@@ -205,7 +224,10 @@ fuzz_target!(|data: &[u8]| {
             7 => {
                 // A batch of a put and a delete of two different keys.
                 let k2 = key(a.wrapping_add(1 + b % 7));
-                let new = Attrs { v: Some(value(b)), n: None };
+                let new = Attrs {
+                    v: Some(value(b)),
+                    n: None,
+                };
                 let r = exec(
                     "BatchWriteItem",
                     json!({"RequestItems": {TABLE: [
@@ -221,7 +243,10 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 // A transaction: put k, and k2 must exist; all or nothing.
                 let k2 = key(a.wrapping_add(1 + b % 7));
-                let new = Attrs { v: Some(value(b)), n: Some(-1) };
+                let new = Attrs {
+                    v: Some(value(b)),
+                    n: Some(-1),
+                };
                 let r = exec(
                     "TransactWriteItems",
                     json!({"TransactItems": [
