@@ -32,3 +32,9 @@ else
   echo "no client tests found" >&2
   exit 1
 fi
+
+# Optional: a short fuzz smoke run (every target 10 s; needs cargo-fuzz, installed on first use).
+if [ "${HASHLOG_FUZZ:-0}" = "1" ]; then
+  echo "== fuzz: smoke run of every target (HASHLOG_FUZZ=1)"
+  bash scripts/fuzz_smoke.sh 10
+fi
