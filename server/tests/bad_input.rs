@@ -451,6 +451,17 @@ fn base_request(op: &str, rng: &mut SmallRng) -> Value {
         "UpdateTimeToLive" => json!({"TableName": SCRATCH,
             "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "ttl"}}),
         "DescribeLimits" => json!({}),
+        "Streams.ListStreams" => json!({"TableName": table, "Limit": rng.gen_range(1..5)}),
+        "Streams.DescribeStream" => {
+            json!({"StreamArn": format!("{ARN_PREFIX}{table}/stream/2026-01-01T00:00:00.000")})
+        }
+        "Streams.GetShardIterator" => json!({
+            "StreamArn": format!("{ARN_PREFIX}{table}/stream/2026-01-01T00:00:00.000"),
+            "ShardId": "shardId-00000000000000000000-00000001",
+            "ShardIteratorType": "TRIM_HORIZON"}),
+        "Streams.GetRecords" => {
+            json!({"ShardIterator": format!("0|{ARN_PREFIX}{table}/stream/x|shardId-1|0"), "Limit": 10})
+        }
         other => json!({"TableName": table, "Unknown": other}),
     }
 }
@@ -892,6 +903,14 @@ fn encode(v: &Value, raws: &[&str]) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The `X-Amz-Target` of an operation name (`Streams.X` is the DynamoDB Streams API).
+fn target_of(op: &str) -> String {
+    match op.strip_prefix("Streams.") {
+        Some(s) => format!("DynamoDBStreams_20120810.{s}"),
+        None => format!("DynamoDB_20120810.{op}"),
+    }
+}
+
 fn generate(rng: &mut SmallRng) -> Case {
     let op = SUPPORTED_OPERATIONS[rng.gen_range(0..SUPPORTED_OPERATIONS.len())];
     let mut v = base_request(op, rng);
@@ -963,7 +982,7 @@ fn generate(rng: &mut SmallRng) -> Case {
     }
 
     // And the headers.
-    let mut target = Some(format!("DynamoDB_20120810.{op}"));
+    let mut target = Some(target_of(op));
     let mut content_type = Some("application/x-amz-json-1.0".to_string());
     match rng.gen_range(0..100) {
         0 => target = None,
@@ -1042,7 +1061,7 @@ fn limit_cases() -> Vec<Case> {
     for op in ["BatchWriteItem", "TransactWriteItems", "Query"] {
         cases.push(Case {
             op,
-            target: Some(format!("DynamoDB_20120810.{op}")),
+            target: Some(target_of(op)),
             content_type: ct.clone(),
             body: vec![b'{'; max + 1000],
             over_limit: true,
