@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::number::Number;
+use super::number::{Number, NumberError};
 use super::value::{AttributeValue, Item};
 use super::ModelError;
 use crate::limits::NESTING_DEPTH_MAX;
@@ -46,8 +46,17 @@ fn binary(v: &Value) -> Result<Vec<u8>, ModelError> {
     })
 }
 
+/// A number attribute value; text that is not a number gets DynamoDB's message naming it.
 fn number(s: &str) -> Result<Number, ModelError> {
-    Number::parse(s).map_err(ModelError::from)
+    Number::parse(s).map_err(|e| match e {
+        NumberError::Syntax if s.is_empty() => {
+            ModelError::validation("The parameter cannot be converted to a numeric value")
+        }
+        NumberError::Syntax => ModelError::validation(format!(
+            "The parameter cannot be converted to a numeric value: {s}"
+        )),
+        e => ModelError::from(e),
+    })
 }
 
 fn array<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>, ModelError> {
@@ -263,7 +272,7 @@ mod tests {
         );
         assert_eq!(
             err(json!({"N": "abc"})).message,
-            "A value provided cannot be converted into a number"
+            "The parameter cannot be converted to a numeric value: abc"
         );
         assert_eq!(
             err(json!({"SS": []})).message,
