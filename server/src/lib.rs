@@ -8,6 +8,7 @@ pub mod executor;
 pub mod http;
 pub mod metrics;
 pub mod sigv4;
+pub mod triggers;
 
 use std::net::SocketAddr;
 

@@ -11,6 +11,7 @@ use hashlog::api::{Database, DatabaseOptions};
 use hashlog::db::EngineOptions;
 use hashlog::wal::Durability;
 use hashlog_server::sigv4::Credentials;
+use hashlog_server::triggers::{TriggerOptions, TriggerSpec, Triggers};
 use hashlog_server::{check_listen_policy, App, Executor, ServerConfig};
 
 #[derive(Parser)]
@@ -68,6 +69,17 @@ struct ServeArgs {
     /// Most items one TTL sweep deletes.
     #[arg(long, default_value_t = 10_000)]
     ttl_deletes_per_sweep: usize,
+    /// Attach a consumer to a table's stream: TABLE=http://host:port/path (POST each batch)
+    /// or TABLE=exec:COMMAND (batch on stdin); repeatable. Checkpoints and dead letters go to
+    /// DATA_DIR/triggers/.
+    #[arg(long = "trigger", value_name = "TABLE=TARGET")]
+    triggers: Vec<TriggerSpec>,
+    /// Most records per trigger batch.
+    #[arg(long, default_value_t = 100)]
+    trigger_batch_size: usize,
+    /// Delivery attempts per batch before it goes to the dead-letter file.
+    #[arg(long, default_value_t = 5)]
+    trigger_max_attempts: u32,
 }
 
 /// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
@@ -156,8 +168,18 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         )],
         ..ServerConfig::default()
     };
+    let triggers = Triggers::start(
+        Arc::clone(&backend),
+        args.triggers.clone(),
+        TriggerOptions {
+            batch_size: args.trigger_batch_size.clamp(1, 1000),
+            max_attempts: args.trigger_max_attempts.max(1),
+            dir: hashlog_server::triggers::default_dir(&args.data_dir),
+            idle_poll: Duration::from_millis(100),
+        },
+    )?;
     let app = App::new(backend, config);
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         // Signal handlers first: a SIGTERM right after the address is printed must be graceful.
         let stop = hashlog_server::shutdown_signal().map_err(|e| e.to_string())?;
         let listener = hashlog_server::bind(args.listen)
@@ -175,5 +197,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         hashlog_server::serve(listener, app, stop)
             .await
             .map_err(|e| e.to_string())
-    })
+    });
+    triggers.stop();
+    served
 }
