@@ -24,7 +24,7 @@ pub const MILLI: i64 = 1000;
 
 /// Refill only when at least this much time passed since the last refill, so concurrent
 /// requests microseconds apart do not all write the shared bucket.
-pub const REFILL_QUANTUM_MICROS: u64 = 50;
+pub const REFILL_QUANTUM_MICROS: u64 = 200;
 
 /// Units (as `units.rs` computes them, in half-unit steps) to milli-units, rounded; negative
 /// and NaN become 0.
@@ -79,6 +79,12 @@ impl TokenBucket {
         if now_us <= last || now_us < last.saturating_add(quantum_us) {
             return;
         }
+        let cap = self.cap.load(Relaxed);
+        if self.balance.load(Relaxed) >= cap {
+            // Full: nothing to add (the cap discards it), only move the clock on.
+            self.last_us.fetch_max(now_us, Relaxed);
+            return;
+        }
         if self
             .last_us
             .compare_exchange(last, now_us, Relaxed, Relaxed)
@@ -90,7 +96,6 @@ impl TokenBucket {
         let per_sec = MICROS_PER_SEC as u128;
         let credit = (now_us as u128 * rate / per_sec) - (last as u128 * rate / per_sec);
         let credit = i64::try_from(credit).unwrap_or(i64::MAX / 4);
-        let cap = self.cap.load(Relaxed);
         let _ = self.balance.fetch_update(Relaxed, Relaxed, |b| {
             Some(b.saturating_add(credit).min(cap))
         });

@@ -3,7 +3,9 @@
 //! a split point from the samples.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicPtr, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -111,8 +113,10 @@ pub(crate) struct Track {
     pub hot_key_reported: bool,
 }
 
-/// One capacity partition: the hash range `[start, last]`.
+/// One capacity partition: the hash range `[start, last]`. `repr(C)` keeps the fields the hot
+/// path touches together at the front (three cache lines), the samples after them.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Partition {
     pub id: u64,
     pub start: u64,
@@ -126,8 +130,8 @@ pub(crate) struct Partition {
     pub share: [TokenBucket; 2],
     pub ops: [OpCounters; 2],
     pub size_bytes: AtomicU64,
-    samples: [AtomicU64; SAMPLE_SLOTS],
     recorded: AtomicU64,
+    samples: [AtomicU64; SAMPLE_SLOTS],
     pub track: Mutex<Track>,
 }
 
@@ -204,6 +208,47 @@ impl PartitionMap {
         self.starts
             .partition_point(|&s| s <= hash)
             .saturating_sub(1)
+    }
+}
+
+/// The current routing map, readable without writing shared memory.
+///
+/// Readers do one `Acquire` load of a pointer. A new map is published by storing a new
+/// pointer; every map ever published stays alive (in `all`) until the cell drops, so a reader
+/// holding `&PartitionMap` can never see it freed. Memory: one map per split batch (a map is
+/// 16 bytes per partition), bounded by the number of splits a table ever makes.
+#[derive(Debug)]
+pub(crate) struct MapCell {
+    current: AtomicPtr<PartitionMap>,
+    all: parking_lot::Mutex<Vec<Arc<PartitionMap>>>,
+}
+
+impl MapCell {
+    pub fn new(map: PartitionMap) -> MapCell {
+        let arc = Arc::new(map);
+        let ptr = Arc::as_ptr(&arc).cast_mut();
+        MapCell {
+            current: AtomicPtr::new(ptr),
+            all: parking_lot::Mutex::new(vec![arc]),
+        }
+    }
+
+    /// The current map.
+    #[inline]
+    pub fn load(&self) -> &PartitionMap {
+        // SAFETY: `current` only ever holds pointers obtained from `Arc::as_ptr` of maps that
+        // are pushed into `all` before being published, and `all` never removes an element
+        // while `self` lives, so the pointee is alive (and never mutated) for the lifetime of
+        // `&self`.
+        unsafe { &*self.current.load(Acquire) }
+    }
+
+    /// Publishes `map` as the current one.
+    pub fn publish(&self, map: PartitionMap) {
+        let arc = Arc::new(map);
+        let ptr = Arc::as_ptr(&arc).cast_mut();
+        self.all.lock().push(arc);
+        self.current.store(ptr, Release);
     }
 }
 

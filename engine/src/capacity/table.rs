@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use super::bucket::{from_milli, to_milli, TokenBucket, MILLI};
 use super::clock::{Clock, MICROS_PER_SEC};
@@ -21,7 +21,7 @@ use super::error::{Op, ThrottleReason, Throttled};
 use super::hotkeys::{HotKeyReport, HotKeys};
 use super::ondemand::PeakTracker;
 use super::partition::{
-    choose_split, even_ranges, Partition, PartitionMap, SplitOutcome, SplitReason,
+    choose_split, even_ranges, MapCell, Partition, PartitionMap, SplitOutcome, SplitReason,
 };
 
 /// Events kept for [`CapacityStats::events`].
@@ -179,7 +179,7 @@ struct State {
 pub struct TableCapacity {
     cfg: CapacityConfig,
     clock: Arc<dyn Clock>,
-    map: RwLock<Arc<PartitionMap>>,
+    map: MapCell,
     table: [TokenBucket; 2],
     /// Reason code when the table bucket refuses, per dimension.
     table_reason: [AtomicU8; 2],
@@ -196,7 +196,7 @@ impl std::fmt::Debug for TableCapacity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableCapacity")
             .field("mode", &self.state.lock().mode)
-            .field("partitions", &self.map.read().parts.len())
+            .field("partitions", &self.map.load().parts.len())
             .finish()
     }
 }
@@ -260,7 +260,7 @@ impl TableCapacity {
             allowance_reason: AtomicU8::new(REASON_PARTITION_ALLOWANCE),
             max_weight,
             next_tick_us: AtomicU64::new(now + cfg.tick_micros),
-            map: RwLock::new(Arc::new(PartitionMap::new(0, Vec::new()))),
+            map: MapCell::new(PartitionMap::new(0, Vec::new())),
             state: Mutex::new(State {
                 mode,
                 base_share_milli: [0, 0],
@@ -290,10 +290,10 @@ impl TableCapacity {
             for p in &parts {
                 p.size_bytes.store(size_bytes / n as u64, Relaxed);
             }
-            *tc.map.write() = Arc::new(PartitionMap::new(0, parts));
+            tc.map.publish(PartitionMap::new(0, parts));
             tc.apply_mode(&mut st, mode, now, true);
             // Partitions start with one second of their allowance.
-            for p in &tc.map.read().parts {
+            for p in &tc.map.load().parts {
                 for b in &p.share {
                     b.set_balance(b.rate_milli() as i64);
                 }
@@ -323,7 +323,7 @@ impl TableCapacity {
             self.tick_at(now, false);
         }
         let i = op.idx();
-        let map = self.map.read();
+        let map = self.map.load();
         let idx = map.route(hash);
         let Some(p) = map.parts.get(idx) else {
             // Unreachable: a map always has a partition starting at 0.
@@ -364,7 +364,7 @@ impl TableCapacity {
     /// them). The balances may go negative; later requests then wait.
     #[inline]
     pub fn charge(&self, ticket: Ticket, units: f64) {
-        let map = self.map.read();
+        let map = self.map.load();
         let p = if ticket.epoch == map.epoch {
             map.parts.get(ticket.partition as usize)
         } else {
@@ -378,7 +378,7 @@ impl TableCapacity {
     /// Debits consumption that was not admitted through a ticket (e.g. work the integrator
     /// must account for after the fact). Same effect as `charge`.
     pub fn charge_unadmitted(&self, op: Op, hash: u64, units: f64) {
-        let map = self.map.read();
+        let map = self.map.load();
         if let Some(p) = map.parts.get(map.route(hash)) {
             self.debit(p, op, hash, to_milli(units));
         }
@@ -456,7 +456,7 @@ impl TableCapacity {
     pub fn report_size(&self, hash: u64, size_bytes: u64) {
         let now = self.clock.now_micros();
         let mut st = self.state.lock();
-        let map = self.map.read().clone();
+        let map = self.map.load();
         let Some(p) = map.parts.get(map.route(hash)) else {
             return;
         };
@@ -477,7 +477,7 @@ impl TableCapacity {
     pub fn stats(&self) -> CapacityStats {
         let now = self.clock.now_micros();
         let st = self.state.lock();
-        let map = self.map.read().clone();
+        let map = self.map.load();
         let part_op = |p: &Partition, i: usize| {
             p.share[i].refill(now);
             PartitionOpStats {
@@ -499,7 +499,7 @@ impl TableCapacity {
                 size_bytes: p.size_bytes.load(Relaxed),
             })
             .collect();
-        let consumed = self.consumed_totals(&st, &map);
+        let consumed = self.consumed_totals(&st, map);
         let table_op = |i: usize| {
             self.table[i].refill(now);
             let throttled = st.retired_throttled[i]
@@ -530,7 +530,7 @@ impl TableCapacity {
 
     /// Number of partitions.
     pub fn partition_count(&self) -> usize {
-        self.map.read().parts.len()
+        self.map.load().parts.len()
     }
 
     // ---- internals ----
@@ -652,7 +652,7 @@ impl TableCapacity {
     /// Sets every partition's allowance to the mode's baseline: the even share of the
     /// provisioned rate, or on-demand the partition maximum.
     fn reset_allowances(&self, st: &mut State, now: u64) {
-        let map = self.map.read().clone();
+        let map = self.map.load();
         let n = map.parts.len().max(1) as u64;
         let base = match st.mode {
             CapacityMode::Provisioned { read, write } => {
@@ -679,7 +679,7 @@ impl TableCapacity {
     /// (by hash-range fraction) fits the partition maximum.
     fn fit_partitions(&self, st: &mut State, rate_milli: [u64; 2], now: u64) {
         for _ in 0..64 {
-            let map = self.map.read().clone();
+            let map = self.map.load();
             let splits: Vec<(u64, u64, SplitReason)> = map
                 .parts
                 .iter()
@@ -708,7 +708,7 @@ impl TableCapacity {
     /// Replaces each listed partition `(id, at, reason)` by `[start, at-1]` and `[at, last]`,
     /// swapping in a new map once.
     fn split(&self, st: &mut State, splits: &[(u64, u64, SplitReason)], now: u64) {
-        let old = self.map.read().clone();
+        let old = self.map.load();
         let n_after = old.parts.len() + splits.len();
         let provisioned_base = match st.mode {
             CapacityMode::Provisioned { read, write } => Some([
@@ -760,8 +760,8 @@ impl TableCapacity {
             );
         }
         st.epoch += 1;
-        let map = Arc::new(PartitionMap::new(st.epoch, parts));
-        *self.map.write() = Arc::clone(&map);
+        self.map.publish(PartitionMap::new(st.epoch, parts));
+        let map = self.map.load();
         if let Some(base) = provisioned_base {
             st.base_share_milli = base;
             if !self.cfg.adaptive_capacity {
@@ -799,7 +799,7 @@ impl TableCapacity {
             return;
         }
         st.last_tick_us = now;
-        let map = self.map.read().clone();
+        let map = self.map.load();
         let provisioned = matches!(st.mode, CapacityMode::Provisioned { .. });
         // The table has headroom in a dimension when it consumed under 95 % of its rate over
         // the interval, or still holds at least a second of burst.
@@ -896,8 +896,8 @@ impl TableCapacity {
             self.split(st, &splits, now);
         }
         if !provisioned {
-            let map = self.map.read().clone();
-            let consumed = self.consumed_totals(st, &map);
+            let map = self.map.load();
+            let consumed = self.consumed_totals(st, map);
             if st.peak.observe(now, consumed) {
                 self.apply_on_demand_rates(st, now, false);
             }
