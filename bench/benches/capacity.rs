@@ -1,0 +1,135 @@
+//! Capacity hot path: `admit` + `charge` on a table controller with the real clock, single
+//! threaded and with two threads contending (on different partitions, and on one partition),
+//! plus the throttled path. Target: under 100 ns per admitted request.
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hashlog::capacity::{CapacityConfig, CapacityMode, Op, SystemClock, TableCapacity};
+
+/// A table that never throttles the benchmark's load: 1,000,000 RCU/WCU over 1,000
+/// partitions.
+fn big_table() -> Arc<TableCapacity> {
+    Arc::new(TableCapacity::new(
+        CapacityMode::provisioned(1_000_000, 1_000_000),
+        0,
+        CapacityConfig::default(),
+        Arc::new(SystemClock::new()),
+    ))
+}
+
+fn hashes(n: usize, seed: u64) -> Vec<u64> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        })
+        .collect()
+}
+
+fn admit_charge(t: &TableCapacity, op: Op, h: u64) {
+    if let Ok(ticket) = t.admit(op, h) {
+        t.charge(ticket, 1.0);
+    }
+}
+
+/// Runs `iters` admit+charge on each of two threads; returns the wall time (so the reported
+/// time is per operation per thread, with both threads running).
+fn two_threads(t: &Arc<TableCapacity>, iters: u64, same_partition: bool) -> Duration {
+    let barrier = Arc::new(Barrier::new(3));
+    let hs: Vec<_> = (0..2u64)
+        .map(|k| {
+            let t = Arc::clone(t);
+            let b = Arc::clone(&barrier);
+            let keys = if same_partition {
+                vec![42u64; 1]
+            } else {
+                hashes(4096, 0x5eed + k)
+            };
+            std::thread::spawn(move || {
+                b.wait();
+                for i in 0..iters as usize {
+                    let op = if i & 3 == 0 { Op::Write } else { Op::Read };
+                    admit_charge(&t, op, keys[i % keys.len()]);
+                }
+                b.wait();
+            })
+        })
+        .collect();
+    barrier.wait();
+    let t0 = Instant::now();
+    barrier.wait();
+    let d = t0.elapsed();
+    for h in hs {
+        h.join().expect("join");
+    }
+    d
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("capacity_admit_charge");
+    g.throughput(Throughput::Elements(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    let t = big_table();
+    let keys = hashes(4096, 0xfeed);
+    let mut i = 0usize;
+    g.bench_function("single_thread", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let op = if i & 3 == 0 { Op::Write } else { Op::Read };
+            admit_charge(&t, op, black_box(keys[i % keys.len()]));
+        })
+    });
+
+    // A small table (4 partitions, all in cache): the cost of the code, not of cache misses.
+    let small = Arc::new(TableCapacity::new(
+        CapacityMode::provisioned(12_000, 4_000),
+        0,
+        CapacityConfig::default(),
+        Arc::new(SystemClock::new()),
+    ));
+    g.bench_function("single_thread_4_partitions", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            if let Ok(ticket) = small.admit(Op::Read, black_box(keys[i % keys.len()])) {
+                small.charge(ticket, 0.0);
+            }
+        })
+    });
+
+    // Admission alone (no charge) and the throttled path: a 1-unit table in debt.
+    g.bench_function("admit_only", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(t.admit(Op::Read, keys[i % keys.len()]).ok())
+        })
+    });
+    let tiny = TableCapacity::new(
+        CapacityMode::provisioned(1, 1),
+        0,
+        CapacityConfig::default(),
+        Arc::new(SystemClock::new()),
+    );
+    if let Ok(tk) = tiny.admit(Op::Read, 1) {
+        tiny.charge(tk, 1_000_000.0);
+    }
+    g.bench_function("throttled", |b| {
+        b.iter(|| black_box(tiny.admit(Op::Read, black_box(7)).is_err()))
+    });
+
+    g.bench_function("two_threads_spread", |b| {
+        b.iter_custom(|iters| two_threads(&t, iters, false))
+    });
+    g.bench_function("two_threads_one_partition", |b| {
+        b.iter_custom(|iters| two_threads(&t, iters, true))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,244 @@
+//! A lock-free token bucket in fixed point (milli-units), refilled lazily from the clock.
+//!
+//! Admission asks "is the balance positive?"; the real cost is debited afterwards and may drive
+//! the balance negative (DynamoDB learns a read's size only after reading), which makes later
+//! requests wait until refill brings it back above zero.
+//!
+//! Refill never drifts: the credit for an interval `(last, now]` at rate `r` milli-units/s is
+//! `floor(now·r/10⁶) − floor(last·r/10⁶)`, which telescopes, so the sum over any sequence of
+//! refills equals the credit of one refill over the whole span. The balance never exceeds the
+//! capacity (the burst allowance).
+//!
+//! Concurrency: `last_us` is advanced by one compare-and-swap; only its winner adds the credit
+//! for the interval it claimed (a CAS loop on the balance that also applies the cap). Debits are
+//! a single `fetch_sub`. A loser of the refill race reads a balance that is at most one interval
+//! stale, which can only make it throttle a request that a serial bucket would have admitted
+//! (never the reverse).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use super::clock::MICROS_PER_SEC;
+
+/// Fixed-point scale: one capacity unit is 1,000 milli-units.
+pub const MILLI: i64 = 1000;
+
+/// Refill only when at least this much time passed since the last refill, so concurrent
+/// requests microseconds apart do not all write the shared bucket.
+pub const REFILL_QUANTUM_MICROS: u64 = 200;
+
+/// Units (as `units.rs` computes them, in half-unit steps) to milli-units, rounded; negative
+/// and NaN become 0.
+#[inline]
+pub fn to_milli(units: f64) -> i64 {
+    let m = (units * MILLI as f64).round();
+    if m.is_nan() || m <= 0.0 {
+        0
+    } else if m >= i64::MAX as f64 {
+        i64::MAX / 4
+    } else {
+        m as i64
+    }
+}
+
+/// Milli-units back to units.
+#[inline]
+pub fn from_milli(milli: i64) -> f64 {
+    milli as f64 / MILLI as f64
+}
+
+/// A token bucket: `rate` milli-units per second, balance capped at `cap` milli-units.
+#[derive(Debug)]
+pub struct TokenBucket {
+    balance: AtomicI64,
+    last_us: AtomicU64,
+    rate: AtomicU64,
+    cap: AtomicI64,
+}
+
+impl TokenBucket {
+    /// A bucket refilling at `rate_milli` per second up to `cap_milli`, holding `initial_milli`
+    /// at `now_us`.
+    pub fn new(rate_milli: u64, cap_milli: i64, initial_milli: i64, now_us: u64) -> TokenBucket {
+        TokenBucket {
+            balance: AtomicI64::new(initial_milli.min(cap_milli)),
+            last_us: AtomicU64::new(now_us),
+            rate: AtomicU64::new(rate_milli),
+            cap: AtomicI64::new(cap_milli),
+        }
+    }
+
+    /// Adds the credit accrued since the last refill (at most up to the cap).
+    #[inline]
+    pub fn refill(&self, now_us: u64) {
+        self.refill_after(now_us, REFILL_QUANTUM_MICROS);
+    }
+
+    #[inline]
+    fn refill_after(&self, now_us: u64, quantum_us: u64) {
+        let last = self.last_us.load(Relaxed);
+        if now_us <= last || now_us < last.saturating_add(quantum_us) {
+            return;
+        }
+        let cap = self.cap.load(Relaxed);
+        if self.balance.load(Relaxed) >= cap {
+            // Full: nothing to add (the cap discards it), only move the clock on.
+            self.last_us.fetch_max(now_us, Relaxed);
+            return;
+        }
+        if self
+            .last_us
+            .compare_exchange(last, now_us, Relaxed, Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let rate = self.rate.load(Relaxed) as u128;
+        let per_sec = MICROS_PER_SEC as u128;
+        let credit = (now_us as u128 * rate / per_sec) - (last as u128 * rate / per_sec);
+        let credit = i64::try_from(credit).unwrap_or(i64::MAX / 4);
+        let _ = self.balance.fetch_update(Relaxed, Relaxed, |b| {
+            Some(b.saturating_add(credit).min(cap))
+        });
+    }
+
+    /// Refills, then answers whether the balance is positive (a request may start).
+    #[inline]
+    pub fn admits(&self, now_us: u64) -> bool {
+        self.refill(now_us);
+        self.balance.load(Relaxed) > 0
+    }
+
+    /// Debits what a request actually consumed; the balance may go negative.
+    #[inline]
+    pub fn debit(&self, milli: i64) {
+        self.balance.fetch_sub(milli, Relaxed);
+    }
+
+    /// Sets the balance (used when a bucket starts: one second of capacity, not a full burst).
+    pub fn set_balance(&self, milli: i64) {
+        self.balance
+            .store(milli.min(self.cap.load(Relaxed)), Relaxed);
+    }
+
+    /// The balance in milli-units (without refilling).
+    pub fn balance_milli(&self) -> i64 {
+        self.balance.load(Relaxed)
+    }
+
+    /// The refill rate in milli-units per second.
+    pub fn rate_milli(&self) -> u64 {
+        self.rate.load(Relaxed)
+    }
+
+    /// The cap in milli-units.
+    pub fn cap_milli(&self) -> i64 {
+        self.cap.load(Relaxed)
+    }
+
+    /// Changes rate and cap from `now_us` on: credit up to now accrues at the old rate, and the
+    /// balance is clamped to the new cap.
+    pub fn set_rate(&self, rate_milli: u64, cap_milli: i64, now_us: u64) {
+        self.refill_after(now_us, 0);
+        self.rate.store(rate_milli, Relaxed);
+        self.cap.store(cap_milli, Relaxed);
+        let _ = self
+            .balance
+            .fetch_update(Relaxed, Relaxed, |b| Some(b.min(cap_milli)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: u64 = MICROS_PER_SEC;
+
+    #[test]
+    fn refills_at_rate_and_caps_at_burst() {
+        // 100 units/s, 300 s of burst.
+        let b = TokenBucket::new(100 * MILLI as u64, 30_000 * MILLI, 0, 0);
+        b.refill(S);
+        assert_eq!(b.balance_milli(), 100 * MILLI);
+        b.refill(1_000 * S);
+        assert_eq!(b.balance_milli(), 30_000 * MILLI);
+    }
+
+    #[test]
+    fn refill_does_not_drift_over_many_small_steps() {
+        // 1/3 unit per second refilled every 7 µs-ish step (above the quantum) sums exactly.
+        let b = TokenBucket::new(333, i64::MAX / 4, 0, 0);
+        let mut t = 0;
+        while t < 10 * S {
+            t += REFILL_QUANTUM_MICROS + 3;
+            b.refill(t);
+        }
+        assert_eq!(b.balance_milli() as u128, t as u128 * 333 / S as u128);
+    }
+
+    #[test]
+    fn overdraft_makes_later_requests_wait() {
+        let b = TokenBucket::new(10 * MILLI as u64, 100 * MILLI, MILLI, 0);
+        assert!(b.admits(0));
+        b.debit(25 * MILLI); // a larger item than expected: -24 units
+        assert!(!b.admits(S)); // -14
+        assert!(!b.admits(2 * S)); // -4
+        assert!(b.admits(3 * S)); // +6
+    }
+
+    #[test]
+    fn rate_change_keeps_credit_earned_at_old_rate() {
+        let b = TokenBucket::new(10 * MILLI as u64, 1_000 * MILLI, 0, 0);
+        b.set_rate(100 * MILLI as u64, 1_000 * MILLI, 2 * S);
+        assert_eq!(b.balance_milli(), 20 * MILLI);
+        b.refill(3 * S);
+        assert_eq!(b.balance_milli(), 120 * MILLI);
+        b.set_rate(1, 50 * MILLI, 3 * S);
+        assert_eq!(b.balance_milli(), 50 * MILLI);
+    }
+
+    #[test]
+    fn milli_conversion_rounds_half_units_exactly() {
+        assert_eq!(to_milli(0.5), 500);
+        assert_eq!(to_milli(400.0), 400_000);
+        assert_eq!(to_milli(-1.0), 0);
+        assert_eq!(to_milli(f64::NAN), 0);
+        assert_eq!(from_milli(1500), 1.5);
+    }
+
+    proptest! {
+        /// Over any window of a random arrival pattern, admitted units never exceed
+        /// rate × window + cap + one request's overdraft.
+        #[test]
+        fn never_admits_more_than_rate_times_window_plus_burst(
+            rate_units in 1u64..2_000,
+            cap_secs in 1u64..400,
+            arrivals in proptest::collection::vec((0u64..200_000, 1u64..50_000), 1..250),
+        ) {
+            let rate = rate_units * MILLI as u64;
+            let cap = (rate * cap_secs) as i64;
+            let b = TokenBucket::new(rate, cap, cap, 0);
+            let mut t = 0u64;
+            let mut admitted: Vec<(u64, i64)> = Vec::new();
+            let mut max_req = 0i64;
+            for (dt, cost) in arrivals {
+                t += dt;
+                let cost = cost as i64; // milli-units: up to 50 units
+                max_req = max_req.max(cost);
+                if b.admits(t) {
+                    b.debit(cost);
+                    admitted.push((t, cost));
+                }
+            }
+            for i in 0..admitted.len() {
+                let mut sum = 0i64;
+                for j in i..admitted.len() {
+                    sum += admitted[j].1;
+                    let window = admitted[j].0 - admitted[i].0;
+                    let bound = (rate as u128 * window as u128 / S as u128) as i64 + cap + max_req;
+                    prop_assert!(sum <= bound, "window {window} µs admitted {sum} > {bound}");
+                }
+            }
+        }
+    }
+}
