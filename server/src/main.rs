@@ -32,6 +32,14 @@ enum Cmd {
 }
 
 #[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
+enum CapacityArg {
+    /// Throttle as DynamoDB does.
+    Enforce,
+    /// Never throttle.
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
 enum DurabilityArg {
     /// An acknowledged write has been fdatasync'ed (group commit).
     Sync,
@@ -69,6 +77,11 @@ struct ServeArgs {
     /// Most items one TTL sweep deletes.
     #[arg(long, default_value_t = 10_000)]
     ttl_deletes_per_sweep: usize,
+    /// `enforce`: throttle requests beyond each table's provisioned or on-demand capacity
+    /// (ProvisionedThroughputExceededException), as DynamoDB does. `off`: never throttle (as
+    /// DynamoDB Local); ConsumedCapacity is reported either way.
+    #[arg(long, value_enum, default_value = "enforce")]
+    capacity: CapacityArg,
     /// Attach a consumer to a table's stream: TABLE=http://host:port/path (POST each batch)
     /// or TABLE=exec:COMMAND (batch on stdin); repeatable. Checkpoints and dead letters go to
     /// DATA_DIR/triggers/.
@@ -108,6 +121,7 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
                 args.ttl_sweep_interval.clamp(0.01, 86_400.0),
             )),
             ttl_deletes_per_sweep: args.ttl_deletes_per_sweep,
+            enforce_capacity: args.capacity == CapacityArg::Enforce,
         },
     )
     .map_err(|e| format!("cannot open {}: {e}", args.data_dir.display()))?;

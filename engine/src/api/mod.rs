@@ -35,6 +35,9 @@ pub struct DatabaseOptions {
     pub ttl_sweep_interval: Option<std::time::Duration>,
     /// Most items one TTL sweep deletes (the sweeper's rate limit).
     pub ttl_deletes_per_sweep: usize,
+    /// Throttle requests by each table's provisioned or on-demand capacity (the `capacity`
+    /// module); off by default in the library, on in `hashlog serve`.
+    pub enforce_capacity: bool,
 }
 
 impl Default for DatabaseOptions {
@@ -44,6 +47,7 @@ impl Default for DatabaseOptions {
             account_id: "000000000000".into(),
             ttl_sweep_interval: None,
             ttl_deletes_per_sweep: 10_000,
+            enforce_capacity: false,
         }
     }
 }

@@ -16,8 +16,9 @@ use super::index::Change;
 use super::items::{item_collection_metrics, parse_projection, size_of};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
+use crate::capacity::Op;
 use crate::expr::{self, Projection};
 use crate::kv::KvWrite;
 use crate::limits::{BATCH_GET_KEYS_MAX, BATCH_SIZE_MAX_BYTES, BATCH_WRITE_REQUESTS_MAX};
@@ -112,6 +113,7 @@ impl Tables {
         let mut unprocessed = Map::new();
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut response_bytes = 0usize;
+        let mut throttled = 0usize;
         for spec in specs {
             let mut found = Vec::new();
             let mut left = Vec::new();
@@ -120,11 +122,18 @@ impl Tables {
                     left.push((*raw_key).clone());
                     continue;
                 }
+                // A throttled key comes back unprocessed, as DynamoDB returns it.
+                let Ok(mut charge) = self.admit(&spec.table, Op::Read, key) else {
+                    throttled += 1;
+                    left.push((*raw_key).clone());
+                    continue;
+                };
                 let item = self.load(&spec.table, key)?;
+                charge.units = item_read_units(size_of(item.as_ref()), spec.kind);
                 units
                     .entry(spec.table.name().to_string())
                     .or_default()
-                    .table += item_read_units(size_of(item.as_ref()), spec.kind);
+                    .table += charge.units;
                 if let Some(i) = item {
                     let shown = match &spec.projection {
                         Some(p) => expr::project(p, &i),
@@ -140,6 +149,12 @@ impl Tables {
                 echo.insert("Keys".into(), Value::Array(left));
                 unprocessed.insert(spec.table.name().to_string(), Value::Object(echo));
             }
+        }
+        if throttled > 0 && throttled == total {
+            return Err(ApiError::new(
+                ErrorCode::ProvisionedThroughputExceededException,
+                crate::capacity::error::PROVISIONED_EXCEEDED_MESSAGE,
+            ));
         }
         let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
         cap.attach_list(&mut out, &units);
@@ -169,11 +184,12 @@ impl Tables {
                 "Too many items requested for the BatchWriteItem call",
             ));
         }
-        struct Planned {
+        struct Planned<'r> {
             table: Arc<Table>,
             key: Vec<u8>,
             item: Option<crate::model::Item>,
             size: usize,
+            raw: &'r Value,
         }
         let mut plans: Vec<Planned> = Vec::with_capacity(total);
         let mut seen = HashSet::new();
@@ -211,23 +227,57 @@ impl Tables {
                     key,
                     item: value,
                     size,
+                    raw: w,
                 });
             }
         }
-        let _locks = self
-            .locks
-            .lock_many(plans.iter().map(|p| (p.table.space(), p.key.as_slice())));
-        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
-        let mut writes = Vec::with_capacity(plans.len());
-        let mut tickets = Vec::new();
+        // Admission: a throttled request comes back in UnprocessedItems; when every one is
+        // throttled the call fails, as DynamoDB's does.
+        let mut unprocessed: Map<String, Value> = Map::new();
+        let mut admitted = Vec::with_capacity(plans.len());
+        let mut first_throttle = None;
         for p in plans {
+            match self.admit(&p.table, Op::Write, &p.key) {
+                Ok(c) => admitted.push((p, c)),
+                Err(e) => {
+                    if let Value::Array(a) = unprocessed
+                        .entry(p.table.name().to_string())
+                        .or_insert_with(|| Value::Array(Vec::new()))
+                    {
+                        a.push(p.raw.clone());
+                    }
+                    first_throttle.get_or_insert(e);
+                }
+            }
+        }
+        if admitted.is_empty() {
+            if let Some(e) = first_throttle {
+                return Err(e);
+            }
+        }
+        let _locks = self.locks.lock_many(
+            admitted
+                .iter()
+                .map(|(p, _)| (p.table.space(), p.key.as_slice())),
+        );
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
+        let mut writes = Vec::with_capacity(admitted.len());
+        let mut tickets = Vec::new();
+        let mut charges = Vec::with_capacity(admitted.len());
+        for (p, mut charge) in admitted {
             let t = self.current(&p.table);
             let c = units.entry(t.name().to_string()).or_default();
-            if cap != ReturnCapacity::None || !t.indexes.is_empty() || t.desc.stream.is_some() {
+            if cap != ReturnCapacity::None
+                || !t.indexes.is_empty()
+                || t.desc.stream.is_some()
+                || self.opts.enforce_capacity
+            {
                 // Each request is charged as its PutItem / DeleteItem would be: the larger of
                 // the item before and after; index entries follow the item.
                 let old = self.load(&t, &p.key)?;
-                c.table += replace_write_units(size_of(old.as_ref()), p.size, WriteKind::Standard);
+                let base = replace_write_units(size_of(old.as_ref()), p.size, WriteKind::Standard);
+                c.table += base;
+                charge.units = base;
                 self.index_writes(
                     &t,
                     Change {
@@ -246,6 +296,7 @@ impl Tables {
                 };
                 tickets.extend(self.stream_write(&t, change, None, &mut writes)?);
             }
+            charges.push(charge);
             writes.push(KvWrite {
                 space: t.space(),
                 key: p.key,
@@ -255,7 +306,8 @@ impl Tables {
         // One write batch: the items and their index entries land together.
         self.kv.write(writes).map_err(storage)?;
         drop(tickets);
-        let mut out = json!({"UnprocessedItems": {}});
+        drop(charges);
+        let mut out = json!({"UnprocessedItems": unprocessed});
         cap.attach_list(&mut out, &units);
         Ok(out)
     }

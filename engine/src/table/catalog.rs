@@ -831,6 +831,7 @@ impl Tables {
         // The catalog no longer names the keyspace; in-flight item calls that still hold the
         // table fail with ResourceNotFoundException once it is gone.
         self.kv.drop_space(t.space()).map_err(storage)?;
+        self.capacity_dropped(t.space());
         for ix in &t.indexes {
             self.kv.drop_space(ix.space()).map_err(storage)?;
         }
@@ -1019,6 +1020,7 @@ impl Tables {
             let _ = self.kv.drop_space(old.space);
         }
         let t = self.install(d)?;
+        self.capacity_changed(&t);
         let mut desc = t.desc.describe(self, &t.schema, "ACTIVE");
         for ix in &dropped {
             // DynamoDB shows the index once more, as DELETING.

@@ -14,6 +14,7 @@ use super::{storage, Table, Tables};
 use crate::api::request::{ExprCtx, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
+use crate::capacity::Op;
 use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, UpdateExpr};
 use crate::kv::KvWrite;
 use crate::limits::ITEM_SIZE_MAX_BYTES;
@@ -236,6 +237,7 @@ impl Tables {
         let key = t.schema.user_key(&item)?;
         self.check_index_keys(&t, &item)?;
 
+        let mut charge = self.admit(&t, Op::Write, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
@@ -248,6 +250,7 @@ impl Tables {
         ));
         self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
         let mut out = json!({});
+        charge.units = consumed.total();
         cap.attach(&mut out, t.name(), &consumed);
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
@@ -276,16 +279,14 @@ impl Tables {
         let t = self.table(name)?;
         let (_, key) = key_param(r, &t.schema)?;
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
+        let mut charge = self.admit(&t, Op::Read, &key)?;
         let item = self.load(&t, &key)?;
         let mut out = json!({});
-        cap.attach_units(
-            &mut out,
-            t.name(),
-            item_read_units(
-                size_of(item.as_ref()),
-                ReadKind::from_consistent(consistent),
-            ),
+        charge.units = item_read_units(
+            size_of(item.as_ref()),
+            ReadKind::from_consistent(consistent),
         );
+        cap.attach_units(&mut out, t.name(), charge.units);
         if let Some(i) = item {
             let shown = match &proj {
                 Some(p) => expr::project(p, &i),
@@ -308,6 +309,7 @@ impl Tables {
         let t = self.table(name)?;
         let (_, key) = key_param(r, &t.schema)?;
 
+        let mut charge = self.admit(&t, Op::Write, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
@@ -322,6 +324,7 @@ impl Tables {
             self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
         }
         let mut out = json!({});
+        charge.units = consumed.total();
         cap.attach(&mut out, t.name(), &consumed);
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
@@ -354,6 +357,7 @@ impl Tables {
             check_key_untouched(u, &t.schema)?;
         }
 
+        let mut charge = self.admit(&t, Op::Write, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
@@ -373,6 +377,7 @@ impl Tables {
             Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
         self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
         let mut out = json!({});
+        charge.units = consumed.total();
         cap.attach(&mut out, t.name(), &consumed);
         attributes(&mut out, attrs);
         Ok(out)

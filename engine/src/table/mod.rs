@@ -24,6 +24,7 @@ mod items;
 mod locks;
 mod query;
 pub mod streams;
+mod throttle;
 mod transact;
 mod ttl;
 
@@ -99,6 +100,9 @@ pub struct Tables {
     pub(crate) catalog_lock: Mutex<()>,
     pub(crate) locks: KeyLocks,
     pub(crate) tokens: transact::TokenCache,
+    /// Capacity controllers of the tables used since open, by keyspace.
+    pub(crate) capacity:
+        RwLock<std::collections::HashMap<SpaceId, Arc<crate::capacity::TableCapacity>>>,
     /// Sequence-number state of every stream written or read since open.
     pub(crate) streams: streams::StreamStates,
     /// This value's own `Arc`, for background work (index backfills) that outlives a call.
@@ -140,6 +144,7 @@ impl Tables {
             locks: KeyLocks::new(),
             tokens: transact::TokenCache::default(),
             streams: Default::default(),
+            capacity: RwLock::new(std::collections::HashMap::new()),
             me: me.clone(),
         });
         let pending: Vec<(String, String)> = tables

@@ -14,10 +14,12 @@ use serde_json::{json, Value};
 use super::capacity::{Consumed, ReturnCapacity};
 use super::index::Index;
 use super::items::{conditional_operator, parse_projection};
+use super::throttle::Charge;
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
 use crate::api::ApiError;
 use crate::capacity::units::{page_read_units, ReadKind};
+use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
 use crate::key::routing_hash;
 use crate::limits::{QUERY_PAGE_MAX_BYTES, SCAN_TOTAL_SEGMENTS_MAX};
@@ -322,6 +324,7 @@ fn respond(
     t: &Table,
     index: Option<&Index>,
     kind: ReadKind,
+    charge: &mut Charge,
 ) -> Value {
     let mut out = json!({});
     if !count_only {
@@ -342,6 +345,7 @@ fn respond(
         }
         None => consumed.table = page_read_units(page.bytes, kind),
     }
+    charge.units = consumed.total();
     cap.attach(&mut out, t.name(), &consumed);
     out
 }
@@ -407,6 +411,9 @@ impl Tables {
         let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
 
         let prefix = schema.partition_prefix(&kq.partition)?;
+        // An index has capacity of its own, not enforced yet: index reads are admitted by the
+        // table's controller under the index key's hash.
+        let mut charge = self.admit(&t, Op::Read, &prefix)?;
         let after = |p: &[u8]| {
             prefix_successor(p)
                 .map(Bound::Excluded)
@@ -500,6 +507,7 @@ impl Tables {
             &t,
             index,
             ReadKind::from_consistent(consistent),
+            &mut charge,
         ))
     }
 
@@ -579,6 +587,7 @@ impl Tables {
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
         let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
+        let mut charge = self.admit_hash(&t, Op::Read, segment.map_or(0, |(lo, _)| lo))?;
         let (mut lower, upper) = match segment {
             None => (Bound::Unbounded, Bound::Unbounded),
             Some((lo, hi)) => (
@@ -625,6 +634,7 @@ impl Tables {
             &t,
             index,
             ReadKind::from_consistent(consistent),
+            &mut charge,
         ))
     }
 }

@@ -29,6 +29,7 @@ use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
+use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Projection, UpdateExpr};
 use crate::kv::KvWrite;
 use crate::limits::{TRANSACT_ACTIONS_MAX, TRANSACT_SIZE_MAX_BYTES, TRANSACT_TOKEN_TTL_SECS};
@@ -400,7 +401,19 @@ impl Tables {
         let mut tickets = Vec::new();
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut new_size_total = 0usize;
+        let mut charges = Vec::with_capacity(actions.len());
         for a in actions {
+            match self.admit(&a.table, Op::Write, &a.key) {
+                Ok(c) => charges.push(c),
+                Err(e) => {
+                    cancelled = true;
+                    reasons.push(json!({"Code": "ThrottlingError", "Message": format!(
+                        "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. ({})",
+                        e.message
+                    )}));
+                    continue;
+                }
+            }
             let old = self.load(&a.table, &a.key)?;
             if !check(a.cond.as_ref(), old.as_ref())? {
                 cancelled = true;
@@ -441,8 +454,12 @@ impl Tables {
             new_size_total += new_size;
             let t = self.current(&a.table);
             let c = units.entry(t.name().to_string()).or_default();
-            c.table +=
+            let action_units =
                 replace_write_units(size_of(old.as_ref()), new_size, WriteKind::Transactional);
+            c.table += action_units;
+            if let Some(ch) = charges.last_mut() {
+                ch.units = action_units;
+            }
             self.index_writes(
                 &t,
                 Change {

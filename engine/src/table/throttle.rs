@@ -1,0 +1,254 @@
+//! The capacity layer in the request path: every data-plane call on a table admits itself
+//! with the table's [`TableCapacity`] before it touches data (a throttled call gets
+//! `ProvisionedThroughputExceededException`, or `ThrottlingException` above an on-demand
+//! maximum, and changes nothing), and is charged the units it consumed when it finishes —
+//! including a write whose condition failed, which DynamoDB charges too.
+//!
+//! Off unless [`crate::api::DatabaseOptions::enforce_capacity`] is set (`hashlog serve` sets it
+//! unless `--capacity off`); ConsumedCapacity is reported either way.
+
+use std::sync::Arc;
+
+use super::{Table, Tables};
+use crate::api::{ApiError, ErrorCode};
+use crate::capacity::{
+    CapacityConfig, CapacityMode, Op, SystemClock, TableCapacity, Throttled, Ticket,
+};
+use crate::kv::SpaceId;
+
+/// An admitted request's debt: charged when dropped, with `units` as set by then (the
+/// minimum a request of its kind costs when the call fails before it knows more).
+pub(crate) struct Charge {
+    cap: Option<Arc<TableCapacity>>,
+    ticket: Option<Ticket>,
+    pub units: f64,
+}
+
+impl Charge {
+    /// A charge that charges nothing (capacity not enforced).
+    pub fn none() -> Charge {
+        Charge {
+            cap: None,
+            ticket: None,
+            units: 0.0,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        if let (Some(cap), Some(t)) = (&self.cap, self.ticket.take()) {
+            cap.charge(t, self.units);
+        }
+    }
+}
+
+/// The API error of a throttled request.
+pub(crate) fn throttled_error(t: &Throttled) -> ApiError {
+    let code = match t.error_type() {
+        "ThrottlingException" => ErrorCode::ThrottlingException,
+        _ => ErrorCode::ProvisionedThroughputExceededException,
+    };
+    ApiError::new(code, t.message())
+}
+
+fn mode_of(t: &Table) -> CapacityMode {
+    if t.desc.billing_mode == "PAY_PER_REQUEST" {
+        CapacityMode::on_demand()
+    } else {
+        CapacityMode::provisioned(
+            t.desc.read_capacity.max(1) as u64,
+            t.desc.write_capacity.max(1) as u64,
+        )
+    }
+}
+
+/// The partition-key bytes of a storage key (`xxh3 ‖ u16 length ‖ pk bytes ‖ ...`), or the
+/// whole key when it is shorter than its header says (hot-key reporting only).
+fn partition_key_bytes(key: &[u8]) -> &[u8] {
+    if key.len() < 10 {
+        return key;
+    }
+    let len = u16::from_be_bytes([key[8], key[9]]) as usize;
+    key.get(10..10 + len).unwrap_or(key)
+}
+
+impl Tables {
+    /// The capacity controller of a table, created on first use from its description.
+    pub(crate) fn capacity_of(&self, t: &Table) -> Option<Arc<TableCapacity>> {
+        if !self.opts.enforce_capacity {
+            return None;
+        }
+        if let Some(c) = self.capacity.read().get(&t.space()) {
+            return Some(Arc::clone(c));
+        }
+        let size = self
+            .kv
+            .space_stats(t.space())
+            .map(|s| s.approximate_bytes)
+            .unwrap_or(0);
+        let mut map = self.capacity.write();
+        let c = map.entry(t.space()).or_insert_with(|| {
+            Arc::new(TableCapacity::new(
+                mode_of(t),
+                size,
+                CapacityConfig::default(),
+                Arc::new(SystemClock::new()),
+            ))
+        });
+        Some(Arc::clone(c))
+    }
+
+    /// Admits one request on the item (or partition) with storage key `key`.
+    pub(crate) fn admit(&self, t: &Table, op: Op, key: &[u8]) -> Result<Charge, ApiError> {
+        let Some(cap) = self.capacity_of(t) else {
+            return Ok(Charge::none());
+        };
+        let ticket = cap
+            .admit_key(op, partition_key_bytes(key))
+            .map_err(|e| throttled_error(&e))?;
+        Ok(Charge {
+            cap: Some(cap),
+            ticket: Some(ticket),
+            units: match op {
+                Op::Read => 0.5,
+                Op::Write => 1.0,
+            },
+        })
+    }
+
+    /// Admits one request that reads a hash range (Scan), by the range's first hash.
+    pub(crate) fn admit_hash(&self, t: &Table, op: Op, hash: u64) -> Result<Charge, ApiError> {
+        let Some(cap) = self.capacity_of(t) else {
+            return Ok(Charge::none());
+        };
+        let ticket = cap.admit(op, hash).map_err(|e| throttled_error(&e))?;
+        Ok(Charge {
+            cap: Some(cap),
+            ticket: Some(ticket),
+            units: 0.5,
+        })
+    }
+
+    /// Applies a table's new billing mode or throughput (UpdateTable) to its controller.
+    pub(crate) fn capacity_changed(&self, t: &Table) {
+        if let Some(c) = self.capacity.read().get(&t.space()) {
+            match mode_of(t) {
+                CapacityMode::Provisioned { read, write } => c.set_provisioned(read, write),
+                CapacityMode::OnDemand {
+                    max_read,
+                    max_write,
+                } => c.set_on_demand(max_read, max_write),
+            }
+        }
+    }
+
+    /// Forgets a deleted table's controller.
+    pub(crate) fn capacity_dropped(&self, space: SpaceId) {
+        self.capacity.write().remove(&space);
+    }
+
+    /// Every controller, by table name (metrics, the study).
+    pub fn capacity_controllers(&self) -> Vec<(String, Arc<TableCapacity>)> {
+        let map = self.capacity.read();
+        self.catalog
+            .read()
+            .values()
+            .filter_map(|t| {
+                map.get(&t.space())
+                    .map(|c| (t.name().to_string(), Arc::clone(c)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::api::{Database, DatabaseOptions, ErrorCode};
+    use crate::kv::MemKv;
+
+    fn enforcing() -> Database {
+        let opts = DatabaseOptions {
+            enforce_capacity: true,
+            ..DatabaseOptions::default()
+        };
+        Database::new(Arc::new(MemKv::new()), opts).expect("db")
+    }
+
+    fn create(db: &Database, name: &str, provisioned: Option<(u64, u64)>) {
+        let mut t = json!({"TableName": name, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]});
+        match provisioned {
+            Some((r, w)) => {
+                t["ProvisionedThroughput"] =
+                    json!({"ReadCapacityUnits": r, "WriteCapacityUnits": w})
+            }
+            None => t["BillingMode"] = json!("PAY_PER_REQUEST"),
+        }
+        db.execute("CreateTable", t.to_string().as_bytes())
+            .expect("create");
+    }
+
+    fn put(
+        db: &Database,
+        table: &str,
+        i: usize,
+    ) -> Result<serde_json::Value, crate::api::ApiError> {
+        db.execute(
+            "PutItem",
+            json!({"TableName": table, "Item": {"pk": {"S": format!("k{i}")}}})
+                .to_string()
+                .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn a_one_wcu_table_throttles_a_burst_and_on_demand_does_not() {
+        let db = enforcing();
+        create(&db, "tiny", Some((1, 1)));
+        create(&db, "free", None);
+        let mut throttled = 0;
+        for i in 0..50 {
+            if let Err(e) = put(&db, "tiny", i) {
+                assert_eq!(e.code, ErrorCode::ProvisionedThroughputExceededException);
+                assert_eq!(e.message, "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.");
+                throttled += 1;
+            }
+        }
+        assert!(throttled >= 40, "only {throttled} of 50 throttled at 1 WCU");
+        for i in 0..300 {
+            put(&db, "free", i).expect("on-demand absorbs 300 writes");
+        }
+        // Right after an admitted write the bucket is in debt for about a second: a batch
+        // whose every request is throttled fails as a whole.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while put(&db, "tiny", 999).is_err() {
+            assert!(std::time::Instant::now() < deadline, "never admitted again");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = db
+            .execute(
+                "BatchWriteItem",
+                json!({"RequestItems": {"tiny": [{"PutRequest": {"Item": {"pk": {"S": "b1"}}}}]}})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .expect_err("all throttled");
+        assert_eq!(out.code, ErrorCode::ProvisionedThroughputExceededException);
+        // Raising the throughput takes effect at once.
+        db.execute(
+            "UpdateTable",
+            json!({"TableName": "tiny", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1000}})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("update");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let ok = (100..150).filter(|i| put(&db, "tiny", *i).is_ok()).count();
+        assert!(ok >= 45, "{ok} of 50 admitted at 1000 WCU");
+    }
+}

@@ -1,0 +1,51 @@
+"""Capacity as a DynamoDB user meets it: a provisioned table throttles beyond its throughput with
+ProvisionedThroughputExceededException, the SDK's retries get the writes through, an on-demand
+table absorbs the same burst, and UpdateTable raises the limit."""
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import unique
+
+
+def create(ddb, name, provisioned):
+    kw = {"ProvisionedThroughput": {"ReadCapacityUnits": provisioned[0], "WriteCapacityUnits": provisioned[1]}} \
+        if provisioned else {"BillingMode": "PAY_PER_REQUEST"}
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], **kw)
+
+
+def test_provisioned_table_throttles_and_sdk_retries_succeed(server, ddb):
+    name = unique("tiny")
+    create(ddb, name, (1, 1))
+    throttled = 0
+    for i in range(60):
+        try:
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+            assert "provisioned throughput for the table was exceeded" in e.response["Error"]["Message"]
+            throttled += 1
+    # Adaptive capacity may lend a new table some burst; 60 back-to-back writes at 1 WCU
+    # still run into the limit.
+    assert throttled >= 1
+    with pytest.raises(ClientError) as e:
+        for i in range(100):
+            ddb.get_item(TableName=name, Key={"pk": {"S": "k0"}}, ConsistentRead=True)
+    assert e.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    # The SDK's standard retry mode backs off and gets a write through.
+    patient = boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1",
+                           config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    patient.put_item(TableName=name, Item={"pk": {"S": "eventually"}})
+    # More throughput: the same burst goes through.
+    ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 5000})
+    ddb.delete_table(TableName=name)
+
+
+def test_on_demand_table_absorbs_a_burst(ddb):
+    name = unique("free")
+    create(ddb, name, None)
+    for i in range(200):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+    ddb.delete_table(TableName=name)
