@@ -86,6 +86,36 @@ impl Executor for Database {
         for (n, c) in s.tables_per_level.iter().enumerate() {
             g.push((format!("sstables_level_{n}"), *c as f64));
         }
+        // The capacity layer, per table: what it admits, consumes, throttles and how it is
+        // partitioned (CloudWatch shows these as ThrottledRequests, burst balance, ...).
+        for (table, cap) in self.tables().capacity_controllers() {
+            let st = cap.stats();
+            let t = table.replace('\\', "").replace('"', "");
+            for (dim, o) in [("read", &st.read), ("write", &st.write)] {
+                let l = format!("{{table=\"{t}\",op=\"{dim}\"}}");
+                g.push((format!("capacity_rate_units{l}"), o.rate_per_sec));
+                g.push((
+                    format!("capacity_consumed_units_total{l}"),
+                    o.consumed_units,
+                ));
+                g.push((
+                    format!("capacity_throttled_requests_total{l}"),
+                    o.throttled_requests as f64,
+                ));
+                g.push((
+                    format!("capacity_burst_balance_units{l}"),
+                    o.burst_balance_units,
+                ));
+            }
+            g.push((
+                format!("capacity_partitions{{table=\"{t}\"}}"),
+                st.partitions.len() as f64,
+            ));
+            g.push((
+                format!("capacity_splits_total{{table=\"{t}\"}}"),
+                st.splits as f64,
+            ));
+        }
         g
     }
 }

@@ -344,9 +344,19 @@ impl Metrics {
                 let _ = writeln!(out, "dynamodb_{name}{{{l}}} {}", get(s));
             }
         }
-        for (name, v) in gauges {
-            let name = metric_name(name);
-            let _ = writeln!(out, "# TYPE hashlog_{name} gauge\nhashlog_{name} {v}");
+        // A gauge name may carry labels (`name{table="t"}`): the name part is sanitized, the
+        // labels are kept, and each name gets one TYPE line.
+        let mut typed: Vec<String> = Vec::new();
+        for (full, v) in gauges {
+            let (name, labels) = match full.split_once('{') {
+                Some((n, rest)) => (metric_name(n), format!("{{{rest}")),
+                None => (metric_name(full), String::new()),
+            };
+            if !typed.contains(&name) {
+                let _ = writeln!(out, "# TYPE hashlog_{name} gauge");
+                typed.push(name.clone());
+            }
+            let _ = writeln!(out, "hashlog_{name}{labels} {v}");
         }
         out
     }

@@ -38,6 +38,12 @@ def test_provisioned_table_throttles_and_sdk_retries_succeed(server, ddb):
     patient = boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1",
                            config=Config(retries={"mode": "standard", "max_attempts": 10}))
     patient.put_item(TableName=name, Item={"pk": {"S": "eventually"}})
+    # /metrics shows the throttles per table (CloudWatch's ThrottledRequests).
+    import urllib.request
+    text = urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode()
+    line = next(l for l in text.splitlines()
+                if l.startswith(f'hashlog_capacity_throttled_requests_total{{table="{name}",op="write"}}'))
+    assert float(line.split()[-1]) >= throttled
     # More throughput: the same burst goes through.
     ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 5000})
     ddb.delete_table(TableName=name)
