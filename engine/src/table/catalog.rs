@@ -78,6 +78,9 @@ pub struct TableDesc {
     /// The table's (latest) stream.
     #[serde(default)]
     pub stream: Option<StreamDesc>,
+    /// OnDemandThroughput: (MaxReadRequestUnits, MaxWriteRequestUnits), -1 for no maximum.
+    #[serde(default)]
+    pub on_demand_max: Option<(i64, i64)>,
 }
 
 impl TableDesc {
@@ -170,6 +173,9 @@ impl TableDesc {
         }
         if !gsis.is_empty() {
             d["GlobalSecondaryIndexes"] = Value::Array(gsis);
+        }
+        if let Some((r, w)) = self.on_demand_max {
+            d["OnDemandThroughput"] = json!({"MaxReadRequestUnits": r, "MaxWriteRequestUnits": w});
         }
         if let Some(sd) = &self.stream {
             d["LatestStreamArn"] = json!(sd.arn(&table_arn));
@@ -692,6 +698,7 @@ impl Tables {
             }
         }
         let stream_view = parse_stream_spec(r)?.flatten();
+        let on_demand_max = parse_on_demand_throughput(r)?;
         if r.has("ReplicaUpdates") || r.has("Replicas") {
             return Err(not_supported("Global table replicas"));
         }
@@ -788,6 +795,7 @@ impl Tables {
             decreases: Vec::new(),
             indexes: index_descs,
             stream,
+            on_demand_max,
         };
         let persisted = self.persist(
             &d,
@@ -895,8 +903,10 @@ impl Tables {
             return Err(not_supported("ReplicaUpdates"));
         }
         let stream_update = parse_stream_spec(r)?;
+        let on_demand_max = parse_on_demand_throughput(r)?;
         if billing.is_none()
             && pt.is_none()
+            && on_demand_max.is_none()
             && gsi_updates.is_empty()
             && deletion_protection.is_none()
             && !r.has("StreamSpecification")
@@ -961,6 +971,9 @@ impl Tables {
         }
         if let Some(p) = deletion_protection {
             d.deletion_protection = p;
+        }
+        if on_demand_max.is_some() {
+            d.on_demand_max = on_demand_max;
         }
         let (created, dropped) = self.apply_gsi_updates(r, &t, &mut d, gsi_updates)?;
         let mut new_spaces: Vec<SpaceId> = created.iter().map(|ix| ix.space).collect();
@@ -1197,6 +1210,29 @@ impl Tables {
             "TableMaxWriteCapacityUnits": 40000,
         })
     }
+}
+
+/// `OnDemandThroughput`: each maximum -1 (none) or at least 1.
+fn parse_on_demand_throughput(r: &Req<'_>) -> Result<Option<(i64, i64)>, ApiError> {
+    let Some(o) = r.object("OnDemandThroughput")? else {
+        return Ok(None);
+    };
+    let or = Req { obj: o };
+    let mut out = [-1i64; 2];
+    for (i, k) in ["MaxReadRequestUnits", "MaxWriteRequestUnits"]
+        .iter()
+        .enumerate()
+    {
+        if let Some(v) = or.i64(k)? {
+            if v != -1 && v < 1 {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: {k} must be -1 or at least 1"
+                )));
+            }
+            out[i] = v;
+        }
+    }
+    Ok(Some((out[0], out[1])))
 }
 
 /// One element of UpdateTable's `GlobalSecondaryIndexUpdates`.

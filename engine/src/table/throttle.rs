@@ -54,7 +54,14 @@ pub(crate) fn throttled_error(t: &Throttled) -> ApiError {
 
 fn mode_of(t: &Table) -> CapacityMode {
     if t.desc.billing_mode == "PAY_PER_REQUEST" {
-        CapacityMode::on_demand()
+        let max = |v: i64| (v > 0).then_some(v as u64);
+        match t.desc.on_demand_max {
+            Some((r, w)) => CapacityMode::OnDemand {
+                max_read: max(r),
+                max_write: max(w),
+            },
+            None => CapacityMode::on_demand(),
+        }
     } else {
         CapacityMode::provisioned(
             t.desc.read_capacity.max(1) as u64,
@@ -250,5 +257,38 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let ok = (100..150).filter(|i| put(&db, "tiny", *i).is_ok()).count();
         assert!(ok >= 45, "{ok} of 50 admitted at 1000 WCU");
+    }
+
+    #[test]
+    fn on_demand_maximum_throttles_with_throttling_exception() {
+        let db = enforcing();
+        let t = json!({"TableName": "capped", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "OnDemandThroughput": {"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 1}});
+        let out = db
+            .execute("CreateTable", t.to_string().as_bytes())
+            .expect("create");
+        assert_eq!(
+            out["TableDescription"]["OnDemandThroughput"],
+            json!({"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": 1})
+        );
+        let codes: Vec<ErrorCode> = (0..30)
+            .filter_map(|i| put(&db, "capped", i).err())
+            .map(|e| e.code)
+            .collect();
+        assert!(
+            !codes.is_empty(),
+            "a 1 WRU maximum throttles 30 back-to-back writes"
+        );
+        assert!(
+            codes.iter().all(|c| *c == ErrorCode::ThrottlingException),
+            "{codes:?}"
+        );
+        let bad = json!({"TableName": "capped", "OnDemandThroughput": {"MaxWriteRequestUnits": 0}});
+        let e = db
+            .execute("UpdateTable", bad.to_string().as_bytes())
+            .expect_err("0 is invalid");
+        assert_eq!(e.code, ErrorCode::ValidationException);
     }
 }
