@@ -13,7 +13,7 @@ use hashlog::db::EngineOptions;
 use hashlog::wal::Durability;
 use serde_json::{json, Value};
 
-fn table(gsis: usize, stream: bool) -> Value {
+fn table(name: &str, gsis: usize, stream: bool) -> Value {
     let mut defs = vec![json!({"AttributeName": "pk", "AttributeType": "S"})];
     let mut indexes = Vec::new();
     for i in 0..gsis {
@@ -22,7 +22,7 @@ fn table(gsis: usize, stream: bool) -> Value {
             "KeySchema": [{"AttributeName": format!("g{i}"), "KeyType": "HASH"}],
             "Projection": {"ProjectionType": if i % 2 == 0 { "KEYS_ONLY" } else { "ALL" }}}));
     }
-    let mut t = json!({"TableName": "bench", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    let mut t = json!({"TableName": name, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": defs, "BillingMode": "PAY_PER_REQUEST"});
     if gsis > 0 {
         t["GlobalSecondaryIndexes"] = Value::Array(indexes);
@@ -34,45 +34,64 @@ fn table(gsis: usize, stream: bool) -> Value {
     t
 }
 
+/// One PutItem body: an overwrite with a new index key each time, so every GSI deletes one
+/// entry and puts one, and the stream records a MODIFY with both images.
+fn put_body(table: &str, gsis: usize, i: u64, value: &str) -> Vec<u8> {
+    let mut item = json!({"pk": {"S": format!("k{}", i % 5000)}, "v": {"S": value}});
+    for j in 0..gsis {
+        item[format!("g{j}")] = json!({"S": format!("{}", i % 97)});
+    }
+    json!({"TableName": table, "Item": item})
+        .to_string()
+        .into_bytes()
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("indexes");
     g.throughput(Throughput::Elements(1));
     g.sample_size(30);
     let value = "x".repeat(900);
-    for (gsis, stream) in [(0, false), (1, false), (5, false), (0, true), (5, true)] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = EngineOptions {
-            durability: Durability::Buffered {
-                interval: Duration::from_millis(10),
-            },
-            ..EngineOptions::default()
-        };
-        let db = Database::open(dir.path(), engine, DatabaseOptions::default()).expect("open");
-        db.execute("CreateTable", table(gsis, stream).to_string().as_bytes())
-            .expect("create");
-        let name = format!(
+    // One database and one WAL for every configuration, so the rows differ only in the
+    // tables' indexes and streams; each table is warmed up before it is measured.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = EngineOptions {
+        durability: Durability::Buffered {
+            interval: Duration::from_millis(10),
+        },
+        ..EngineOptions::default()
+    };
+    let db = Database::open(dir.path(), engine, DatabaseOptions::default()).expect("open");
+    let configs = [(0, false), (1, false), (5, false), (0, true), (5, true)];
+    for (gsis, stream) in configs {
+        let name = format!("tbl{gsis}{}", if stream { "s" } else { "" });
+        db.execute(
+            "CreateTable",
+            table(&name, gsis, stream).to_string().as_bytes(),
+        )
+        .expect("create");
+        for i in 0..5000 {
+            db.execute("PutItem", &put_body(&name, gsis, i, &value))
+                .expect("warm-up put");
+        }
+    }
+    for (gsis, stream) in configs {
+        let name = format!("tbl{gsis}{}", if stream { "s" } else { "" });
+        let label = format!(
             "PutItem_1KiB_{gsis}_gsi_stream_{}",
             if stream { "on" } else { "off" }
         );
-        g.bench_function(name, |b| {
-            let mut i = 0u64;
+        g.bench_function(label, |b| {
+            let mut i = 5000u64;
             b.iter(|| {
                 i += 1;
-                // Overwrites with a new index key each time: every GSI deletes one entry and
-                // puts one, the stream records a MODIFY with both images.
-                let mut item = json!({"pk": {"S": format!("k{}", i % 5000)}, "v": {"S": value}});
-                for j in 0..gsis {
-                    item[format!("g{j}")] = json!({"S": format!("{}", i % 97)});
-                }
-                let body = json!({"TableName": "bench", "Item": item});
                 black_box(
-                    db.execute("PutItem", body.to_string().as_bytes())
+                    db.execute("PutItem", &put_body(&name, gsis, i, &value))
                         .expect("put"),
                 )
             })
         });
-        db.close().expect("close");
     }
+    db.close().expect("close");
     g.finish();
 }
 
