@@ -82,6 +82,11 @@ struct ServeArgs {
     /// DynamoDB Local); ConsumedCapacity is reported either way.
     #[arg(long, value_enum, default_value = "enforce")]
     capacity: CapacityArg,
+    /// Target-tracking auto scaling for every provisioned table, as TARGET_PCT,MIN,MAX
+    /// (e.g. 70,5,40000): scale out after 2 minutes above the target, in after 15 minutes
+    /// 20 points below it, within the daily decrease quota (docs/CAPACITY.md).
+    #[arg(long, value_name = "TARGET,MIN,MAX", value_parser = parse_autoscale)]
+    autoscale: Option<hashlog::capacity::ScalingPolicy>,
     /// Attach a consumer to a table's stream: TABLE=http://host:port/path (POST each batch)
     /// or TABLE=exec:COMMAND (batch on stdin); repeatable. Checkpoints and dead letters go to
     /// DATA_DIR/triggers/.
@@ -122,6 +127,8 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
             )),
             ttl_deletes_per_sweep: args.ttl_deletes_per_sweep,
             enforce_capacity: args.capacity == CapacityArg::Enforce,
+            capacity_clock: None,
+            autoscale: args.autoscale,
         },
     )
     .map_err(|e| format!("cannot open {}: {e}", args.data_dir.display()))?;
@@ -129,6 +136,21 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
         tracing::warn!("io_uring unavailable, using std I/O: {note}");
     }
     Ok(Arc::new(db))
+}
+
+fn parse_autoscale(s: &str) -> Result<hashlog::capacity::ScalingPolicy, String> {
+    let parts: Vec<u64> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{p:?} is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [target, min, max] = parts.as_slice() else {
+        return Err("expected TARGET_PCT,MIN,MAX".into());
+    };
+    hashlog::capacity::ScalingPolicy::new(*target, *min, *max).map_err(|e| e.to_string())
 }
 
 fn main() {

@@ -38,6 +38,22 @@ pub struct DatabaseOptions {
     /// Throttle requests by each table's provisioned or on-demand capacity (the `capacity`
     /// module); off by default in the library, on in `hashlog serve`.
     pub enforce_capacity: bool,
+    /// The clock capacity decisions use (`None`: the system clock; tests and the study pass a
+    /// [`crate::capacity::SimClock`]).
+    pub capacity_clock: Option<CapacityClock>,
+    /// Target-tracking auto scaling applied to every provisioned table (both dimensions), as
+    /// Application Auto Scaling would; `None`: off.
+    pub autoscale: Option<crate::capacity::ScalingPolicy>,
+}
+
+/// A shared capacity clock in [`DatabaseOptions`].
+#[derive(Clone)]
+pub struct CapacityClock(pub Arc<dyn crate::capacity::Clock>);
+
+impl std::fmt::Debug for CapacityClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CapacityClock({} µs)", self.0.now_micros())
+    }
 }
 
 impl Default for DatabaseOptions {
@@ -48,6 +64,8 @@ impl Default for DatabaseOptions {
             ttl_sweep_interval: None,
             ttl_deletes_per_sweep: 10_000,
             enforce_capacity: false,
+            capacity_clock: None,
+            autoscale: None,
         }
     }
 }

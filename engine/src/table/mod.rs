@@ -103,6 +103,8 @@ pub struct Tables {
     /// Capacity controllers of the tables used since open, by keyspace.
     pub(crate) capacity:
         RwLock<std::collections::HashMap<SpaceId, Arc<crate::capacity::TableCapacity>>>,
+    /// Auto-scaling state per provisioned table (when `opts.autoscale` is set).
+    pub(crate) scalers: Mutex<std::collections::HashMap<SpaceId, crate::capacity::AutoScaler>>,
     /// Sequence-number state of every stream written or read since open.
     pub(crate) streams: streams::StreamStates,
     /// This value's own `Arc`, for background work (index backfills) that outlives a call.
@@ -145,6 +147,7 @@ impl Tables {
             tokens: transact::TokenCache::default(),
             streams: Default::default(),
             capacity: RwLock::new(std::collections::HashMap::new()),
+            scalers: Mutex::new(std::collections::HashMap::new()),
             me: me.clone(),
         });
         let pending: Vec<(String, String)> = tables
@@ -161,6 +164,26 @@ impl Tables {
             .collect();
         for (t, i) in pending {
             tables.spawn_backfill(t, i);
+        }
+        if tables.opts.autoscale.is_some() && tables.opts.enforce_capacity {
+            let me = Arc::downgrade(&tables);
+            let started = std::thread::Builder::new()
+                .name("hashlog-autoscale".into())
+                .spawn(move || loop {
+                    for _ in 0..100 {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        if me.strong_count() == 0 {
+                            return;
+                        }
+                    }
+                    let Some(t) = me.upgrade() else {
+                        return;
+                    };
+                    t.autoscale_once();
+                });
+            if let Err(e) = started {
+                eprintln!("hashlog: could not start auto scaling: {e}");
+            }
         }
         if let Some(every) = tables.opts.ttl_sweep_interval {
             Tables::start_sweeper(

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use super::{Table, Tables};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::{
-    CapacityConfig, CapacityMode, Op, SystemClock, TableCapacity, Throttled, Ticket,
+    AutoScaleConfig, AutoScaler, CapacityConfig, CapacityMode, Op, ScalingDecision, SystemClock,
+    TableCapacity, Throttled, Ticket,
 };
 use crate::kv::SpaceId;
 
@@ -100,7 +101,10 @@ impl Tables {
                 mode_of(t),
                 size,
                 CapacityConfig::default(),
-                Arc::new(SystemClock::new()),
+                match &self.opts.capacity_clock {
+                    Some(c) => Arc::clone(&c.0),
+                    None => Arc::new(SystemClock::new()),
+                },
             ))
         });
         Some(Arc::clone(c))
@@ -153,6 +157,46 @@ impl Tables {
     /// Forgets a deleted table's controller.
     pub(crate) fn capacity_dropped(&self, space: SpaceId) {
         self.capacity.write().remove(&space);
+        self.scalers.lock().remove(&space);
+    }
+
+    /// One auto-scaling evaluation of every provisioned table in use: applies each decision
+    /// through UpdateTable (so it is persisted, shown by DescribeTable and obeys the decrease
+    /// quota) and returns what it applied.
+    pub fn autoscale_once(&self) -> Vec<(String, ScalingDecision)> {
+        let Some(policy) = self.opts.autoscale else {
+            return Vec::new();
+        };
+        let mut applied = Vec::new();
+        for (name, cap) in self.capacity_controllers() {
+            let Some(t) = self.catalog.read().get(&name).cloned() else {
+                continue;
+            };
+            let decision = {
+                let mut scalers = self.scalers.lock();
+                let s = scalers.entry(t.space()).or_insert_with(|| {
+                    AutoScaler::new(Some(policy), Some(policy), AutoScaleConfig::default())
+                });
+                s.evaluate_stats(&cap.stats())
+            };
+            let Some(d) = decision else {
+                continue;
+            };
+            let rcu = d.read.map_or(t.desc.read_capacity, |v| v as i64);
+            let wcu = d.write.map_or(t.desc.write_capacity, |v| v as i64);
+            if rcu == t.desc.read_capacity && wcu == t.desc.write_capacity {
+                continue;
+            }
+            let body = serde_json::json!({"TableName": name,
+                "ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}});
+            let applied_ok = crate::api::request::Req::new(&body)
+                .and_then(|r| self.update_table(&r))
+                .is_ok();
+            if applied_ok {
+                applied.push((name, d));
+            }
+        }
+        applied
     }
 
     /// Every controller, by table name (metrics, the study).
@@ -290,5 +334,46 @@ mod tests {
             .execute("UpdateTable", bad.to_string().as_bytes())
             .expect_err("0 is invalid");
         assert_eq!(e.code, ErrorCode::ValidationException);
+    }
+
+    #[test]
+    fn auto_scaling_raises_a_busy_table_on_the_simulated_clock() {
+        use crate::api::CapacityClock;
+        use crate::capacity::{ScalingPolicy, SimClock};
+        let clock = Arc::new(SimClock::new(1_800_000_000_000_000));
+        let opts = DatabaseOptions {
+            enforce_capacity: true,
+            capacity_clock: Some(CapacityClock(clock.clone())),
+            autoscale: Some(ScalingPolicy::new(50, 1, 1000).expect("policy")),
+            ..DatabaseOptions::default()
+        };
+        let db = Database::new(Arc::new(MemKv::new()), opts).expect("db");
+        create(&db, "busy", Some((10, 10)));
+        let mut applied = Vec::new();
+        // 9 writes a second at 10 WCU (90 % against a 50 % target) for 4 simulated minutes.
+        for sec in 0..240u64 {
+            for i in 0..9 {
+                put(&db, "busy", (sec * 9 + i) as usize).expect("within capacity");
+            }
+            clock.advance(std::time::Duration::from_secs(1));
+            applied.extend(db.tables().autoscale_once());
+        }
+        assert!(
+            !applied.is_empty(),
+            "no scaling decision in 4 minutes at 90 %"
+        );
+        let d = db
+            .execute(
+                "DescribeTable",
+                json!({"TableName": "busy"}).to_string().as_bytes(),
+            )
+            .expect("describe");
+        let wcu = d["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"]
+            .as_i64()
+            .unwrap_or(0);
+        assert!(
+            (18..=20).contains(&wcu),
+            "WCU {wcu} after scaling out to 9/0.5"
+        );
     }
 }
