@@ -90,7 +90,7 @@ impl Executor for Database {
         // partitioned (CloudWatch shows these as ThrottledRequests, burst balance, ...).
         for (table, cap) in self.tables().capacity_controllers() {
             let st = cap.stats();
-            let t = table.replace('\\', "").replace('"', "");
+            let t = table.replace(['\\', '"'], "");
             for (dim, o) in [("read", &st.read), ("write", &st.write)] {
                 let l = format!("{{table=\"{t}\",op=\"{dim}\"}}");
                 g.push((format!("capacity_rate_units{l}"), o.rate_per_sec));
