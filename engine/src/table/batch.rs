@@ -237,7 +237,7 @@ impl Tables {
         let mut admitted = Vec::with_capacity(plans.len());
         let mut first_throttle = None;
         for p in plans {
-            match self.admit(&p.table, Op::Write, &p.key) {
+            match self.admit_write(&p.table, &p.key) {
                 Ok(c) => admitted.push((p, c)),
                 Err(e) => {
                     if let Value::Array(a) = unprocessed
@@ -275,9 +275,11 @@ impl Tables {
                 // Each request is charged as its PutItem / DeleteItem would be: the larger of
                 // the item before and after; index entries follow the item.
                 let old = self.load(&t, &p.key)?;
-                let base = replace_write_units(size_of(old.as_ref()), p.size, WriteKind::Standard);
-                c.table += base;
-                charge.units = base;
+                let mut one = Consumed::of(replace_write_units(
+                    size_of(old.as_ref()),
+                    p.size,
+                    WriteKind::Standard,
+                ));
                 self.index_writes(
                     &t,
                     Change {
@@ -287,8 +289,10 @@ impl Tables {
                     },
                     WriteKind::Standard,
                     &mut writes,
-                    c,
+                    &mut one,
                 )?;
+                charge.set(&one);
+                c.add(&one);
                 let change = Change {
                     base_key: &p.key,
                     old: old.as_ref(),

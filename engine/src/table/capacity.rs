@@ -102,6 +102,17 @@ impl Consumed {
         *m.entry(name.to_string()).or_default() += units;
     }
 
+    /// Adds another request's consumption to this one.
+    pub fn add(&mut self, o: &Consumed) {
+        self.table += o.table;
+        for (n, u) in &o.gsi {
+            *self.gsi.entry(n.clone()).or_default() += u;
+        }
+        for (n, u) in &o.lsi {
+            *self.lsi.entry(n.clone()).or_default() += u;
+        }
+    }
+
     pub fn total(&self) -> f64 {
         self.table + self.gsi.values().sum::<f64>() + self.lsi.values().sum::<f64>()
     }

@@ -842,6 +842,7 @@ impl Tables {
         self.capacity_dropped(t.space());
         for ix in &t.indexes {
             self.kv.drop_space(ix.space()).map_err(storage)?;
+            self.capacity_dropped(ix.space());
         }
         if let Some(sd) = &t.desc.stream {
             self.kv.drop_space(sd.space).map_err(storage)?;
@@ -1049,6 +1050,7 @@ impl Tables {
                 None => desc["GlobalSecondaryIndexes"] = json!([v]),
             }
             self.kv.drop_space(ix.space).map_err(storage)?;
+            self.capacity_dropped(ix.space);
         }
         if let Some(ix) = created {
             self.spawn_backfill(t.name().to_string(), ix.name);

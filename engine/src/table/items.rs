@@ -237,7 +237,7 @@ impl Tables {
         let key = t.schema.user_key(&item)?;
         self.check_index_keys(&t, &item)?;
 
-        let mut charge = self.admit(&t, Op::Write, &key)?;
+        let mut charge = self.admit_write(&t, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
@@ -250,7 +250,7 @@ impl Tables {
         ));
         self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
         let mut out = json!({});
-        charge.units = consumed.total();
+        charge.set(&consumed);
         cap.attach(&mut out, t.name(), &consumed);
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
@@ -309,7 +309,7 @@ impl Tables {
         let t = self.table(name)?;
         let (_, key) = key_param(r, &t.schema)?;
 
-        let mut charge = self.admit(&t, Op::Write, &key)?;
+        let mut charge = self.admit_write(&t, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
@@ -324,7 +324,7 @@ impl Tables {
             self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
         }
         let mut out = json!({});
-        charge.units = consumed.total();
+        charge.set(&consumed);
         cap.attach(&mut out, t.name(), &consumed);
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
@@ -357,7 +357,7 @@ impl Tables {
             check_key_untouched(u, &t.schema)?;
         }
 
-        let mut charge = self.admit(&t, Op::Write, &key)?;
+        let mut charge = self.admit_write(&t, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
@@ -377,7 +377,7 @@ impl Tables {
             Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
         self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
         let mut out = json!({});
-        charge.units = consumed.total();
+        charge.set(&consumed);
         cap.attach(&mut out, t.name(), &consumed);
         attributes(&mut out, attrs);
         Ok(out)

@@ -413,7 +413,10 @@ impl Tables {
         let prefix = schema.partition_prefix(&kq.partition)?;
         // An index has capacity of its own, not enforced yet: index reads are admitted by the
         // table's controller under the index key's hash.
-        let mut charge = self.admit(&t, Op::Read, &prefix)?;
+        let mut charge = match index.filter(|i| i.desc.global) {
+            Some(ix) => self.admit_index_read(&t, ix, crate::key::routing_hash(&prefix))?,
+            None => self.admit(&t, Op::Read, &prefix)?,
+        };
         let after = |p: &[u8]| {
             prefix_successor(p)
                 .map(Bound::Excluded)
@@ -587,7 +590,11 @@ impl Tables {
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
         let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
-        let mut charge = self.admit_hash(&t, Op::Read, segment.map_or(0, |(lo, _)| lo))?;
+        let first_hash = segment.map_or(0, |(lo, _)| lo);
+        let mut charge = match index.filter(|i| i.desc.global) {
+            Some(ix) => self.admit_index_read(&t, ix, first_hash)?,
+            None => self.admit_hash(&t, Op::Read, first_hash)?,
+        };
         let (mut lower, upper) = match segment {
             None => (Bound::Unbounded, Bound::Unbounded),
             Some((lo, hi)) => (

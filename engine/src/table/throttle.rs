@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::capacity::Consumed;
 use super::{Table, Tables};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::{
@@ -23,6 +24,10 @@ pub(crate) struct Charge {
     cap: Option<Arc<TableCapacity>>,
     ticket: Option<Ticket>,
     pub units: f64,
+    /// A write's admissions on the table's GSIs (each GSI has its own capacity), charged with
+    /// the units [`Charge::set`] found for that index (none when the write left it alone).
+    gsis: Vec<(String, Arc<TableCapacity>, Ticket)>,
+    gsi_units: std::collections::BTreeMap<String, f64>,
 }
 
 impl Charge {
@@ -32,7 +37,15 @@ impl Charge {
             cap: None,
             ticket: None,
             units: 0.0,
+            gsis: Vec::new(),
+            gsi_units: Default::default(),
         }
+    }
+
+    /// A write's consumption: the table's units to the table, each GSI's to that GSI.
+    pub fn set(&mut self, c: &Consumed) {
+        self.units = c.table + c.lsi.values().sum::<f64>();
+        self.gsi_units = c.gsi.clone();
     }
 }
 
@@ -40,6 +53,9 @@ impl Drop for Charge {
     fn drop(&mut self) {
         if let (Some(cap), Some(t)) = (&self.cap, self.ticket.take()) {
             cap.charge(t, self.units);
+        }
+        for (name, cap, t) in self.gsis.drain(..) {
+            cap.charge(t, self.gsi_units.get(&name).copied().unwrap_or(0.0));
         }
     }
 }
@@ -51,6 +67,18 @@ pub(crate) fn throttled_error(t: &Throttled) -> ApiError {
         _ => ErrorCode::ProvisionedThroughputExceededException,
     };
     ApiError::new(code, t.message())
+}
+
+/// A GSI's mode: its own provisioned throughput, or on-demand with its table.
+fn index_mode(t: &Table, ix: &super::Index) -> CapacityMode {
+    if t.desc.billing_mode == "PAY_PER_REQUEST" {
+        CapacityMode::on_demand()
+    } else {
+        CapacityMode::provisioned(
+            ix.desc.read_capacity.max(1) as u64,
+            ix.desc.write_capacity.max(1) as u64,
+        )
+    }
 }
 
 fn mode_of(t: &Table) -> CapacityMode {
@@ -84,21 +112,77 @@ fn partition_key_bytes(key: &[u8]) -> &[u8] {
 impl Tables {
     /// The capacity controller of a table, created on first use from its description.
     pub(crate) fn capacity_of(&self, t: &Table) -> Option<Arc<TableCapacity>> {
+        self.controller(t.space(), || mode_of(t))
+    }
+
+    /// The capacity controller of a GSI (keyed by the index's keyspace).
+    pub(crate) fn index_capacity_of(
+        &self,
+        t: &Table,
+        ix: &super::Index,
+    ) -> Option<Arc<TableCapacity>> {
+        self.controller(ix.space(), || index_mode(t, ix))
+    }
+
+    /// Admits a write on every GSI of `t` too: a throttled index throttles the base write, as
+    /// in DynamoDB. GSI partitions follow the index key, which is known only after the item is
+    /// read; the admission uses the base item's partition key, the charge the real units.
+    pub(crate) fn admit_write(&self, t: &Table, key: &[u8]) -> Result<Charge, ApiError> {
+        let mut charge = self.admit(t, Op::Write, key)?;
+        if charge.cap.is_none() {
+            return Ok(charge);
+        }
+        for ix in t.indexes.iter().filter(|i| i.desc.global) {
+            if let Some(cap) = self.index_capacity_of(t, ix) {
+                let ticket = cap
+                    .admit_key(Op::Write, partition_key_bytes(key))
+                    .map_err(|e| throttled_error(&e))?;
+                charge.gsis.push((ix.name().to_string(), cap, ticket));
+            }
+        }
+        Ok(charge)
+    }
+
+    /// Admits a read of a GSI (Query or Scan with IndexName) on the index's own capacity.
+    pub(crate) fn admit_index_read(
+        &self,
+        t: &Table,
+        ix: &super::Index,
+        hash: u64,
+    ) -> Result<Charge, ApiError> {
+        let Some(cap) = self.index_capacity_of(t, ix) else {
+            return Ok(Charge::none());
+        };
+        let ticket = cap.admit(Op::Read, hash).map_err(|e| throttled_error(&e))?;
+        Ok(Charge {
+            cap: Some(cap),
+            ticket: Some(ticket),
+            units: 0.5,
+            gsis: Vec::new(),
+            gsi_units: Default::default(),
+        })
+    }
+
+    fn controller(
+        &self,
+        space: SpaceId,
+        mode: impl FnOnce() -> CapacityMode,
+    ) -> Option<Arc<TableCapacity>> {
         if !self.opts.enforce_capacity {
             return None;
         }
-        if let Some(c) = self.capacity.read().get(&t.space()) {
+        if let Some(c) = self.capacity.read().get(&space) {
             return Some(Arc::clone(c));
         }
         let size = self
             .kv
-            .space_stats(t.space())
+            .space_stats(space)
             .map(|s| s.approximate_bytes)
             .unwrap_or(0);
         let mut map = self.capacity.write();
-        let c = map.entry(t.space()).or_insert_with(|| {
+        let c = map.entry(space).or_insert_with(|| {
             Arc::new(TableCapacity::new(
-                mode_of(t),
+                mode(),
                 size,
                 CapacityConfig::default(),
                 match &self.opts.capacity_clock {
@@ -125,6 +209,8 @@ impl Tables {
                 Op::Read => 0.5,
                 Op::Write => 1.0,
             },
+            gsis: Vec::new(),
+            gsi_units: Default::default(),
         })
     }
 
@@ -138,18 +224,27 @@ impl Tables {
             cap: Some(cap),
             ticket: Some(ticket),
             units: 0.5,
+            gsis: Vec::new(),
+            gsi_units: Default::default(),
         })
     }
 
     /// Applies a table's new billing mode or throughput (UpdateTable) to its controller.
     pub(crate) fn capacity_changed(&self, t: &Table) {
-        if let Some(c) = self.capacity.read().get(&t.space()) {
-            match mode_of(t) {
-                CapacityMode::Provisioned { read, write } => c.set_provisioned(read, write),
-                CapacityMode::OnDemand {
-                    max_read,
-                    max_write,
-                } => c.set_on_demand(max_read, max_write),
+        let apply = |c: &TableCapacity, mode: CapacityMode| match mode {
+            CapacityMode::Provisioned { read, write } => c.set_provisioned(read, write),
+            CapacityMode::OnDemand {
+                max_read,
+                max_write,
+            } => c.set_on_demand(max_read, max_write),
+        };
+        let map = self.capacity.read();
+        if let Some(c) = map.get(&t.space()) {
+            apply(c, mode_of(t));
+        }
+        for ix in t.indexes.iter().filter(|i| i.desc.global) {
+            if let Some(c) = map.get(&ix.space()) {
+                apply(c, index_mode(t, ix));
             }
         }
     }
@@ -374,6 +469,42 @@ mod tests {
         assert!(
             (18..=20).contains(&wcu),
             "WCU {wcu} after scaling out to 9/0.5"
+        );
+    }
+
+    #[test]
+    fn a_throttled_gsi_throttles_base_writes() {
+        let db = enforcing();
+        let t = json!({"TableName": "gsitab", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 1000, "WriteCapacityUnits": 1000},
+            "GlobalSecondaryIndexes": [{"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}]});
+        db.execute("CreateTable", t.to_string().as_bytes())
+            .expect("create");
+        let mut throttled = 0;
+        for i in 0..50 {
+            let item = json!({"TableName": "gsitab", "Item": {"pk": {"S": format!("k{i}")}, "g": {"S": "x"}}});
+            if let Err(e) = db.execute("PutItem", item.to_string().as_bytes()) {
+                assert_eq!(e.code, ErrorCode::ProvisionedThroughputExceededException);
+                throttled += 1;
+            }
+        }
+        assert!(
+            throttled >= 40,
+            "a 1 WCU index let {} of 50 writes through",
+            50 - throttled
+        );
+        // Reads of the index use its own (1 RCU) capacity, not the table's 1,000.
+        let q = json!({"TableName": "gsitab", "IndexName": "byG", "KeyConditionExpression": "g = :g",
+            "ExpressionAttributeValues": {":g": {"S": "x"}}});
+        let errs = (0..50)
+            .filter(|_| db.execute("Query", q.to_string().as_bytes()).is_err())
+            .count();
+        assert!(
+            errs >= 40,
+            "only {errs} of 50 index queries throttled at 1 RCU"
         );
     }
 }

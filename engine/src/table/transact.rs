@@ -29,7 +29,6 @@ use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
-use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Projection, UpdateExpr};
 use crate::kv::KvWrite;
 use crate::limits::{TRANSACT_ACTIONS_MAX, TRANSACT_SIZE_MAX_BYTES, TRANSACT_TOKEN_TTL_SECS};
@@ -403,7 +402,7 @@ impl Tables {
         let mut new_size_total = 0usize;
         let mut charges = Vec::with_capacity(actions.len());
         for a in actions {
-            match self.admit(&a.table, Op::Write, &a.key) {
+            match self.admit_write(&a.table, &a.key) {
                 Ok(c) => charges.push(c),
                 Err(e) => {
                     cancelled = true;
@@ -454,12 +453,11 @@ impl Tables {
             new_size_total += new_size;
             let t = self.current(&a.table);
             let c = units.entry(t.name().to_string()).or_default();
-            let action_units =
-                replace_write_units(size_of(old.as_ref()), new_size, WriteKind::Transactional);
-            c.table += action_units;
-            if let Some(ch) = charges.last_mut() {
-                ch.units = action_units;
-            }
+            let mut one = Consumed::of(replace_write_units(
+                size_of(old.as_ref()),
+                new_size,
+                WriteKind::Transactional,
+            ));
             self.index_writes(
                 &t,
                 Change {
@@ -469,8 +467,12 @@ impl Tables {
                 },
                 WriteKind::Transactional,
                 &mut writes,
-                c,
+                &mut one,
             )?;
+            if let Some(ch) = charges.last_mut() {
+                ch.set(&one);
+            }
+            c.add(&one);
             let change = Change {
                 base_key: &a.key,
                 old: old.as_ref(),
