@@ -115,6 +115,22 @@ impl Executor for Database {
                 format!("capacity_splits_total{{table=\"{t}\"}}"),
                 st.splits as f64,
             ));
+            // Contributor Insights: the most accessed and most throttled partition keys
+            // (sampled Space-Saving estimates over the sliding window).
+            let hot = cap.hot_keys(5);
+            for (what, keys) in [("accessed", &hot.accessed), ("throttled", &hot.throttled)] {
+                for k in keys.iter() {
+                    let key: String = String::from_utf8_lossy(&k.key)
+                        .chars()
+                        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+                        .take(64)
+                        .collect();
+                    g.push((
+                        format!("capacity_hot_key_{what}{{table=\"{t}\",key=\"{key}\"}}"),
+                        k.count as f64,
+                    ));
+                }
+            }
         }
         g
     }
