@@ -637,21 +637,7 @@ impl Tables {
                     &format!("globalSecondaryIndexes.{}.member", i + 1),
                     parse_throughput,
                 )?;
-                match (billing, spec.throughput) {
-                    ("PROVISIONED", None) => {
-                        return Err(invalid(format!(
-                            "ProvisionedThroughput must be specified for index: {}",
-                            spec.name
-                        )))
-                    }
-                    ("PAY_PER_REQUEST", Some(_)) => {
-                        return Err(invalid(format!(
-                            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
-                            spec.name
-                        )))
-                    }
-                    _ => {}
-                }
+                check_gsi_throughput(billing, &spec)?;
                 specs.push((spec, true));
             }
             if g.len() > GSI_PER_TABLE_MAX {
@@ -1214,6 +1200,21 @@ impl Tables {
     }
 }
 
+/// A GSI's ProvisionedThroughput must be given exactly when its table is provisioned.
+fn check_gsi_throughput(billing: &str, spec: &IndexSpec) -> Result<(), ApiError> {
+    match (billing, spec.throughput) {
+        ("PROVISIONED", None) => Err(invalid(format!(
+            "ProvisionedThroughput must be specified for index: {}",
+            spec.name
+        ))),
+        ("PAY_PER_REQUEST", Some(_)) => Err(invalid(format!(
+            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+            spec.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `OnDemandThroughput`: each maximum -1 (none) or at least 1.
 fn parse_on_demand_throughput(r: &Req<'_>) -> Result<Option<(i64, i64)>, ApiError> {
     let Some(o) = r.object("OnDemandThroughput")? else {
@@ -1353,21 +1354,7 @@ impl Tables {
                             format!("One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of {GSI_PER_TABLE_MAX}"),
                         ));
                     }
-                    match (d.billing_mode.as_str(), spec.throughput) {
-                        ("PROVISIONED", None) => {
-                            return Err(invalid(format!(
-                                "ProvisionedThroughput must be specified for index: {}",
-                                spec.name
-                            )))
-                        }
-                        ("PAY_PER_REQUEST", Some(_)) => {
-                            return Err(invalid(format!(
-                                "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
-                                spec.name
-                            )))
-                        }
-                        _ => {}
-                    }
+                    check_gsi_throughput(&d.billing_mode, &spec)?;
                     // Key attributes of the new index are defined by the request's
                     // AttributeDefinitions, which must agree with the table's.
                     let mut defs = d.attribute_definitions.clone();

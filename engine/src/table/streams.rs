@@ -142,16 +142,7 @@ impl Tables {
         if let Some(s) = self.streams.lock().get(&space) {
             return Ok(Arc::clone(s));
         }
-        let last = self
-            .kv
-            .scan(space, Bound::Unbounded, Bound::Unbounded, true)
-            .map_err(storage)?
-            .next()
-            .transpose()
-            .map_err(storage)?
-            .and_then(|(k, _)| <[u8; 8]>::try_from(k.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        let last = self.edge_seq(space, true)?.unwrap_or(0);
         let mut map = self.streams.lock();
         let s = map.entry(space).or_insert_with(|| {
             Arc::new(StreamState {
@@ -257,9 +248,14 @@ impl Tables {
     }
 
     fn first_retained(&self, sd: &StreamDesc) -> Result<Option<u64>, ApiError> {
+        self.edge_seq(sd.space, false)
+    }
+
+    /// The first (or, `last`, the last) sequence number stored in a stream keyspace.
+    fn edge_seq(&self, space: SpaceId, last: bool) -> Result<Option<u64>, ApiError> {
         Ok(self
             .kv
-            .scan(sd.space, Bound::Unbounded, Bound::Unbounded, false)
+            .scan(space, Bound::Unbounded, Bound::Unbounded, last)
             .map_err(storage)?
             .next()
             .transpose()

@@ -42,6 +42,16 @@ impl Charge {
         }
     }
 
+    fn admitted(cap: Arc<TableCapacity>, ticket: Ticket, units: f64) -> Charge {
+        Charge {
+            cap: Some(cap),
+            ticket: Some(ticket),
+            units,
+            gsis: Vec::new(),
+            gsi_units: Default::default(),
+        }
+    }
+
     /// A write's consumption: the table's units to the table, each GSI's to that GSI.
     pub fn set(&mut self, c: &Consumed) {
         self.units = c.table + c.lsi.values().sum::<f64>();
@@ -154,13 +164,7 @@ impl Tables {
             return Ok(Charge::none());
         };
         let ticket = cap.admit(Op::Read, hash).map_err(|e| throttled_error(&e))?;
-        Ok(Charge {
-            cap: Some(cap),
-            ticket: Some(ticket),
-            units: 0.5,
-            gsis: Vec::new(),
-            gsi_units: Default::default(),
-        })
+        Ok(Charge::admitted(cap, ticket, 0.5))
     }
 
     fn controller(
@@ -202,16 +206,11 @@ impl Tables {
         let ticket = cap
             .admit_key(op, partition_key_bytes(key))
             .map_err(|e| throttled_error(&e))?;
-        Ok(Charge {
-            cap: Some(cap),
-            ticket: Some(ticket),
-            units: match op {
-                Op::Read => 0.5,
-                Op::Write => 1.0,
-            },
-            gsis: Vec::new(),
-            gsi_units: Default::default(),
-        })
+        let units = match op {
+            Op::Read => 0.5,
+            Op::Write => 1.0,
+        };
+        Ok(Charge::admitted(cap, ticket, units))
     }
 
     /// Admits one request that reads a hash range (Scan), by the range's first hash.
@@ -220,13 +219,7 @@ impl Tables {
             return Ok(Charge::none());
         };
         let ticket = cap.admit(op, hash).map_err(|e| throttled_error(&e))?;
-        Ok(Charge {
-            cap: Some(cap),
-            ticket: Some(ticket),
-            units: 0.5,
-            gsis: Vec::new(),
-            gsi_units: Default::default(),
-        })
+        Ok(Charge::admitted(cap, ticket, 0.5))
     }
 
     /// Applies a table's new billing mode or throughput (UpdateTable) to its controller.
