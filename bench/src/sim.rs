@@ -471,3 +471,65 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
         provisioned_mean_usd,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Distribution;
+    use crate::workload::{ItemSize, Ycsb};
+
+    fn config(strategy: Strategy, policy: Policy, dist: Distribution) -> SimConfig {
+        SimConfig {
+            label: "t".into(),
+            strategy,
+            policy,
+            workload: WorkloadSpec {
+                ycsb: Ycsb::A,
+                dist,
+                records: 10_000,
+                item_size: ItemSize::Fixed(1000),
+                shift_every_secs: None,
+                max_scan: 100,
+            },
+            rate: 400,
+            duration_secs: 60,
+            window_secs: 10,
+            partitions: 8,
+            vnodes: 64,
+            scale: 10,
+            seed: 3,
+            prices: Prices::default(),
+        }
+    }
+
+    #[test]
+    fn fixed_layout_runs_repeat_exactly_and_count_every_op() {
+        let c = config(Strategy::FixedHash, Policy::ProvEven, Distribution::Uniform);
+        let a = run(&c).unwrap();
+        let b = run(&c).unwrap();
+        assert_eq!(a.windows, b.windows);
+        assert_eq!(a.offered(), 400 * 60);
+        for w in &a.windows {
+            assert_eq!(w.offered, w.admitted + w.throttled);
+            assert_eq!(w.throttled, w.throttled_partition + w.throttled_table);
+        }
+    }
+
+    #[test]
+    fn key_range_concentrates_zipfian_load_and_hash_spreads_it() {
+        let z = Distribution::Zipfian { theta: 0.99 };
+        let kr = run(&config(Strategy::KeyRange, Policy::ProvAdaptive, z)).unwrap();
+        let fh = run(&config(Strategy::FixedHash, Policy::ProvAdaptive, z)).unwrap();
+        assert!(kr.mean_imbalance() > 2.0 * fh.mean_imbalance());
+        assert!(kr.throttled_pct() > fh.throttled_pct());
+    }
+
+    #[test]
+    fn mean_units_match_the_mix() {
+        let c = config(Strategy::FixedHash, Policy::ProvEven, Distribution::Uniform);
+        let (r, w) = mean_units(&c.workload, 1000, 1);
+        // Half reads of 0.5 RCU, half writes of 1 WCU.
+        assert!((240..=260).contains(&r), "{r}");
+        assert!((490..=510).contains(&w), "{w}");
+    }
+}
