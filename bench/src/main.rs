@@ -334,6 +334,38 @@ fn run_study(mut a: StudyArgs) -> Result<(), String> {
             }
         }
     }
+    // YCSB A–F under zipfian 0.99 (D: latest, its YCSB default), provisioned with adaptive
+    // capacity, every strategy.
+    for y in [
+        workload::Ycsb::A,
+        workload::Ycsb::B,
+        workload::Ycsb::C,
+        workload::Ycsb::D,
+        workload::Ycsb::E,
+        workload::Ycsb::F,
+    ] {
+        let (label, dist) = match y {
+            workload::Ycsb::D => ("ycsb-D-latest-0.99", Distribution::Latest { theta: 0.99 }),
+            _ => ("", zipf),
+        };
+        let label = if label.is_empty() {
+            format!("ycsb-{}-zipfian-0.99", y.name())
+        } else {
+            label.to_string()
+        };
+        let mut sa = a.sim.clone();
+        sa.ycsb = y;
+        for s in sim::Strategy::ALL {
+            configs.push(sim_config(
+                &sa,
+                &label,
+                dist,
+                false,
+                s,
+                sim::Policy::ProvAdaptive,
+            )?);
+        }
+    }
     let t = Instant::now();
     let runs = study::run_all(&configs)?;
     let mut params = params_json(&a.sim);

@@ -264,14 +264,9 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
         Strategy::SplitForHeat => Router::Split(CapacityRanges::new(Arc::clone(&tc))),
         s => {
             let starts: Vec<u64> = tc.stats().partitions.iter().map(|p| p.start).collect();
-            if starts.len() != n {
-                return Err(format!(
-                    "{} needs {} partitions for its provisioned rate ({mean_r} RCU, {mean_w} WCU); \
-                     raise --partitions",
-                    s.name(),
-                    starts.len()
-                ));
-            }
+            // The controller starts with more than N partitions when the provisioned rate
+            // needs them; the fixed layouts then use that many.
+            let n = starts.len();
             let p: Box<dyn Partitioner> = match s {
                 Strategy::FixedHash => Box::new(FixedHash::new(n)),
                 Strategy::Consistent => Box::new(ConsistentHash::new(n, c.vnodes)),
@@ -289,6 +284,10 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
             };
             Router::Fixed(p, starts)
         }
+    };
+    let n_start = match &router {
+        Router::Fixed(_, starts) => starts.len(),
+        Router::Split(p) => p.partition_count(),
     };
     let mut scaler = (c.policy == Policy::ProvAutoscale)
         .then(|| -> Result<AutoScaler, String> {
@@ -459,8 +458,10 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
     let provisioned_mean_usd =
         c.prices
             .provisioned(mean_r as f64, mean_w as f64, c.duration_secs as f64);
+    let mut config = c.clone();
+    config.partitions = n_start;
     Ok(RunResult {
-        config: c.clone(),
+        config,
         mean_read_units: mean_r,
         mean_write_units: mean_w,
         windows,

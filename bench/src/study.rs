@@ -332,7 +332,7 @@ pub fn summary_md(runs: &[RunResult]) -> String {
         let _ = writeln!(s, "## {l}\n");
         s.push_str(
             "| strategy | policy | throttled % | partition / table throttles | mean imbalance | \
-             partitions end | splits | adapt (s) | cost $ | on-demand $ |\n\
+             partitions end | splits | adapt (s) | cost $/h | on-demand $/h |\n\
              |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for r in runs.iter().filter(|r| r.config.label == l) {
@@ -352,8 +352,8 @@ pub fn summary_md(runs: &[RunResult]) -> String {
                 r.final_partitions(),
                 r.splits(),
                 adapt,
-                r.cost_usd,
-                r.on_demand_usd
+                r.cost_usd * 3600.0 / r.config.duration_secs.max(1) as f64,
+                r.on_demand_usd * 3600.0 / r.config.duration_secs.max(1) as f64
             );
         }
         s.push('\n');
