@@ -147,6 +147,84 @@ pub fn line_chart(
     s
 }
 
+/// A heat map: one column per time step, one row per partition (row 0 at the top), colour
+/// from white (0) to dark red (`max` or more). `rows[t][p]` is the value of partition `p` at
+/// step `t`; every step must have the same number of partitions.
+pub fn heatmap(title: &str, x_label: &str, step: f64, cols: &[Vec<f64>], max: f64) -> String {
+    let n = cols.first().map_or(0, |c| c.len()).max(1);
+    let t = cols.len().max(1);
+    let pw = W - ML - MR;
+    let ph = H - MT - MB;
+    let cw = pw / t as f64;
+    let rh = ph / n as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
+         viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{:.1}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}</text>\n",
+        W / 2.0,
+        esc(title)
+    );
+    let colour = |v: f64| {
+        let f = (v / max.max(1e-12)).clamp(0.0, 1.0);
+        let g = (255.0 * (1.0 - f)).round() as u8;
+        let r = (255.0 - 115.0 * f.powi(2)).round() as u8;
+        format!("#{r:02x}{g:02x}{g:02x}")
+    };
+    for (ti, col) in cols.iter().enumerate() {
+        for (pi, v) in col.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "<rect x=\"{:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{:.2}\" fill=\"{}\"/>",
+                ML + ti as f64 * cw,
+                MT + pi as f64 * rh,
+                cw + 0.05,
+                rh + 0.05,
+                colour(*v)
+            );
+        }
+    }
+    for i in 0..=5 {
+        let x = ML + pw * i as f64 / 5.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            MT + ph + 16.0,
+            fmt_tick(step * t as f64 * i as f64 / 5.0)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<rect x=\"{ML}\" y=\"{MT}\" width=\"{pw:.1}\" height=\"{ph:.1}\" fill=\"none\" stroke=\"#333\"/>\n\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n\
+         <text x=\"16\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1})\">partition (0 at top)</text>",
+        ML + pw / 2.0,
+        H - 12.0,
+        esc(x_label),
+        MT + ph / 2.0,
+        MT + ph / 2.0,
+    );
+    for i in 0..=4 {
+        let v = max * i as f64 / 4.0;
+        let y = MT + 10.0 + 22.0 * i as f64;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"18\" height=\"18\" fill=\"{}\" stroke=\"#333\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{}{}× mean</text>",
+            W - MR + 12.0,
+            colour(v),
+            W - MR + 36.0,
+            y + 13.0,
+            if i == 4 { "≥ " } else { "" },
+            fmt_tick(v)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +240,9 @@ mod tests {
         assert!(a.starts_with("<svg") && a.ends_with("</svg>\n"));
         assert!(a.contains("a&lt;b") && a.contains("<polyline"));
         assert_eq!(nice_max(0.37), 0.5);
+        let h = heatmap("h", "t", 10.0, &[vec![0.0, 1.0], vec![2.0, 0.5]], 2.0);
+        assert_eq!(h.matches("<rect x=").count(), 4 + 1 + 5);
+        assert!(h.contains("#ffffff") && h.contains("#8c0000"));
         assert_eq!(nice_max(1200.0), 2000.0);
     }
 }

@@ -145,6 +145,8 @@ pub struct RunResult {
     /// Share of the offered load per partition in the last window, hottest first, as a
     /// multiple of the mean partition.
     pub heat: Vec<f64>,
+    /// Per window, each partition's offered load as a multiple of the mean, in partition order.
+    pub window_heat: Vec<Vec<f64>>,
     /// Seconds from each hot-set shift until a window's throttle rate fell below 1 %
     /// (None: not within the shift period).
     pub adapt_secs: Vec<Option<u64>>,
@@ -320,6 +322,7 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
         splits: 0,
     };
     let mut heat: Vec<f64> = Vec::new();
+    let mut window_heat: Vec<Vec<f64>> = Vec::new();
     let mut cost_prov = 0.0;
     let admit = |op: Op, h: u64, units: f64| -> Result<(), ThrottleReason> {
         match tc.admit(op, h) {
@@ -414,6 +417,7 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
             cur.splits = splits;
             let last_heat: Vec<f64> = heat.iter().map(|x| x / mean.max(1e-12)).collect();
             windows.push(cur.clone());
+            window_heat.push(last_heat.clone());
             if sec + 1 == c.duration_secs {
                 let mut h = last_heat;
                 h.sort_unstable_by(|a, b| b.total_cmp(a));
@@ -466,6 +470,7 @@ pub fn run(c: &SimConfig) -> Result<RunResult, String> {
         mean_write_units: mean_w,
         windows,
         heat,
+        window_heat,
         adapt_secs,
         cost_usd,
         on_demand_usd,

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use crate::keys::{Distribution, KeyGen};
-use crate::plot::{line_chart, Series};
+use crate::plot::{heatmap, line_chart, Series};
 use crate::sim::{Policy, RunResult, SimConfig, Strategy};
 
 /// Header of `summary.csv`.
@@ -273,9 +273,20 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
             );
             write(&dir.join(format!("throttle_{l}_{}.svg", p.name())), &svg)?;
         }
+        // Heat: the adaptive-provisioned runs when the label has them, else its first policy.
+        let hp = if runs
+            .iter()
+            .any(|r| r.config.label == l && r.config.policy == Policy::ProvAdaptive)
+        {
+            Policy::ProvAdaptive
+        } else {
+            runs.iter()
+                .find(|r| r.config.label == l)
+                .map_or(Policy::ProvAdaptive, |r| r.config.policy)
+        };
         let heat: Vec<Series> = Strategy::ALL
             .iter()
-            .filter_map(|&s| find(runs, &l, s, Policy::ProvAdaptive))
+            .filter_map(|&s| find(runs, &l, s, hp))
             .map(|r| Series {
                 name: r.config.strategy.name().into(),
                 points: r
@@ -286,9 +297,36 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
                     .collect(),
             })
             .collect();
+        for s in [
+            Strategy::FixedHash,
+            Strategy::Consistent,
+            Strategy::KeyRange,
+        ] {
+            let Some(r) = find(runs, &l, s, hp) else {
+                continue;
+            };
+            if l.starts_with("ycsb-") {
+                continue;
+            }
+            let svg = heatmap(
+                &format!(
+                    "Per-partition offered load / mean: {l}, {}, {}",
+                    s.name(),
+                    hp.name()
+                ),
+                "simulated seconds",
+                r.config.window_secs as f64,
+                &r.window_heat,
+                3.0,
+            );
+            write(&dir.join(format!("heatmap_{l}_{}.svg", s.name())), &svg)?;
+        }
         if !heat.is_empty() {
             let svg = line_chart(
-                &format!("Per-partition offered load, last window: {l}"),
+                &format!(
+                    "Per-partition offered load, last window: {l}, {}",
+                    hp.name()
+                ),
                 "partition (hottest first)",
                 "load / mean partition load",
                 &heat,
