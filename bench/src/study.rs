@@ -221,12 +221,20 @@ pub fn write_outputs(dir: &Path, params: &Value, runs: &[RunResult]) -> Result<(
     write(&dir.join("summary.csv"), &summary)?;
     write(&dir.join("windows.csv"), &windows)?;
     write(&dir.join("heat.csv"), &heat)?;
-    let doc = json!({
-        "params": params,
-        "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
-    });
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    write(&dir.join("study.json"), &(text + "\n"))?;
+    // Compact, one run per line: diffable and a third of the pretty-printed size.
+    let mut text = format!(
+        "{{\"params\":{},\"runs\":[\n",
+        serde_json::to_string(params).map_err(|e| e.to_string())?
+    );
+    for (i, r) in runs.iter().enumerate() {
+        if i > 0 {
+            text.push_str(",\n");
+        }
+        text.push_str(&serde_json::to_string(&run_json(r)).map_err(|e| e.to_string())?);
+    }
+    text.push_str("\n]}\n");
+    serde_json::from_str::<Value>(&text).map_err(|e| format!("study.json: {e}"))?;
+    write(&dir.join("study.json"), &text)?;
     write(&dir.join("summary.md"), &summary_md(runs))?;
     write_plots(dir, runs)
 }
