@@ -4,9 +4,14 @@
 //! N concurrent writers through the engine's group commit, then reports throughput, latency
 //! percentiles and engine counters (WAL syncs, records per sync, write amplification).
 
+mod cost;
 mod http;
 mod keys;
 mod peers;
+mod plot;
+mod sim;
+mod study;
+mod workload;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +46,83 @@ enum Cmd {
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
     Http(HttpArgs),
+    /// One partitioning configuration on the simulated clock (capacity layer in the loop).
+    Run(RunArgs),
+    /// The partitioning study: strategies × distributions × capacity policies.
+    Study(StudyArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct SimArgs {
+    /// YCSB core workload (op mix).
+    #[arg(long, value_enum, default_value = "a")]
+    ycsb: workload::Ycsb,
+    /// Distinct keys loaded before the run.
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    /// Item size in bytes, or uniform:MIN-MAX.
+    #[arg(long, default_value = "1000")]
+    item_size: String,
+    /// Offered load, operations per simulated second.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 1800)]
+    duration: u64,
+    /// Seconds per reported window.
+    #[arg(long, default_value_t = 10)]
+    window: u64,
+    /// Partitions (N of the fixed layouts; starting count for split-for-heat).
+    #[arg(long, default_value_t = 16)]
+    partitions: usize,
+    /// Virtual nodes per node (consistent hashing).
+    #[arg(long, default_value_t = 64)]
+    vnodes: usize,
+    /// Capacity model scale: partition maxima (3000 RCU / 1000 WCU) and on-demand starting
+    /// peaks divided by this, so loads are this many times smaller than the table modelled.
+    #[arg(long, default_value_t = 10)]
+    scale: u64,
+    /// Hot set moves every this many seconds in the shifting workload(s).
+    #[arg(long, default_value_t = 300)]
+    shift_every: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(flatten)]
+    prices: cost::Prices,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    sim: SimArgs,
+    #[arg(long, value_enum, default_value = "split-for-heat")]
+    strategy: sim::Strategy,
+    #[arg(long, value_enum, default_value = "prov-adaptive")]
+    policy: sim::Policy,
+    /// Key distribution: uniform, zipfian[:θ], scrambled[:θ], hotspot[:k,o], latest[:θ].
+    #[arg(long, default_value = "zipfian:0.99")]
+    dist: String,
+    /// Move the hot set every --shift-every seconds.
+    #[arg(long)]
+    shifting: bool,
+    /// Write the outputs (CSV, JSON, SVG) here; otherwise print the summary row.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct StudyArgs {
+    #[command(flatten)]
+    sim: SimArgs,
+    /// Preset: 600 simulated seconds per configuration, hot set moving every 120 s.
+    #[arg(long)]
+    quick: bool,
+    /// Output directory.
+    #[arg(long, default_value = "docs/results/study")]
+    out: PathBuf,
+    /// Skip the generator throughput measurement (timing; not deterministic).
+    #[arg(long)]
+    no_gen_bench: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -141,11 +223,169 @@ fn main() {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
         Cmd::Http(a) => run_http(a),
+        Cmd::Run(a) => run_sim(a),
+        Cmd::Study(a) => run_study(a),
     };
     if let Err(e) = r {
         eprintln!("hashlog-bench: {e}");
         std::process::exit(1);
     }
+}
+
+fn sim_config(
+    a: &SimArgs,
+    label: &str,
+    dist: Distribution,
+    shifting: bool,
+    strategy: sim::Strategy,
+    policy: sim::Policy,
+) -> Result<sim::SimConfig, String> {
+    Ok(sim::SimConfig {
+        label: label.to_string(),
+        strategy,
+        policy,
+        workload: workload::WorkloadSpec {
+            ycsb: a.ycsb,
+            dist,
+            records: a.records,
+            item_size: a.item_size.parse()?,
+            shift_every_secs: shifting.then_some(a.shift_every),
+            max_scan: 100,
+        },
+        rate: a.rate,
+        duration_secs: a.duration,
+        window_secs: a.window,
+        partitions: a.partitions,
+        vnodes: a.vnodes,
+        scale: a.scale,
+        seed: a.seed,
+        prices: a.prices,
+    })
+}
+
+fn params_json(a: &SimArgs) -> serde_json::Value {
+    serde_json::json!({
+        "ycsb": a.ycsb.name(),
+        "records": a.records,
+        "item_size": a.item_size,
+        "rate_ops_s": a.rate,
+        "duration_s": a.duration,
+        "window_s": a.window,
+        "partitions": a.partitions,
+        "vnodes": a.vnodes,
+        "scale": a.scale,
+        "shift_every_s": a.shift_every,
+        "seed": a.seed,
+        "prices_usd": {
+            "source": "as published by AWS, 2024 prices (us-east-1, Standard), verify before use",
+            "on_demand_per_million_wru": a.prices.od_write_per_million,
+            "on_demand_per_million_rru": a.prices.od_read_per_million,
+            "wcu_hour": a.prices.wcu_hour,
+            "rcu_hour": a.prices.rcu_hour,
+        },
+    })
+}
+
+fn run_sim(a: RunArgs) -> Result<(), String> {
+    let dist: Distribution = a.dist.parse()?;
+    let label = if a.shifting {
+        format!("shifting-{}", a.dist.replace(':', "-"))
+    } else {
+        a.dist.replace(':', "-")
+    };
+    let c = sim_config(&a.sim, &label, dist, a.shifting, a.strategy, a.policy)?;
+    let runs = study::run_all(std::slice::from_ref(&c))?;
+    match a.out {
+        Some(dir) => study::write_outputs(&dir, &params_json(&a.sim), &runs),
+        None => {
+            println!("{}", study::SUMMARY_HEADER);
+            for r in &runs {
+                println!("{}", study::summary_row(r));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_study(mut a: StudyArgs) -> Result<(), String> {
+    if a.quick {
+        a.sim.duration = 600;
+        a.sim.shift_every = 120;
+    }
+    let zipf = Distribution::Zipfian { theta: 0.99 };
+    let workloads: [(&str, Distribution, bool); 4] = [
+        ("uniform", Distribution::Uniform, false),
+        ("zipfian-0.99", zipf, false),
+        (
+            "hotspot-0.2-0.8",
+            Distribution::Hotspot {
+                hot_key_fraction: 0.2,
+                hot_op_fraction: 0.8,
+            },
+            false,
+        ),
+        ("shifting-zipfian-0.99", zipf, true),
+    ];
+    let mut configs = Vec::new();
+    for (label, dist, shifting) in workloads {
+        for p in sim::Policy::ALL {
+            for s in sim::Strategy::ALL {
+                configs.push(sim_config(&a.sim, label, dist, shifting, s, p)?);
+            }
+        }
+    }
+    // YCSB A–F under zipfian 0.99 (D: latest, its YCSB default), provisioned with adaptive
+    // capacity, every strategy.
+    for y in [
+        workload::Ycsb::A,
+        workload::Ycsb::B,
+        workload::Ycsb::C,
+        workload::Ycsb::D,
+        workload::Ycsb::E,
+        workload::Ycsb::F,
+    ] {
+        let (label, dist) = match y {
+            workload::Ycsb::D => ("ycsb-D-latest-0.99", Distribution::Latest { theta: 0.99 }),
+            _ => ("", zipf),
+        };
+        let label = if label.is_empty() {
+            format!("ycsb-{}-zipfian-0.99", y.name())
+        } else {
+            label.to_string()
+        };
+        let mut sa = a.sim.clone();
+        sa.ycsb = y;
+        for s in sim::Strategy::ALL {
+            configs.push(sim_config(
+                &sa,
+                &label,
+                dist,
+                false,
+                s,
+                sim::Policy::ProvAdaptive,
+            )?);
+        }
+    }
+    let t = Instant::now();
+    let runs = study::run_all(&configs)?;
+    let mut params = params_json(&a.sim);
+    params["quick"] = serde_json::json!(a.quick);
+    study::write_outputs(&a.out, &params, &runs)?;
+    eprintln!(
+        "{} configurations in {:.1}s -> {}",
+        runs.len(),
+        t.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    if !a.no_gen_bench {
+        let mut csv = String::from("dist,keys_per_sec\n");
+        for (d, kps) in study::generator_throughput(a.sim.records.max(2), 10_000_000) {
+            eprintln!("generator {d:<16} {:>8.1} M keys/s", kps / 1e6);
+            csv.push_str(&format!("{d},{kps:.0}\n"));
+        }
+        std::fs::write(a.out.join("generators.csv"), csv).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn key_bytes(i: u64) -> Vec<u8> {

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod lsm;
 pub mod memtable;
 pub mod model;
+pub mod partition;
 pub mod sstable;
 pub mod table;
 pub mod wal;
