@@ -115,6 +115,27 @@ impl Executor for Database {
                 format!("capacity_splits_total{{table=\"{t}\"}}"),
                 st.splits as f64,
             ));
+            // Per partition (id and hash range): allowance, consumption and throttles.
+            for p in &st.partitions {
+                for (dim, o) in [("read", &p.read), ("write", &p.write)] {
+                    let l = format!(
+                        "{{table=\"{t}\",partition=\"{}\",start=\"{:016x}\",op=\"{dim}\"}}",
+                        p.id, p.start
+                    );
+                    g.push((
+                        format!("capacity_partition_allowance_units{l}"),
+                        o.allowance_per_sec,
+                    ));
+                    g.push((
+                        format!("capacity_partition_consumed_units_total{l}"),
+                        o.consumed_units,
+                    ));
+                    g.push((
+                        format!("capacity_partition_throttled_requests_total{l}"),
+                        o.throttled_requests as f64,
+                    ));
+                }
+            }
             // Contributor Insights: the most accessed and most throttled partition keys
             // (sampled Space-Saving estimates over the sliding window).
             let hot = cap.hot_keys(5);

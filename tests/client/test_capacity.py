@@ -45,6 +45,7 @@ def test_provisioned_table_throttles_and_sdk_retries_succeed(server, ddb):
                 if l.startswith(f'hashlog_capacity_throttled_requests_total{{table="{name}",op="write"}}'))
     assert float(line.split()[-1]) >= throttled
     assert f'hashlog_capacity_hot_key_throttled{{table="{name}",key="k' in text
+    assert f'hashlog_capacity_partition_throttled_requests_total{{table="{name}",partition="0"' in text
     # More throughput: the same burst goes through.
     ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 5000})
     ddb.delete_table(TableName=name)
