@@ -867,3 +867,42 @@ fn concurrent_writers_keep_the_index_exact() {
     }
     assert_eq!(total, 5, "one entry per item, no stale entries");
 }
+
+#[test]
+fn item_collection_metrics_for_tables_with_local_indexes() {
+    let db = db();
+    create_indexed(&db, "idx");
+    let out = ok(
+        &db,
+        "PutItem",
+        json!({"TableName": "idx", "ReturnItemCollectionMetrics": "SIZE",
+            "Item": person("a", 1, Some("oslo"), Some(30), None)}),
+    );
+    assert_eq!(
+        out["ItemCollectionMetrics"],
+        json!({"ItemCollectionKey": {"pk": {"S": "a"}}, "SizeEstimateRangeGB": [0.0, 1.0]})
+    );
+    let out = ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "idx", "ReturnItemCollectionMetrics": "NONE",
+            "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "UpdateExpression": "SET age = :a",
+            "ExpressionAttributeValues": {":a": {"N": "31"}}}),
+    );
+    assert!(out.get("ItemCollectionMetrics").is_none());
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "plain", "KeySchema": [h("pk")],
+        "AttributeDefinitions": [def("pk", "S")], "BillingMode": "PAY_PER_REQUEST"}),
+    );
+    let out = ok(
+        &db,
+        "PutItem",
+        json!({"TableName": "plain", "ReturnItemCollectionMetrics": "SIZE", "Item": {"pk": {"S": "a"}}}),
+    );
+    assert!(
+        out.get("ItemCollectionMetrics").is_none(),
+        "only tables with local indexes"
+    );
+}

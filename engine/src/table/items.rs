@@ -111,10 +111,9 @@ fn return_values<'a>(r: &Req<'a>, allowed: &[&str]) -> Result<&'a str, ApiError>
     Ok(rv)
 }
 
-/// ReturnItemCollectionMetrics is accepted (no table has local indexes, so there are none).
-pub(crate) fn item_collection_metrics(r: &Req<'_>) -> Result<(), ApiError> {
-    r.enum_str("ReturnItemCollectionMetrics", &["SIZE", "NONE"])?;
-    Ok(())
+/// ReturnItemCollectionMetrics: whether SIZE was asked for.
+pub(crate) fn item_collection_metrics(r: &Req<'_>) -> Result<bool, ApiError> {
+    Ok(r.enum_str("ReturnItemCollectionMetrics", &["SIZE", "NONE"])? == Some("SIZE"))
 }
 
 /// The `Key` parameter: exactly the key attributes, as the storage key.
@@ -222,13 +221,61 @@ impl Tables {
         Ok(())
     }
 
+    /// ItemCollectionMetrics of the item collection (items sharing a partition key, with
+    /// their local-index entries) that `key` belongs to, for a table with local indexes:
+    /// its key and its size as DynamoDB estimates it, a 1 GB range.
+    fn collection_metrics(&self, t: &Table, key: &[u8]) -> Result<Option<Value>, ApiError> {
+        if t.indexes.iter().all(|i| i.desc.global) {
+            return Ok(None);
+        }
+        let pk_len = key
+            .get(8..10)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+            .unwrap_or(0);
+        let prefix = &key[..(10 + pk_len).min(key.len())];
+        let upper = super::query::prefix_successor(prefix)
+            .map(std::ops::Bound::Excluded)
+            .unwrap_or(std::ops::Bound::Unbounded);
+        let mut bytes = 0u64;
+        let spaces = std::iter::once(t.space()).chain(
+            t.indexes
+                .iter()
+                .filter(|i| !i.desc.global)
+                .map(|i| i.space()),
+        );
+        for space in spaces {
+            let it = self
+                .kv
+                .scan(
+                    space,
+                    std::ops::Bound::Included(prefix.to_vec()),
+                    upper.clone(),
+                    false,
+                )
+                .map_err(storage)?;
+            for kv in it {
+                let (_, v) = kv.map_err(storage)?;
+                bytes += item_size(&crate::model::decode_item(&v)?) as u64;
+            }
+        }
+        let gb = (bytes as f64 / (1u64 << 30) as f64).floor();
+        let mut item_key = t.schema.decode_user_key(key)?;
+        if let Some(s) = &t.schema.sort {
+            item_key.remove(&s.name);
+        }
+        Ok(Some(json!({
+            "ItemCollectionKey": item_to_json(&item_key),
+            "SizeEstimateRangeGB": [gb, gb + 1.0],
+        })))
+    }
+
     pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
         let name = r.req_str("TableName")?;
         let rv = return_values(r, &["NONE", "ALL_OLD"])?;
         let on_fail = return_old_on_failure(r)?;
         let cap = ReturnCapacity::parse(r)?;
-        item_collection_metrics(r)?;
+        let metrics = item_collection_metrics(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
         let cond = parse_condition(r, &mut ctx, false)?;
         ctx.finish()?;
@@ -248,10 +295,16 @@ impl Tables {
             item_size(&item),
             WriteKind::Standard,
         ));
+        let collection = metrics.then(|| key.clone());
         self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
         let mut out = json!({});
         charge.set(&consumed);
         cap.attach(&mut out, t.name(), &consumed);
+        if let Some(k) = collection {
+            if let Some(m) = self.collection_metrics(&t, &k)? {
+                out["ItemCollectionMetrics"] = m;
+            }
+        }
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -302,7 +355,7 @@ impl Tables {
         let rv = return_values(r, &["NONE", "ALL_OLD"])?;
         let on_fail = return_old_on_failure(r)?;
         let cap = ReturnCapacity::parse(r)?;
-        item_collection_metrics(r)?;
+        let metrics = item_collection_metrics(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
         let cond = parse_condition(r, &mut ctx, false)?;
         ctx.finish()?;
@@ -320,12 +373,18 @@ impl Tables {
             0,
             WriteKind::Standard,
         ));
+        let collection = metrics.then(|| key.clone());
         if old.is_some() {
             self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
         }
         let mut out = json!({});
         charge.set(&consumed);
         cap.attach(&mut out, t.name(), &consumed);
+        if let Some(k) = collection {
+            if let Some(m) = self.collection_metrics(&t, &k)? {
+                out["ItemCollectionMetrics"] = m;
+            }
+        }
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -340,7 +399,7 @@ impl Tables {
         )?;
         let on_fail = return_old_on_failure(r)?;
         let cap = ReturnCapacity::parse(r)?;
-        item_collection_metrics(r)?;
+        let metrics = item_collection_metrics(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
         let cond = parse_condition(r, &mut ctx, true)?;
         let update: Option<UpdateExpr> = match r.str("UpdateExpression")? {
@@ -375,10 +434,16 @@ impl Tables {
         };
         let mut consumed =
             Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
+        let collection = metrics.then(|| key.clone());
         self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
         let mut out = json!({});
         charge.set(&consumed);
         cap.attach(&mut out, t.name(), &consumed);
+        if let Some(k) = collection {
+            if let Some(m) = self.collection_metrics(&t, &k)? {
+                out["ItemCollectionMetrics"] = m;
+            }
+        }
         attributes(&mut out, attrs);
         Ok(out)
     }
