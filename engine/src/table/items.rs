@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::capacity::{Consumed, ReturnCapacity};
 use super::index::Change;
+use super::throttle::Charge;
 use super::{storage, Table, Tables};
 use crate::api::request::{ExprCtx, Req};
 use crate::api::{ApiError, ErrorCode};
@@ -269,6 +270,27 @@ impl Tables {
         })))
     }
 
+    /// The response of a single-item write before its ReturnValues: the charge settled,
+    /// ConsumedCapacity and ItemCollectionMetrics as asked for.
+    fn write_response(
+        &self,
+        t: &Table,
+        charge: &mut Charge,
+        consumed: &Consumed,
+        cap: ReturnCapacity,
+        collection: Option<Vec<u8>>,
+    ) -> Result<Value, ApiError> {
+        let mut out = json!({});
+        charge.set(consumed);
+        cap.attach(&mut out, t.name(), consumed);
+        if let Some(k) = collection {
+            if let Some(m) = self.collection_metrics(t, &k)? {
+                out["ItemCollectionMetrics"] = m;
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
         let name = r.req_str("TableName")?;
@@ -297,14 +319,7 @@ impl Tables {
         ));
         let collection = metrics.then(|| key.clone());
         self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
-        let mut out = json!({});
-        charge.set(&consumed);
-        cap.attach(&mut out, t.name(), &consumed);
-        if let Some(k) = collection {
-            if let Some(m) = self.collection_metrics(&t, &k)? {
-                out["ItemCollectionMetrics"] = m;
-            }
-        }
+        let mut out = self.write_response(&t, &mut charge, &consumed, cap, collection)?;
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -377,14 +392,7 @@ impl Tables {
         if old.is_some() {
             self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
         }
-        let mut out = json!({});
-        charge.set(&consumed);
-        cap.attach(&mut out, t.name(), &consumed);
-        if let Some(k) = collection {
-            if let Some(m) = self.collection_metrics(&t, &k)? {
-                out["ItemCollectionMetrics"] = m;
-            }
-        }
+        let mut out = self.write_response(&t, &mut charge, &consumed, cap, collection)?;
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -436,14 +444,7 @@ impl Tables {
             Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
         let collection = metrics.then(|| key.clone());
         self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
-        let mut out = json!({});
-        charge.set(&consumed);
-        cap.attach(&mut out, t.name(), &consumed);
-        if let Some(k) = collection {
-            if let Some(m) = self.collection_metrics(&t, &k)? {
-                out["ItemCollectionMetrics"] = m;
-            }
-        }
+        let mut out = self.write_response(&t, &mut charge, &consumed, cap, collection)?;
         attributes(&mut out, attrs);
         Ok(out)
     }

@@ -23,7 +23,7 @@ use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
 use crate::key::routing_hash;
 use crate::limits::{QUERY_PAGE_MAX_BYTES, SCAN_TOTAL_SEGMENTS_MAX};
-use crate::model::{decode_item, item_size, item_to_json, AttributeValue, Item, KeySchema};
+use crate::model::{decode_item, item_size, item_to_json, AttributeValue, Item};
 
 /// The smallest byte string greater than every string with this prefix (None: no such bound).
 pub(crate) fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
@@ -270,11 +270,16 @@ fn needs_fetch(
 }
 
 /// The storage key of an ExclusiveStartKey.
-fn start_key(r: &Req<'_>, schema: &KeySchema) -> Result<Option<Vec<u8>>, ApiError> {
+/// The storage key an ExclusiveStartKey names: a table key, or for an index read the entry key
+/// of the table's and the index's key attributes.
+fn start_key(r: &Req<'_>, t: &Table, index: Option<&Index>) -> Result<Option<Vec<u8>>, ApiError> {
     let Some(esk) = r.item("ExclusiveStartKey")? else {
         return Ok(None);
     };
-    let k = schema.key_of(&esk).map_err(|e| {
+    if let Some(ix) = index {
+        return Ok(Some(ix.start_key(&t.schema, &esk)?));
+    }
+    let k = t.schema.key_of(&esk).map_err(|e| {
         ApiError::validation(format!(
             "The provided starting key is invalid: {}",
             e.message
@@ -471,12 +476,7 @@ impl Tables {
                 }
             },
         };
-        let start = match (index, r.item("ExclusiveStartKey")?) {
-            (_, None) => None,
-            (Some(ix), Some(esk)) => Some(ix.start_key(&t.schema, &esk)?),
-            (None, Some(_)) => start_key(r, &t.schema)?,
-        };
-        if let Some(k) = start {
+        if let Some(k) = start_key(r, &t, index)? {
             if !k.starts_with(&prefix) || !within(&k, &lower, &upper) {
                 return Err(ApiError::validation(
                     "The provided starting key is outside query boundaries based on provided conditions",
@@ -603,12 +603,7 @@ impl Tables {
                     .unwrap_or(Bound::Unbounded),
             ),
         };
-        let start = match (index, r.item("ExclusiveStartKey")?) {
-            (_, None) => None,
-            (Some(ix), Some(esk)) => Some(ix.start_key(&t.schema, &esk)?),
-            (None, Some(_)) => start_key(r, &t.schema)?,
-        };
-        if let Some(k) = start {
+        if let Some(k) = start_key(r, &t, index)? {
             if let Some((lo, hi)) = segment {
                 let h = routing_hash(&k);
                 if h < lo || hi.is_some_and(|hi| h >= hi) {
