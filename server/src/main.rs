@@ -129,6 +129,7 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
             enforce_capacity: args.capacity == CapacityArg::Enforce,
             capacity_clock: None,
             autoscale: args.autoscale,
+            ..DatabaseOptions::default()
         },
     )
     .map_err(|e| format!("cannot open {}: {e}", args.data_dir.display()))?;

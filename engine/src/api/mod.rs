@@ -44,6 +44,13 @@ pub struct DatabaseOptions {
     /// Target-tracking auto scaling applied to every provisioned table (both dimensions), as
     /// Application Auto Scaling would; `None`: off.
     pub autoscale: Option<crate::capacity::ScalingPolicy>,
+    /// The capacity layer's partition limits and policies (`None`: DynamoDB's — 3,000 RCU /
+    /// 1,000 WCU / 10 GB per partition, 300 s burst, adaptive capacity, split for heat).
+    pub capacity_config: Option<crate::capacity::CapacityConfig>,
+    /// Largest item collection (items sharing a partition key, plus their local-index
+    /// entries) on a table with local secondary indexes; a write that would grow one past it
+    /// fails with ItemCollectionSizeLimitExceededException. DynamoDB's limit is 10 GB.
+    pub item_collection_limit_bytes: u64,
 }
 
 /// A shared capacity clock in [`DatabaseOptions`].
@@ -66,6 +73,8 @@ impl Default for DatabaseOptions {
             enforce_capacity: false,
             capacity_clock: None,
             autoscale: None,
+            capacity_config: None,
+            item_collection_limit_bytes: 10 * 1024 * 1024 * 1024,
         }
     }
 }

@@ -467,6 +467,66 @@ impl TableCapacity {
         }
     }
 
+    /// Adds `delta` bytes (negative when items shrink or go) to the data size of the partition
+    /// holding `hash` — the request path calls this after every committed write, so size-based
+    /// splits follow the data actually stored. Lock-free unless the partition must split.
+    pub fn add_size(&self, hash: u64, delta: i64) {
+        if delta == 0 {
+            return;
+        }
+        let map = self.map.load();
+        let Some(p) = map.parts.get(map.route(hash)) else {
+            return;
+        };
+        let after = if delta > 0 {
+            p.size_bytes
+                .fetch_add(delta as u64, Relaxed)
+                .saturating_add(delta as u64)
+        } else {
+            let d = delta.unsigned_abs();
+            let mut cur = p.size_bytes.load(Relaxed);
+            loop {
+                let next = cur.saturating_sub(d);
+                match p
+                    .size_bytes
+                    .compare_exchange_weak(cur, next, Relaxed, Relaxed)
+                {
+                    Ok(_) => break next,
+                    Err(c) => cur = c,
+                }
+            }
+        };
+        if after > self.cfg.partition_size_max_bytes && p.last > p.start {
+            let now = self.clock.now_micros();
+            let mut st = self.state.lock();
+            // Another writer may have split it meanwhile: split only the partition still mapped.
+            let map = self.map.load();
+            if let Some(q) = map.parts.get(map.route(hash)) {
+                if q.size_bytes.load(Relaxed) > self.cfg.partition_size_max_bytes
+                    && q.last > q.start
+                {
+                    let mid = q.start + (q.last - q.start) / 2 + 1;
+                    self.split(&mut st, &[(q.id, mid, SplitReason::Size)], now);
+                }
+            }
+        }
+    }
+
+    /// The partition map's version: it changes whenever partitions split.
+    pub fn layout_epoch(&self) -> u64 {
+        self.map.load().epoch
+    }
+
+    /// The partitions' hash ranges (`start..=last`), in hash order.
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.map
+            .load()
+            .parts
+            .iter()
+            .map(|p| (p.start, p.last))
+            .collect()
+    }
+
     /// Runs maintenance now (adaptive capacity, split detection, on-demand peaks). Admission
     /// runs it by itself once per tick; call this from a background worker or a test.
     pub fn tick(&self) {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::capacity::{Consumed, ReturnCapacity};
+use super::collections::{has_collections, metrics_by_table, size_delta};
 use super::index::Change;
 use super::items::{item_collection_metrics, parse_projection, size_of};
 use super::{storage, Table, Tables};
@@ -20,6 +21,7 @@ use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Projection};
+use crate::key::routing_hash;
 use crate::kv::KvWrite;
 use crate::limits::{BATCH_GET_KEYS_MAX, BATCH_SIZE_MAX_BYTES, BATCH_WRITE_REQUESTS_MAX};
 use crate::model::{encode_item, item_from_json, item_size, item_to_json, validate_item};
@@ -164,8 +166,7 @@ impl Tables {
     pub(crate) fn batch_write_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let ri = request_items(r)?;
         let cap = ReturnCapacity::parse(r)?;
-        // Accepted; BatchWriteItem reports no ItemCollectionMetrics yet.
-        let _ = item_collection_metrics(r)?;
+        let metrics = item_collection_metrics(r)?;
         let mut total = 0usize;
         for (name, reqs) in ri {
             let list = match reqs {
@@ -265,6 +266,9 @@ impl Tables {
         let mut writes = Vec::with_capacity(admitted.len());
         let mut tickets = Vec::new();
         let mut charges = Vec::with_capacity(admitted.len());
+        let mut holds = Vec::new();
+        let mut sizes = Vec::new();
+        let mut written = Vec::new();
         for (p, mut charge) in admitted {
             let t = self.current(&p.table);
             let c = units.entry(t.name().to_string()).or_default();
@@ -281,7 +285,7 @@ impl Tables {
                     p.size,
                     WriteKind::Standard,
                 ));
-                self.index_writes(
+                let local = self.index_writes(
                     &t,
                     Change {
                         base_key: &p.key,
@@ -292,6 +296,12 @@ impl Tables {
                     &mut writes,
                     &mut one,
                 )?;
+                let delta = size_delta(old.as_ref(), p.item.as_ref());
+                holds.extend(self.reserve_collection(&t, &p.key, delta + local)?);
+                sizes.push((Arc::clone(&t), routing_hash(&p.key), delta));
+                if metrics && has_collections(&t) {
+                    written.push((Arc::clone(&t), p.key.clone()));
+                }
                 charge.set(&one);
                 c.add(&one);
                 let change = Change {
@@ -310,10 +320,19 @@ impl Tables {
         }
         // One write batch: the items and their index entries land together.
         self.kv.write(writes).map_err(storage)?;
+        for h in holds {
+            h.commit();
+        }
+        for (t, hash, delta) in sizes {
+            self.note_size(&t, hash, delta);
+        }
         drop(tickets);
         drop(charges);
         let mut out = json!({"UnprocessedItems": unprocessed});
         cap.attach_list(&mut out, &units);
+        if let Some(m) = metrics_by_table(self, &written)? {
+            out["ItemCollectionMetrics"] = m;
+        }
         Ok(out)
     }
 }

@@ -534,7 +534,9 @@ impl Tables {
 
     /// Appends the writes that bring every index of `t` from `old` to `new` (the item stored
     /// under `base_key`), and charges them: one write unit per KB of the projected entry put,
-    /// and one per KB of an entry removed, as DynamoDB charges index maintenance.
+    /// and one per KB of an entry removed, as DynamoDB charges index maintenance. Returns how
+    /// many bytes the change adds to the local indexes' entries (negative when they shrink),
+    /// for the item-collection size.
     pub(crate) fn index_writes(
         &self,
         t: &Table,
@@ -542,8 +544,9 @@ impl Tables {
         kind: WriteKind,
         writes: &mut Vec<KvWrite>,
         consumed: &mut Consumed,
-    ) -> Result<(), ApiError> {
+    ) -> Result<i64, ApiError> {
         let Change { base_key, old, new } = change;
+        let mut local_delta = 0i64;
         for ix in &t.indexes {
             // An old item the index cannot hold (it predates the index) simply is not in it.
             let old_entry = match old {
@@ -562,6 +565,12 @@ impl Tables {
             };
             if old_entry == new_entry {
                 continue;
+            }
+            if !ix.desc.global {
+                let size = |e: &Option<(Vec<u8>, Item)>| {
+                    e.as_ref().map_or(0, |(_, i)| item_size(i) as i64)
+                };
+                local_delta += size(&new_entry) - size(&old_entry);
             }
             let mut units = 0.0;
             if let Some((ok, op)) = &old_entry {
@@ -584,7 +593,7 @@ impl Tables {
             }
             consumed.index(ix.name(), ix.desc.global, units);
         }
-        Ok(())
+        Ok(local_delta)
     }
 
     /// Validates the index keys of an item about to be written without writing anything

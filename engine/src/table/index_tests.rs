@@ -906,3 +906,237 @@ fn item_collection_metrics_for_tables_with_local_indexes() {
         "only tables with local indexes"
     );
 }
+
+/// A 1 KB `person` item in collection `pk`.
+fn big_person(pk: &str, sk: i64) -> Value {
+    let mut p = person(pk, sk, Some("oslo"), Some(sk), None);
+    p["name"] = json!({"S": "n".repeat(1000)});
+    p
+}
+
+fn limited(dir: &std::path::Path, limit: u64) -> Database {
+    Database::open(
+        dir,
+        EngineOptions::default(),
+        DatabaseOptions {
+            item_collection_limit_bytes: limit,
+            ..DatabaseOptions::default()
+        },
+    )
+    .expect("open")
+}
+
+#[test]
+fn item_collection_size_limit_is_enforced_on_every_write_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each item is ~1.05 KB in the table plus ~1.03 KB in the LSI (it projects `name`).
+    let limit = 8_000;
+    {
+        let db = limited(dir.path(), limit);
+        create_indexed(&db, "idx");
+        let mut stored = 0;
+        let err = loop {
+            match call(
+                &db,
+                "PutItem",
+                json!({"TableName": "idx", "Item": big_person("a", stored)}),
+            ) {
+                Ok(_) => stored += 1,
+                Err(e) => break e,
+            }
+            assert!(stored < 100, "the limit never hit");
+        };
+        assert_eq!(
+            err.code,
+            ErrorCode::ItemCollectionSizeLimitExceededException
+        );
+        assert_eq!(err.message, "Collection size exceeded.");
+        assert_eq!(
+            stored, 3,
+            "3 items × ~2.1 KB fit in 8,000 bytes, a 4th does not"
+        );
+        // Another collection is unaffected; a write that does not grow the collection passes.
+        put(&db, "idx", big_person("b", 0));
+        ok(
+            &db,
+            "UpdateItem",
+            json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "0"}},
+                "UpdateExpression": "SET city = :c", "ExpressionAttributeValues": {":c": {"S": "rome"}}}),
+        );
+        // Growing an item past the limit fails and changes nothing.
+        let e = call(
+            &db,
+            "UpdateItem",
+            json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "0"}},
+                "UpdateExpression": "SET extra = :x", "ExpressionAttributeValues": {":x": {"S": "x".repeat(3000)}}}),
+        )
+        .expect_err("too large");
+        assert_eq!(e.code, ErrorCode::ItemCollectionSizeLimitExceededException);
+        // BatchWriteItem fails as a whole.
+        let e = call(
+            &db,
+            "BatchWriteItem",
+            json!({"RequestItems": {"idx": [
+                {"PutRequest": {"Item": big_person("c", 0)}},
+                {"PutRequest": {"Item": big_person("a", 50)}},
+            ]}}),
+        )
+        .expect_err("batch");
+        assert_eq!(e.code, ErrorCode::ItemCollectionSizeLimitExceededException);
+        let got = ok(
+            &db,
+            "GetItem",
+            json!({"TableName": "idx", "Key": {"pk": {"S": "c"}, "sk": {"N": "0"}}}),
+        );
+        assert!(got.get("Item").is_none(), "nothing of the batch applied");
+        // A transaction is cancelled with the reason at the offending action.
+        let e = call(
+            &db,
+            "TransactWriteItems",
+            json!({"TransactItems": [
+                {"Put": {"TableName": "idx", "Item": big_person("d", 0)}},
+                {"Put": {"TableName": "idx", "Item": big_person("a", 51)}},
+            ]}),
+        )
+        .expect_err("transaction");
+        assert_eq!(e.code, ErrorCode::TransactionCanceledException);
+        let reasons = &e.extra["CancellationReasons"];
+        assert_eq!(reasons[0]["Code"], "None");
+        assert_eq!(reasons[1]["Code"], "ItemCollectionSizeLimitExceeded");
+        // Deleting an item makes room again (the failed writes gave their reservations back).
+        ok(
+            &db,
+            "DeleteItem",
+            json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}}),
+        );
+        put(&db, "idx", big_person("a", 60));
+        db.close().expect("close");
+    }
+    // After reopen the collection is measured from disk: still full.
+    let db = limited(dir.path(), limit);
+    let e = call(
+        &db,
+        "PutItem",
+        json!({"TableName": "idx", "Item": big_person("a", 70)}),
+    )
+    .expect_err("still full after reopen");
+    assert_eq!(e.code, ErrorCode::ItemCollectionSizeLimitExceededException);
+    // Tables without local indexes have no item collection limit.
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "plain", "KeySchema": [h("pk"), r("sk")],
+            "AttributeDefinitions": [def("pk", "S"), def("sk", "N")], "BillingMode": "PAY_PER_REQUEST"}),
+    );
+    for i in 0..10 {
+        put(&db, "plain", big_person("a", i));
+    }
+}
+
+#[test]
+fn concurrent_writers_never_exceed_the_collection_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limit = 40_000;
+    let db = Arc::new(limited(dir.path(), limit));
+    create_indexed(&db, "idx");
+    let handles: Vec<_> = (0..4)
+        .map(|th| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                let mut stored = 0;
+                for i in 0..40 {
+                    if call(
+                        &db,
+                        "PutItem",
+                        json!({"TableName": "idx", "Item": big_person("a", th * 1000 + i)}),
+                    )
+                    .is_ok()
+                    {
+                        stored += 1;
+                    }
+                }
+                stored
+            })
+        })
+        .collect();
+    let stored: i64 = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    let q = ok(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+    );
+    let items = q["Items"].as_array().expect("items");
+    assert_eq!(items.len() as i64, stored);
+    let mut bytes = 0u64;
+    for it in items {
+        let item = crate::model::item_from_json(it).expect("item");
+        bytes += crate::model::item_size(&item) as u64;
+    }
+    let lsi = ok(
+        &db,
+        "Query",
+        json!({"TableName": "idx", "IndexName": "byAge", "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+    );
+    for it in lsi["Items"].as_array().expect("items") {
+        let item = crate::model::item_from_json(it).expect("item");
+        bytes += crate::model::item_size(&item) as u64;
+    }
+    assert!(bytes <= limit, "collection holds {bytes} bytes > {limit}");
+    assert!(
+        bytes + 2 * 2200 > limit,
+        "the collection filled up ({bytes} bytes)"
+    );
+}
+
+#[test]
+fn item_collection_metrics_on_batch_writes_and_transactions() {
+    let db = db();
+    create_indexed(&db, "idx");
+    let out = ok(
+        &db,
+        "BatchWriteItem",
+        json!({"ReturnItemCollectionMetrics": "SIZE", "RequestItems": {"idx": [
+            {"PutRequest": {"Item": person("a", 1, None, Some(1), None)}},
+            {"PutRequest": {"Item": person("a", 2, None, Some(2), None)}},
+            {"PutRequest": {"Item": person("b", 1, None, Some(1), None)}},
+        ]}}),
+    );
+    let m = out["ItemCollectionMetrics"]["idx"]
+        .as_array()
+        .expect("metrics");
+    let keys: BTreeSet<String> = m
+        .iter()
+        .map(|e| {
+            e["ItemCollectionKey"]["pk"]["S"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["a".to_string(), "b".to_string()]));
+    assert!(m
+        .iter()
+        .all(|e| e["SizeEstimateRangeGB"] == json!([0.0, 1.0])));
+    let out = ok(
+        &db,
+        "TransactWriteItems",
+        json!({"ReturnItemCollectionMetrics": "SIZE", "TransactItems": [
+            {"Put": {"TableName": "idx", "Item": person("c", 1, None, None, None)}},
+        ]}),
+    );
+    assert_eq!(
+        out["ItemCollectionMetrics"]["idx"][0]["ItemCollectionKey"],
+        json!({"pk": {"S": "c"}})
+    );
+    let out = ok(
+        &db,
+        "BatchWriteItem",
+        json!({"RequestItems": {"idx": [{"PutRequest": {"Item": person("d", 1, None, None, None)}}]}}),
+    );
+    assert!(
+        out.get("ItemCollectionMetrics").is_none(),
+        "only when asked for"
+    );
+}

@@ -207,9 +207,12 @@ impl Tables {
             old,
             new,
         };
-        self.index_writes(&t, change, WriteKind::Standard, &mut writes, consumed)?;
+        let local = self.index_writes(&t, change, WriteKind::Standard, &mut writes, consumed)?;
+        let delta = super::collections::size_delta(old, new);
+        let hold = self.reserve_collection(&t, &key, delta + local)?;
         // Held until the batch is durable, so stream readers never skip this record.
         let _ticket = self.stream_write(&t, change, identity, &mut writes)?;
+        let hash = crate::key::routing_hash(&key);
         writes.insert(
             0,
             KvWrite {
@@ -219,55 +222,11 @@ impl Tables {
             },
         );
         self.kv.write(writes).map_err(storage)?;
+        if let Some(h) = hold {
+            h.commit();
+        }
+        self.note_size(&t, hash, delta);
         Ok(())
-    }
-
-    /// ItemCollectionMetrics of the item collection (items sharing a partition key, with
-    /// their local-index entries) that `key` belongs to, for a table with local indexes:
-    /// its key and its size as DynamoDB estimates it, a 1 GB range.
-    fn collection_metrics(&self, t: &Table, key: &[u8]) -> Result<Option<Value>, ApiError> {
-        if t.indexes.iter().all(|i| i.desc.global) {
-            return Ok(None);
-        }
-        let pk_len = key
-            .get(8..10)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
-            .unwrap_or(0);
-        let prefix = &key[..(10 + pk_len).min(key.len())];
-        let upper = super::query::prefix_successor(prefix)
-            .map(std::ops::Bound::Excluded)
-            .unwrap_or(std::ops::Bound::Unbounded);
-        let mut bytes = 0u64;
-        let spaces = std::iter::once(t.space()).chain(
-            t.indexes
-                .iter()
-                .filter(|i| !i.desc.global)
-                .map(|i| i.space()),
-        );
-        for space in spaces {
-            let it = self
-                .kv
-                .scan(
-                    space,
-                    std::ops::Bound::Included(prefix.to_vec()),
-                    upper.clone(),
-                    false,
-                )
-                .map_err(storage)?;
-            for kv in it {
-                let (_, v) = kv.map_err(storage)?;
-                bytes += item_size(&crate::model::decode_item(&v)?) as u64;
-            }
-        }
-        let gb = (bytes as f64 / (1u64 << 30) as f64).floor();
-        let mut item_key = t.schema.decode_user_key(key)?;
-        if let Some(s) = &t.schema.sort {
-            item_key.remove(&s.name);
-        }
-        Ok(Some(json!({
-            "ItemCollectionKey": item_to_json(&item_key),
-            "SizeEstimateRangeGB": [gb, gb + 1.0],
-        })))
     }
 
     /// The response of a single-item write before its ReturnValues: the charge settled,

@@ -19,6 +19,7 @@
 mod batch;
 mod capacity;
 pub mod catalog;
+pub(crate) mod collections;
 pub mod index;
 mod items;
 mod locks;
@@ -107,6 +108,8 @@ pub struct Tables {
     pub(crate) scalers: Mutex<std::collections::HashMap<SpaceId, crate::capacity::AutoScaler>>,
     /// Sequence-number state of every stream written or read since open.
     pub(crate) streams: streams::StreamStates,
+    /// Item-collection sizes of tables with local indexes (the 10 GB limit).
+    pub(crate) collections: collections::CollectionSizes,
     /// This value's own `Arc`, for background work (index backfills) that outlives a call.
     pub(crate) me: Weak<Tables>,
 }
@@ -146,6 +149,7 @@ impl Tables {
             locks: KeyLocks::new(),
             tokens: transact::TokenCache::default(),
             streams: Default::default(),
+            collections: Default::default(),
             capacity: RwLock::new(std::collections::HashMap::new()),
             scalers: Mutex::new(std::collections::HashMap::new()),
             me: me.clone(),

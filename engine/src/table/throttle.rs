@@ -13,8 +13,8 @@ use super::capacity::Consumed;
 use super::{Table, Tables};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::{
-    AutoScaleConfig, AutoScaler, CapacityConfig, CapacityMode, Op, ScalingDecision, SystemClock,
-    TableCapacity, Throttled, Ticket,
+    AutoScaleConfig, AutoScaler, CapacityMode, Op, ScalingDecision, SystemClock, TableCapacity,
+    Throttled, Ticket,
 };
 use crate::kv::SpaceId;
 
@@ -188,7 +188,7 @@ impl Tables {
             Arc::new(TableCapacity::new(
                 mode(),
                 size,
-                CapacityConfig::default(),
+                self.opts.capacity_config.clone().unwrap_or_default(),
                 match &self.opts.capacity_clock {
                     Some(c) => Arc::clone(&c.0),
                     None => Arc::new(SystemClock::new()),
@@ -242,8 +242,17 @@ impl Tables {
         }
     }
 
+    /// Feeds a committed write's size change to the table's controller, so partitions split
+    /// for size as the data they hold grows.
+    pub(crate) fn note_size(&self, t: &Table, hash: u64, delta: i64) {
+        if let Some(cap) = self.capacity_of(t) {
+            cap.add_size(hash, delta);
+        }
+    }
+
     /// Forgets a deleted table's controller.
     pub(crate) fn capacity_dropped(&self, space: SpaceId) {
+        self.collections_dropped(space);
         self.capacity.write().remove(&space);
         self.scalers.lock().remove(&space);
     }

@@ -15,6 +15,8 @@
 //! A read transaction reads every item at one store snapshot, so it sees each write batch
 //! (each transaction) entirely or not at all.
 
+use super::collections::{has_collections, metrics_by_table, size_delta};
+use crate::key::routing_hash;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -338,7 +340,7 @@ impl Tables {
             return Err(length_error(list.len()));
         }
         let cap = ReturnCapacity::parse(r)?;
-        r.enum_str("ReturnItemCollectionMetrics", &["SIZE", "NONE"])?;
+        let metrics = r.enum_str("ReturnItemCollectionMetrics", &["SIZE", "NONE"])? == Some("SIZE");
         let token = r.str("ClientRequestToken")?;
         if let Some(t) = token {
             if t.is_empty() || t.chars().count() > CLIENT_TOKEN_LEN_MAX {
@@ -370,7 +372,7 @@ impl Tables {
             ));
         }
         let Some(token) = token else {
-            return self.commit_transaction(&actions, cap);
+            return self.commit_transaction(&actions, cap, metrics);
         };
         match self
             .tokens
@@ -378,7 +380,7 @@ impl Tables {
         {
             TokenClaim::Replay(v) => Ok(v),
             TokenClaim::Run => {
-                let outcome = self.commit_transaction(&actions, cap);
+                let outcome = self.commit_transaction(&actions, cap, metrics);
                 self.tokens.settle(token, &outcome);
                 outcome
             }
@@ -390,6 +392,7 @@ impl Tables {
         &self,
         actions: &[Action],
         cap: ReturnCapacity,
+        metrics: bool,
     ) -> Result<Value, ApiError> {
         let _locks = self
             .locks
@@ -398,6 +401,9 @@ impl Tables {
         let mut cancelled = false;
         let mut writes = Vec::with_capacity(actions.len());
         let mut tickets = Vec::new();
+        let mut holds = Vec::new();
+        let mut sizes = Vec::new();
+        let mut written = Vec::new();
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut new_size_total = 0usize;
         let mut charges = Vec::with_capacity(actions.len());
@@ -458,7 +464,7 @@ impl Tables {
                 new_size,
                 WriteKind::Transactional,
             ));
-            self.index_writes(
+            let local = self.index_writes(
                 &t,
                 Change {
                     base_key: &a.key,
@@ -469,6 +475,22 @@ impl Tables {
                 &mut writes,
                 &mut one,
             )?;
+            let delta = size_delta(old.as_ref(), new.as_ref());
+            match self.reserve_collection(&t, &a.key, delta + local) {
+                Ok(h) => holds.extend(h),
+                Err(e) if e.code == ErrorCode::ItemCollectionSizeLimitExceededException => {
+                    cancelled = true;
+                    if let Some(last) = reasons.last_mut() {
+                        *last = json!({"Code": "ItemCollectionSizeLimitExceeded", "Message": e.message});
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            sizes.push((Arc::clone(&t), routing_hash(&a.key), delta));
+            if metrics && has_collections(&t) {
+                written.push((Arc::clone(&t), a.key.clone()));
+            }
             if let Some(ch) = charges.last_mut() {
                 ch.set(&one);
             }
@@ -508,9 +530,18 @@ impl Tables {
             // One write batch: one WAL record, so a crash never applies half a transaction.
             self.kv.write(writes).map_err(storage)?;
         }
+        for h in holds {
+            h.commit();
+        }
+        for (t, hash, delta) in sizes {
+            self.note_size(&t, hash, delta);
+        }
         drop(tickets);
         let mut out = json!({});
         cap.attach_list(&mut out, &units);
+        if let Some(m) = metrics_by_table(self, &written)? {
+            out["ItemCollectionMetrics"] = m;
+        }
         Ok(out)
     }
 
