@@ -152,6 +152,38 @@ impl Triggers {
     }
 }
 
+/// Where a consumer is in a stream.
+#[derive(Debug, Default)]
+struct Checkpoint {
+    arn: String,
+    /// Shard → the sequence number of its last delivered record.
+    shards: std::collections::BTreeMap<String, String>,
+    /// Shards read to their end.
+    finished: std::collections::BTreeSet<String>,
+    /// A one-shard-format checkpoint's sequence number, until placed in a shard.
+    legacy_seq: Option<String>,
+}
+
+impl Checkpoint {
+    /// Places a one-shard-format sequence number in the shard whose range holds it.
+    fn resolve_legacy(&mut self, shards: &[Value]) {
+        let Some(seq) = self.legacy_seq.take() else {
+            return;
+        };
+        let n: u128 = seq.parse().unwrap_or(0);
+        let num = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok());
+        for s in shards {
+            let range = &s["SequenceNumberRange"];
+            let starts = num(&range["StartingSequenceNumber"]).is_none_or(|a| a <= n);
+            let ends = num(&range["EndingSequenceNumber"]).is_none_or(|b| n <= b);
+            if let (true, true, Some(id)) = (starts, ends, s["ShardId"].as_str()) {
+                self.shards.insert(id.to_string(), seq);
+                return;
+            }
+        }
+    }
+}
+
 struct Consumer {
     exec: Arc<dyn Executor>,
     spec: TriggerSpec,
@@ -175,20 +207,37 @@ impl Consumer {
         self.opts.dir.join(format!("{}.dlq.jsonl", self.spec.table))
     }
 
-    /// The stream ARN and sequence number of the last delivered record.
-    fn load_checkpoint(&self) -> Option<(String, String)> {
+    /// The checkpoint: the stream it belongs to, each shard's last delivered sequence number,
+    /// and the shards read to their end. (A checkpoint of the one-shard format,
+    /// `{"StreamArn", "SequenceNumber"}`, applies to the shard whose range holds that number.)
+    fn load_checkpoint(&self) -> Option<Checkpoint> {
         let s = std::fs::read_to_string(self.checkpoint_path()).ok()?;
         let v: Value = serde_json::from_str(&s).ok()?;
-        Some((
-            v["StreamArn"].as_str()?.to_string(),
-            v["SequenceNumber"].as_str()?.to_string(),
-        ))
+        let mut cp = Checkpoint {
+            arn: v["StreamArn"].as_str()?.to_string(),
+            ..Checkpoint::default()
+        };
+        if let Some(m) = v["Shards"].as_object() {
+            for (id, seq) in m {
+                if let Some(seq) = seq.as_str() {
+                    cp.shards.insert(id.clone(), seq.to_string());
+                }
+            }
+        }
+        for id in v["Finished"].as_array().into_iter().flatten() {
+            if let Some(id) = id.as_str() {
+                cp.finished.insert(id.to_string());
+            }
+        }
+        cp.legacy_seq = v["SequenceNumber"].as_str().map(str::to_string);
+        Some(cp)
     }
 
-    fn save_checkpoint(&self, arn: &str, seq: &str) -> Result<(), String> {
+    fn save_checkpoint(&self, cp: &Checkpoint) -> Result<(), String> {
         let path = self.checkpoint_path();
         let tmp = path.with_extension("checkpoint.tmp");
-        let body = json!({"StreamArn": arn, "SequenceNumber": seq}).to_string();
+        let body =
+            json!({"StreamArn": cp.arn, "Shards": cp.shards, "Finished": cp.finished}).to_string();
         let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
         f.write_all(body.as_bytes()).map_err(|e| e.to_string())?;
         f.sync_all().map_err(|e| e.to_string())?;
@@ -204,8 +253,8 @@ impl Consumer {
         }
     }
 
-    /// A fresh shard iterator for the table's current stream.
-    fn iterator(&self) -> Result<Option<(String, String)>, String> {
+    /// The table's current stream and its shards (all pages of DescribeStream).
+    fn shards(&self) -> Result<Option<(String, Vec<Value>)>, String> {
         let d = call(
             self.exec.as_ref(),
             "DescribeTable",
@@ -214,35 +263,101 @@ impl Consumer {
         let Some(arn) = d["Table"]["LatestStreamArn"].as_str().map(str::to_string) else {
             return Ok(None);
         };
-        let s = call(
-            self.exec.as_ref(),
-            "Streams.DescribeStream",
-            json!({"StreamArn": arn}),
-        )?;
-        let shard = s["StreamDescription"]["Shards"][0]["ShardId"]
-            .as_str()
-            .ok_or("stream has no shard")?
-            .to_string();
-        let mut req =
-            json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"});
-        if let Some((cp_arn, seq)) = self.load_checkpoint() {
-            if cp_arn == arn {
-                req["ShardIteratorType"] = json!("AFTER_SEQUENCE_NUMBER");
-                req["SequenceNumber"] = json!(seq);
+        let mut shards = Vec::new();
+        let mut req = json!({"StreamArn": arn});
+        loop {
+            let s = call(self.exec.as_ref(), "Streams.DescribeStream", req.clone())?;
+            let desc = &s["StreamDescription"];
+            shards.extend(desc["Shards"].as_array().cloned().unwrap_or_default());
+            match desc["LastEvaluatedShardId"].as_str() {
+                Some(last) => req["ExclusiveStartShardId"] = json!(last),
+                None => break,
             }
         }
-        let it = call(self.exec.as_ref(), "Streams.GetShardIterator", req)?;
-        Ok(it["ShardIterator"].as_str().map(|i| (arn, i.to_string())))
+        Ok(Some((arn, shards)))
     }
 
+    /// An iterator for a shard: after its checkpoint, or from its trim horizon.
+    fn shard_iterator(
+        &self,
+        arn: &str,
+        shard: &str,
+        after: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let mut req =
+            json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"});
+        if let Some(seq) = after {
+            req["ShardIteratorType"] = json!("AFTER_SEQUENCE_NUMBER");
+            req["SequenceNumber"] = json!(seq);
+        }
+        let it = match call(self.exec.as_ref(), "Streams.GetShardIterator", req) {
+            Ok(it) => it,
+            // Trimmed past the checkpoint: nothing older is left to deliver.
+            Err(e) if after.is_some() && e.starts_with("TrimmedDataAccessException") => call(
+                self.exec.as_ref(),
+                "Streams.GetShardIterator",
+                json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+            )?,
+            Err(e) => return Err(e),
+        };
+        Ok(it["ShardIterator"].as_str().map(str::to_string))
+    }
+
+    /// Reads the stream as Lambda does: every shard in order, a child only after its parent
+    /// was read to its end (so each item's records arrive in order), shards of one generation
+    /// round-robin.
     fn run(self) {
         let mut warned = false;
-        let mut current: Option<(String, String)> = None;
+        let mut cp = Checkpoint::default();
+        // Shard → its next iterator, for the shards being read.
+        let mut reading: Vec<(String, String)> = Vec::new();
+        let mut last_listing = std::time::Instant::now() - Duration::from_secs(3600);
         while !self.stop.load(Ordering::SeqCst) {
-            let (arn, it) = match current.take() {
-                Some(c) => c,
-                None => match self.iterator() {
-                    Ok(Some(c)) => c,
+            if reading.is_empty() || last_listing.elapsed() > Duration::from_secs(5) {
+                last_listing = std::time::Instant::now();
+                match self.shards() {
+                    Ok(Some((arn, shards))) => {
+                        if cp.arn != arn {
+                            cp = match self.load_checkpoint() {
+                                Some(c) if c.arn == arn => c,
+                                _ => Checkpoint {
+                                    arn: arn.clone(),
+                                    ..Checkpoint::default()
+                                },
+                            };
+                            cp.resolve_legacy(&shards);
+                            reading.clear();
+                        }
+                        let ids: Vec<&str> = shards
+                            .iter()
+                            .filter_map(|s| s["ShardId"].as_str())
+                            .collect();
+                        for s in &shards {
+                            let Some(id) = s["ShardId"].as_str() else {
+                                continue;
+                            };
+                            let parent_done = s["ParentShardId"]
+                                .as_str()
+                                .is_none_or(|p| cp.finished.contains(p) || !ids.contains(&p));
+                            if !parent_done
+                                || cp.finished.contains(id)
+                                || reading.iter().any(|(r, _)| r == id)
+                            {
+                                continue;
+                            }
+                            match self.shard_iterator(
+                                &arn,
+                                id,
+                                cp.shards.get(id).map(String::as_str),
+                            ) {
+                                Ok(Some(it)) => reading.push((id.to_string(), it)),
+                                Ok(None) => {}
+                                Err(e) => {
+                                    tracing::warn!(table = %self.spec.table, shard = id, error = %e, "trigger could not open a shard");
+                                }
+                            }
+                        }
+                    }
                     Ok(None) | Err(_) => {
                         if !warned {
                             tracing::warn!(table = %self.spec.table, "trigger waiting for the table's stream");
@@ -251,44 +366,64 @@ impl Consumer {
                         self.sleep(Duration::from_secs(1));
                         continue;
                     }
-                },
-            };
-            let page = match call(
-                self.exec.as_ref(),
-                "Streams.GetRecords",
-                json!({"ShardIterator": it, "Limit": self.opts.batch_size}),
-            ) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(table = %self.spec.table, error = %e, "trigger could not read the stream");
-                    self.sleep(Duration::from_secs(1));
+                }
+            }
+            let mut delivered = false;
+            let mut finished_any = false;
+            let mut next_round = Vec::with_capacity(reading.len());
+            for (shard, it) in std::mem::take(&mut reading) {
+                if self.stop.load(Ordering::SeqCst) {
+                    next_round.push((shard, it));
                     continue;
                 }
-            };
-            let mut records = page["Records"].as_array().cloned().unwrap_or_default();
-            let next = page["NextShardIterator"].as_str().map(str::to_string);
-            if records.is_empty() {
-                match next {
-                    Some(n) => current = Some((arn, n)),
-                    None => self.sleep(Duration::from_secs(1)),
+                let page = match call(
+                    self.exec.as_ref(),
+                    "Streams.GetRecords",
+                    json!({"ShardIterator": it, "Limit": self.opts.batch_size}),
+                ) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // An expired or invalid iterator is reopened from the checkpoint.
+                        tracing::warn!(table = %self.spec.table, shard = %shard, error = %e, "trigger could not read the stream");
+                        continue;
+                    }
+                };
+                let mut records = page["Records"].as_array().cloned().unwrap_or_default();
+                let next = page["NextShardIterator"].as_str().map(str::to_string);
+                if !records.is_empty() {
+                    for r in &mut records {
+                        r["eventSourceARN"] = json!(cp.arn);
+                    }
+                    let last_seq = records
+                        .last()
+                        .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    self.deliver_with_retries(&json!({"Records": records}));
+                    cp.shards.insert(shard.clone(), last_seq);
+                    delivered = true;
                 }
+                let ended = next.is_none();
+                match next {
+                    Some(n) => next_round.push((shard, n)),
+                    None => {
+                        cp.finished.insert(shard);
+                        finished_any = true;
+                    }
+                }
+                if !records.is_empty() || ended {
+                    if let Err(e) = self.save_checkpoint(&cp) {
+                        tracing::warn!(table = %self.spec.table, error = %e, "trigger could not save its checkpoint");
+                    }
+                }
+            }
+            reading = next_round;
+            if finished_any {
+                // Children of a finished shard may start now.
+                last_listing = std::time::Instant::now() - Duration::from_secs(3600);
+            } else if !delivered {
                 self.sleep(self.opts.idle_poll);
-                continue;
             }
-            for r in &mut records {
-                r["eventSourceARN"] = json!(arn);
-            }
-            let last_seq = records
-                .last()
-                .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            let batch = json!({"Records": records});
-            self.deliver_with_retries(&batch);
-            if let Err(e) = self.save_checkpoint(&arn, &last_seq) {
-                tracing::warn!(table = %self.spec.table, error = %e, "trigger could not save its checkpoint");
-            }
-            current = next.map(|n| (arn, n));
         }
     }
 

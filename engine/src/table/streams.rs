@@ -2,9 +2,18 @@
 //! batch as the modification (so a record survives a crash exactly when its write does), and the
 //! Streams API (ListStreams, DescribeStream, GetShardIterator, GetRecords).
 //!
-//! Each stream has a keyspace of its own; a record's key is its sequence number (u64
-//! big-endian), its value `0x01` ‖ the record's JSON. A stream has one shard (hashlog's
-//! partitions do not split yet, so there is no parent/child shard lineage to show).
+//! Each stream has a keyspace of its own; a record's key is its shard's number (u32
+//! big-endian) ‖ its sequence number (u64 big-endian), its value `0x01` ‖ the record's JSON;
+//! shard metadata lives in the same keyspace under `FF FF FF FF ‖ shard number`.
+//!
+//! Shards follow the table's partitions. A stream opens with one shard covering the whole
+//! table (as small tables' streams do); when the capacity layer splits a partition (for heat,
+//! throughput or size), every open shard that a partition boundary now cuts closes
+//! (EndingSequenceNumber = the last record it holds) and each piece of its range opens as a
+//! child shard with ParentShardId = the closed shard. Shards only split, never merge (not even
+//! when a reopened capacity layer lays partitions out anew), so a consumer that finishes a
+//! parent before reading its children sees each item's records in order. Sequence numbers are one counter per stream, so they increase within every shard.
+//! Shard metadata is written durably before any record is routed to the new shards.
 //!
 //! Ordering: sequence numbers are handed out under a small per-stream mutex while the writer
 //! holds its item locks, and commits may finish out of order. GetRecords therefore reads only
@@ -53,14 +62,6 @@ impl StreamDesc {
     pub fn arn(&self, table_arn: &str) -> String {
         format!("{table_arn}/stream/{}", self.label)
     }
-
-    fn shard_id(&self) -> String {
-        format!(
-            "shardId-{:020}-{:08x}",
-            (self.created_at * 1000.0) as u64,
-            self.space
-        )
-    }
 }
 
 /// An ISO 8601 label (UTC, milliseconds) for a time in seconds since the epoch.
@@ -94,19 +95,115 @@ fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Sequence numbers of one stream: the next to hand out and those still being committed.
+/// One shard of a stream: the records of one hash range of the table's partition key space,
+/// from the sequence number it opened at until the one it closed at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct ShardMeta {
+    /// Its number within the stream (the prefix of its records' keys).
+    pub no: u32,
+    pub id: String,
+    pub parent: Option<String>,
+    /// The hash range (inclusive) whose items it records.
+    pub lo: u64,
+    pub hi: u64,
+    /// The first sequence number it may hold.
+    pub start: u64,
+    /// The last sequence number it holds, once closed.
+    pub end: Option<u64>,
+    pub created_at: f64,
+    pub closed_at: Option<f64>,
+}
+
+/// Keys of a stream keyspace: shard metadata under this 4-byte prefix, records under their
+/// shard's number (never this value).
+const META_PREFIX: [u8; 4] = [0xFF; 4];
+
+fn meta_key(no: u32) -> Vec<u8> {
+    let mut k = META_PREFIX.to_vec();
+    k.extend_from_slice(&no.to_be_bytes());
+    k
+}
+
+fn record_key(no: u32, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12);
+    k.extend_from_slice(&no.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn record_seq(key: &[u8]) -> Result<u64, ApiError> {
+    key.get(4..12)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .filter(|_| key.len() == 12)
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| ApiError::internal("stream record key is not 12 bytes"))
+}
+
+fn decode_record(v: &[u8]) -> Result<(&[u8], Value), ApiError> {
+    let body = match v.split_first() {
+        Some((&RECORD_FORMAT_VERSION, rest)) => rest,
+        _ => return Err(ApiError::internal("stream record has an unknown format")),
+    };
+    let rec = serde_json::from_slice(body)
+        .map_err(|e| ApiError::internal(format!("stream record is corrupt: {e}")))?;
+    Ok((body, rec))
+}
+
+/// The mutable state of one stream.
+#[derive(Debug)]
+struct Inner {
+    /// The next sequence number to hand out.
+    next: u64,
+    /// Sequence numbers handed out whose batches have not finished yet.
+    inflight: BTreeSet<u64>,
+    /// Every retained shard, by number.
+    shards: Vec<ShardMeta>,
+    /// The last sequence number each shard holds (or was handed for it).
+    last_in: HashMap<u32, u64>,
+    /// The capacity layout version the open shards follow (`None` until first seen).
+    epoch: Option<Option<u64>>,
+}
+
+impl Inner {
+    fn open_shard_for(&self, hash: u64) -> Option<&ShardMeta> {
+        self.shards
+            .iter()
+            .find(|s| s.end.is_none() && s.lo <= hash && hash <= s.hi)
+    }
+
+    fn shard(&self, id: &str) -> Option<&ShardMeta> {
+        self.shards.iter().find(|s| s.id == id)
+    }
+
+    fn new_shard(&mut self, lo: u64, hi: u64, parent: Option<String>, now: f64) -> ShardMeta {
+        let no = self.shards.iter().map(|s| s.no + 1).max().unwrap_or(0);
+        ShardMeta {
+            no,
+            id: format!("shardId-{:020}-{:08x}", (now * 1000.0) as u64, no),
+            parent,
+            lo,
+            hi,
+            start: self.next,
+            end: None,
+            created_at: now,
+            closed_at: None,
+        }
+    }
+}
+
+/// Sequence numbers and shards of one stream.
 #[derive(Debug)]
 pub(crate) struct StreamState {
-    inner: Mutex<(u64, BTreeSet<u64>)>,
+    inner: Mutex<Inner>,
 }
 
 impl StreamState {
     /// The highest sequence number at or below which every record is committed (or failed).
     fn watermark(&self) -> u64 {
         let g = self.inner.lock();
-        match g.1.first() {
+        match g.inflight.first() {
             Some(m) => m - 1,
-            None => g.0 - 1,
+            None => g.next - 1,
         }
     }
 }
@@ -120,7 +217,7 @@ pub(crate) struct StreamTicket {
 
 impl Drop for StreamTicket {
     fn drop(&mut self) {
-        self.state.inner.lock().1.remove(&self.seq);
+        self.state.inner.lock().inflight.remove(&self.seq);
     }
 }
 
@@ -136,20 +233,222 @@ fn stream_not_found(arn: &str) -> ApiError {
     ))
 }
 
+fn shard_not_found(shard: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Requested resource not found: Shard does not exist: {shard}"
+    ))
+}
+
 impl Tables {
-    /// The sequence state of a stream keyspace (created on first use from its last record).
-    fn stream_state(&self, space: SpaceId) -> Result<Arc<StreamState>, ApiError> {
-        if let Some(s) = self.streams.lock().get(&space) {
+    /// The state of a stream (loaded on first use: its shards from their metadata, the next
+    /// sequence number from the last stored record, and a first shard for a new stream).
+    fn stream_state(&self, sd: &StreamDesc) -> Result<Arc<StreamState>, ApiError> {
+        if let Some(s) = self.streams.lock().get(&sd.space) {
             return Ok(Arc::clone(s));
         }
-        let last = self.edge_seq(space, true)?.unwrap_or(0);
+        let loaded = self.load_stream(sd)?;
         let mut map = self.streams.lock();
-        let s = map.entry(space).or_insert_with(|| {
+        let s = map.entry(sd.space).or_insert_with(|| {
             Arc::new(StreamState {
-                inner: Mutex::new((last + 1, BTreeSet::new())),
+                inner: Mutex::new(loaded),
             })
         });
         Ok(Arc::clone(s))
+    }
+
+    fn load_stream(&self, sd: &StreamDesc) -> Result<Inner, ApiError> {
+        let mut shards = Vec::new();
+        for kv in self
+            .kv
+            .scan(
+                sd.space,
+                Bound::Included(META_PREFIX.to_vec()),
+                Bound::Unbounded,
+                false,
+            )
+            .map_err(storage)?
+        {
+            let (_, v) = kv.map_err(storage)?;
+            let m: ShardMeta = serde_json::from_slice(&v).map_err(|e| {
+                ApiError::internal(format!("stream shard metadata is corrupt: {e}"))
+            })?;
+            shards.push(m);
+        }
+        if shards.is_empty() {
+            if let Some(legacy) = self.migrate_single_shard_stream(sd)? {
+                shards.push(legacy);
+            }
+        }
+        shards.sort_by_key(|s| s.no);
+        let mut inner = Inner {
+            next: 1,
+            inflight: BTreeSet::new(),
+            shards,
+            last_in: HashMap::new(),
+            epoch: None,
+        };
+        for s in &inner.shards {
+            let last = self.last_record(sd.space, s.no)?;
+            if let Some(l) = last {
+                inner.last_in.insert(s.no, l);
+            }
+            let top = last
+                .unwrap_or(0)
+                .max(s.start.saturating_sub(1))
+                .max(s.end.unwrap_or(0));
+            inner.next = inner.next.max(top + 1);
+        }
+        if inner.shards.is_empty() {
+            let first = inner.new_shard(0, u64::MAX, None, sd.created_at.max(0.0));
+            self.put_shards(sd.space, std::slice::from_ref(&first))?;
+            inner.shards.push(first);
+        }
+        Ok(inner)
+    }
+
+    /// Streams written before shards existed kept their records under 8-byte keys (one shard):
+    /// rewrites them as shard 0 under the id that shard always had.
+    fn migrate_single_shard_stream(&self, sd: &StreamDesc) -> Result<Option<ShardMeta>, ApiError> {
+        let mut legacy = Vec::new();
+        for kv in self
+            .kv
+            .scan(sd.space, Bound::Unbounded, Bound::Unbounded, false)
+            .map_err(storage)?
+        {
+            let (k, v) = kv.map_err(storage)?;
+            if let Ok(b) = <[u8; 8]>::try_from(k.as_slice()) {
+                legacy.push((u64::from_be_bytes(b), k, v));
+            }
+        }
+        let Some(first) = legacy.first().map(|l| l.0) else {
+            return Ok(None);
+        };
+        let shard = ShardMeta {
+            no: 0,
+            id: format!(
+                "shardId-{:020}-{:08x}",
+                (sd.created_at * 1000.0) as u64,
+                sd.space
+            ),
+            parent: None,
+            lo: 0,
+            hi: u64::MAX,
+            start: first,
+            end: None,
+            created_at: sd.created_at,
+            closed_at: None,
+        };
+        let mut writes = vec![KvWrite {
+            space: sd.space,
+            key: meta_key(0),
+            value: Some(serde_json::to_vec(&shard).map_err(|e| ApiError::internal(e.to_string()))?),
+        }];
+        for (seq, k, v) in legacy {
+            writes.push(KvWrite {
+                space: sd.space,
+                key: k,
+                value: None,
+            });
+            writes.push(KvWrite {
+                space: sd.space,
+                key: record_key(0, seq),
+                value: Some(v),
+            });
+        }
+        self.kv.write(writes).map_err(storage)?;
+        Ok(Some(shard))
+    }
+
+    /// The first (or, `last`, the last) sequence number stored in a shard.
+    fn edge_record(&self, space: SpaceId, no: u32, last: bool) -> Result<Option<u64>, ApiError> {
+        self.kv
+            .scan(
+                space,
+                Bound::Included(record_key(no, 0)),
+                Bound::Included(record_key(no, u64::MAX)),
+                last,
+            )
+            .map_err(storage)?
+            .next()
+            .transpose()
+            .map_err(storage)?
+            .map(|(k, _)| record_seq(&k))
+            .transpose()
+    }
+
+    fn last_record(&self, space: SpaceId, no: u32) -> Result<Option<u64>, ApiError> {
+        self.edge_record(space, no, true)
+    }
+
+    /// Persists shard metadata (before any record is routed to a new shard).
+    fn put_shards(&self, space: SpaceId, shards: &[ShardMeta]) -> Result<(), ApiError> {
+        let mut writes = Vec::with_capacity(shards.len());
+        for s in shards {
+            writes.push(KvWrite {
+                space,
+                key: meta_key(s.no),
+                value: Some(serde_json::to_vec(s).map_err(|e| ApiError::internal(e.to_string()))?),
+            });
+        }
+        self.kv.write(writes).map_err(storage)?;
+        Ok(())
+    }
+
+    /// Makes the open shards follow the table's partitions: once the capacity layer's partition
+    /// map changes, every open shard that a partition boundary now cuts closes, and each piece
+    /// opens as a child shard of it.
+    fn align_shards(&self, t: &Table, sd: &StreamDesc, inner: &mut Inner) -> Result<(), ApiError> {
+        let cap = self.capacity_of(t);
+        let epoch = cap.as_ref().map(|c| c.layout_epoch());
+        match inner.epoch {
+            None => {
+                inner.epoch = Some(epoch);
+                return Ok(());
+            }
+            Some(e) if e == epoch => return Ok(()),
+            Some(_) => {}
+        }
+        // Shards only ever split (a reopened capacity layer may lay its partitions out anew,
+        // but a shard's children always lie inside it, so one parent per child keeps every
+        // item's records in lineage order): each open shard is cut at every partition start
+        // inside its range.
+        let starts: Vec<u64> = match &cap {
+            Some(c) => c.ranges().into_iter().map(|(lo, _)| lo).collect(),
+            None => Vec::new(),
+        };
+        let now = now_secs();
+        let mut changed = Vec::new();
+        let mut born = Vec::new();
+        for s in inner.shards.iter_mut().filter(|s| s.end.is_none()) {
+            let mut cuts: Vec<u64> = starts
+                .iter()
+                .copied()
+                .filter(|&x| x > s.lo && x <= s.hi)
+                .collect();
+            if cuts.is_empty() {
+                continue;
+            }
+            cuts.sort_unstable();
+            let mut lo = s.lo;
+            for c in cuts {
+                born.push((lo, c - 1, s.id.clone()));
+                lo = c;
+            }
+            born.push((lo, s.hi, s.id.clone()));
+            let last = inner.last_in.get(&s.no).copied();
+            let floor = s.start.saturating_sub(1);
+            s.end = Some(last.unwrap_or(floor).max(floor));
+            s.closed_at = Some(now);
+            changed.push(s.clone());
+        }
+        for (lo, hi, parent) in born {
+            let child = inner.new_shard(lo, hi, Some(parent), now);
+            inner.shards.push(child.clone());
+            changed.push(child);
+        }
+        self.put_shards(sd.space, &changed)?;
+        inner.epoch = Some(epoch);
+        Ok(())
     }
 
     /// Appends the stream record of one item change (none when the table has no enabled stream
@@ -192,13 +491,20 @@ impl Tables {
             }
         }
         body["SizeBytes"] = json!(size);
-        let state = self.stream_state(sd.space)?;
-        let seq = {
+        let state = self.stream_state(sd)?;
+        let hash = crate::key::routing_hash(change.base_key);
+        let (seq, shard) = {
             let mut g = state.inner.lock();
-            let seq = g.0;
-            g.0 += 1;
-            g.1.insert(seq);
-            seq
+            self.align_shards(t, sd, &mut g)?;
+            let shard = g
+                .open_shard_for(hash)
+                .map(|s| s.no)
+                .ok_or_else(|| ApiError::internal("stream has no open shard for the item"))?;
+            let seq = g.next;
+            g.next += 1;
+            g.inflight.insert(seq);
+            g.last_in.insert(shard, seq);
+            (seq, shard)
         };
         let ticket = StreamTicket { state, seq };
         body["SequenceNumber"] = json!(seq_str(seq));
@@ -218,7 +524,7 @@ impl Tables {
             .map_err(|e| ApiError::internal(e.to_string()))?;
         writes.push(KvWrite {
             space: sd.space,
-            key: seq.to_be_bytes().to_vec(),
+            key: record_key(shard, seq),
             value: Some(value),
         });
         Ok(Some(ticket))
@@ -245,23 +551,6 @@ impl Tables {
             }
         }
         Err(stream_not_found(arn))
-    }
-
-    fn first_retained(&self, sd: &StreamDesc) -> Result<Option<u64>, ApiError> {
-        self.edge_seq(sd.space, false)
-    }
-
-    /// The first (or, `last`, the last) sequence number stored in a stream keyspace.
-    fn edge_seq(&self, space: SpaceId, last: bool) -> Result<Option<u64>, ApiError> {
-        Ok(self
-            .kv
-            .scan(space, Bound::Unbounded, Bound::Unbounded, last)
-            .map_err(storage)?
-            .next()
-            .transpose()
-            .map_err(storage)?
-            .and_then(|(k, _)| <[u8; 8]>::try_from(k.as_slice()).ok())
-            .map(u64::from_be_bytes))
     }
 
     pub(crate) fn list_streams(&self, r: &Req<'_>) -> Result<Value, ApiError> {
@@ -305,17 +594,67 @@ impl Tables {
         Ok(out)
     }
 
+    /// The last sequence number a shard holds, if it is closed or its stream disabled (a shard
+    /// that will get no more records).
+    fn shard_end(sd: &StreamDesc, inner: &Inner, s: &ShardMeta) -> Option<u64> {
+        s.end.or_else(|| {
+            (!sd.enabled).then(|| {
+                inner
+                    .last_in
+                    .get(&s.no)
+                    .copied()
+                    .unwrap_or(s.start.saturating_sub(1))
+            })
+        })
+    }
+
     pub(crate) fn describe_stream(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let arn = r.req_str("StreamArn")?;
-        let (t, sd) = self.stream_by_arn(arn)?;
-        let state = self.stream_state(sd.space)?;
-        let first = self.first_retained(&sd)?;
-        let watermark = state.watermark();
-        let mut range = json!({"StartingSequenceNumber": seq_str(first.unwrap_or(watermark + 1))});
-        if !sd.enabled {
-            range["EndingSequenceNumber"] = json!(seq_str(watermark));
+        let limit = r.i64("Limit")?.unwrap_or(100);
+        if !(1..=100).contains(&limit) {
+            return Err(constraint(
+                &limit.to_string(),
+                "limit",
+                if limit < 1 {
+                    "Member must have value greater than or equal to 1"
+                } else {
+                    "Member must have value less than or equal to 100"
+                },
+            ));
         }
-        Ok(json!({"StreamDescription": {
+        let after = r.str("ExclusiveStartShardId")?;
+        let (t, sd) = self.stream_by_arn(arn)?;
+        let state = self.stream_state(&sd)?;
+        let shards: Vec<(ShardMeta, Option<u64>)> = {
+            let g = state.inner.lock();
+            g.shards
+                .iter()
+                .map(|s| (s.clone(), Self::shard_end(&sd, &g, s)))
+                .collect()
+        };
+        let skip = match after {
+            Some(a) => shards
+                .iter()
+                .position(|(s, _)| s.id == a)
+                .map_or(0, |i| i + 1),
+            None => 0,
+        };
+        let mut listed = Vec::new();
+        let mut last_id = None;
+        for (s, end) in shards.iter().skip(skip).take(limit as usize) {
+            let first = self.edge_record(sd.space, s.no, false)?;
+            let mut range = json!({"StartingSequenceNumber": seq_str(first.unwrap_or(s.start))});
+            if let Some(e) = end {
+                range["EndingSequenceNumber"] = json!(seq_str(*e));
+            }
+            let mut shard = json!({"ShardId": s.id, "SequenceNumberRange": range});
+            if let Some(p) = &s.parent {
+                shard["ParentShardId"] = json!(p);
+            }
+            listed.push(shard);
+            last_id = Some(s.id.clone());
+        }
+        let mut desc = json!({
             "StreamArn": arn,
             "StreamLabel": sd.label,
             "StreamStatus": if sd.enabled { "ENABLED" } else { "DISABLED" },
@@ -323,8 +662,14 @@ impl Tables {
             "CreationRequestDateTime": sd.created_at,
             "TableName": t.name(),
             "KeySchema": t.schema.to_json(),
-            "Shards": [{"ShardId": sd.shard_id(), "SequenceNumberRange": range}],
-        }}))
+            "Shards": listed,
+        });
+        if skip + (limit as usize) < shards.len() {
+            if let Some(id) = last_id {
+                desc["LastEvaluatedShardId"] = json!(id);
+            }
+        }
+        Ok(json!({ "StreamDescription": desc }))
     }
 
     fn iterator(arn: &str, shard: &str, position: u64) -> String {
@@ -333,7 +678,7 @@ impl Tables {
 
     pub(crate) fn get_shard_iterator(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let arn = r.req_str("StreamArn")?;
-        let shard = r.req_str("ShardId")?;
+        let shard_id = r.req_str("ShardId")?;
         let kind = r
             .enum_str(
                 "ShardIteratorType",
@@ -347,12 +692,12 @@ impl Tables {
             .ok_or_else(|| Req::missing("ShardIteratorType"))?;
         let seq = r.str("SequenceNumber")?;
         let (_, sd) = self.stream_by_arn(arn)?;
-        if shard != sd.shard_id() {
-            return Err(ApiError::not_found(format!(
-                "Requested resource not found: Shard does not exist: {shard}"
-            )));
-        }
-        let state = self.stream_state(sd.space)?;
+        let state = self.stream_state(&sd)?;
+        let (shard, end) = {
+            let g = state.inner.lock();
+            let s = g.shard(shard_id).ok_or_else(|| shard_not_found(shard_id))?;
+            (s.clone(), Self::shard_end(&sd, &g, s))
+        };
         let parse_seq = || -> Result<u64, ApiError> {
             let s = seq.ok_or_else(|| {
                 ApiError::validation(format!(
@@ -363,12 +708,20 @@ impl Tables {
                 .map_err(|_| ApiError::validation(format!("Invalid SequenceNumber: {s}")))
         };
         let position = match kind {
-            "TRIM_HORIZON" => 0,
-            "LATEST" => state.watermark() + 1,
+            "TRIM_HORIZON" => shard.start,
+            "LATEST" => match end {
+                Some(e) => e + 1,
+                None => (state.watermark() + 1).max(shard.start),
+            },
             _ => {
                 let n = parse_seq()?;
-                if let Some(first) = self.first_retained(&sd)? {
-                    if n < first && first > 1 {
+                if n < shard.start || end.is_some_and(|e| n > e) {
+                    return Err(ApiError::validation(format!(
+                        "Invalid SequenceNumber for shard {shard_id}: {n} is not in the shard's range"
+                    )));
+                }
+                if let Some(first) = self.edge_record(sd.space, shard.no, false)? {
+                    if n < first && first > shard.start {
                         return Err(ApiError::new(
                             ErrorCode::TrimmedDataAccessException,
                             format!("The requested sequence number {n} is beyond the trim horizon of the shard"),
@@ -382,7 +735,7 @@ impl Tables {
                 }
             }
         };
-        Ok(json!({"ShardIterator": Self::iterator(arn, shard, position)}))
+        Ok(json!({"ShardIterator": Self::iterator(arn, shard_id, position)}))
     }
 
     pub(crate) fn get_records(&self, r: &Req<'_>) -> Result<Value, ApiError> {
@@ -401,7 +754,7 @@ impl Tables {
         }
         let invalid = || ApiError::validation("Invalid ShardIterator");
         let mut parts = it.split('|');
-        let (Some(issued), Some(arn), Some(shard), Some(pos), None) = (
+        let (Some(issued), Some(arn), Some(shard_id), Some(pos), None) = (
             parts.next(),
             parts.next(),
             parts.next(),
@@ -420,34 +773,29 @@ impl Tables {
             ));
         }
         let (_, sd) = self.stream_by_arn(arn)?;
-        if shard != sd.shard_id() {
-            return Err(invalid());
-        }
-        let state = self.stream_state(sd.space)?;
-        let watermark = state.watermark();
+        let state = self.stream_state(&sd)?;
+        let (shard, end) = {
+            let g = state.inner.lock();
+            let s = g.shard(shard_id).ok_or_else(invalid)?;
+            (s.clone(), Self::shard_end(&sd, &g, s))
+        };
+        let upper = state.watermark().min(end.unwrap_or(u64::MAX));
         let mut records = Vec::new();
         let mut bytes = 0usize;
-        if pos <= watermark {
+        if pos <= upper {
             let scan = self
                 .kv
                 .scan(
                     sd.space,
-                    Bound::Included(pos.to_be_bytes().to_vec()),
-                    Bound::Included(watermark.to_be_bytes().to_vec()),
+                    Bound::Included(record_key(shard.no, pos)),
+                    Bound::Included(record_key(shard.no, upper)),
                     false,
                 )
                 .map_err(storage)?;
             for kv in scan {
                 let (k, v) = kv.map_err(storage)?;
-                let seq = <[u8; 8]>::try_from(k.as_slice())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| ApiError::internal("stream record key is not 8 bytes"))?;
-                let body = match v.split_first() {
-                    Some((&RECORD_FORMAT_VERSION, rest)) => rest,
-                    _ => return Err(ApiError::internal("stream record has an unknown format")),
-                };
-                let rec: Value = serde_json::from_slice(body)
-                    .map_err(|e| ApiError::internal(format!("stream record is corrupt: {e}")))?;
+                let seq = record_seq(&k)?;
+                let (body, rec) = decode_record(&v)?;
                 bytes += body.len();
                 records.push(rec);
                 pos = seq + 1;
@@ -455,16 +803,22 @@ impl Tables {
                     break;
                 }
             }
+            if records.len() < limit as usize && bytes < GET_RECORDS_BYTES_MAX {
+                // Everything up to `upper` was read (sequence numbers of other shards and of
+                // failed batches leave gaps).
+                pos = pos.max(upper + 1);
+            }
         }
         let mut out = json!({"Records": records});
-        // A disabled stream's shard is closed: once drained, there is no next iterator.
-        if sd.enabled || pos <= watermark {
-            out["NextShardIterator"] = json!(Self::iterator(arn, shard, pos));
+        // A closed shard (or a disabled stream's), once drained, has no next iterator.
+        if end.is_none_or(|e| pos <= e) {
+            out["NextShardIterator"] = json!(Self::iterator(arn, shard_id, pos));
         }
         Ok(out)
     }
 
-    /// Deletes stream records older than the retention period; returns how many.
+    /// Deletes stream records older than the retention period, and the metadata of closed
+    /// shards left empty for that long; returns how many records.
     pub(crate) fn trim_streams(&self, now: f64) -> Result<usize, ApiError> {
         let streams: Vec<StreamDesc> = self
             .catalog
@@ -474,30 +828,55 @@ impl Tables {
             .collect();
         let mut trimmed = 0;
         for sd in streams {
-            let mut dead = Vec::new();
-            for kv in self
-                .kv
-                .scan(sd.space, Bound::Unbounded, Bound::Unbounded, false)
-                .map_err(storage)?
-            {
-                let (k, v) = kv.map_err(storage)?;
-                let rec: Value =
-                    serde_json::from_slice(v.get(1..).unwrap_or_default()).unwrap_or(Value::Null);
-                let at = rec["dynamodb"]["ApproximateCreationDateTime"]
-                    .as_f64()
-                    .unwrap_or(0.0);
-                if now - at <= STREAM_RETENTION_SECS || dead.len() >= 10_000 {
-                    break;
+            let state = self.stream_state(&sd)?;
+            let shards: Vec<ShardMeta> = state.inner.lock().shards.clone();
+            for s in shards {
+                let mut dead = Vec::new();
+                let mut emptied = true;
+                for kv in self
+                    .kv
+                    .scan(
+                        sd.space,
+                        Bound::Included(record_key(s.no, 0)),
+                        Bound::Included(record_key(s.no, u64::MAX)),
+                        false,
+                    )
+                    .map_err(storage)?
+                {
+                    let (k, v) = kv.map_err(storage)?;
+                    let at = decode_record(&v)
+                        .map(|(_, rec)| {
+                            rec["dynamodb"]["ApproximateCreationDateTime"]
+                                .as_f64()
+                                .unwrap_or(0.0)
+                        })
+                        .unwrap_or(0.0);
+                    if now - at <= STREAM_RETENTION_SECS || dead.len() >= 10_000 {
+                        emptied = false;
+                        break;
+                    }
+                    dead.push(KvWrite {
+                        space: sd.space,
+                        key: k,
+                        value: None,
+                    });
                 }
-                dead.push(KvWrite {
-                    space: sd.space,
-                    key: k,
-                    value: None,
-                });
-            }
-            trimmed += dead.len();
-            if !dead.is_empty() {
-                self.kv.write(dead).map_err(storage)?;
+                trimmed += dead.len();
+                let expired_shard =
+                    emptied && s.closed_at.is_some_and(|c| now - c > STREAM_RETENTION_SECS);
+                if expired_shard {
+                    dead.push(KvWrite {
+                        space: sd.space,
+                        key: meta_key(s.no),
+                        value: None,
+                    });
+                }
+                if !dead.is_empty() {
+                    self.kv.write(dead).map_err(storage)?;
+                }
+                if expired_shard {
+                    state.inner.lock().shards.retain(|x| x.no != s.no);
+                }
             }
         }
         Ok(trimmed)
@@ -546,14 +925,20 @@ mod tests {
     #[test]
     fn tickets_hold_the_watermark_back_until_dropped() {
         let state = Arc::new(StreamState {
-            inner: Mutex::new((5, BTreeSet::new())),
+            inner: Mutex::new(Inner {
+                next: 5,
+                inflight: BTreeSet::new(),
+                shards: Vec::new(),
+                last_in: HashMap::new(),
+                epoch: None,
+            }),
         });
         assert_eq!(state.watermark(), 4);
         let take = |s: &Arc<StreamState>| {
             let mut g = s.inner.lock();
-            let seq = g.0;
-            g.0 += 1;
-            g.1.insert(seq);
+            let seq = g.next;
+            g.next += 1;
+            g.inflight.insert(seq);
             StreamTicket {
                 state: Arc::clone(s),
                 seq,
