@@ -78,6 +78,10 @@ pub struct TableDesc {
     /// The table's (latest) stream.
     #[serde(default)]
     pub stream: Option<StreamDesc>,
+    /// Earlier streams, disabled and then replaced by re-enabling: readable for 24 hours after
+    /// they were disabled, as in DynamoDB.
+    #[serde(default)]
+    pub old_streams: Vec<StreamDesc>,
     /// OnDemandThroughput: (MaxReadRequestUnits, MaxWriteRequestUnits), -1 for no maximum.
     #[serde(default)]
     pub on_demand_max: Option<(i64, i64)>,
@@ -536,6 +540,42 @@ impl Tables {
         Ok(())
     }
 
+    /// Forgets the streams of every table that were disabled and replaced more than the
+    /// retention period before `now` (their records go with their keyspace); returns how many.
+    pub(crate) fn expire_old_streams(&self, now: f64) -> Result<usize, ApiError> {
+        let _g = self.catalog_lock.lock();
+        let stale: Vec<Arc<Table>> = self
+            .catalog
+            .read()
+            .values()
+            .filter(|t| {
+                t.desc.old_streams.iter().any(|s| {
+                    s.disabled_at
+                        .is_none_or(|d| now - d > super::streams::STREAM_RETENTION_SECS)
+                })
+            })
+            .cloned()
+            .collect();
+        let mut expired = 0;
+        for t in stale {
+            let mut d = t.desc.clone();
+            let (gone, kept): (Vec<StreamDesc>, Vec<StreamDesc>) =
+                d.old_streams.drain(..).partition(|s| {
+                    s.disabled_at
+                        .is_none_or(|d| now - d > super::streams::STREAM_RETENTION_SECS)
+                });
+            d.old_streams = kept;
+            self.persist(&d, Vec::new())?;
+            self.install(d)?;
+            for s in gone {
+                self.kv.drop_space(s.space).map_err(storage)?;
+                self.streams.lock().remove(&s.space);
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
     /// Replaces a table's description in memory after it was persisted.
     fn install(&self, desc: TableDesc) -> Result<Arc<Table>, ApiError> {
         let t = Arc::new(Table::from_desc(desc)?);
@@ -750,6 +790,7 @@ impl Tables {
                     space: next - 1,
                     enabled: true,
                     created_at,
+                    disabled_at: None,
                 })
             }
             None => None,
@@ -781,6 +822,7 @@ impl Tables {
             decreases: Vec::new(),
             indexes: index_descs,
             stream,
+            old_streams: Vec::new(),
             on_demand_max,
         };
         let persisted = self.persist(
@@ -830,8 +872,9 @@ impl Tables {
             self.kv.drop_space(ix.space()).map_err(storage)?;
             self.capacity_dropped(ix.space());
         }
-        if let Some(sd) = &t.desc.stream {
+        for sd in t.desc.stream.iter().chain(&t.desc.old_streams) {
             self.kv.drop_space(sd.space).map_err(storage)?;
+            self.streams.lock().remove(&sd.space);
         }
         Ok(json!({"TableDescription": desc}))
     }
@@ -964,7 +1007,6 @@ impl Tables {
         }
         let (created, dropped) = self.apply_gsi_updates(r, &t, &mut d, gsi_updates)?;
         let mut new_spaces: Vec<SpaceId> = created.iter().map(|ix| ix.space).collect();
-        let mut old_stream = None;
         match stream_update {
             Some(Some(view_type)) => {
                 if d.stream.as_ref().is_some_and(|s| s.enabled) {
@@ -981,17 +1023,23 @@ impl Tables {
                 }
                 self.kv.create_space(space, 1)?;
                 new_spaces.push(space);
-                old_stream = d.stream.take();
+                if let Some(old) = d.stream.take() {
+                    d.old_streams.push(old);
+                }
                 d.stream = Some(StreamDesc {
                     view_type,
                     label: label_of(now),
                     space,
                     enabled: true,
                     created_at: now,
+                    disabled_at: None,
                 });
             }
             Some(None) => match d.stream.as_mut() {
-                Some(s) if s.enabled => s.enabled = false,
+                Some(s) if s.enabled => {
+                    s.enabled = false;
+                    s.disabled_at = Some(now);
+                }
                 _ => {
                     return Err(ApiError::validation(format!(
                         "Table already has no enabled stream: TableName: {}",
@@ -1014,10 +1062,6 @@ impl Tables {
                 let _ = self.kv.drop_space(s);
             }
             return Err(e);
-        }
-        if let Some(old) = old_stream {
-            // Re-enabling replaces the old stream (DynamoDB keeps it readable for 24 hours).
-            let _ = self.kv.drop_space(old.space);
         }
         let t = self.install(d)?;
         self.capacity_changed(&t);

@@ -432,3 +432,46 @@ fn single_shard_streams_of_older_builds_are_migrated() {
     assert_eq!(recs.len(), 3, "new records follow in the same shard");
     assert_eq!(recs[2]["dynamodb"]["SequenceNumber"], format!("{:021}", 3));
 }
+
+#[test]
+fn a_replaced_stream_stays_readable_until_24_hours_after_it_was_disabled() {
+    let db = db();
+    let first = create_streamed(&db, "ren", "KEYS_ONLY");
+    put(&db, "ren", "a", "1");
+    ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "ren", "StreamSpecification": {"StreamEnabled": false}}),
+    );
+    // Labels have millisecond resolution: make sure the new stream gets its own.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let out = ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "ren", "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}}),
+    );
+    let second = out["TableDescription"]["LatestStreamArn"]
+        .as_str()
+        .expect("arn")
+        .to_string();
+    assert_ne!(first, second);
+    put(&db, "ren", "b", "2");
+    let l = ok(&db, "Streams.ListStreams", json!({"TableName": "ren"}));
+    assert_eq!(l["Streams"].as_array().map(Vec::len), Some(2));
+    let (old, next) = records(&db, &shard_iterator(&db, &first, "TRIM_HORIZON", None));
+    assert_eq!(old.len(), 1, "the old stream keeps its record");
+    assert!(next.is_none());
+    let (new, _) = records(&db, &shard_iterator(&db, &second, "TRIM_HORIZON", None));
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["dynamodb"]["Keys"]["pk"]["S"], "b");
+    // A sweep 25 hours later forgets the old stream; the current one stays.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        + 25.0 * 3600.0;
+    db.tables().expire_old_streams(later).expect("expire");
+    let e = call(&db, "Streams.DescribeStream", json!({"StreamArn": first})).expect_err("gone");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+    ok(&db, "Streams.DescribeStream", json!({"StreamArn": second}));
+}

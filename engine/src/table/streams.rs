@@ -56,6 +56,9 @@ pub struct StreamDesc {
     /// False once disabled: the stream stays readable, its shard closed.
     pub enabled: bool,
     pub created_at: f64,
+    /// When it was disabled.
+    #[serde(default)]
+    pub disabled_at: Option<f64>,
 }
 
 impl StreamDesc {
@@ -544,7 +547,7 @@ impl Tables {
             ));
         }
         for t in self.catalog.read().values() {
-            if let Some(sd) = &t.desc.stream {
+            for sd in t.desc.stream.iter().chain(&t.desc.old_streams) {
                 if sd.arn(&t.desc.arn(&self.opts.region, &self.opts.account_id)) == arn {
                     return Ok((Arc::clone(t), sd.clone()));
                 }
@@ -573,8 +576,8 @@ impl Tables {
             .read()
             .values()
             .filter(|t| table.is_none_or(|n| t.name() == n))
-            .filter_map(|t| {
-                t.desc.stream.as_ref().map(|sd| {
+            .flat_map(|t| {
+                t.desc.stream.iter().chain(&t.desc.old_streams).map(|sd| {
                     let arn = sd.arn(&t.desc.arn(&self.opts.region, &self.opts.account_id));
                     (arn, t.name().to_string(), sd.label.clone())
                 })
@@ -824,7 +827,14 @@ impl Tables {
             .catalog
             .read()
             .values()
-            .filter_map(|t| t.desc.stream.clone())
+            .flat_map(|t| {
+                t.desc
+                    .stream
+                    .iter()
+                    .chain(&t.desc.old_streams)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let mut trimmed = 0;
         for sd in streams {

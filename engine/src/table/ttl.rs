@@ -103,6 +103,7 @@ impl Tables {
             }
         }
         stats.stream_records_trimmed = self.trim_streams(now)?;
+        self.expire_old_streams(now)?;
         Ok(stats)
     }
 
