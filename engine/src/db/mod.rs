@@ -439,9 +439,21 @@ impl Engine {
             trees.sort_by_key(|t| t.hash_lo);
             spaces.insert(*space_id, Arc::new(Space { partitions: trees }));
         }
+        // Sequence numbers already used by durable data: a crash may have cut the WAL tail
+        // below them (buffered durability, or a flush that ran ahead of the sync).
+        let seq_floor = state
+            .spaces
+            .values()
+            .map(|s| s.created_seq)
+            .chain(state.partitions.values().flat_map(|p| {
+                std::iter::once(p.flushed_seq).chain(p.levels.iter().flatten().map(|t| t.max_seq))
+            }))
+            .max()
+            .unwrap_or(0);
         let wal_opts = WalOptions {
             segment_size_bytes: options.wal_segment_bytes,
             durability: options.durability,
+            min_next_seq: seq_floor + 1,
             ..WalOptions::default()
         };
         let mut replayed = 0u64;
@@ -707,7 +719,15 @@ impl Inner {
     fn background_step(&self) -> Result<bool> {
         let trees = self.all_trees();
         for t in &trees {
-            if t.has_immutables() && t.flush_oldest(&self.ctx)? {
+            if !t.has_immutables() {
+                continue;
+            }
+            // Nothing reaches an SSTable before the WAL records that carry it are durable
+            // (a no-op under sync durability, where they already are): otherwise a crash
+            // under buffered durability would keep one tree's flushed part of a batch and
+            // lose the rest of it with the log tail — a write half recovered.
+            self.wal.sync()?;
+            if t.flush_oldest(&self.ctx)? {
                 self.release_wal()?;
                 return Ok(true);
             }

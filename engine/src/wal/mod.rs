@@ -42,6 +42,11 @@ pub struct WalOptions {
     /// Write zeros ahead of the log end (1 MiB at a time), so an fdatasync has no file-size
     /// change to journal.
     pub preallocate: bool,
+    /// The first sequence number new records may take. Recovery starts a fresh segment at
+    /// this number when the recovered log ends below it: data flushed to SSTables may carry
+    /// sequence numbers the log lost with its unsynced tail (buffered durability), and
+    /// reusing those numbers would hide new writes behind — or under — the flushed ones.
+    pub min_next_seq: crate::key::SeqNo,
 }
 
 impl Default for WalOptions {
@@ -51,6 +56,7 @@ impl Default for WalOptions {
             durability: Durability::Sync,
             direct_io: false,
             preallocate: true,
+            min_next_seq: 0,
         }
     }
 }

@@ -443,10 +443,13 @@ fn recover(
                 header.id
             )));
         }
+        // A segment may start past where the previous one ended (never before it): recovery
+        // skips the numbers a lost tail had given to data that reached SSTables (see
+        // `WalOptions::min_next_seq`). Missing segments show as gaps in the ids.
         if let Some(want) = next_seq {
-            if header.base_seq != want {
+            if header.base_seq < want {
                 return Err(StorageError::Corruption(format!(
-                    "WAL segment {} starts at seq {}, expected {want}",
+                    "WAL segment {} starts at seq {}, expected at least {want}",
                     path.display(),
                     header.base_seq
                 )));
@@ -500,7 +503,18 @@ fn recover(
             });
         }
     }
-    let next_seq = next_seq.unwrap_or(1);
+    let recovered_next = next_seq.unwrap_or(1);
+    let next_seq = recovered_next.max(opts.min_next_seq);
+    if next_seq > recovered_next {
+        // The active segment is sealed as a rotation would (preallocated zeros cut, synced);
+        // new records go to a segment that starts at the floor.
+        if let Some(old) = active.take() {
+            if old.file_len > old.write_pos {
+                old.file.set_len(old.write_pos)?;
+            }
+            old.file.sync_all()?;
+        }
+    }
     let active = match active {
         Some(a) => a,
         None => {
