@@ -401,6 +401,36 @@ mod tests {
     }
 
     #[test]
+    fn a_throttled_transactional_read_cancels_the_transaction() {
+        let db = enforcing();
+        create(&db, "tiny", Some((1, 1000)));
+        put(&db, "tiny", 1).expect("put");
+        let get = json!({"TransactItems": [
+            {"Get": {"TableName": "tiny", "Key": {"pk": {"S": "k1"}}}},
+            {"Get": {"TableName": "tiny", "Key": {"pk": {"S": "k2"}}}},
+        ]});
+        let mut cancelled = 0;
+        for _ in 0..50 {
+            match db.execute("TransactGetItems", get.to_string().as_bytes()) {
+                Ok(out) => assert_eq!(out["Responses"][0]["Item"]["pk"]["S"], "k1"),
+                Err(e) => {
+                    assert_eq!(e.code, ErrorCode::TransactionCanceledException, "{e}");
+                    let reasons = e.extra["CancellationReasons"].as_array().expect("reasons");
+                    assert_eq!(reasons.len(), 2, "one reason per item");
+                    assert!(
+                        reasons.iter().any(|r| r["Code"] == "ThrottlingError"),
+                        "{reasons:?}"
+                    );
+                    assert!(e.message.starts_with("Transaction cancelled"), "{e}");
+                    cancelled += 1;
+                }
+            }
+        }
+        // Each admitted transaction costs 4 RCU (2 per item) against 1 RCU/s.
+        assert!(cancelled >= 40, "only {cancelled} of 50 cancelled at 1 RCU");
+    }
+
+    #[test]
     fn on_demand_maximum_throttles_with_throttling_exception() {
         let db = enforcing();
         let t = json!({"TableName": "capped", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -31,6 +31,7 @@ use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
+use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Projection, UpdateExpr};
 use crate::kv::KvWrite;
 use crate::limits::{TRANSACT_ACTIONS_MAX, TRANSACT_SIZE_MAX_BYTES, TRANSACT_TOKEN_TTL_SECS};
@@ -508,18 +509,7 @@ impl Tables {
             });
         }
         if cancelled {
-            let codes: Vec<&str> = reasons
-                .iter()
-                .map(|r| r["Code"].as_str().unwrap_or("None"))
-                .collect();
-            return Err(ApiError::new(
-                ErrorCode::TransactionCanceledException,
-                format!(
-                    "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                    codes.join(", ")
-                ),
-            )
-            .with_extra("CancellationReasons", Value::Array(reasons)));
+            return Err(cancelled_error(reasons));
         }
         if new_size_total > TRANSACT_SIZE_MAX_BYTES {
             return Err(ApiError::validation(
@@ -589,11 +579,39 @@ impl Tables {
                 projection,
             });
         }
+        // Every read is admitted by its partition before any is served; one throttled read
+        // cancels the transaction, with ThrottlingError as that item's reason (as DynamoDB).
+        let mut charges = Vec::with_capacity(gets.len());
+        let mut reasons = Vec::with_capacity(gets.len());
+        let mut throttled = false;
+        for g in &gets {
+            match self.admit(&g.table, Op::Read, &g.key) {
+                Ok(c) => {
+                    charges.push(Some(c));
+                    reasons.push(json!({"Code": "None"}));
+                }
+                Err(e) => {
+                    throttled = true;
+                    charges.push(None);
+                    reasons.push(json!({"Code": "ThrottlingError", "Message": format!(
+                        "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. ({})",
+                        e.message
+                    )}));
+                }
+            }
+        }
+        if throttled {
+            // Nothing was read: the admitted reads are charged nothing.
+            for c in charges.iter_mut().flatten() {
+                c.units = 0.0;
+            }
+            return Err(cancelled_error(reasons));
+        }
         let snapshot = self.kv.snapshot();
         let mut responses = Vec::with_capacity(gets.len());
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut total = 0usize;
-        for g in &gets {
+        for (g, charge) in gets.iter().zip(charges.iter_mut()) {
             let item = match self
                 .kv
                 .get_at(g.table.space(), &g.key, snapshot)
@@ -604,8 +622,11 @@ impl Tables {
             };
             let size = size_of(item.as_ref());
             total += size;
-            units.entry(g.table.name().to_string()).or_default().table +=
-                item_read_units(size, ReadKind::Transactional);
+            let read = item_read_units(size, ReadKind::Transactional);
+            units.entry(g.table.name().to_string()).or_default().table += read;
+            if let Some(c) = charge {
+                c.units = read;
+            }
             responses.push(match item {
                 Some(i) => {
                     let shown = match &g.projection {
@@ -626,6 +647,22 @@ impl Tables {
         cap.attach_list(&mut out, &units);
         Ok(out)
     }
+}
+
+/// TransactionCanceledException with one reason per action, in request order.
+fn cancelled_error(reasons: Vec<Value>) -> ApiError {
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|r| r["Code"].as_str().unwrap_or("None"))
+        .collect();
+    ApiError::new(
+        ErrorCode::TransactionCanceledException,
+        format!(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+            codes.join(", ")
+        ),
+    )
+    .with_extra("CancellationReasons", Value::Array(reasons))
 }
 
 #[cfg(test)]
