@@ -11,10 +11,14 @@ use hashlog::capacity::{CapacityConfig, CapacityMode, Op, SystemClock, TableCapa
 /// A table that never throttles the benchmark's load: 1,000,000 RCU/WCU over 1,000
 /// partitions.
 fn big_table() -> Arc<TableCapacity> {
+    big_table_with(CapacityConfig::default())
+}
+
+fn big_table_with(cfg: CapacityConfig) -> Arc<TableCapacity> {
     Arc::new(TableCapacity::new(
         CapacityMode::provisioned(1_000_000, 1_000_000),
         0,
-        CapacityConfig::default(),
+        cfg,
         Arc::new(SystemClock::new()),
     ))
 }
@@ -127,6 +131,22 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("two_threads_one_partition", |b| {
         b.iter_custom(|iters| two_threads(&t, iters, true))
+    });
+    // The same with every debit written to the table bucket at once (no per-thread batching):
+    // the shared line the batching exists to avoid.
+    let unbatched = big_table_with(CapacityConfig {
+        batched_table_debits: false,
+        ..CapacityConfig::default()
+    });
+    g.bench_function("two_threads_spread_unbatched", |b| {
+        b.iter_custom(|iters| two_threads(&unbatched, iters, false))
+    });
+    g.bench_function("single_thread_unbatched", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let op = if i & 3 == 0 { Op::Write } else { Op::Read };
+            admit_charge(&unbatched, op, black_box(keys[i % keys.len()]));
+        })
     });
     g.finish();
 }

@@ -55,6 +55,12 @@ pub struct CapacityConfig {
     pub tick_micros: u64,
     /// Table-level admission control: every request also draws from the table's bucket.
     pub table_admission_control: bool,
+    /// Gather table-bucket debits per thread stripe and apply them in batches of up to 10 ms
+    /// of the table's rate (the paper's request routers take tokens from global admission
+    /// control in batches too), so concurrent requests do not all write one cache line. The
+    /// table bucket may then lag by at most `DEBT_STRIPES` × 10 ms of its rate; partition
+    /// buckets stay exact. Off: every debit goes to the table bucket at once.
+    pub batched_table_debits: bool,
     /// Raise a hot partition's allowance above its even share while the table has headroom.
     pub adaptive_capacity: bool,
     /// Seconds a boosted partition must stay below half its allowance before it is halved.
@@ -94,6 +100,7 @@ impl Default for CapacityConfig {
             on_demand_window_secs: 1,
             tick_micros: 1_000_000,
             table_admission_control: true,
+            batched_table_debits: true,
             adaptive_capacity: true,
             adaptive_cool_secs: 60,
             split_for_heat: true,

@@ -175,12 +175,68 @@ struct State {
     epoch: u64,
 }
 
+/// Stripes of gathered table-bucket debits (threads pick one round-robin at first use).
+pub const DEBT_STRIPES: usize = 8;
+/// A stripe folds into the table bucket once it holds more than 1/this of a second of the
+/// table's rate (10 ms).
+const DEBT_FOLD_DIVISOR: u64 = 100;
+
+#[repr(align(64))]
+#[derive(Default)]
+struct PaddedI64(std::sync::atomic::AtomicI64);
+
+/// Debits of one table bucket gathered per thread stripe, each stripe on its own cache line.
+#[derive(Default)]
+struct StripedDebt {
+    stripes: [PaddedI64; DEBT_STRIPES],
+}
+
+fn debt_stripe() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % DEBT_STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+impl StripedDebt {
+    /// Adds `milli` to this thread's stripe; past `fold` the stripe moves into `bucket`.
+    #[inline]
+    fn add(&self, milli: i64, fold: i64, bucket: &TokenBucket) {
+        let s = &self.stripes[debt_stripe()].0;
+        if s.fetch_add(milli, Relaxed) + milli > fold {
+            let taken = s.swap(0, Relaxed);
+            if taken != 0 {
+                bucket.debit(taken);
+            }
+        }
+    }
+
+    /// This thread's gathered debits (not yet in the bucket).
+    #[inline]
+    fn own(&self) -> i64 {
+        self.stripes[debt_stripe()].0.load(Relaxed)
+    }
+
+    /// Moves every stripe into `bucket` (maintenance, statistics, mode changes).
+    fn fold_all(&self, bucket: &TokenBucket) {
+        for s in &self.stripes {
+            let taken = s.0.swap(0, Relaxed);
+            if taken != 0 {
+                bucket.debit(taken);
+            }
+        }
+    }
+}
+
 /// The capacity controller of one table (its base table; a GSI gets its own).
 pub struct TableCapacity {
     cfg: CapacityConfig,
     clock: Arc<dyn Clock>,
     map: MapCell,
     table: [TokenBucket; 2],
+    /// Table-bucket debits not yet applied (`batched_table_debits`).
+    table_debt: [StripedDebt; 2],
     /// Reason code when the table bucket refuses, per dimension.
     table_reason: [AtomicU8; 2],
     /// Reason code when a partition allowance refuses.
@@ -256,6 +312,7 @@ impl TableCapacity {
                 TokenBucket::new(0, 0, 0, now),
                 TokenBucket::new(0, 0, 0, now),
             ],
+            table_debt: Default::default(),
             table_reason: [AtomicU8::new(0), AtomicU8::new(0)],
             allowance_reason: AtomicU8::new(REASON_PARTITION_ALLOWANCE),
             max_weight,
@@ -335,7 +392,7 @@ impl TableCapacity {
         };
         let refused = if !p.max.admits(now) {
             Some(ThrottleReason::PartitionMax)
-        } else if self.cfg.table_admission_control && !self.table[i].admits(now) {
+        } else if self.cfg.table_admission_control && !self.table_admits(i, now) {
             Some(reason_from(self.table_reason[i].load(Relaxed)))
         } else if !p.share[i].admits(now) {
             Some(reason_from(self.allowance_reason.load(Relaxed)))
@@ -358,6 +415,20 @@ impl TableCapacity {
                 })
             }
         }
+    }
+
+    /// Does the table bucket of dimension `i` admit? Counts this thread's gathered debits, so
+    /// one thread sees its own consumption exactly; other threads' lag by at most a stripe
+    /// each.
+    #[inline]
+    fn table_admits(&self, i: usize, now: u64) -> bool {
+        self.table[i].refill(now);
+        let own = if self.cfg.batched_table_debits {
+            self.table_debt[i].own()
+        } else {
+            0
+        };
+        self.table[i].balance_milli() - own > 0
     }
 
     /// Phase two: debits what an admitted request consumed (units as `units.rs` computes
@@ -389,7 +460,12 @@ impl TableCapacity {
         let i = op.idx();
         p.max.debit(milli * self.max_weight[i]);
         p.share[i].debit(milli);
-        self.table[i].debit(milli);
+        if self.cfg.batched_table_debits {
+            let fold = (self.table[i].rate_milli() / DEBT_FOLD_DIVISOR) as i64;
+            self.table_debt[i].add(milli, fold, &self.table[i]);
+        } else {
+            self.table[i].debit(milli);
+        }
         p.ops[i].consumed_milli.fetch_add(milli as u64, Relaxed);
         p.maybe_sample(hash, milli as u64);
     }
@@ -561,6 +637,7 @@ impl TableCapacity {
             .collect();
         let consumed = self.consumed_totals(&st, map);
         let table_op = |i: usize| {
+            self.table_debt[i].fold_all(&self.table[i]);
             self.table[i].refill(now);
             let throttled = st.retired_throttled[i]
                 + map
@@ -643,6 +720,9 @@ impl TableCapacity {
     /// Applies `mode`'s rates to the table bucket, the partition allowances and the partition
     /// count.
     fn apply_mode(&self, st: &mut State, mode: CapacityMode, now: u64, initial: bool) {
+        for (debt, bucket) in self.table_debt.iter().zip(&self.table) {
+            debt.fold_all(bucket);
+        }
         let was = st.mode;
         st.mode = mode;
         match mode {
@@ -876,6 +956,7 @@ impl TableCapacity {
             .fold([0u64; 2], |a, d| [a[0] + d[0], a[1] + d[1]])
             .map(|d| (d as u128 * MICROS_PER_SEC as u128 / elapsed as u128) as u64);
         let headroom = [0, 1].map(|i| {
+            self.table_debt[i].fold_all(&self.table[i]);
             self.table[i].refill(now);
             let rate = self.table[i].rate_milli();
             table_rate[i].saturating_mul(100) < rate.saturating_mul(95)
