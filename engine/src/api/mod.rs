@@ -9,6 +9,7 @@
 
 mod error;
 pub(crate) mod request;
+mod shape;
 #[cfg(test)]
 mod tests;
 
@@ -229,6 +230,7 @@ impl Database {
             })?
         };
         let r = Req::new(&raw)?;
+        shape::check(operation, &r)?;
         let t = &self.tables;
         match operation {
             "CreateTable" => t.create_table(&r),

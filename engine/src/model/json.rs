@@ -186,7 +186,8 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
             let v: Vec<Number> = texts.iter().map(|s| number(s)).collect::<Result<_, _>>()?;
             let mut seen = std::collections::HashSet::with_capacity(v.len());
             if !v.iter().all(|n| seen.insert(n)) {
-                return Err(duplicates(&texts));
+                // DynamoDB's number-set message alone names no values and has no prefix.
+                return Err(ModelError::validation("Input collection contains duplicates"));
             }
             AttributeValue::NS(v)
         }
@@ -201,7 +202,11 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
             let mut seen = std::collections::HashSet::with_capacity(v.len());
             if !v.iter().all(|b| seen.insert(b)) {
                 let shown: Vec<String> = v.iter().map(|b| b64().encode(b)).collect();
-                return Err(duplicates(&shown));
+                // Sic: DynamoDB's binary-set message has no space before "of".
+                return Err(ModelError::validation(format!(
+                    "One or more parameter values were invalid: Input collection [{}]of type BS contains duplicates.",
+                    shown.join(", ")
+                )));
             }
             AttributeValue::BS(v)
         }
@@ -282,9 +287,22 @@ mod tests {
             err(json!({"SS": ["a", "a"]})).message,
             "One or more parameter values were invalid: Input collection [a, a] contains duplicates."
         );
-        assert!(err(json!({"NS": ["1", "1.0"]}))
-            .message
-            .contains("contains duplicates"));
+        assert_eq!(
+            err(json!({"NS": ["1", "1.0"]})).message,
+            "Input collection contains duplicates"
+        );
+        assert_eq!(
+            err(json!({"BS": ["Yg==", "Yg=="]})).message,
+            "One or more parameter values were invalid: Input collection [Yg==, Yg==]of type BS contains duplicates."
+        );
+        assert_eq!(
+            err(json!({"NS": []})).message,
+            "One or more parameter values were invalid: An number set  may not be empty"
+        );
+        assert_eq!(
+            err(json!({"BS": []})).message,
+            "One or more parameter values were invalid: Binary sets should not be empty"
+        );
         assert!(err(json!({"NULL": false}))
             .message
             .contains("Null attribute value types must have the value of true"));

@@ -47,6 +47,8 @@ fn request_items<'a>(r: &Req<'a>) -> Result<&'a Map<String, Value>, ApiError> {
 /// One table's part of a BatchGetItem.
 struct GetSpec<'a> {
     table: Arc<Table>,
+    /// The table as the request named it (name or ARN): responses are keyed by it.
+    name: &'a str,
     /// The request's per-table object, echoed into UnprocessedKeys.
     raw: &'a Map<String, Value>,
     projection: Option<Projection>,
@@ -93,7 +95,7 @@ impl Tables {
             let projection = parse_projection(&sr, &mut ctx)?;
             ctx.finish()?;
             let kind = ReadKind::from_consistent(sr.bool("ConsistentRead")?.unwrap_or(false));
-            let table = self.table(name)?;
+            let table = self.table(name, "BatchGetItem")?;
             let mut seen = HashSet::new();
             let mut keys = Vec::new();
             for k in sr.array("Keys")?.into_iter().flatten() {
@@ -105,6 +107,7 @@ impl Tables {
             }
             specs.push(GetSpec {
                 table,
+                name,
                 raw: sr.obj,
                 projection,
                 kind,
@@ -132,10 +135,7 @@ impl Tables {
                 };
                 let item = self.load(&spec.table, key)?;
                 charge.units = item_read_units(size_of(item.as_ref()), spec.kind);
-                units
-                    .entry(spec.table.name().to_string())
-                    .or_default()
-                    .table += charge.units;
+                units.entry(spec.name.to_string()).or_default().table += charge.units;
                 if let Some(i) = item {
                     let shown = match &spec.projection {
                         Some(p) => expr::project(p, &i),
@@ -145,11 +145,11 @@ impl Tables {
                     found.push(item_to_json(&shown));
                 }
             }
-            responses.insert(spec.table.name().to_string(), Value::Array(found));
+            responses.insert(spec.name.to_string(), Value::Array(found));
             if !left.is_empty() {
                 let mut echo = spec.raw.clone();
                 echo.insert("Keys".into(), Value::Array(left));
-                unprocessed.insert(spec.table.name().to_string(), Value::Object(echo));
+                unprocessed.insert(spec.name.to_string(), Value::Object(echo));
             }
         }
         if throttled > 0 && throttled == total {
@@ -192,11 +192,13 @@ impl Tables {
             item: Option<crate::model::Item>,
             size: usize,
             raw: &'r Value,
+            /// The table as the request named it (name or ARN).
+            name: &'r str,
         }
         let mut plans: Vec<Planned> = Vec::with_capacity(total);
         let mut seen = HashSet::new();
         for (name, reqs) in ri {
-            let table = self.table(name)?;
+            let table = self.table(name, "BatchWriteItem")?;
             for w in reqs.as_array().into_iter().flatten() {
                 let wr = Req::new(w)?;
                 let (key, value, size) = match (wr.object("PutRequest")?, wr.object("DeleteRequest")?) {
@@ -230,6 +232,7 @@ impl Tables {
                     item: value,
                     size,
                     raw: w,
+                    name,
                 });
             }
         }
@@ -243,7 +246,7 @@ impl Tables {
                 Ok(c) => admitted.push((p, c)),
                 Err(e) => {
                     if let Value::Array(a) = unprocessed
-                        .entry(p.table.name().to_string())
+                        .entry(p.name.to_string())
                         .or_insert_with(|| Value::Array(Vec::new()))
                     {
                         a.push(p.raw.clone());
@@ -271,7 +274,7 @@ impl Tables {
         let mut written = Vec::new();
         for (p, mut charge) in admitted {
             let t = self.current(&p.table);
-            let c = units.entry(t.name().to_string()).or_default();
+            let c = units.entry(p.name.to_string()).or_default();
             if cap != ReturnCapacity::None
                 || !t.indexes.is_empty()
                 || t.desc.stream.is_some()

@@ -585,9 +585,10 @@ impl Tables {
         Ok(t)
     }
 
-    /// A table named by a control-plane call (TableName validated first).
-    fn control_table(&self, r: &Req<'_>) -> Result<Arc<Table>, ApiError> {
-        let name = r.req_str("TableName")?;
+    /// A table named by a control-plane call of `op`, by name or ARN (TableName validated
+    /// first).
+    fn control_table(&self, r: &Req<'_>, op: &str) -> Result<Arc<Table>, ApiError> {
+        let name = self.resolve_name(r.req_str("TableName")?, op)?;
         validate_table_name(name, "tableName")?;
         self.catalog
             .read()
@@ -851,7 +852,7 @@ impl Tables {
 
     pub(crate) fn delete_table(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let _guard = self.catalog_lock.lock();
-        let t = self.control_table(r)?;
+        let t = self.control_table(r, "DeleteTable")?;
         if t.desc.deletion_protection {
             return Err(ApiError::validation(
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
@@ -880,7 +881,7 @@ impl Tables {
     }
 
     pub(crate) fn describe_table(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let t = self.control_table(r)?;
+        let t = self.control_table(r, "DescribeTable")?;
         Ok(json!({"Table": t.desc.describe(self, &t.schema, "ACTIVE")}))
     }
 
@@ -948,7 +949,7 @@ impl Tables {
             ));
         }
         let _guard = self.catalog_lock.lock();
-        let t = self.control_table(r)?;
+        let t = self.control_table(r, "UpdateTable")?;
         let mut d = t.desc.clone();
         let now = now_secs();
         let mode = billing.unwrap_or(d.billing_mode.as_str()).to_string();
@@ -1201,7 +1202,7 @@ impl Tables {
             ));
         }
         let _guard = self.catalog_lock.lock();
-        let t = self.control_table(r)?;
+        let t = self.control_table(r, "UpdateTimeToLive")?;
         let mut d = t.desc.clone();
         match (enabled, &d.ttl_attribute) {
             (true, Some(cur)) if cur != attr => {
@@ -1225,7 +1226,7 @@ impl Tables {
     }
 
     pub(crate) fn describe_time_to_live(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let t = self.control_table(r)?;
+        let t = self.control_table(r, "DescribeTimeToLive")?;
         Ok(match &t.desc.ttl_attribute {
             Some(a) => {
                 json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})

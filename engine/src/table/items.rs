@@ -234,6 +234,7 @@ impl Tables {
     fn write_response(
         &self,
         t: &Table,
+        shown: &str,
         charge: &mut Charge,
         consumed: &Consumed,
         cap: ReturnCapacity,
@@ -241,7 +242,7 @@ impl Tables {
     ) -> Result<Value, ApiError> {
         let mut out = json!({});
         charge.set(consumed);
-        cap.attach(&mut out, t.name(), consumed);
+        cap.attach(&mut out, shown, consumed);
         if let Some(k) = collection {
             if let Some(m) = self.collection_metrics(t, &k)? {
                 out["ItemCollectionMetrics"] = m;
@@ -260,7 +261,7 @@ impl Tables {
         let mut ctx = ExprCtx::from_req(r)?;
         let cond = parse_condition(r, &mut ctx, false)?;
         ctx.finish()?;
-        let t = self.table(name)?;
+        let t = self.table(name, "PutItem")?;
         validate_item(&item, &t.schema)?;
         let key = t.schema.user_key(&item)?;
         self.check_index_keys(&t, &item)?;
@@ -278,7 +279,7 @@ impl Tables {
         ));
         let collection = metrics.then(|| key.clone());
         self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
-        let mut out = self.write_response(&t, &mut charge, &consumed, cap, collection)?;
+        let mut out = self.write_response(&t, name, &mut charge, &consumed, cap, collection)?;
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -303,7 +304,7 @@ impl Tables {
         ctx.finish()?;
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
-        let t = self.table(name)?;
+        let t = self.table(name, "GetItem")?;
         let (_, key) = key_param(r, &t.schema)?;
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
         let mut charge = self.admit(&t, Op::Read, &key)?;
@@ -313,7 +314,7 @@ impl Tables {
             size_of(item.as_ref()),
             ReadKind::from_consistent(consistent),
         );
-        cap.attach_units(&mut out, t.name(), charge.units);
+        cap.attach_units(&mut out, name, charge.units);
         if let Some(i) = item {
             let shown = match &proj {
                 Some(p) => expr::project(p, &i),
@@ -333,7 +334,7 @@ impl Tables {
         let mut ctx = ExprCtx::from_req(r)?;
         let cond = parse_condition(r, &mut ctx, false)?;
         ctx.finish()?;
-        let t = self.table(name)?;
+        let t = self.table(name, "DeleteItem")?;
         let (_, key) = key_param(r, &t.schema)?;
 
         let mut charge = self.admit_write(&t, &key)?;
@@ -351,7 +352,7 @@ impl Tables {
         if old.is_some() {
             self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
         }
-        let mut out = self.write_response(&t, &mut charge, &consumed, cap, collection)?;
+        let mut out = self.write_response(&t, name, &mut charge, &consumed, cap, collection)?;
         if rv == "ALL_OLD" {
             attributes(&mut out, old);
         }
@@ -377,7 +378,7 @@ impl Tables {
             },
         };
         ctx.finish()?;
-        let t = self.table(name)?;
+        let t = self.table(name, "UpdateItem")?;
         let (key_item, key) = key_param(r, &t.schema)?;
         if let Some(u) = &update {
             check_key_untouched(u, &t.schema)?;
@@ -403,7 +404,7 @@ impl Tables {
             Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
         let collection = metrics.then(|| key.clone());
         self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
-        let mut out = self.write_response(&t, &mut charge, &consumed, cap, collection)?;
+        let mut out = self.write_response(&t, name, &mut charge, &consumed, cap, collection)?;
         attributes(&mut out, attrs);
         Ok(out)
     }

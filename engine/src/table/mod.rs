@@ -225,15 +225,56 @@ impl Tables {
         self.catalog.read().keys().cloned().collect()
     }
 
-    /// The table an item operation names: the name is validated first (DynamoDB's
-    /// constraint message), then looked up ("Requested resource not found").
-    pub(crate) fn table(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+    /// The table a data-plane call of `op` names (by name or ARN, see
+    /// [`Tables::resolve_name`]): the name is validated first (DynamoDB's constraint message),
+    /// then looked up ("Requested resource not found").
+    pub(crate) fn table(&self, name: &str, op: &str) -> Result<Arc<Table>, ApiError> {
+        let name = self.resolve_name(name, op)?;
         validate_table_name(name, "tableName")?;
         self.catalog
             .read()
             .get(name)
             .cloned()
             .ok_or_else(resource_not_found)
+    }
+
+    /// The table name a TableName member of a call of `op` holds: DynamoDB accepts the table's
+    /// ARN (`arn:<partition>:dynamodb:<region>:<account>:table/<name>`) wherever it accepts a
+    /// table name. An ARN that is not a table ARN (an index or stream ARN, another service,
+    /// too few parts), or one of another region, is a ValidationException; a table of another
+    /// account is an AccessDeniedException, as a caller without a resource policy granting
+    /// access gets from DynamoDB. Anything not starting `arn:` is a name, returned as is.
+    pub(crate) fn resolve_name<'n>(&self, name: &'n str, op: &str) -> Result<&'n str, ApiError> {
+        if !name.starts_with("arn:") {
+            return Ok(name);
+        }
+        let invalid = || {
+            ApiError::validation(format!(
+                "Invalid TableArn: Invalid ResourceArn provided as input {name}"
+            ))
+        };
+        let parts: Vec<&str> = name.splitn(6, ':').collect();
+        let [_, partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(invalid());
+        };
+        let table = resource.strip_prefix("table/").ok_or_else(invalid)?;
+        if partition.is_empty() || *service != "dynamodb" || table.is_empty() || table.contains('/')
+        {
+            return Err(invalid());
+        }
+        if *region != self.opts.region {
+            return Err(invalid());
+        }
+        if *account != self.opts.account_id {
+            return Err(ApiError::new(
+                crate::api::ErrorCode::AccessDeniedException,
+                format!(
+                    "User: arn:aws:iam::{}:root is not authorized to perform: dynamodb:{op} on resource: {name} because no resource-based policy allows the dynamodb:{op} action",
+                    self.opts.account_id
+                ),
+            ));
+        }
+        Ok(table)
     }
 
     /// The current item stored under `key`, if any.

@@ -326,7 +326,7 @@ fn respond(
     page: Page,
     count_only: bool,
     cap: ReturnCapacity,
-    t: &Table,
+    shown: &str,
     index: Option<&Index>,
     kind: ReadKind,
     charge: &mut Charge,
@@ -351,7 +351,7 @@ fn respond(
         None => consumed.table = page_read_units(page.bytes, kind),
     }
     charge.units = consumed.total();
-    cap.attach(&mut out, t.name(), &consumed);
+    cap.attach(&mut out, shown, &consumed);
     out
 }
 
@@ -376,7 +376,7 @@ impl Tables {
         let forward = r.bool("ScanIndexForward")?.unwrap_or(true);
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
-        let t = self.table(name)?;
+        let t = self.table(name, "Query")?;
         let index = named_index(r, &t, consistent)?;
         let count_only = parse_select(r, index)?;
         let schema = index.map(|i| &i.schema).unwrap_or(&t.schema);
@@ -507,7 +507,7 @@ impl Tables {
             page,
             count_only,
             cap,
-            &t,
+            name,
             index,
             ReadKind::from_consistent(consistent),
             &mut charge,
@@ -576,7 +576,7 @@ impl Tables {
                 ))
             }
         };
-        let t = self.table(name)?;
+        let t = self.table(name, "Scan")?;
         let index = named_index(r, &t, consistent)?;
         let count_only = parse_select(r, index)?;
         let mut ctx = ExprCtx::from_req(r)?;
@@ -633,7 +633,7 @@ impl Tables {
             page,
             count_only,
             cap,
-            &t,
+            name,
             index,
             ReadKind::from_consistent(consistent),
             &mut charge,

@@ -1523,3 +1523,131 @@ fn deleting_a_table_under_writers_fails_them_cleanly() {
     ok(&db, "DeleteTable", json!({"TableName": "doomed"}));
     writer.join().expect("writer");
 }
+
+#[test]
+fn table_arns_name_tables_on_the_data_plane() {
+    let db = db();
+    create(&db, "arnt", None);
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/arnt";
+    let total = json!("TOTAL");
+    let put = ok(
+        &db,
+        "PutItem",
+        json!({"TableName": arn, "Item": {"pk": {"S": "a"}, "v": {"N": "1"}}, "ReturnConsumedCapacity": total}),
+    );
+    // ConsumedCapacity names the table as the request did.
+    assert_eq!(put["ConsumedCapacity"]["TableName"], arn);
+    let got = ok(
+        &db,
+        "GetItem",
+        json!({"TableName": arn, "Key": {"pk": {"S": "a"}}, "ReturnConsumedCapacity": total}),
+    );
+    assert_eq!(got["Item"]["v"], json!({"N": "1"}));
+    assert_eq!(got["ConsumedCapacity"]["TableName"], arn);
+    ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": arn, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"N": "2"}}}),
+    );
+    let q = ok(
+        &db,
+        "Query",
+        json!({"TableName": arn, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}, "ReturnConsumedCapacity": total}),
+    );
+    assert_eq!(q["Items"][0]["v"], json!({"N": "2"}));
+    assert_eq!(q["ConsumedCapacity"]["TableName"], arn);
+    assert_eq!(ok(&db, "Scan", json!({ "TableName": arn }))["Count"], 1);
+    // Batches answer under the key the request used.
+    let bw = ok(
+        &db,
+        "BatchWriteItem",
+        json!({"RequestItems": {arn: [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]}, "ReturnConsumedCapacity": total}),
+    );
+    assert_eq!(bw["ConsumedCapacity"][0]["TableName"], arn);
+    let bg = ok(
+        &db,
+        "BatchGetItem",
+        json!({"RequestItems": {arn: {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}]}}}),
+    );
+    assert_eq!(bg["Responses"][arn].as_array().map(Vec::len), Some(2));
+    // The same item by name and by ARN in one batch is a duplicate.
+    let e = err(
+        &db,
+        "BatchWriteItem",
+        json!({"RequestItems": {arn: [{"DeleteRequest": {"Key": {"pk": {"S": "a"}}}}], "arnt": [{"DeleteRequest": {"Key": {"pk": {"S": "a"}}}}]}}),
+    );
+    assert_eq!(
+        validation(&e),
+        "Provided list of item keys contains duplicates"
+    );
+    ok(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Put": {"TableName": arn, "Item": {"pk": {"S": "c"}}}}]}),
+    );
+    let tg = ok(
+        &db,
+        "TransactGetItems",
+        json!({"TransactItems": [{"Get": {"TableName": arn, "Key": {"pk": {"S": "c"}}}}]}),
+    );
+    assert_eq!(tg["Responses"][0]["Item"]["pk"], json!({"S": "c"}));
+    ok(
+        &db,
+        "DeleteItem",
+        json!({"TableName": arn, "Key": {"pk": {"S": "c"}}}),
+    );
+    let d = ok(&db, "DescribeTable", json!({ "TableName": arn }));
+    assert_eq!(d["Table"]["TableArn"], arn);
+    ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": arn, "BillingMode": "PAY_PER_REQUEST"}),
+    );
+
+    // Not a table ARN, another region: ValidationException; another account: AccessDenied.
+    for bad in [
+        "arn:aws:dynamodb:us-east-1:000000000000:table/arnt/index/ix",
+        "arn:aws:dynamodb:us-east-1:000000000000:table/arnt/stream/2024",
+        "arn:aws:s3:us-east-1:000000000000:table/arnt",
+        "arn:aws:dynamodb:us-east-1:table/arnt",
+        "arn:aws:dynamodb:eu-west-1:000000000000:table/arnt",
+    ] {
+        let e = err(
+            &db,
+            "GetItem",
+            json!({"TableName": bad, "Key": {"pk": {"S": "a"}}}),
+        );
+        assert_eq!(
+            validation(&e),
+            format!("Invalid TableArn: Invalid ResourceArn provided as input {bad}")
+        );
+    }
+    let other = "arn:aws:dynamodb:us-east-1:111111111111:table/arnt";
+    let e = err(&db, "Scan", json!({ "TableName": other }));
+    assert_eq!(e.code, ErrorCode::AccessDeniedException);
+    assert_eq!(
+        e.message,
+        format!("User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:Scan on resource: {other} because no resource-based policy allows the dynamodb:Scan action")
+    );
+    // A well-formed ARN of a table that does not exist.
+    let e = err(
+        &db,
+        "GetItem",
+        json!({"TableName": "arn:aws:dynamodb:us-east-1:000000000000:table/nope", "Key": {"pk": {"S": "a"}}}),
+    );
+    assert_eq!(e.message, "Requested resource not found");
+    // CreateTable takes names only.
+    let e = err(
+        &db,
+        "CreateTable",
+        json!({"TableName": arn, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}),
+    );
+    assert_eq!(
+        validation(&e),
+        format!("1 validation error detected: Value '{arn}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    );
+    ok(&db, "DeleteTable", json!({ "TableName": arn }));
+    assert!(err(&db, "DescribeTable", json!({ "TableName": "arnt" }))
+        .message
+        .contains("not found"));
+}

@@ -286,7 +286,7 @@ fn parse_action(tables: &Tables, v: &Value, index: usize) -> Result<Action, ApiE
     ctx.finish()?;
     let return_old = ar.enum_str("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])?
         == Some("ALL_OLD");
-    let table = tables.table(name)?;
+    let table = tables.table(name, "TransactWriteItems")?;
     let (key_item, key, item) = if *kind == ActionKind::Put {
         let item = ar.item("Item")?.ok_or_else(|| {
             Req::missing_at(&format!("transactItems.{}.member.put.item", index + 1))
@@ -565,7 +565,7 @@ impl Tables {
                 None => None,
             };
             ctx.finish()?;
-            let table = self.table(name)?;
+            let table = self.table(name, "TransactGetItems")?;
             let k = gr.item("Key")?.ok_or_else(|| {
                 Req::missing_at(&format!("transactItems.{}.member.get.key", i + 1))
             })?;
