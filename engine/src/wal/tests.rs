@@ -283,6 +283,7 @@ fn damage_in_an_unsynced_region_is_a_torn_tail_even_with_data_after_it() {
         wal.append(&payload(i)).expect("append");
     }
     // Drop without close would sync; copy the file while it is unsynced instead.
+    wal.write_out().expect("write out");
     let seg = segments(src.path()).pop().expect("segment");
     let mut bytes = std::fs::read(&seg).expect("read");
     drop(wal);

@@ -52,10 +52,21 @@ struct Shared {
     segments: Mutex<Vec<SegmentMeta>>,
     queued_bytes: Mutex<usize>,
     queue_room: Condvar,
+    /// Buffered durability: appends numbered and queued here, written by the committer.
+    buffer: Mutex<LogBuffer>,
     records: AtomicU64,
     batches: AtomicU64,
     syncs: AtomicU64,
     bytes: AtomicU64,
+}
+
+/// Records appended under buffered durability that the committer has not written yet, in
+/// sequence order: the first has the committer's next seq, `next_seq` is the one after the
+/// last.
+#[derive(Debug, Default)]
+struct LogBuffer {
+    next_seq: SeqNo,
+    records: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +86,12 @@ enum Request {
         reply: Sender<Result<()>>,
     },
     Close {
+        reply: Sender<Result<()>>,
+    },
+    /// Buffered durability: the log buffer became non-empty.
+    Wake,
+    /// Buffered durability: answer once the buffer is written (not synced).
+    WriteOut {
         reply: Sender<Result<()>>,
     },
 }
@@ -224,6 +241,10 @@ impl Wal {
             segments: Mutex::new(segments),
             queued_bytes: Mutex::new(0),
             queue_room: Condvar::new(),
+            buffer: Mutex::new(LogBuffer {
+                next_seq,
+                records: Vec::new(),
+            }),
             records: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
@@ -256,7 +277,9 @@ impl Wal {
 
     /// Appends one record and returns its sequence number. With [`Durability::Sync`] it
     /// returns once the record is on disk (fdatasync'ed, shared with concurrent appenders);
-    /// with [`Durability::Buffered`] once it is written.
+    /// with [`Durability::Buffered`] once it is numbered and queued in the log buffer (the
+    /// committer writes the buffer in batches and syncs every interval; a bounded buffer
+    /// blocks appenders when full).
     pub fn append(&self, payload: &[u8]) -> Result<SeqNo> {
         if payload.len() > WAL_RECORD_SIZE_MAX_BYTES {
             return Err(StorageError::InvalidArgument(format!(
@@ -267,6 +290,9 @@ impl Wal {
         self.shared.check_usable()?;
         let n = payload.len();
         self.shared.acquire_queue(n);
+        if self.shared.opts.durability != Durability::Sync {
+            return self.append_buffered(payload);
+        }
         let (reply, answer) = crossbeam_channel::bounded(1);
         let r = match self.tx.send(Request::Append {
             payload: payload.to_vec(),
@@ -277,6 +303,47 @@ impl Wal {
         };
         self.shared.release_queue(n);
         r
+    }
+
+    /// Buffered durability: numbers the record and queues it for the committer (the queue
+    /// bytes are already acquired; the committer releases them once written).
+    fn append_buffered(&self, payload: &[u8]) -> Result<SeqNo> {
+        let (seq, was_empty) = {
+            let mut b = self.shared.buffer.lock();
+            if self.shared.poisoned.load(Ordering::SeqCst) {
+                drop(b);
+                self.shared.release_queue(payload.len());
+                return Err(self.shared.poisoned_error());
+            }
+            let seq = b.next_seq;
+            b.next_seq += 1;
+            b.records.push(payload.to_vec());
+            self.shared.last_seq.store(seq, Ordering::SeqCst);
+            (seq, b.records.len() == 1)
+        };
+        if was_empty {
+            match self.tx.try_send(Request::Wake) {
+                // A full channel means the committer has requests to serve, and it drains the
+                // buffer after each of them.
+                Ok(()) | Err(crossbeam_channel::TrySendError::Full(_)) => {}
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(self.gone()),
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Buffered durability: returns once every record appended so far is written to the
+    /// segment file (handed to the OS, not fdatasync'ed). A no-op under sync durability.
+    pub fn write_out(&self) -> Result<()> {
+        self.shared.check_usable()?;
+        if self.shared.opts.durability == Durability::Sync {
+            return Ok(());
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        match self.tx.send(Request::WriteOut { reply }) {
+            Ok(()) => answer.recv().unwrap_or_else(|_| Err(self.gone())),
+            Err(_) => Err(self.gone()),
+        }
     }
 
     /// Makes every acknowledged record durable (a no-op in [`Durability::Sync`] mode, where
@@ -613,6 +680,7 @@ impl Committer {
                     Some(r) => r,
                     None => {
                         // Every sender is gone (the Wal was dropped without close).
+                        self.drain_buffer();
                         let _ = self.sync_if_needed();
                         return;
                     }
@@ -645,6 +713,7 @@ impl Committer {
                     Err(_) => break,
                 }
             }
+            self.drain_buffer();
             if !pending.is_empty() {
                 self.commit(pending);
             }
@@ -654,6 +723,7 @@ impl Committer {
                     let _ = reply.send(self.sync_if_needed());
                 }
                 Some(Request::Close { reply }) => {
+                    self.drain_buffer();
                     // A poisoned log has nothing it could still make durable.
                     let r = if self.shared.poisoned.load(Ordering::SeqCst) {
                         Ok(())
@@ -663,7 +733,14 @@ impl Committer {
                     let _ = reply.send(r);
                     return;
                 }
-                Some(Request::Append { .. }) | None => {}
+                Some(Request::WriteOut { reply }) => {
+                    let _ = reply.send(if self.shared.poisoned.load(Ordering::SeqCst) {
+                        Err(self.shared.poisoned_error())
+                    } else {
+                        Ok(())
+                    });
+                }
+                Some(Request::Append { .. }) | Some(Request::Wake) | None => {}
             }
         }
     }
@@ -719,6 +796,44 @@ impl Committer {
         }
     }
 
+    /// Buffered durability: writes everything in the log buffer, in batches of at most
+    /// `GROUP_COMMIT_BATCH_MAX` records and about `BATCH_BYTES_MAX` bytes. A failed write
+    /// poisons the log (the records were acknowledged as buffered: like an unsynced tail,
+    /// they may be lost; later appends fail).
+    fn drain_buffer(&mut self) {
+        loop {
+            let records = {
+                let mut b = self.shared.buffer.lock();
+                if b.records.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut b.records)
+            };
+            let total: usize = records.iter().map(Vec::len).sum();
+            if !self.shared.poisoned.load(Ordering::SeqCst) {
+                let mut start = 0;
+                while start < records.len() {
+                    let mut end = start;
+                    let mut bytes = 0;
+                    while end < records.len()
+                        && end - start < GROUP_COMMIT_BATCH_MAX
+                        && (end == start || bytes + records[end].len() <= BATCH_BYTES_MAX)
+                    {
+                        bytes += records[end].len();
+                        end += 1;
+                    }
+                    let chunk: Vec<&[u8]> = records[start..end].iter().map(Vec::as_slice).collect();
+                    if let Err(e) = self.write_batch(&chunk) {
+                        self.shared.poison(format!("WAL write failed: {e}"));
+                        break;
+                    }
+                    start = end;
+                }
+            }
+            self.shared.release_queue(total);
+        }
+    }
+
     fn commit(&mut self, pending: Pending) {
         if self.shared.poisoned.load(Ordering::SeqCst) {
             for (_, reply) in pending {
@@ -726,7 +841,8 @@ impl Committer {
             }
             return;
         }
-        match self.write_batch(&pending) {
+        let payloads: Vec<&[u8]> = pending.iter().map(|(p, _)| p.as_slice()).collect();
+        match self.write_batch(&payloads) {
             Ok(first) => {
                 for (i, (_, reply)) in pending.into_iter().enumerate() {
                     let _ = reply.send(Ok(first + i as u64));
@@ -755,11 +871,11 @@ impl Committer {
     }
 
     /// Encodes and writes one batch; returns the seq of its first record.
-    fn write_batch(&mut self, pending: &Pending) -> Result<SeqNo> {
+    fn write_batch(&mut self, pending: &[&[u8]]) -> Result<SeqNo> {
         let batch_len: usize = BATCH_FRAME_LEN
             + pending
                 .iter()
-                .map(|(p, _)| data_frame_len(p.len()))
+                .map(|p| data_frame_len(p.len()))
                 .sum::<usize>();
         let seg_size = self.shared.opts.segment_size_bytes;
         if self.active.write_pos > SEGMENT_HEADER_LEN as u64
@@ -775,7 +891,7 @@ impl Committer {
             synced_through: self.active.synced_pos,
         };
         encode_batch_frame(&mut self.batch, first, &info);
-        for (i, (payload, _)) in pending.iter().enumerate() {
+        for (i, payload) in pending.iter().enumerate() {
             encode_frame(&mut self.batch, FRAME_DATA, first + i as u64, payload);
         }
         let pos = self.active.write_pos;
@@ -823,7 +939,9 @@ impl Committer {
                 m.last_seq = Some(last);
             }
         }
-        self.shared.last_seq.store(last, Ordering::SeqCst);
+        if self.shared.opts.durability == Durability::Sync {
+            self.shared.last_seq.store(last, Ordering::SeqCst);
+        }
         self.shared
             .records
             .fetch_add(pending.len() as u64, Ordering::Relaxed);
