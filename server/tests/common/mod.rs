@@ -1,6 +1,7 @@
-//! Shared by `bad_input.rs`, `linearizable.rs` and `crash_campaign.rs`: the real server (`hashlog::api::Database`
-//! over the storage engine in a temporary directory) on 127.0.0.1:0 in-process, and a minimal
-//! blocking HTTP/1.1 client whose every read and write is bounded by a timeout.
+//! Shared by `bad_input.rs`, `linearizable.rs` and `crash_campaign.rs`: the real server
+//! (`hashlog::api::Database` over the storage engine in a temporary directory) on 127.0.0.1:0
+//! in-process, and a minimal blocking HTTP/1.1 client whose every read and write is bounded by
+//! a timeout.
 //!
 //! Unlike `http_roundtrip.rs`'s client, this one never panics on a transport failure: it
 //! returns `Err` so the caller can report a dropped connection as a finding.
