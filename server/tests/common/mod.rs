@@ -1,6 +1,7 @@
-//! Shared by `bad_input.rs` and `linearizable.rs`: the real server (`hashlog::api::Database`
-//! over the storage engine in a temporary directory) on 127.0.0.1:0 in-process, and a minimal
-//! blocking HTTP/1.1 client whose every read and write is bounded by a timeout.
+//! Shared by `bad_input.rs`, `linearizable.rs` and `crash_campaign.rs`: the real server
+//! (`hashlog::api::Database` over the storage engine in a temporary directory) on 127.0.0.1:0
+//! in-process, and a minimal blocking HTTP/1.1 client whose every read and write is bounded by
+//! a timeout.
 //!
 //! Unlike `http_roundtrip.rs`'s client, this one never panics on a transport failure: it
 //! returns `Err` so the caller can report a dropped connection as a finding.
@@ -154,14 +155,25 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Conn {
     pub fn new(addr: SocketAddr) -> Conn {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        s.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        s.set_nodelay(true).expect("nodelay");
-        Conn {
+        Conn::try_new(addr).expect("connect")
+    }
+
+    /// Like [`Conn::new`] but a refused or failed connection is an `Err` (the server may be
+    /// down, as in the crash campaign).
+    pub fn try_new(addr: SocketAddr) -> Result<Conn, String> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        for r in [
+            s.set_read_timeout(Some(IO_TIMEOUT)),
+            s.set_write_timeout(Some(IO_TIMEOUT)),
+            s.set_nodelay(true),
+        ] {
+            r.map_err(|e| format!("socket option: {e}"))?;
+        }
+        Ok(Conn {
             reader: BufReader::new(s),
             addr,
-        }
+        })
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), String> {
