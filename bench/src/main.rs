@@ -1,14 +1,18 @@
-//! `hashlog-bench`: workloads against the engine in-process (and, later, any DynamoDB endpoint).
+//! `hashlog-bench`: workloads against the engine in-process and any DynamoDB endpoint, and the
+//! partitioning study on a simulated clock.
 //!
 //! `hashlog-bench engine --workload fill --threads 16 --ops 20000` writes 1 KiB values with
 //! N concurrent writers through the engine's group commit, then reports throughput, latency
 //! percentiles and engine counters (WAL syncs, records per sync, write amplification).
+//! `hashlog-bench run --runner sim|engine|http` runs one YCSB configuration on the simulated
+//! clock (capacity layer only) or on the real clock through DynamoDB's request API.
 
 mod cost;
 mod http;
 mod keys;
 mod peers;
 mod plot;
+mod runner;
 mod sim;
 mod study;
 mod workload;
@@ -19,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use hashlog::api::{Database, DatabaseOptions};
 use hashlog::db::{Engine, EngineOptions};
 use hashlog::io::BackendKind;
 use hashlog::kv::{Kv, KvWrite};
@@ -63,12 +68,14 @@ struct SimArgs {
     /// Item size in bytes, or uniform:MIN-MAX.
     #[arg(long, default_value = "1000")]
     item_size: String,
-    /// Offered load, operations per simulated second.
-    #[arg(long, default_value_t = 2000)]
-    rate: u64,
-    /// Simulated seconds.
-    #[arg(long, default_value_t = 1800)]
-    duration: u64,
+    /// Offered load, operations per second [default: 2000 simulated; real-clock runners:
+    /// unlimited, each thread sends its next request when the last is answered].
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Seconds to run [default: 1800 simulated; real-clock runners: 10 real seconds, or
+    /// until --ops when that is given].
+    #[arg(long)]
+    duration: Option<u64>,
     /// Seconds per reported window.
     #[arg(long, default_value_t = 10)]
     window: u64,
@@ -91,10 +98,68 @@ struct SimArgs {
     prices: cost::Prices,
 }
 
+impl SimArgs {
+    /// Offered ops per simulated second.
+    fn sim_rate(&self) -> u64 {
+        self.rate.unwrap_or(2000)
+    }
+    /// Simulated seconds.
+    fn sim_duration(&self) -> u64 {
+        self.duration.unwrap_or(1800)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+enum RunnerKind {
+    /// Simulated clock, capacity layer only (deterministic).
+    Sim,
+    /// Real clock, in-process `hashlog::api::Database` over the storage engine.
+    Engine,
+    /// Real clock, any DynamoDB endpoint over HTTP (--endpoint).
+    Http,
+}
+
+/// Options of the real-clock runners (`--runner engine|http`).
+#[derive(clap::Args, Debug)]
+struct RealArgs {
+    /// Client threads (each with its own connection).
+    #[arg(long, default_value_t = 8)]
+    threads: usize,
+    /// Stop after this many operations in total (and after --duration if given too).
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Engine runner: data directory (default: a fresh temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Engine runner: WAL durability.
+    #[arg(long, value_enum, default_value = "sync")]
+    durability: DurabilityArg,
+    /// Engine runner: throttle by the table's capacity, as `hashlog serve --capacity enforce`.
+    #[arg(long)]
+    enforce_capacity: bool,
+    /// HTTP runner: the DynamoDB endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    endpoint: String,
+    /// Table to create (if missing) and use; its key must be `pk` (S).
+    #[arg(long, default_value = "usertable")]
+    table: String,
+    /// Billing of the table when the runner creates it: on-demand or RCU,WCU (provisioned).
+    #[arg(long, default_value = "on-demand")]
+    billing: String,
+    /// Do not load --records items first (the table is already loaded).
+    #[arg(long)]
+    no_load: bool,
+}
+
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Where the ops go.
+    #[arg(long, value_enum, default_value = "sim")]
+    runner: RunnerKind,
     #[command(flatten)]
     sim: SimArgs,
+    #[command(flatten)]
+    real: RealArgs,
     #[arg(long, value_enum, default_value = "split-for-heat")]
     strategy: sim::Strategy,
     #[arg(long, value_enum, default_value = "prov-adaptive")]
@@ -252,8 +317,8 @@ fn sim_config(
             shift_every_secs: shifting.then_some(a.shift_every),
             max_scan: 100,
         },
-        rate: a.rate,
-        duration_secs: a.duration,
+        rate: a.sim_rate(),
+        duration_secs: a.sim_duration(),
         window_secs: a.window,
         partitions: a.partitions,
         vnodes: a.vnodes,
@@ -268,8 +333,8 @@ fn params_json(a: &SimArgs) -> serde_json::Value {
         "ycsb": a.ycsb.name(),
         "records": a.records,
         "item_size": a.item_size,
-        "rate_ops_s": a.rate,
-        "duration_s": a.duration,
+        "rate_ops_s": a.sim_rate(),
+        "duration_s": a.sim_duration(),
         "window_s": a.window,
         "partitions": a.partitions,
         "vnodes": a.vnodes,
@@ -286,13 +351,20 @@ fn params_json(a: &SimArgs) -> serde_json::Value {
     })
 }
 
-fn run_sim(a: RunArgs) -> Result<(), String> {
-    let dist: Distribution = a.dist.parse()?;
-    let label = if a.shifting {
+fn run_label(a: &RunArgs) -> String {
+    if a.shifting {
         format!("shifting-{}", a.dist.replace(':', "-"))
     } else {
         a.dist.replace(':', "-")
-    };
+    }
+}
+
+fn run_sim(a: RunArgs) -> Result<(), String> {
+    if a.runner != RunnerKind::Sim {
+        return run_real(a);
+    }
+    let dist: Distribution = a.dist.parse()?;
+    let label = run_label(&a);
     let c = sim_config(&a.sim, &label, dist, a.shifting, a.strategy, a.policy)?;
     let runs = study::run_all(std::slice::from_ref(&c))?;
     match a.out {
@@ -307,9 +379,178 @@ fn run_sim(a: RunArgs) -> Result<(), String> {
     }
 }
 
+/// `run --runner engine|http`: the real-clock runners.
+fn run_real(a: RunArgs) -> Result<(), String> {
+    let dist: Distribution = a.dist.parse()?;
+    let r = &a.real;
+    let c = runner::RealConfig {
+        label: run_label(&a),
+        spec: workload::WorkloadSpec {
+            ycsb: a.sim.ycsb,
+            dist,
+            records: a.sim.records,
+            item_size: a.sim.item_size.parse()?,
+            shift_every_secs: a.shifting.then_some(a.sim.shift_every),
+            max_scan: 100,
+        },
+        threads: r.threads.max(1),
+        duration: match (a.sim.duration, r.ops) {
+            (Some(d), _) => Some(Duration::from_secs(d)),
+            (None, Some(_)) => None,
+            (None, None) => Some(Duration::from_secs(10)),
+        },
+        ops: r.ops,
+        rate: a.sim.rate.map(|x| x as f64),
+        window_secs: a.sim.window.max(1),
+        seed: a.sim.seed,
+        table: r.table.clone(),
+        load: !r.no_load,
+        billing: r.billing.parse()?,
+    };
+    runner::check_table_name(&c.table)?;
+    let progress = runner::NoProgress;
+    let result = match a.runner {
+        RunnerKind::Http => runner::run(
+            &runner::HttpTarget {
+                endpoint: r.endpoint.clone(),
+            },
+            &c,
+            &progress,
+        )?,
+        _ => run_engine_target(r, &c, &progress)?,
+    };
+    let params = serde_json::json!({
+        "runner": result.runner,
+        "endpoint": (a.runner == RunnerKind::Http).then_some(&r.endpoint),
+        "durability": (a.runner == RunnerKind::Engine).then(|| format!("{:?}", r.durability).to_lowercase()),
+        "enforce_capacity": r.enforce_capacity,
+        "shift_every_s": c.spec.shift_every_secs,
+    });
+    match &a.out {
+        Some(dir) => {
+            runner::write_outputs(dir, params, &result)?;
+            eprintln!("{}", runner::summary_row(&result));
+            Ok(())
+        }
+        None => {
+            println!("{}", runner::SUMMARY_HEADER);
+            println!("{}", runner::summary_row(&result));
+            println!();
+            println!("{}", runner::WINDOWS_HEADER);
+            for w in runner::window_rows(&result) {
+                println!("{w}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Write amplification between two snapshots of the engine's counters.
+fn write_amp(before: &hashlog::db::EngineStats, after: &hashlog::db::EngineStats) -> f64 {
+    let user = after.user_bytes_written - before.user_bytes_written;
+    let written = (after.flushed_bytes + after.compacted_bytes + after.wal_bytes)
+        - (before.flushed_bytes + before.compacted_bytes + before.wal_bytes);
+    if user == 0 {
+        0.0
+    } else {
+        written as f64 / user as f64
+    }
+}
+
+/// The engine runner: opens `hashlog::api::Database` in `--dir` (or a temporary directory),
+/// runs, then closes it and measures the directory.
+fn run_engine_target(
+    r: &RealArgs,
+    c: &runner::RealConfig,
+    progress: &dyn runner::Progress,
+) -> Result<runner::RealResult, String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = r.dir.clone().unwrap_or_else(|| tmp.path().join("db"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let engine = EngineOptions {
+        durability: match r.durability {
+            DurabilityArg::Sync => Durability::Sync,
+            DurabilityArg::Buffered => Durability::Buffered {
+                interval: Duration::from_millis(10),
+            },
+        },
+        ..EngineOptions::default()
+    };
+    let db = Arc::new(
+        Database::open(
+            &dir,
+            engine,
+            DatabaseOptions {
+                enforce_capacity: r.enforce_capacity,
+                ..DatabaseOptions::default()
+            },
+        )
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?,
+    );
+    let eng = db
+        .engine()
+        .cloned()
+        .ok_or("Database::open gave no storage engine")?;
+    if let Some(note) = eng.io_note() {
+        eprintln!("note: {note}");
+    }
+    let at_open = eng.stats();
+    // The run's counters start after the load: a progress hook marks the switch.
+    let marks = StatsAtRun {
+        inner: progress,
+        engine: &eng,
+        at_run: std::sync::Mutex::new(None),
+    };
+    let mut result = runner::run(&runner::EngineTarget(Arc::clone(&db)), c, &marks)?;
+    let after = eng.stats();
+    let at_run = marks
+        .at_run
+        .into_inner()
+        .map_err(|_| "stats lock poisoned")?
+        .unwrap_or_else(|| at_open.clone());
+    db.close().map_err(|e| format!("close: {e}"))?;
+    drop(eng);
+    drop(db);
+    result.engine = Some(runner::EngineReport {
+        durability: format!("{:?}", r.durability).to_lowercase(),
+        write_amplification: write_amp(&at_run, &after),
+        write_amplification_total: write_amp(&at_open, &after),
+        user_bytes_written: after.user_bytes_written - at_run.user_bytes_written,
+        wal_syncs: after.wal_syncs - at_run.wal_syncs,
+        flushes: after.flushes - at_run.flushes,
+        compactions: after.compactions - at_run.compactions,
+        bytes_on_disk: runner::dir_bytes(&dir)?,
+    });
+    Ok(result)
+}
+
+/// Passes progress on and snapshots the engine's counters when the run phase starts.
+struct StatsAtRun<'a> {
+    inner: &'a dyn runner::Progress,
+    engine: &'a Engine,
+    at_run: std::sync::Mutex<Option<hashlog::db::EngineStats>>,
+}
+
+impl runner::Progress for StatsAtRun<'_> {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        if name == "run" {
+            if let Ok(mut s) = self.at_run.lock() {
+                *s = Some(self.engine.stats());
+            }
+        }
+        self.inner.phase(name, total);
+    }
+    fn tick(&self, done: u64, elapsed: Duration) {
+        self.inner.tick(done, elapsed);
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+}
+
 fn run_study(mut a: StudyArgs) -> Result<(), String> {
     if a.quick {
-        a.sim.duration = 600;
+        a.sim.duration = Some(600);
         a.sim.shift_every = 120;
     }
     let zipf = Distribution::Zipfian { theta: 0.99 };

@@ -24,7 +24,8 @@ pub const WINDOWS_HEADER: &str = "workload,strategy,policy,t_end_s,offered,admit
 throttle_rate,throttled_partition,throttled_table,read_units,write_units,prov_rcu,prov_wcu,\
 partitions,imbalance,splits";
 
-fn dist_name(d: &Distribution) -> String {
+/// The name of a distribution in outputs (`zipfian:0.99`, …).
+pub fn dist_name(d: &Distribution) -> String {
     match *d {
         Distribution::Uniform => "uniform".into(),
         Distribution::Zipfian { theta } => format!("zipfian:{theta}"),
