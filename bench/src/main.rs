@@ -12,6 +12,7 @@ mod http;
 mod keys;
 mod peers;
 mod plot;
+mod progress;
 mod runner;
 mod sim;
 mod study;
@@ -149,6 +150,9 @@ struct RealArgs {
     /// Do not load --records items first (the table is already loaded).
     #[arg(long)]
     no_load: bool,
+    /// No progress bar (it is drawn only when stdout and stderr are terminals anyway).
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -188,6 +192,10 @@ struct StudyArgs {
     /// Skip the generator throughput measurement (timing; not deterministic).
     #[arg(long)]
     no_gen_bench: bool,
+    /// No progress output: no bar (drawn only when stdout and stderr are terminals anyway)
+    /// and no line per configuration.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -366,7 +374,7 @@ fn run_sim(a: RunArgs) -> Result<(), String> {
     let dist: Distribution = a.dist.parse()?;
     let label = run_label(&a);
     let c = sim_config(&a.sim, &label, dist, a.shifting, a.strategy, a.policy)?;
-    let runs = study::run_all(std::slice::from_ref(&c))?;
+    let runs = study::run_all(std::slice::from_ref(&c), a.real.quiet)?;
     match a.out {
         Some(dir) => study::write_outputs(&dir, &params_json(&a.sim), &runs),
         None => {
@@ -408,7 +416,7 @@ fn run_real(a: RunArgs) -> Result<(), String> {
         billing: r.billing.parse()?,
     };
     runner::check_table_name(&c.table)?;
-    let progress = runner::NoProgress;
+    let progress = progress::RunBar::new(r.quiet, c.duration);
     let result = match a.runner {
         RunnerKind::Http => runner::run(
             &runner::HttpTarget {
@@ -608,7 +616,7 @@ fn run_study(mut a: StudyArgs) -> Result<(), String> {
         }
     }
     let t = Instant::now();
-    let runs = study::run_all(&configs)?;
+    let runs = study::run_all(&configs, a.quiet)?;
     let mut params = params_json(&a.sim);
     params["quick"] = serde_json::json!(a.quick);
     study::write_outputs(&a.out, &params, &runs)?;

@@ -534,10 +534,6 @@ pub trait Progress: Sync {
     fn finish(&self) {}
 }
 
-/// No progress display.
-pub struct NoProgress;
-impl Progress for NoProgress {}
-
 /// Creates the table unless it exists (with `pk` as its only key), and waits until ACTIVE.
 pub fn ensure_table(client: &mut dyn Client, table: &str, billing: Billing) -> Result<(), String> {
     let mut body = json!({

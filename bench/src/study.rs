@@ -167,14 +167,22 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Runs every configuration in order (single-threaded: the capacity layer's sampling RNG is
-/// per thread, so the order fixes every draw), reporting progress on stderr.
-pub fn run_all(configs: &[SimConfig]) -> Result<Vec<RunResult>, String> {
+/// per thread, so the order fixes every draw), reporting progress (a bar on a terminal, a
+/// line per configuration on stderr otherwise, nothing with `quiet`).
+pub fn run_all(configs: &[SimConfig], quiet: bool) -> Result<Vec<RunResult>, String> {
     let mut out = Vec::with_capacity(configs.len());
+    let bar = crate::progress::StudyBar::new(quiet, configs.len());
     let t0 = Instant::now();
     for (i, c) in configs.iter().enumerate() {
         let t = Instant::now();
+        bar.start(&format!(
+            "{} {} {}",
+            c.label,
+            c.strategy.name(),
+            c.policy.name()
+        ));
         let r = crate::sim::run(c)?;
-        eprintln!(
+        bar.done(&format!(
             "[{:>3}/{}] {:<22} {:<15} {:<15} throttled {:>6.2}%  splits {:>3}  ({:.2}s, total {:.1}s)",
             i + 1,
             configs.len(),
@@ -185,9 +193,10 @@ pub fn run_all(configs: &[SimConfig]) -> Result<Vec<RunResult>, String> {
             r.splits(),
             t.elapsed().as_secs_f64(),
             t0.elapsed().as_secs_f64()
-        );
+        ));
         out.push(r);
     }
+    bar.finish();
     Ok(out)
 }
 
