@@ -7,6 +7,7 @@
 //! `hashlog-bench run --runner sim|engine|http` runs one YCSB configuration on the simulated
 //! clock (capacity layer only) or on the real clock through DynamoDB's request API.
 
+mod config;
 mod cost;
 mod http;
 mod keys;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use hashlog::api::{Database, DatabaseOptions};
 use hashlog::db::{Engine, EngineOptions};
 use hashlog::io::BackendKind;
@@ -192,6 +193,11 @@ struct StudyArgs {
     /// Skip the generator throughput measurement (timing; not deterministic).
     #[arg(long)]
     no_gen_bench: bool,
+    /// The matrix and parameters from a TOML file (bench/study.toml is the default matrix).
+    /// Flags given on the command line override the file; --ycsb is ignored when the file has
+    /// [[matrix]] blocks.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// No progress output: no bar (drawn only when stdout and stderr are terminals anyway)
     /// and no line per configuration.
     #[arg(long)]
@@ -291,13 +297,17 @@ struct EngineArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let r = match cli.cmd {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
-        Cmd::Study(a) => run_study(a),
+        Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
     };
     if let Err(e) = r {
         eprintln!("hashlog-bench: {e}");
@@ -556,69 +566,63 @@ impl runner::Progress for StatsAtRun<'_> {
     }
 }
 
-fn run_study(mut a: StudyArgs) -> Result<(), String> {
+fn run_study(mut a: StudyArgs, m: Option<&clap::ArgMatches>) -> Result<(), String> {
+    let on_command_line = |id: &str| {
+        m.and_then(|m| m.value_source(id)) == Some(clap::parser::ValueSource::CommandLine)
+    };
+    let mut matrix = config::default_matrix(a.sim.ycsb);
+    if let Some(path) = &a.config {
+        let f = config::load(path)?;
+        // The file's values replace the flags' defaults; flags given on the command line win.
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = f.$field.clone() {
+                    if !on_command_line(stringify!($field)) {
+                        a.sim.$field = v;
+                    }
+                }
+            };
+            ($field:ident, opt) => {
+                if let Some(v) = f.$field {
+                    if !on_command_line(stringify!($field)) {
+                        a.sim.$field = Some(v);
+                    }
+                }
+            };
+        }
+        set!(seed);
+        set!(duration, opt);
+        set!(rate, opt);
+        set!(window);
+        set!(records);
+        set!(item_size);
+        set!(partitions);
+        set!(vnodes);
+        set!(scale);
+        set!(shift_every);
+        if !f.matrix.is_empty() {
+            matrix = f.matrix;
+        }
+    }
     if a.quick {
         a.sim.duration = Some(600);
         a.sim.shift_every = 120;
     }
-    let zipf = Distribution::Zipfian { theta: 0.99 };
-    let workloads: [(&str, Distribution, bool); 4] = [
-        ("uniform", Distribution::Uniform, false),
-        ("zipfian-0.99", zipf, false),
-        (
-            "hotspot-0.2-0.8",
-            Distribution::Hotspot {
-                hot_key_fraction: 0.2,
-                hot_op_fraction: 0.8,
-            },
-            false,
-        ),
-        ("shifting-zipfian-0.99", zipf, true),
-    ];
     let mut configs = Vec::new();
-    for (label, dist, shifting) in workloads {
-        for p in sim::Policy::ALL {
-            for s in sim::Strategy::ALL {
-                configs.push(sim_config(&a.sim, label, dist, shifting, s, p)?);
-            }
-        }
-    }
-    // YCSB A–F under zipfian 0.99 (D: latest, its YCSB default), provisioned with adaptive
-    // capacity, every strategy.
-    for y in [
-        workload::Ycsb::A,
-        workload::Ycsb::B,
-        workload::Ycsb::C,
-        workload::Ycsb::D,
-        workload::Ycsb::E,
-        workload::Ycsb::F,
-    ] {
-        let (label, dist) = match y {
-            workload::Ycsb::D => ("ycsb-D-latest-0.99", Distribution::Latest { theta: 0.99 }),
-            _ => ("", zipf),
-        };
-        let label = if label.is_empty() {
-            format!("ycsb-{}-zipfian-0.99", y.name())
-        } else {
-            label.to_string()
-        };
+    for c in config::expand(&matrix)? {
         let mut sa = a.sim.clone();
-        sa.ycsb = y;
-        for s in sim::Strategy::ALL {
-            configs.push(sim_config(
-                &sa,
-                &label,
-                dist,
-                false,
-                s,
-                sim::Policy::ProvAdaptive,
-            )?);
-        }
+        sa.ycsb = c.ycsb;
+        configs.push(sim_config(
+            &sa, &c.label, c.dist, c.shifting, c.strategy, c.policy,
+        )?);
     }
     let t = Instant::now();
     let runs = study::run_all(&configs, a.quiet)?;
     let mut params = params_json(&a.sim);
     params["quick"] = serde_json::json!(a.quick);
+    if let Some(path) = &a.config {
+        params["config"] = serde_json::json!(path.display().to_string());
+    }
     study::write_outputs(&a.out, &params, &runs)?;
     eprintln!(
         "{} configurations in {:.1}s -> {}",
