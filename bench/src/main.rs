@@ -57,6 +57,31 @@ enum Cmd {
     Run(RunArgs),
     /// The partitioning study: strategies × distributions × capacity policies.
     Study(StudyArgs),
+    /// The real-clock runner's own per-op cost (against a client that answers at once)
+    /// next to a PutItem through `Database::execute`, and the key generators' throughput.
+    Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct OverheadArgs {
+    /// Runner ops against the null client.
+    #[arg(long, default_value_t = 2_000_000)]
+    ops: u64,
+    /// PutItems through Database::execute per durability setting.
+    #[arg(long, default_value_t = 20_000)]
+    puts: u64,
+    /// YCSB workload the runner draws.
+    #[arg(long, value_enum, default_value = "a")]
+    ycsb: workload::Ycsb,
+    #[arg(long, default_value = "zipfian:0.99")]
+    dist: String,
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    #[arg(long, default_value = "1000")]
+    item_size: String,
+    /// Generator draws per distribution (0: skip).
+    #[arg(long, default_value_t = 10_000_000)]
+    gen_draws: u64,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -308,6 +333,7 @@ fn main() {
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
         Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
+        Cmd::Overhead(a) => run_overhead(a),
     };
     if let Err(e) = r {
         eprintln!("hashlog-bench: {e}");
@@ -461,6 +487,130 @@ fn run_real(a: RunArgs) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `overhead`: (a) the runner's client loop against [`runner::NullTarget`] (key draw, op
+/// choice, request body, pacing checks, counters, two histogram records per op), single
+/// thread; (b) single-thread PutItems of pre-built bodies through `Database::execute`, sync
+/// and buffered; the ratio a/b; (c) key generator throughput.
+fn run_overhead(a: OverheadArgs) -> Result<(), String> {
+    let spec = workload::WorkloadSpec {
+        ycsb: a.ycsb,
+        dist: a.dist.parse()?,
+        records: a.records,
+        item_size: a.item_size.parse()?,
+        shift_every_secs: None,
+        max_scan: 100,
+    };
+    let c = runner::RealConfig {
+        label: a.dist.replace(':', "-"),
+        spec: spec.clone(),
+        threads: 1,
+        duration: None,
+        ops: Some(a.ops.max(1)),
+        rate: None,
+        window_secs: 10,
+        seed: 42,
+        table: "usertable".into(),
+        load: false,
+        billing: runner::Billing::OnDemand,
+    };
+    let cpu0 = process_cpu_time();
+    let r = runner::run_phase(&runner::NullTarget, &c, &runner::NoProgress)?;
+    let cpu_ns = process_cpu_time().saturating_sub(cpu0).as_nanos() as f64;
+    let runner_ns = r.elapsed_secs * 1e9 / r.total.ops.max(1) as f64;
+    println!("# machine: {}", machine());
+    println!(
+        "runner per-op work (YCSB {}, {}, {} B items, null client, 1 thread): {:.1} ns/op \
+         wall, {:.1} ns/op CPU, over {} ops",
+        a.ycsb.name(),
+        a.dist,
+        a.item_size,
+        runner_ns,
+        cpu_ns / r.total.ops.max(1) as f64,
+        r.total.ops,
+    );
+    let mut puts = Vec::new();
+    for durability in [DurabilityArg::Buffered, DurabilityArg::Sync] {
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let db = Database::open(
+            tmp.path(),
+            EngineOptions {
+                durability: match durability {
+                    DurabilityArg::Sync => Durability::Sync,
+                    DurabilityArg::Buffered => Durability::Buffered {
+                        interval: Duration::from_millis(10),
+                    },
+                },
+                ..EngineOptions::default()
+            },
+            DatabaseOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let db = Arc::new(db);
+        let target = runner::EngineTarget(Arc::clone(&db));
+        let mut client = runner::Target::connect(&target)?;
+        runner::ensure_table(client.as_mut(), "usertable", runner::Billing::OnDemand)?;
+        let mut gen = runner::OpGen::new(&spec, "usertable");
+        let bodies: Vec<Vec<u8>> = (0..a.puts.max(1)).map(|k| gen.put_body(k)).collect();
+        let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        for b in &bodies {
+            let s = Instant::now();
+            let v = db.execute("PutItem", b).map_err(|e| e.to_string())?;
+            let ns = s.elapsed().as_nanos() as u64;
+            drop(v);
+            h.record(ns.max(1)).map_err(|e| e.to_string())?;
+        }
+        let mean_ns = t0.elapsed().as_nanos() as f64 / bodies.len() as f64;
+        db.close().map_err(|e| e.to_string())?;
+        let name = format!("{durability:?}").to_lowercase();
+        println!(
+            "PutItem via Database::execute ({name}, 1 thread, {} puts): mean {:.1} µs, \
+             p50 {:.1} µs, p99 {:.1} µs",
+            bodies.len(),
+            mean_ns / 1000.0,
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0
+        );
+        puts.push((name, mean_ns, h.value_at_quantile(0.5) as f64));
+    }
+    for (name, mean, p50) in &puts {
+        println!(
+            "runner overhead vs a {name} PutItem: {:.2} % of the mean, {:.2} % of the median",
+            100.0 * runner_ns / mean,
+            100.0 * runner_ns / p50
+        );
+    }
+    if a.gen_draws > 0 {
+        for (d, wall, cpu) in
+            study::generator_throughput_cpu(a.records.max(2), a.gen_draws, &process_cpu_time)
+        {
+            println!(
+                "generator {d:<16} {:>8.1} M keys/s wall, {:>8.1} M keys per CPU second",
+                wall / 1e6,
+                cpu / 1e6
+            );
+        }
+    }
+    Ok(())
+}
+
+/// CPU time the process has used so far (all threads); zero if the clock cannot be read.
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Write amplification between two snapshots of the engine's counters.
