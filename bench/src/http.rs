@@ -41,17 +41,21 @@ impl Conn {
 
     /// One request; returns (HTTP status, body).
     pub fn call(&mut self, op: &str, body: &Value) -> Result<(u16, Value), String> {
-        let b = body.to_string();
-        let req = format!(
+        self.call_raw(op, body.to_string().as_bytes())
+    }
+
+    /// One request with a JSON body already serialised; returns (HTTP status, body).
+    pub fn call_raw(&mut self, op: &str, body: &[u8]) -> Result<(u16, Value), String> {
+        let mut req = format!(
             "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.{op}\r\n\
              X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
-             Content-Length: {}\r\n\r\n{b}",
+             Content-Length: {}\r\n\r\n",
             self.host,
-            b.len()
-        );
-        self.writer
-            .write_all(req.as_bytes())
-            .map_err(|e| e.to_string())?;
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        self.writer.write_all(&req).map_err(|e| e.to_string())?;
         let mut line = String::new();
         self.reader
             .read_line(&mut line)

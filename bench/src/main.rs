@@ -1,14 +1,20 @@
-//! `hashlog-bench`: workloads against the engine in-process (and, later, any DynamoDB endpoint).
+//! `hashlog-bench`: workloads against the engine in-process and any DynamoDB endpoint, and the
+//! partitioning study on a simulated clock.
 //!
 //! `hashlog-bench engine --workload fill --threads 16 --ops 20000` writes 1 KiB values with
 //! N concurrent writers through the engine's group commit, then reports throughput, latency
 //! percentiles and engine counters (WAL syncs, records per sync, write amplification).
+//! `hashlog-bench run --runner sim|engine|http` runs one YCSB configuration on the simulated
+//! clock (capacity layer only) or on the real clock through DynamoDB's request API.
 
+mod config;
 mod cost;
 mod http;
 mod keys;
 mod peers;
 mod plot;
+mod progress;
+mod runner;
 mod sim;
 mod study;
 mod workload;
@@ -18,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use hashlog::api::{Database, DatabaseOptions};
 use hashlog::db::{Engine, EngineOptions};
 use hashlog::io::BackendKind;
 use hashlog::kv::{Kv, KvWrite};
@@ -50,6 +57,31 @@ enum Cmd {
     Run(RunArgs),
     /// The partitioning study: strategies × distributions × capacity policies.
     Study(StudyArgs),
+    /// The real-clock runner's own per-op cost (against a client that answers at once)
+    /// next to a PutItem through `Database::execute`, and the key generators' throughput.
+    Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct OverheadArgs {
+    /// Runner ops against the null client.
+    #[arg(long, default_value_t = 2_000_000)]
+    ops: u64,
+    /// PutItems through Database::execute per durability setting.
+    #[arg(long, default_value_t = 20_000)]
+    puts: u64,
+    /// YCSB workload the runner draws.
+    #[arg(long, value_enum, default_value = "a")]
+    ycsb: workload::Ycsb,
+    #[arg(long, default_value = "zipfian:0.99")]
+    dist: String,
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    #[arg(long, default_value = "1000")]
+    item_size: String,
+    /// Generator draws per distribution (0: skip).
+    #[arg(long, default_value_t = 10_000_000)]
+    gen_draws: u64,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -63,12 +95,14 @@ struct SimArgs {
     /// Item size in bytes, or uniform:MIN-MAX.
     #[arg(long, default_value = "1000")]
     item_size: String,
-    /// Offered load, operations per simulated second.
-    #[arg(long, default_value_t = 2000)]
-    rate: u64,
-    /// Simulated seconds.
-    #[arg(long, default_value_t = 1800)]
-    duration: u64,
+    /// Offered load, operations per second [default: 2000 simulated; real-clock runners:
+    /// unlimited, each thread sends its next request when the last is answered].
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Seconds to run [default: 1800 simulated; real-clock runners: 10 real seconds, or
+    /// until --ops when that is given].
+    #[arg(long)]
+    duration: Option<u64>,
     /// Seconds per reported window.
     #[arg(long, default_value_t = 10)]
     window: u64,
@@ -91,10 +125,71 @@ struct SimArgs {
     prices: cost::Prices,
 }
 
+impl SimArgs {
+    /// Offered ops per simulated second.
+    fn sim_rate(&self) -> u64 {
+        self.rate.unwrap_or(2000)
+    }
+    /// Simulated seconds.
+    fn sim_duration(&self) -> u64 {
+        self.duration.unwrap_or(1800)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+enum RunnerKind {
+    /// Simulated clock, capacity layer only (deterministic).
+    Sim,
+    /// Real clock, in-process `hashlog::api::Database` over the storage engine.
+    Engine,
+    /// Real clock, any DynamoDB endpoint over HTTP (--endpoint).
+    Http,
+}
+
+/// Options of the real-clock runners (`--runner engine|http`).
+#[derive(clap::Args, Debug)]
+struct RealArgs {
+    /// Client threads (each with its own connection).
+    #[arg(long, default_value_t = 8)]
+    threads: usize,
+    /// Stop after this many operations in total (and after --duration if given too).
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Engine runner: data directory (default: a fresh temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Engine runner: WAL durability.
+    #[arg(long, value_enum, default_value = "sync")]
+    durability: DurabilityArg,
+    /// Engine runner: throttle by the table's capacity, as `hashlog serve --capacity enforce`.
+    #[arg(long)]
+    enforce_capacity: bool,
+    /// HTTP runner: the DynamoDB endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    endpoint: String,
+    /// Table to create (if missing) and use; its key must be `pk` (S).
+    #[arg(long, default_value = "usertable")]
+    table: String,
+    /// Billing of the table when the runner creates it: on-demand or RCU,WCU (provisioned).
+    #[arg(long, default_value = "on-demand")]
+    billing: String,
+    /// Do not load --records items first (the table is already loaded).
+    #[arg(long)]
+    no_load: bool,
+    /// No progress bar (it is drawn only when stdout and stderr are terminals anyway).
+    #[arg(long)]
+    quiet: bool,
+}
+
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Where the ops go.
+    #[arg(long, value_enum, default_value = "sim")]
+    runner: RunnerKind,
     #[command(flatten)]
     sim: SimArgs,
+    #[command(flatten)]
+    real: RealArgs,
     #[arg(long, value_enum, default_value = "split-for-heat")]
     strategy: sim::Strategy,
     #[arg(long, value_enum, default_value = "prov-adaptive")]
@@ -123,6 +218,15 @@ struct StudyArgs {
     /// Skip the generator throughput measurement (timing; not deterministic).
     #[arg(long)]
     no_gen_bench: bool,
+    /// The matrix and parameters from a TOML file (bench/study.toml is the default matrix).
+    /// Flags given on the command line override the file; --ycsb is ignored when the file has
+    /// [[matrix]] blocks.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No progress output: no bar (drawn only when stdout and stderr are terminals anyway)
+    /// and no line per configuration.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -218,13 +322,18 @@ struct EngineArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let r = match cli.cmd {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
-        Cmd::Study(a) => run_study(a),
+        Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
+        Cmd::Overhead(a) => run_overhead(a),
     };
     if let Err(e) = r {
         eprintln!("hashlog-bench: {e}");
@@ -252,8 +361,8 @@ fn sim_config(
             shift_every_secs: shifting.then_some(a.shift_every),
             max_scan: 100,
         },
-        rate: a.rate,
-        duration_secs: a.duration,
+        rate: a.sim_rate(),
+        duration_secs: a.sim_duration(),
         window_secs: a.window,
         partitions: a.partitions,
         vnodes: a.vnodes,
@@ -268,8 +377,8 @@ fn params_json(a: &SimArgs) -> serde_json::Value {
         "ycsb": a.ycsb.name(),
         "records": a.records,
         "item_size": a.item_size,
-        "rate_ops_s": a.rate,
-        "duration_s": a.duration,
+        "rate_ops_s": a.sim_rate(),
+        "duration_s": a.sim_duration(),
         "window_s": a.window,
         "partitions": a.partitions,
         "vnodes": a.vnodes,
@@ -286,15 +395,22 @@ fn params_json(a: &SimArgs) -> serde_json::Value {
     })
 }
 
-fn run_sim(a: RunArgs) -> Result<(), String> {
-    let dist: Distribution = a.dist.parse()?;
-    let label = if a.shifting {
+fn run_label(a: &RunArgs) -> String {
+    if a.shifting {
         format!("shifting-{}", a.dist.replace(':', "-"))
     } else {
         a.dist.replace(':', "-")
-    };
+    }
+}
+
+fn run_sim(a: RunArgs) -> Result<(), String> {
+    if a.runner != RunnerKind::Sim {
+        return run_real(a);
+    }
+    let dist: Distribution = a.dist.parse()?;
+    let label = run_label(&a);
     let c = sim_config(&a.sim, &label, dist, a.shifting, a.strategy, a.policy)?;
-    let runs = study::run_all(std::slice::from_ref(&c))?;
+    let runs = study::run_all(std::slice::from_ref(&c), a.real.quiet)?;
     match a.out {
         Some(dir) => study::write_outputs(&dir, &params_json(&a.sim), &runs),
         None => {
@@ -307,69 +423,356 @@ fn run_sim(a: RunArgs) -> Result<(), String> {
     }
 }
 
-fn run_study(mut a: StudyArgs) -> Result<(), String> {
-    if a.quick {
-        a.sim.duration = 600;
-        a.sim.shift_every = 120;
-    }
-    let zipf = Distribution::Zipfian { theta: 0.99 };
-    let workloads: [(&str, Distribution, bool); 4] = [
-        ("uniform", Distribution::Uniform, false),
-        ("zipfian-0.99", zipf, false),
-        (
-            "hotspot-0.2-0.8",
-            Distribution::Hotspot {
-                hot_key_fraction: 0.2,
-                hot_op_fraction: 0.8,
+/// `run --runner engine|http`: the real-clock runners.
+fn run_real(a: RunArgs) -> Result<(), String> {
+    let dist: Distribution = a.dist.parse()?;
+    let r = &a.real;
+    let c = runner::RealConfig {
+        label: run_label(&a),
+        spec: workload::WorkloadSpec {
+            ycsb: a.sim.ycsb,
+            dist,
+            records: a.sim.records,
+            item_size: a.sim.item_size.parse()?,
+            shift_every_secs: a.shifting.then_some(a.sim.shift_every),
+            max_scan: 100,
+        },
+        threads: r.threads.max(1),
+        duration: match (a.sim.duration, r.ops) {
+            (Some(d), _) => Some(Duration::from_secs(d)),
+            (None, Some(_)) => None,
+            (None, None) => Some(Duration::from_secs(10)),
+        },
+        ops: r.ops,
+        rate: a.sim.rate.map(|x| x as f64),
+        window_secs: a.sim.window.max(1),
+        seed: a.sim.seed,
+        table: r.table.clone(),
+        load: !r.no_load,
+        billing: r.billing.parse()?,
+    };
+    runner::check_table_name(&c.table)?;
+    let progress = progress::RunBar::new(r.quiet, c.duration);
+    let result = match a.runner {
+        RunnerKind::Http => runner::run(
+            &runner::HttpTarget {
+                endpoint: r.endpoint.clone(),
             },
-            false,
-        ),
-        ("shifting-zipfian-0.99", zipf, true),
-    ];
-    let mut configs = Vec::new();
-    for (label, dist, shifting) in workloads {
-        for p in sim::Policy::ALL {
-            for s in sim::Strategy::ALL {
-                configs.push(sim_config(&a.sim, label, dist, shifting, s, p)?);
+            &c,
+            &progress,
+        )?,
+        _ => run_engine_target(r, &c, &progress)?,
+    };
+    let params = serde_json::json!({
+        "runner": result.runner,
+        "endpoint": (a.runner == RunnerKind::Http).then_some(&r.endpoint),
+        "durability": (a.runner == RunnerKind::Engine).then(|| format!("{:?}", r.durability).to_lowercase()),
+        "enforce_capacity": r.enforce_capacity,
+        "shift_every_s": c.spec.shift_every_secs,
+    });
+    match &a.out {
+        Some(dir) => {
+            runner::write_outputs(dir, params, &result)?;
+            eprintln!("{}", runner::summary_row(&result));
+            Ok(())
+        }
+        None => {
+            println!("{}", runner::SUMMARY_HEADER);
+            println!("{}", runner::summary_row(&result));
+            println!();
+            println!("{}", runner::WINDOWS_HEADER);
+            for w in runner::window_rows(&result) {
+                println!("{w}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `overhead`: (a) the runner's client loop against [`runner::NullTarget`] (key draw, op
+/// choice, request body, pacing checks, counters, two histogram records per op), single
+/// thread; (b) single-thread PutItems of pre-built bodies through `Database::execute`, sync
+/// and buffered; the ratio a/b; (c) key generator throughput.
+fn run_overhead(a: OverheadArgs) -> Result<(), String> {
+    let spec = workload::WorkloadSpec {
+        ycsb: a.ycsb,
+        dist: a.dist.parse()?,
+        records: a.records,
+        item_size: a.item_size.parse()?,
+        shift_every_secs: None,
+        max_scan: 100,
+    };
+    let c = runner::RealConfig {
+        label: a.dist.replace(':', "-"),
+        spec: spec.clone(),
+        threads: 1,
+        duration: None,
+        ops: Some(a.ops.max(1)),
+        rate: None,
+        window_secs: 10,
+        seed: 42,
+        table: "usertable".into(),
+        load: false,
+        billing: runner::Billing::OnDemand,
+    };
+    let cpu0 = process_cpu_time();
+    let r = runner::run_phase(&runner::NullTarget, &c, &runner::NoProgress)?;
+    let cpu_ns = process_cpu_time().saturating_sub(cpu0).as_nanos() as f64;
+    let runner_ns = r.elapsed_secs * 1e9 / r.total.ops.max(1) as f64;
+    println!("# machine: {}", machine());
+    println!(
+        "runner per-op work (YCSB {}, {}, {} B items, null client, 1 thread): {:.1} ns/op \
+         wall, {:.1} ns/op CPU, over {} ops",
+        a.ycsb.name(),
+        a.dist,
+        a.item_size,
+        runner_ns,
+        cpu_ns / r.total.ops.max(1) as f64,
+        r.total.ops,
+    );
+    let mut puts = Vec::new();
+    for durability in [DurabilityArg::Buffered, DurabilityArg::Sync] {
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let db = Database::open(
+            tmp.path(),
+            EngineOptions {
+                durability: match durability {
+                    DurabilityArg::Sync => Durability::Sync,
+                    DurabilityArg::Buffered => Durability::Buffered {
+                        interval: Duration::from_millis(10),
+                    },
+                },
+                ..EngineOptions::default()
+            },
+            DatabaseOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let db = Arc::new(db);
+        let target = runner::EngineTarget(Arc::clone(&db));
+        let mut client = runner::Target::connect(&target)?;
+        runner::ensure_table(client.as_mut(), "usertable", runner::Billing::OnDemand)?;
+        let mut gen = runner::OpGen::new(&spec, "usertable");
+        let bodies: Vec<Vec<u8>> = (0..a.puts.max(1)).map(|k| gen.put_body(k)).collect();
+        let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        for b in &bodies {
+            let s = Instant::now();
+            let v = db.execute("PutItem", b).map_err(|e| e.to_string())?;
+            let ns = s.elapsed().as_nanos() as u64;
+            drop(v);
+            h.record(ns.max(1)).map_err(|e| e.to_string())?;
+        }
+        let mean_ns = t0.elapsed().as_nanos() as f64 / bodies.len() as f64;
+        db.close().map_err(|e| e.to_string())?;
+        let name = format!("{durability:?}").to_lowercase();
+        println!(
+            "PutItem via Database::execute ({name}, 1 thread, {} puts): mean {:.1} µs, \
+             p50 {:.1} µs, p99 {:.1} µs",
+            bodies.len(),
+            mean_ns / 1000.0,
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0
+        );
+        puts.push((name, mean_ns, h.value_at_quantile(0.5) as f64));
+    }
+    for (name, mean, p50) in &puts {
+        println!(
+            "runner overhead vs a {name} PutItem: {:.2} % of the mean, {:.2} % of the median",
+            100.0 * runner_ns / mean,
+            100.0 * runner_ns / p50
+        );
+    }
+    if a.gen_draws > 0 {
+        for (d, wall, cpu) in
+            study::generator_throughput_cpu(a.records.max(2), a.gen_draws, &process_cpu_time)
+        {
+            println!(
+                "generator {d:<16} {:>8.1} M keys/s wall, {:>8.1} M keys per CPU second",
+                wall / 1e6,
+                cpu / 1e6
+            );
+        }
+    }
+    Ok(())
+}
+
+/// CPU time the process has used so far (all threads); zero if the clock cannot be read.
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Write amplification between two snapshots of the engine's counters.
+fn write_amp(before: &hashlog::db::EngineStats, after: &hashlog::db::EngineStats) -> f64 {
+    let user = after.user_bytes_written - before.user_bytes_written;
+    let written = (after.flushed_bytes + after.compacted_bytes + after.wal_bytes)
+        - (before.flushed_bytes + before.compacted_bytes + before.wal_bytes);
+    if user == 0 {
+        0.0
+    } else {
+        written as f64 / user as f64
+    }
+}
+
+/// The engine runner: opens `hashlog::api::Database` in `--dir` (or a temporary directory),
+/// runs, then closes it and measures the directory.
+fn run_engine_target(
+    r: &RealArgs,
+    c: &runner::RealConfig,
+    progress: &dyn runner::Progress,
+) -> Result<runner::RealResult, String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = r.dir.clone().unwrap_or_else(|| tmp.path().join("db"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let engine = EngineOptions {
+        durability: match r.durability {
+            DurabilityArg::Sync => Durability::Sync,
+            DurabilityArg::Buffered => Durability::Buffered {
+                interval: Duration::from_millis(10),
+            },
+        },
+        ..EngineOptions::default()
+    };
+    let db = Arc::new(
+        Database::open(
+            &dir,
+            engine,
+            DatabaseOptions {
+                enforce_capacity: r.enforce_capacity,
+                ..DatabaseOptions::default()
+            },
+        )
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?,
+    );
+    let eng = db
+        .engine()
+        .cloned()
+        .ok_or("Database::open gave no storage engine")?;
+    if let Some(note) = eng.io_note() {
+        eprintln!("note: {note}");
+    }
+    let at_open = eng.stats();
+    // The run's counters start after the load: a progress hook marks the switch.
+    let marks = StatsAtRun {
+        inner: progress,
+        engine: &eng,
+        at_run: std::sync::Mutex::new(None),
+    };
+    let mut result = runner::run(&runner::EngineTarget(Arc::clone(&db)), c, &marks)?;
+    let after = eng.stats();
+    let at_run = marks
+        .at_run
+        .into_inner()
+        .map_err(|_| "stats lock poisoned")?
+        .unwrap_or_else(|| at_open.clone());
+    db.close().map_err(|e| format!("close: {e}"))?;
+    drop(eng);
+    drop(db);
+    result.engine = Some(runner::EngineReport {
+        durability: format!("{:?}", r.durability).to_lowercase(),
+        write_amplification: write_amp(&at_run, &after),
+        write_amplification_total: write_amp(&at_open, &after),
+        user_bytes_written: after.user_bytes_written - at_run.user_bytes_written,
+        wal_syncs: after.wal_syncs - at_run.wal_syncs,
+        flushes: after.flushes - at_run.flushes,
+        compactions: after.compactions - at_run.compactions,
+        bytes_on_disk: runner::dir_bytes(&dir)?,
+    });
+    Ok(result)
+}
+
+/// Passes progress on and snapshots the engine's counters when the run phase starts.
+struct StatsAtRun<'a> {
+    inner: &'a dyn runner::Progress,
+    engine: &'a Engine,
+    at_run: std::sync::Mutex<Option<hashlog::db::EngineStats>>,
+}
+
+impl runner::Progress for StatsAtRun<'_> {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        if name == "run" {
+            if let Ok(mut s) = self.at_run.lock() {
+                *s = Some(self.engine.stats());
             }
         }
+        self.inner.phase(name, total);
     }
-    // YCSB A–F under zipfian 0.99 (D: latest, its YCSB default), provisioned with adaptive
-    // capacity, every strategy.
-    for y in [
-        workload::Ycsb::A,
-        workload::Ycsb::B,
-        workload::Ycsb::C,
-        workload::Ycsb::D,
-        workload::Ycsb::E,
-        workload::Ycsb::F,
-    ] {
-        let (label, dist) = match y {
-            workload::Ycsb::D => ("ycsb-D-latest-0.99", Distribution::Latest { theta: 0.99 }),
-            _ => ("", zipf),
-        };
-        let label = if label.is_empty() {
-            format!("ycsb-{}-zipfian-0.99", y.name())
-        } else {
-            label.to_string()
-        };
-        let mut sa = a.sim.clone();
-        sa.ycsb = y;
-        for s in sim::Strategy::ALL {
-            configs.push(sim_config(
-                &sa,
-                &label,
-                dist,
-                false,
-                s,
-                sim::Policy::ProvAdaptive,
-            )?);
+    fn tick(&self, done: u64, elapsed: Duration) {
+        self.inner.tick(done, elapsed);
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+}
+
+fn run_study(mut a: StudyArgs, m: Option<&clap::ArgMatches>) -> Result<(), String> {
+    let on_command_line = |id: &str| {
+        m.and_then(|m| m.value_source(id)) == Some(clap::parser::ValueSource::CommandLine)
+    };
+    let mut matrix = config::default_matrix(a.sim.ycsb);
+    if let Some(path) = &a.config {
+        let f = config::load(path)?;
+        // The file's values replace the flags' defaults; flags given on the command line win.
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = f.$field.clone() {
+                    if !on_command_line(stringify!($field)) {
+                        a.sim.$field = v;
+                    }
+                }
+            };
+            ($field:ident, opt) => {
+                if let Some(v) = f.$field {
+                    if !on_command_line(stringify!($field)) {
+                        a.sim.$field = Some(v);
+                    }
+                }
+            };
+        }
+        set!(seed);
+        set!(duration, opt);
+        set!(rate, opt);
+        set!(window);
+        set!(records);
+        set!(item_size);
+        set!(partitions);
+        set!(vnodes);
+        set!(scale);
+        set!(shift_every);
+        if !f.matrix.is_empty() {
+            matrix = f.matrix;
         }
     }
+    if a.quick {
+        a.sim.duration = Some(600);
+        a.sim.shift_every = 120;
+    }
+    let mut configs = Vec::new();
+    for c in config::expand(&matrix)? {
+        let mut sa = a.sim.clone();
+        sa.ycsb = c.ycsb;
+        configs.push(sim_config(
+            &sa, &c.label, c.dist, c.shifting, c.strategy, c.policy,
+        )?);
+    }
     let t = Instant::now();
-    let runs = study::run_all(&configs)?;
+    let runs = study::run_all(&configs, a.quiet)?;
     let mut params = params_json(&a.sim);
     params["quick"] = serde_json::json!(a.quick);
+    if let Some(path) = &a.config {
+        params["config"] = serde_json::json!(path.display().to_string());
+    }
     study::write_outputs(&a.out, &params, &runs)?;
     eprintln!(
         "{} configurations in {:.1}s -> {}",

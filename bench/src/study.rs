@@ -24,7 +24,8 @@ pub const WINDOWS_HEADER: &str = "workload,strategy,policy,t_end_s,offered,admit
 throttle_rate,throttled_partition,throttled_table,read_units,write_units,prov_rcu,prov_wcu,\
 partitions,imbalance,splits";
 
-fn dist_name(d: &Distribution) -> String {
+/// The name of a distribution in outputs (`zipfian:0.99`, …).
+pub fn dist_name(d: &Distribution) -> String {
     match *d {
         Distribution::Uniform => "uniform".into(),
         Distribution::Zipfian { theta } => format!("zipfian:{theta}"),
@@ -166,14 +167,22 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Runs every configuration in order (single-threaded: the capacity layer's sampling RNG is
-/// per thread, so the order fixes every draw), reporting progress on stderr.
-pub fn run_all(configs: &[SimConfig]) -> Result<Vec<RunResult>, String> {
+/// per thread, so the order fixes every draw), reporting progress (a bar on a terminal, a
+/// line per configuration on stderr otherwise, nothing with `quiet`).
+pub fn run_all(configs: &[SimConfig], quiet: bool) -> Result<Vec<RunResult>, String> {
     let mut out = Vec::with_capacity(configs.len());
+    let bar = crate::progress::StudyBar::new(quiet, configs.len());
     let t0 = Instant::now();
     for (i, c) in configs.iter().enumerate() {
         let t = Instant::now();
+        bar.start(&format!(
+            "{} {} {}",
+            c.label,
+            c.strategy.name(),
+            c.policy.name()
+        ));
         let r = crate::sim::run(c)?;
-        eprintln!(
+        bar.done(&format!(
             "[{:>3}/{}] {:<22} {:<15} {:<15} throttled {:>6.2}%  splits {:>3}  ({:.2}s, total {:.1}s)",
             i + 1,
             configs.len(),
@@ -184,9 +193,10 @@ pub fn run_all(configs: &[SimConfig]) -> Result<Vec<RunResult>, String> {
             r.splits(),
             t.elapsed().as_secs_f64(),
             t0.elapsed().as_secs_f64()
-        );
+        ));
         out.push(r);
     }
+    bar.finish();
     Ok(out)
 }
 
@@ -410,6 +420,20 @@ pub fn summary_md(runs: &[RunResult]) -> String {
 /// Generator throughput (keys/s) per distribution, single thread; timing, so not part of
 /// the deterministic outputs.
 pub fn generator_throughput(records: u64, draws: u64) -> Vec<(String, f64)> {
+    generator_throughput_cpu(records, draws, &|| std::time::Duration::ZERO)
+        .into_iter()
+        .map(|(d, wall, _)| (d, wall))
+        .collect()
+}
+
+/// Like [`generator_throughput`], also per second of `cpu_time` (a CPU-time clock of the
+/// process), which other tenants of the machine do not dilute: (name, keys per wall
+/// second, keys per CPU second).
+pub fn generator_throughput_cpu(
+    records: u64,
+    draws: u64,
+    cpu_time: &dyn Fn() -> std::time::Duration,
+) -> Vec<(String, f64, f64)> {
     let dists = [
         Distribution::Uniform,
         Distribution::Zipfian { theta: 0.99 },
@@ -425,13 +449,18 @@ pub fn generator_throughput(records: u64, draws: u64) -> Vec<(String, f64)> {
         .map(|d| {
             let g = KeyGen::new(*d, records);
             let mut rng = SmallRng::seed_from_u64(1);
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_time());
             let mut acc = 0u64;
             for _ in 0..draws {
                 acc = acc.wrapping_add(g.next(&mut rng, records - 1));
             }
             std::hint::black_box(acc);
-            (dist_name(d), draws as f64 / t.elapsed().as_secs_f64())
+            let (wall, cpu) = (t.elapsed(), cpu_time().saturating_sub(c));
+            (
+                dist_name(d),
+                draws as f64 / wall.as_secs_f64(),
+                draws as f64 / cpu.as_secs_f64().max(1e-9),
+            )
         })
         .collect()
 }

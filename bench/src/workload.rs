@@ -1,6 +1,8 @@
 //! YCSB core workloads A–F as operation mixes over the key distributions of `keys.rs`, with
 //! item-size distributions and a time-varying mode (the hot set moves every T seconds).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -165,9 +167,43 @@ impl Workload {
     /// The next operation and its key index at simulated second `now_secs`.
     #[inline]
     pub fn next(&mut self, rng: &mut SmallRng, now_secs: u64) -> (OpKind, u64) {
+        let op = self.choose_op(rng);
+        if op == OpKind::Insert {
+            let k = self.next_insert;
+            self.next_insert += 1;
+            return (op, k);
+        }
+        (op, self.existing_key(rng, self.next_insert - 1, now_secs))
+    }
+
+    /// Like [`Workload::next`] for one of several concurrent clients: inserts take the next
+    /// index from `next_insert`, shared by every client (start it at [`Workload::first_insert`]),
+    /// so no two clients insert the same key; reads see every client's inserts as the newest.
+    #[inline]
+    pub fn next_shared(
+        &mut self,
+        rng: &mut SmallRng,
+        now_secs: u64,
+        next_insert: &AtomicU64,
+    ) -> (OpKind, u64) {
+        let op = self.choose_op(rng);
+        if op == OpKind::Insert {
+            return (op, next_insert.fetch_add(1, Ordering::Relaxed));
+        }
+        let newest = next_insert.load(Ordering::Relaxed).saturating_sub(1);
+        (op, self.existing_key(rng, newest, now_secs))
+    }
+
+    /// The index the first insert gets.
+    pub fn first_insert(&self) -> u64 {
+        self.spec.records.max(1)
+    }
+
+    #[inline]
+    fn choose_op(&self, rng: &mut SmallRng) -> OpKind {
         let u: f64 = rng.gen();
         let c = &self.cumulative;
-        let op = if u < c[0] {
+        if u < c[0] {
             OpKind::Read
         } else if u < c[1] {
             OpKind::Update
@@ -177,17 +213,21 @@ impl Workload {
             OpKind::Scan(rng.gen_range(1..=self.spec.max_scan.max(1)))
         } else {
             OpKind::ReadModifyWrite
-        };
-        if op == OpKind::Insert {
-            let k = self.next_insert;
-            self.next_insert += 1;
-            return (op, k);
         }
+    }
+
+    /// A key drawn from the distribution (`newest`: the last inserted index), moved by the
+    /// hot-set shift at `now_secs`.
+    #[inline]
+    fn existing_key(&self, rng: &mut SmallRng, newest: u64, now_secs: u64) -> u64 {
         let n = self.spec.records.max(1);
-        let k = self.gen.next(rng, self.next_insert - 1);
+        let k = self.gen.next(rng, newest);
         let off = self.shift_offset(now_secs);
-        let k = if off == 0 { k } else { (k % n + off) % n };
-        (op, k)
+        if off == 0 {
+            k
+        } else {
+            (k % n + off) % n
+        }
     }
 }
 
@@ -265,6 +305,27 @@ mod tests {
             .collect();
         assert!(ins.windows(2).all(|p| p[1] == p[0] + 1));
         assert_eq!(ins.first(), Some(&10_000));
+    }
+
+    #[test]
+    fn concurrent_clients_never_insert_the_same_key() {
+        let shared = AtomicU64::new(10_000);
+        let mut a = Workload::new(spec(Ycsb::D, Distribution::Latest { theta: 0.99 }));
+        let mut b = a.clone();
+        let (mut ra, mut rb) = (SmallRng::seed_from_u64(1), SmallRng::seed_from_u64(2));
+        let mut inserted = Vec::new();
+        for _ in 0..20_000 {
+            for (w, r) in [(&mut a, &mut ra), (&mut b, &mut rb)] {
+                match w.next_shared(r, 0, &shared) {
+                    (OpKind::Insert, k) => inserted.push(k),
+                    (_, k) => assert!(k < shared.load(Ordering::Relaxed), "{k}"),
+                }
+            }
+        }
+        let n = inserted.len() as u64;
+        assert!(n > 1_000, "{n}");
+        inserted.sort_unstable();
+        assert_eq!(inserted, (10_000..10_000 + n).collect::<Vec<_>>());
     }
 
     #[test]
