@@ -34,8 +34,10 @@ run() { # label port command...
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items"
 echo "| server | op | connections | ops/s | p50 µs | p99 µs | p99.9 µs | errors |"
 echo "|---|---|---|---|---|---|---|---|"
-run "hashlog (sync: fdatasync per ack)" 8301 target/release/hashlog serve --listen 127.0.0.1:8301 --data-dir "$WORK/h1" --log warn
-run "hashlog (buffered 10 ms)" 8302 target/release/hashlog serve --listen 127.0.0.1:8302 --data-dir "$WORK/h2" --log warn --durability buffered
+# --capacity off: the peers enforce no capacity (as DynamoDB Local); a new on-demand table
+# would otherwise throttle past its 4,000 WCU starting peak, as DynamoDB does.
+run "hashlog (sync: fdatasync per ack)" 8301 target/release/hashlog serve --listen 127.0.0.1:8301 --data-dir "$WORK/h1" --log warn --capacity off
+run "hashlog (buffered 10 ms)" 8302 target/release/hashlog serve --listen 127.0.0.1:8302 --data-dir "$WORK/h2" --log warn --durability buffered --capacity off
 if [ -x "$PEERS/dx/bin/dynoxide" ]; then
   run "Dynoxide (SQLite file)" 8303 "$PEERS/dx/bin/dynoxide" --port 8303 --db-path "$WORK/dx.db"
 fi

@@ -15,6 +15,9 @@ pub struct Conn {
     host: String,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
+    /// The server said it closes the connection after its answer (`Connection: close`, or
+    /// HTTP/1.0 without keep-alive): the next request opens a new one, as any client would.
+    closing: bool,
 }
 
 fn addr_of(endpoint: &str) -> Result<String, String> {
@@ -27,6 +30,10 @@ fn addr_of(endpoint: &str) -> Result<String, String> {
 impl Conn {
     pub fn connect(endpoint: &str) -> Result<Conn, String> {
         let host = addr_of(endpoint)?;
+        Self::open(host)
+    }
+
+    fn open(host: String) -> Result<Conn, String> {
         let s = TcpStream::connect(&host).map_err(|e| format!("connect {host}: {e}"))?;
         s.set_nodelay(true).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(30)))
@@ -36,6 +43,7 @@ impl Conn {
             host,
             reader: BufReader::new(s),
             writer,
+            closing: false,
         })
     }
 
@@ -46,6 +54,9 @@ impl Conn {
 
     /// One request with a JSON body already serialised; returns (HTTP status, body).
     pub fn call_raw(&mut self, op: &str, body: &[u8]) -> Result<(u16, Value), String> {
+        if self.closing {
+            *self = Self::open(self.host.clone())?;
+        }
         let mut req = format!(
             "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.{op}\r\n\
              X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
@@ -65,6 +76,7 @@ impl Conn {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("bad status line {line:?}"))?;
+        let mut closing = line.starts_with("HTTP/1.0");
         let mut len: Option<usize> = None;
         let mut chunked = false;
         loop {
@@ -82,6 +94,9 @@ impl Conn {
                     len = v.trim().parse().ok();
                 } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
                     chunked = true;
+                } else if k == "connection" {
+                    let v = v.trim().to_ascii_lowercase();
+                    closing = v == "close" || (closing && v != "keep-alive");
                 }
             }
         }
@@ -108,6 +123,7 @@ impl Conn {
                 .read_exact(&mut buf)
                 .map_err(|e| e.to_string())?;
         }
+        self.closing = closing;
         let v = if buf.is_empty() {
             Value::Null
         } else {
@@ -210,4 +226,52 @@ pub fn run(
         p999_us: hist.value_at_quantile(0.999) as f64 / 1000.0,
         errors: errors.load(Ordering::Relaxed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server that answers one request per connection and closes it (as moto's Werkzeug
+    /// does): the client must reconnect for the next request.
+    #[test]
+    fn a_connection_close_answer_makes_the_next_request_reconnect() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            for _ in 0..3 {
+                let (mut s, _) = listener.accept().expect("accept");
+                let mut r = BufReader::new(s.try_clone().expect("clone"));
+                let mut len = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    r.read_line(&mut line).expect("read");
+                    if line.trim_end().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().expect("len");
+                    }
+                }
+                let mut body = vec![0u8; len];
+                r.read_exact(&mut body).expect("body");
+                let answer = b"{\"TableNames\":[]}";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    answer.len()
+                );
+                s.write_all(head.as_bytes()).expect("write");
+                s.write_all(answer).expect("write");
+            }
+        });
+        let mut c = Conn::connect(&format!("http://{addr}")).expect("connect");
+        for _ in 0..3 {
+            let (st, v) = c.call("ListTables", &json!({})).expect("call");
+            assert_eq!(st, 200);
+            assert_eq!(v["TableNames"], json!([]));
+        }
+        server.join().expect("server");
+    }
 }
