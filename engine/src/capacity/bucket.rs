@@ -236,8 +236,26 @@ mod tests {
 
     #[test]
     fn credit_matches_the_128_bit_formula_at_the_edges() {
-        let rates = [0, 1, 333, 999_999, 1_000_000, 3_000_000_000, u64::MAX / 3, u64::MAX];
-        let times = [0, 1, S - 1, S, S + 1, 1_733_000_000 * S + 123_456, u64::MAX - 1, u64::MAX];
+        let rates = [
+            0,
+            1,
+            333,
+            999_999,
+            1_000_000,
+            3_000_000_000,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        let times = [
+            0,
+            1,
+            S - 1,
+            S,
+            S + 1,
+            1_733_000_000 * S + 123_456,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
         for r in rates {
             for a in times {
                 for b in times {
