@@ -30,13 +30,21 @@ pub const REFILL_QUANTUM_MICROS: u64 = 200;
 /// and NaN become 0.
 #[inline]
 pub fn to_milli(units: f64) -> i64 {
-    let m = (units * MILLI as f64).round();
-    if m.is_nan() || m <= 0.0 {
+    let m = units * MILLI as f64;
+    // NaN fails the comparison too.
+    if !(m >= 0.5) {
         0
     } else if m >= i64::MAX as f64 {
         i64::MAX / 4
     } else {
-        m as i64
+        // Round half away from zero, as `f64::round` (a libm call on x86-64 without SSE4.1):
+        // the truncation is exact and so is `m − t`.
+        let t = m as i64;
+        if m - t as f64 >= 0.5 {
+            t + 1
+        } else {
+            t
+        }
     }
 }
 
@@ -142,16 +150,19 @@ impl TokenBucket {
     }
 
     /// The balance in milli-units (without refilling).
+    #[inline]
     pub fn balance_milli(&self) -> i64 {
         self.balance.load(Relaxed)
     }
 
     /// The refill rate in milli-units per second.
+    #[inline]
     pub fn rate_milli(&self) -> u64 {
         self.rate.load(Relaxed)
     }
 
     /// The cap in milli-units.
+    #[inline]
     pub fn cap_milli(&self) -> i64 {
         self.cap.load(Relaxed)
     }
@@ -218,6 +229,46 @@ mod tests {
         assert_eq!(b.balance_milli(), 50 * MILLI);
     }
 
+    /// `to_milli` as first written, with `f64::round`.
+    fn to_milli_reference(units: f64) -> i64 {
+        let m = (units * MILLI as f64).round();
+        if m.is_nan() || m <= 0.0 {
+            0
+        } else if m >= i64::MAX as f64 {
+            i64::MAX / 4
+        } else {
+            m as i64
+        }
+    }
+
+    #[test]
+    fn milli_conversion_equals_rounding_at_the_edges() {
+        let xs = [
+            0.0,
+            -0.0,
+            0.0004,
+            0.0005,
+            0.00049999999999999,
+            0.0015,
+            0.4999999999999999,
+            1.0005,
+            2.5,
+            1e15,
+            9.3e15,
+            1e16,
+            4.5e15 + 0.5,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+        ];
+        for x in xs {
+            assert_eq!(to_milli(x), to_milli_reference(x), "{x:e}");
+        }
+    }
+
     #[test]
     fn milli_conversion_rounds_half_units_exactly() {
         assert_eq!(to_milli(0.5), 500);
@@ -271,6 +322,17 @@ mod tests {
     }
 
     proptest! {
+        /// `to_milli` rounds as `f64::round` did.
+        #[test]
+        fn milli_conversion_equals_rounding(
+            units in prop_oneof![0.0f64..10.0, 0.0f64..1e6, -1.0f64..1e17, proptest::num::f64::ANY],
+            half_units in 0u32..100_000,
+        ) {
+            prop_assert_eq!(to_milli(units), to_milli_reference(units));
+            let h = half_units as f64 / 2.0;
+            prop_assert_eq!(to_milli(h), half_units as i64 * 500);
+        }
+
         /// The division-free credit equals the 128-bit formula.
         #[test]
         fn credit_equals_the_128_bit_formula(

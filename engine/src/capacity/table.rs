@@ -191,12 +191,23 @@ struct StripedDebt {
     stripes: [PaddedI64; DEBT_STRIPES],
 }
 
+#[inline]
 fn debt_stripe() -> usize {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % DEBT_STRIPES;
+        // Assigned at first use; a `const` initializer makes each access a plain
+        // thread-local read (no lazy-initialization state).
+        static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| *s)
+    STRIPE.with(|s| {
+        let stripe = s.get();
+        if stripe < DEBT_STRIPES {
+            return stripe;
+        }
+        let stripe = NEXT.fetch_add(1, Relaxed) % DEBT_STRIPES;
+        s.set(stripe);
+        stripe
+    })
 }
 
 impl StripedDebt {
