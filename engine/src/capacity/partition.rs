@@ -227,17 +227,30 @@ impl PartitionMap {
     #[inline]
     pub fn route(&self, hash: u64) -> usize {
         let b = (hash >> self.route_shift) as usize;
+        if let (Some(&lo), Some(&hi)) = (self.route_first.get(b), self.route_first.get(b + 1)) {
+            let (lo, hi) = (lo as usize, hi as usize);
+            if hi.wrapping_sub(lo) <= ROUTE_SCAN {
+                if let Some(candidates) = self.starts.get(lo + 1..=hi) {
+                    return lo + candidates.iter().filter(|&&s| s <= hash).count();
+                }
+            }
+        }
+        self.route_crowded(hash)
+    }
+
+    /// [`PartitionMap::route`] in a bucket holding more than `ROUTE_SCAN` starts: a binary
+    /// search over them.
+    #[cold]
+    #[inline(never)]
+    fn route_crowded(&self, hash: u64) -> usize {
+        let b = (hash >> self.route_shift) as usize;
         let (Some(&lo), Some(&hi)) = (self.route_first.get(b), self.route_first.get(b + 1)) else {
             return self.route_search(hash);
         };
         let lo = lo as usize;
-        let Some(candidates) = self.starts.get(lo + 1..=hi as usize) else {
-            return self.route_search(hash);
-        };
-        if candidates.len() <= ROUTE_SCAN {
-            lo + candidates.iter().filter(|&&s| s <= hash).count()
-        } else {
-            lo + candidates.partition_point(|&s| s <= hash)
+        match self.starts.get(lo + 1..=hi as usize) {
+            Some(candidates) => lo + candidates.partition_point(|&s| s <= hash),
+            None => self.route_search(hash),
         }
     }
 
