@@ -14,6 +14,9 @@
 //! a single `fetch_sub`. A loser of the refill race reads a balance that is at most one interval
 //! stale, which can only make it throttle a request that a serial bucket would have admitted
 //! (never the reverse).
+//!
+//! [`CreditBucket`] is the same bucket with its debits counted outside it (a partition's
+//! consumed counter), so one atomic add is both the debit and the count.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -78,41 +81,83 @@ pub(crate) fn credit_milli(last_us: u64, now_us: u64, rate_milli: u64) -> i64 {
     i64::try_from(credit).unwrap_or(i64::MAX / 4)
 }
 
-/// A token bucket: `rate` milli-units per second, balance capped at `cap` milli-units.
+/// Where a bucket keeps its balance.
+trait Ledger {
+    fn balance(&self) -> i64;
+    /// Replaces the balance `b` by `f(b)` atomically (a compare-and-swap loop).
+    fn update(&self, f: impl Fn(i64) -> i64);
+}
+
+impl Ledger for AtomicI64 {
+    #[inline]
+    fn balance(&self) -> i64 {
+        self.load(Relaxed)
+    }
+
+    #[inline]
+    fn update(&self, f: impl Fn(i64) -> i64) {
+        let _ = self.fetch_update(Relaxed, Relaxed, |b| Some(f(b)));
+    }
+}
+
+/// A balance kept as a credit counter less a debit counter owned by someone else (wrapping
+/// 64-bit arithmetic: exact while the balance stays within ±2⁶³).
+struct CreditLedger<'a> {
+    credit: &'a AtomicU64,
+    debits: &'a AtomicU64,
+}
+
+impl Ledger for CreditLedger<'_> {
+    #[inline]
+    fn balance(&self) -> i64 {
+        let (c, d) = (self.credit.load(Relaxed), self.debits.load(Relaxed));
+        c.wrapping_sub(d) as i64
+    }
+
+    /// A debit landing between the read of `debits` and the swap is not seen by `f`: when `f`
+    /// caps the balance, the cap then holds against the older debits and the balance ends up to
+    /// that debit below the cap (credit the cap would mostly have discarded; never more).
+    #[inline]
+    fn update(&self, f: impl Fn(i64) -> i64) {
+        let mut c = self.credit.load(Relaxed);
+        loop {
+            let d = self.debits.load(Relaxed);
+            let next = d.wrapping_add(f(c.wrapping_sub(d) as i64) as u64);
+            match self.credit.compare_exchange_weak(c, next, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(now) => c = now,
+            }
+        }
+    }
+}
+
+/// Rate, cap and refill time of a bucket, and the refill rule, whatever keeps the balance.
 #[derive(Debug)]
-pub struct TokenBucket {
-    balance: AtomicI64,
+struct Refill {
     last_us: AtomicU64,
     rate: AtomicU64,
     cap: AtomicI64,
 }
 
-impl TokenBucket {
-    /// A bucket refilling at `rate_milli` per second up to `cap_milli`, holding `initial_milli`
-    /// at `now_us`.
-    pub fn new(rate_milli: u64, cap_milli: i64, initial_milli: i64, now_us: u64) -> TokenBucket {
-        TokenBucket {
-            balance: AtomicI64::new(initial_milli.min(cap_milli)),
+impl Refill {
+    fn new(rate_milli: u64, cap_milli: i64, now_us: u64) -> Refill {
+        Refill {
             last_us: AtomicU64::new(now_us),
             rate: AtomicU64::new(rate_milli),
             cap: AtomicI64::new(cap_milli),
         }
     }
 
-    /// Adds the credit accrued since the last refill (at most up to the cap).
+    /// Adds to `ledger` the credit accrued since the last refill (at most up to the cap), if
+    /// at least `quantum_us` passed.
     #[inline]
-    pub fn refill(&self, now_us: u64) {
-        self.refill_after(now_us, REFILL_QUANTUM_MICROS);
-    }
-
-    #[inline]
-    fn refill_after(&self, now_us: u64, quantum_us: u64) {
+    fn refill_after(&self, ledger: &impl Ledger, now_us: u64, quantum_us: u64) {
         let last = self.last_us.load(Relaxed);
         if now_us <= last || now_us < last.saturating_add(quantum_us) {
             return;
         }
         let cap = self.cap.load(Relaxed);
-        if self.balance.load(Relaxed) >= cap {
+        if ledger.balance() >= cap {
             // Full: nothing to add (the cap discards it), only move the clock on.
             self.last_us.fetch_max(now_us, Relaxed);
             return;
@@ -125,9 +170,41 @@ impl TokenBucket {
             return;
         }
         let credit = credit_milli(last, now_us, self.rate.load(Relaxed));
-        let _ = self.balance.fetch_update(Relaxed, Relaxed, |b| {
-            Some(b.saturating_add(credit).min(cap))
-        });
+        ledger.update(|b| b.saturating_add(credit).min(cap));
+    }
+
+    /// Changes rate and cap from `now_us` on: credit up to now accrues at the old rate, and the
+    /// balance is clamped to the new cap.
+    fn set_rate(&self, ledger: &impl Ledger, rate_milli: u64, cap_milli: i64, now_us: u64) {
+        self.refill_after(ledger, now_us, 0);
+        self.rate.store(rate_milli, Relaxed);
+        self.cap.store(cap_milli, Relaxed);
+        ledger.update(|b| b.min(cap_milli));
+    }
+}
+
+/// A token bucket: `rate` milli-units per second, balance capped at `cap` milli-units.
+#[derive(Debug)]
+pub struct TokenBucket {
+    balance: AtomicI64,
+    refill: Refill,
+}
+
+impl TokenBucket {
+    /// A bucket refilling at `rate_milli` per second up to `cap_milli`, holding `initial_milli`
+    /// at `now_us`.
+    pub fn new(rate_milli: u64, cap_milli: i64, initial_milli: i64, now_us: u64) -> TokenBucket {
+        TokenBucket {
+            balance: AtomicI64::new(initial_milli.min(cap_milli)),
+            refill: Refill::new(rate_milli, cap_milli, now_us),
+        }
+    }
+
+    /// Adds the credit accrued since the last refill (at most up to the cap).
+    #[inline]
+    pub fn refill(&self, now_us: u64) {
+        self.refill
+            .refill_after(&self.balance, now_us, REFILL_QUANTUM_MICROS);
     }
 
     /// Refills, then answers whether the balance is positive (a request may start).
@@ -145,8 +222,7 @@ impl TokenBucket {
 
     /// Sets the balance (used when a bucket starts: one second of capacity, not a full burst).
     pub fn set_balance(&self, milli: i64) {
-        self.balance
-            .store(milli.min(self.cap.load(Relaxed)), Relaxed);
+        self.balance.store(milli.min(self.cap_milli()), Relaxed);
     }
 
     /// The balance in milli-units (without refilling).
@@ -158,24 +234,95 @@ impl TokenBucket {
     /// The refill rate in milli-units per second.
     #[inline]
     pub fn rate_milli(&self) -> u64 {
-        self.rate.load(Relaxed)
+        self.refill.rate.load(Relaxed)
     }
 
     /// The cap in milli-units.
     #[inline]
     pub fn cap_milli(&self) -> i64 {
-        self.cap.load(Relaxed)
+        self.refill.cap.load(Relaxed)
     }
 
     /// Changes rate and cap from `now_us` on: credit up to now accrues at the old rate, and the
     /// balance is clamped to the new cap.
     pub fn set_rate(&self, rate_milli: u64, cap_milli: i64, now_us: u64) {
-        self.refill_after(now_us, 0);
-        self.rate.store(rate_milli, Relaxed);
-        self.cap.store(cap_milli, Relaxed);
-        let _ = self
-            .balance
-            .fetch_update(Relaxed, Relaxed, |b| Some(b.min(cap_milli)));
+        self.refill
+            .set_rate(&self.balance, rate_milli, cap_milli, now_us);
+    }
+}
+
+/// A token bucket whose debits are a counter kept elsewhere — a partition's consumed counter —
+/// so that one atomic add both debits the bucket and counts the consumption (a charge does one
+/// locked instruction fewer). The bucket keeps its credit instead: the initial balance plus
+/// every refill, less what the cap cut off; the balance is `credit − debits`. Every method takes
+/// the debit counter; debiting is adding to it. Same refill rule and cap as [`TokenBucket`].
+#[derive(Debug)]
+pub struct CreditBucket {
+    credit: AtomicU64,
+    refill: Refill,
+}
+
+impl CreditBucket {
+    /// A bucket refilling at `rate_milli` per second up to `cap_milli`, holding `initial_milli`
+    /// at `now_us` against a debit counter that reads 0.
+    pub fn new(rate_milli: u64, cap_milli: i64, initial_milli: i64, now_us: u64) -> CreditBucket {
+        CreditBucket {
+            credit: AtomicU64::new(initial_milli.min(cap_milli) as u64),
+            refill: Refill::new(rate_milli, cap_milli, now_us),
+        }
+    }
+
+    #[inline]
+    fn ledger<'a>(&'a self, debits: &'a AtomicU64) -> CreditLedger<'a> {
+        CreditLedger {
+            credit: &self.credit,
+            debits,
+        }
+    }
+
+    /// Adds the credit accrued since the last refill (at most up to the cap).
+    #[inline]
+    pub fn refill(&self, now_us: u64, debits: &AtomicU64) {
+        self.refill
+            .refill_after(&self.ledger(debits), now_us, REFILL_QUANTUM_MICROS);
+    }
+
+    /// Refills, then answers whether the balance is positive (a request may start).
+    #[inline]
+    pub fn admits(&self, now_us: u64, debits: &AtomicU64) -> bool {
+        self.refill(now_us, debits);
+        self.balance_milli(debits) > 0
+    }
+
+    /// Sets the balance (used when a bucket starts: one second of capacity, not a full burst).
+    pub fn set_balance(&self, milli: i64, debits: &AtomicU64) {
+        let milli = milli.min(self.cap_milli());
+        self.ledger(debits).update(|_| milli);
+    }
+
+    /// The balance in milli-units (without refilling).
+    #[inline]
+    pub fn balance_milli(&self, debits: &AtomicU64) -> i64 {
+        self.ledger(debits).balance()
+    }
+
+    /// The refill rate in milli-units per second.
+    #[inline]
+    pub fn rate_milli(&self) -> u64 {
+        self.refill.rate.load(Relaxed)
+    }
+
+    /// The cap in milli-units.
+    #[inline]
+    pub fn cap_milli(&self) -> i64 {
+        self.refill.cap.load(Relaxed)
+    }
+
+    /// Changes rate and cap from `now_us` on: credit up to now accrues at the old rate, and the
+    /// balance is clamped to the new cap.
+    pub fn set_rate(&self, rate_milli: u64, cap_milli: i64, now_us: u64, debits: &AtomicU64) {
+        self.refill
+            .set_rate(&self.ledger(debits), rate_milli, cap_milli, now_us);
     }
 }
 
@@ -345,37 +492,121 @@ mod tests {
         }
 
         /// Over any window of a random arrival pattern, admitted units never exceed
-        /// rate × window + cap + one request's overdraft.
+        /// rate × window + cap + one request's overdraft — for both kinds of bucket (the
+        /// credit bucket's debit counter starting anywhere, wrap-around included).
         #[test]
         fn never_admits_more_than_rate_times_window_plus_burst(
             rate_units in 1u64..2_000,
             cap_secs in 1u64..400,
             arrivals in proptest::collection::vec((0u64..200_000, 1u64..50_000), 1..250),
+            debits_from in prop_oneof![Just(0u64), Just(u64::MAX - 20_000), any::<u64>()],
         ) {
             let rate = rate_units * MILLI as u64;
             let cap = (rate * cap_secs) as i64;
             let b = TokenBucket::new(rate, cap, cap, 0);
-            let mut t = 0u64;
-            let mut admitted: Vec<(u64, i64)> = Vec::new();
-            let mut max_req = 0i64;
-            for (dt, cost) in arrivals {
-                t += dt;
-                let cost = cost as i64; // milli-units: up to 50 units
-                max_req = max_req.max(cost);
-                if b.admits(t) {
-                    b.debit(cost);
-                    admitted.push((t, cost));
-                }
-            }
-            for i in 0..admitted.len() {
-                let mut sum = 0i64;
-                for j in i..admitted.len() {
-                    sum += admitted[j].1;
-                    let window = admitted[j].0 - admitted[i].0;
-                    let bound = (rate as u128 * window as u128 / S as u128) as i64 + cap + max_req;
-                    prop_assert!(sum <= bound, "window {window} µs admitted {sum} > {bound}");
+            let debits = AtomicU64::new(debits_from);
+            let c = CreditBucket::new(rate, cap, 0, 0);
+            c.set_balance(cap, &debits);
+            let admitted_token =
+                admitted_by(&arrivals, |t| b.admits(t), |cost| b.debit(cost));
+            let admitted_credit = admitted_by(
+                &arrivals,
+                |t| c.admits(t, &debits),
+                |cost| {
+                    debits.fetch_add(cost as u64, Relaxed);
+                },
+            );
+            for admitted in [admitted_token, admitted_credit] {
+                let max_req = arrivals.iter().map(|a| a.1 as i64).max().unwrap_or(0);
+                for i in 0..admitted.len() {
+                    let mut sum = 0i64;
+                    for j in i..admitted.len() {
+                        sum += admitted[j].1;
+                        let window = admitted[j].0 - admitted[i].0;
+                        let bound =
+                            (rate as u128 * window as u128 / S as u128) as i64 + cap + max_req;
+                        prop_assert!(sum <= bound, "window {window} µs admitted {sum} > {bound}");
+                    }
                 }
             }
         }
+
+        /// Driven by the same random operations (refills, debits, rate changes, balance
+        /// sets), a credit bucket and a token bucket hold the same balance at every step.
+        #[test]
+        fn credit_bucket_balance_equals_token_bucket_balance(
+            rate in 0u64..5_000_000,
+            cap in 0i64..2_000_000_000,
+            initial in -1_000_000i64..2_000_000_000,
+            debits_from in prop_oneof![Just(0u64), Just(u64::MAX - 1_000_000), any::<u64>()],
+            ops in proptest::collection::vec((0u8..5, 0u64..3 * S, 0u64..3_000_000), 1..200),
+        ) {
+            let b = TokenBucket::new(rate, cap, initial, 0);
+            let debits = AtomicU64::new(debits_from);
+            let c = CreditBucket::new(rate, cap, 0, 0);
+            c.set_balance(initial, &debits);
+            prop_assert_eq!(c.balance_milli(&debits), b.balance_milli());
+            let mut t = 0u64;
+            for (kind, dt, x) in ops {
+                t += dt;
+                match kind {
+                    0 => {
+                        prop_assert_eq!(c.admits(t, &debits), b.admits(t));
+                    }
+                    1 => {
+                        b.debit(x as i64);
+                        debits.fetch_add(x, Relaxed);
+                    }
+                    2 => {
+                        let cap = (x as i64) * 300;
+                        b.set_rate(x, cap, t);
+                        c.set_rate(x, cap, t, &debits);
+                    }
+                    3 => {
+                        b.set_balance(x as i64);
+                        c.set_balance(x as i64, &debits);
+                    }
+                    _ => {
+                        b.refill(t);
+                        c.refill(t, &debits);
+                    }
+                }
+                prop_assert_eq!(c.balance_milli(&debits), b.balance_milli());
+                prop_assert_eq!(c.rate_milli(), b.rate_milli());
+                prop_assert_eq!(c.cap_milli(), b.cap_milli());
+            }
+        }
+    }
+
+    /// Runs `arrivals` (gap µs, cost milli) through a bucket; returns the admitted ones.
+    fn admitted_by(
+        arrivals: &[(u64, u64)],
+        admits: impl Fn(u64) -> bool,
+        debit: impl Fn(i64),
+    ) -> Vec<(u64, i64)> {
+        let mut t = 0u64;
+        let mut admitted = Vec::new();
+        for &(dt, cost) in arrivals {
+            t += dt;
+            if admits(t) {
+                debit(cost as i64);
+                admitted.push((t, cost as i64));
+            }
+        }
+        admitted
+    }
+
+    #[test]
+    fn credit_bucket_debits_are_the_external_counter() {
+        let debits = AtomicU64::new(0);
+        let c = CreditBucket::new(10 * MILLI as u64, 100 * MILLI, MILLI, 0);
+        assert!(c.admits(0, &debits));
+        debits.fetch_add(25 * MILLI as u64, Relaxed); // -24 units
+        assert!(!c.admits(S, &debits)); // -14
+        assert!(!c.admits(2 * S, &debits)); // -4
+        assert!(c.admits(3 * S, &debits)); // +6
+        assert_eq!(c.balance_milli(&debits), 6 * MILLI);
+        c.refill(1_000 * S, &debits);
+        assert_eq!(c.balance_milli(&debits), 100 * MILLI);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::bucket::TokenBucket;
+use super::bucket::{CreditBucket, TokenBucket};
 
 /// Key-hash samples each partition keeps (a ring overwritten at random once full).
 pub const SAMPLE_SLOTS: usize = 128;
@@ -94,7 +94,8 @@ pub fn choose_split(
 /// Per-dimension counters of one partition.
 #[derive(Debug, Default)]
 pub(crate) struct OpCounters {
-    /// Milli-units consumed (charged).
+    /// Milli-units consumed (charged). Also the debits of the dimension's allowance bucket
+    /// ([`Partition::share`]): a charge is one add here.
     pub consumed_milli: AtomicU64,
     /// Requests refused.
     pub throttled: AtomicU64,
@@ -127,8 +128,8 @@ pub(crate) struct Partition {
     /// share the maximum linearly and exactly.
     pub max: TokenBucket,
     /// The partition's allowance per dimension (even share, raised by adaptive capacity), with
-    /// burst.
-    pub share: [TokenBucket; 2],
+    /// burst. Its debits are `ops[i].consumed_milli`.
+    pub share: [CreditBucket; 2],
     pub ops: [OpCounters; 2],
     pub id: u64,
     pub start: u64,
@@ -145,7 +146,7 @@ impl Partition {
         start: u64,
         last: u64,
         max: TokenBucket,
-        share: [TokenBucket; 2],
+        share: [CreditBucket; 2],
     ) -> Partition {
         Partition {
             max,
@@ -405,7 +406,7 @@ mod tests {
 
     /// A map over partitions starting at `starts` (sorted, the first 0).
     fn map_of(starts: &[u64]) -> PartitionMap {
-        let bucket = || TokenBucket::new(0, 0, 0, 0);
+        let bucket = || CreditBucket::new(0, 0, 0, 0);
         let parts = starts
             .iter()
             .enumerate()
@@ -415,7 +416,7 @@ mod tests {
                     i as u64,
                     start,
                     last,
-                    bucket(),
+                    TokenBucket::new(0, 0, 0, 0),
                     [bucket(), bucket()],
                 ))
             })
@@ -450,12 +451,13 @@ mod tests {
     #[test]
     fn hot_fields_fill_the_first_two_cache_lines() {
         let p = Partition::new(0, 0, u64::MAX, TokenBucket::new(0, 0, 0, 0), {
-            [TokenBucket::new(0, 0, 0, 0), TokenBucket::new(0, 0, 0, 0)]
+            [CreditBucket::new(0, 0, 0, 0), CreditBucket::new(0, 0, 0, 0)]
         });
         let base = std::ptr::addr_of!(p) as usize;
         assert_eq!(base % 64, 0);
         let line = |f: usize| (f - base) / 64;
         assert_eq!(std::mem::size_of::<TokenBucket>(), 32);
+        assert_eq!(std::mem::size_of::<CreditBucket>(), 32);
         assert_eq!(line(std::ptr::addr_of!(p.max) as usize), 0);
         assert_eq!(line(std::ptr::addr_of!(p.share[0]) as usize + 31), 0);
         assert_eq!(line(std::ptr::addr_of!(p.share[1]) as usize), 1);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::bucket::{from_milli, to_milli, TokenBucket, MILLI};
+use super::bucket::{from_milli, to_milli, CreditBucket, TokenBucket, MILLI};
 use super::clock::{Clock, MICROS_PER_SEC};
 use super::config::{CapacityConfig, CapacityMode};
 use super::error::{Op, ThrottleReason, Throttled};
@@ -362,8 +362,8 @@ impl TableCapacity {
             tc.apply_mode(&mut st, mode, now, true);
             // Partitions start with one second of their allowance.
             for p in &tc.map.load().parts {
-                for b in &p.share {
-                    b.set_balance(b.rate_milli() as i64);
+                for (b, ops) in p.share.iter().zip(&p.ops) {
+                    b.set_balance(b.rate_milli() as i64, &ops.consumed_milli);
                 }
             }
         }
@@ -405,7 +405,7 @@ impl TableCapacity {
             Some(ThrottleReason::PartitionMax)
         } else if self.cfg.table_admission_control && !self.table_admits(i, now) {
             Some(reason_from(self.table_reason[i].load(Relaxed)))
-        } else if !p.share[i].admits(now) {
+        } else if !p.share[i].admits(now, &p.ops[i].consumed_milli) {
             Some(reason_from(self.allowance_reason.load(Relaxed)))
         } else {
             None
@@ -470,14 +470,14 @@ impl TableCapacity {
     fn debit(&self, p: &Partition, op: Op, hash: u64, milli: i64) {
         let i = op.idx();
         p.max.debit(milli * self.max_weight[i]);
-        p.share[i].debit(milli);
+        // Debits the allowance bucket `share[i]` and counts the consumption at once.
+        p.ops[i].consumed_milli.fetch_add(milli as u64, Relaxed);
         if self.cfg.batched_table_debits {
             let fold = (self.table[i].rate_milli() / DEBT_FOLD_DIVISOR) as i64;
             self.table_debt[i].add(milli, fold, &self.table[i]);
         } else {
             self.table[i].debit(milli);
         }
-        p.ops[i].consumed_milli.fetch_add(milli as u64, Relaxed);
         p.maybe_sample(hash, milli as u64);
     }
 
@@ -626,12 +626,12 @@ impl TableCapacity {
         let st = self.state.lock();
         let map = self.map.load();
         let part_op = |p: &Partition, i: usize| {
-            p.share[i].refill(now);
+            p.share[i].refill(now, &p.ops[i].consumed_milli);
             PartitionOpStats {
                 allowance_per_sec: from_milli(p.share[i].rate_milli() as i64),
                 consumed_units: from_milli(p.ops[i].consumed_milli.load(Relaxed) as i64),
                 throttled_requests: p.ops[i].throttled.load(Relaxed),
-                burst_balance_units: from_milli(p.share[i].balance_milli()),
+                burst_balance_units: from_milli(p.share[i].balance_milli(&p.ops[i].consumed_milli)),
             }
         };
         let partitions: Vec<PartitionStats> = map
@@ -696,7 +696,7 @@ impl TableCapacity {
         let max_cap = (max_rate * cfg.partition_max_window_secs.max(1)) as i64;
         let share = |i: usize| {
             let a = allowance_milli[i];
-            TokenBucket::new(a, (a * cfg.burst_window_secs.max(1)) as i64, a as i64, now)
+            CreditBucket::new(a, (a * cfg.burst_window_secs.max(1)) as i64, a as i64, now)
         };
         Partition::new(
             id,
@@ -822,7 +822,7 @@ impl TableCapacity {
     fn set_allowance(&self, p: &Partition, i: usize, milli: u64, now: u64) {
         let cap = (milli * self.cfg.burst_window_secs.max(1)) as i64;
         if p.share[i].rate_milli() != milli || p.share[i].cap_milli() != cap {
-            p.share[i].set_rate(milli, cap, now);
+            p.share[i].set_rate(milli, cap, now, &p.ops[i].consumed_milli);
         }
     }
 
