@@ -34,8 +34,7 @@ pub const REFILL_QUANTUM_MICROS: u64 = 200;
 #[inline]
 pub fn to_milli(units: f64) -> i64 {
     let m = units * MILLI as f64;
-    // NaN fails the comparison too.
-    if !(m >= 0.5) {
+    if m.is_nan() || m < 0.5 {
         0
     } else if m >= i64::MAX as f64 {
         i64::MAX / 4
