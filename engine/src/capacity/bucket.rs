@@ -99,17 +99,54 @@ impl Ledger for AtomicI64 {
     }
 }
 
-/// A balance kept as a credit counter less a debit counter owned by someone else (wrapping
-/// 64-bit arithmetic: exact while the balance stays within ±2⁶³).
-struct CreditLedger<'a> {
-    credit: &'a AtomicU64,
-    debits: &'a AtomicU64,
+/// The debits of a [`CreditBucket`]: a counter, or a weighted sum of counters, that only grows
+/// (wrapping).
+pub trait Debits {
+    /// Everything debited so far, modulo 2⁶⁴.
+    fn total(&self) -> u64;
 }
 
-impl Ledger for CreditLedger<'_> {
+impl Debits for AtomicU64 {
+    #[inline]
+    fn total(&self) -> u64 {
+        self.load(Relaxed)
+    }
+}
+
+/// `Σ weightᵢ · counterᵢ` (wrapping): the debits of a bucket that several counters charge at
+/// different prices — a partition's combined maximum, where a read milli-unit costs
+/// `write_max` and a write milli-unit `read_max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Weighted<'a, const N: usize> {
+    /// The counters.
+    pub counters: [&'a AtomicU64; N],
+    /// The price of one unit of each counter.
+    pub weights: [u64; N],
+}
+
+impl<const N: usize> Debits for Weighted<'_, N> {
+    #[inline]
+    fn total(&self) -> u64 {
+        self.counters
+            .iter()
+            .zip(self.weights)
+            .fold(0u64, |sum, (c, w)| {
+                sum.wrapping_add(c.load(Relaxed).wrapping_mul(w))
+            })
+    }
+}
+
+/// A balance kept as a credit counter less debits counted by someone else (wrapping 64-bit
+/// arithmetic: exact while the balance stays within ±2⁶³).
+struct CreditLedger<'a, D: Debits + ?Sized> {
+    credit: &'a AtomicU64,
+    debits: &'a D,
+}
+
+impl<D: Debits + ?Sized> Ledger for CreditLedger<'_, D> {
     #[inline]
     fn balance(&self) -> i64 {
-        let (c, d) = (self.credit.load(Relaxed), self.debits.load(Relaxed));
+        let (c, d) = (self.credit.load(Relaxed), self.debits.total());
         c.wrapping_sub(d) as i64
     }
 
@@ -120,7 +157,7 @@ impl Ledger for CreditLedger<'_> {
     fn update(&self, f: impl Fn(i64) -> i64) {
         let mut c = self.credit.load(Relaxed);
         loop {
-            let d = self.debits.load(Relaxed);
+            let d = self.debits.total();
             let next = d.wrapping_add(f(c.wrapping_sub(d) as i64) as u64);
             match self.credit.compare_exchange_weak(c, next, Relaxed, Relaxed) {
                 Ok(_) => return,
@@ -250,11 +287,13 @@ impl TokenBucket {
     }
 }
 
-/// A token bucket whose debits are a counter kept elsewhere — a partition's consumed counter —
-/// so that one atomic add both debits the bucket and counts the consumption (a charge does one
-/// locked instruction fewer). The bucket keeps its credit instead: the initial balance plus
-/// every refill, less what the cap cut off; the balance is `credit − debits`. Every method takes
-/// the debit counter; debiting is adding to it. Same refill rule and cap as [`TokenBucket`].
+/// A token bucket whose debits are counted elsewhere — a partition's consumed counters — so
+/// that one atomic add on a partition debits its allowance bucket, debits its maximum bucket
+/// (whose debits are the weighted sum of both consumed counters, see [`Weighted`]) and counts
+/// the consumption: a charge does one locked instruction on the partition instead of three.
+/// The bucket keeps its credit instead: the initial balance plus every refill, less what the
+/// cap cut off; the balance is `credit − debits`. Every method takes the debits; debiting is
+/// adding to them. Same refill rule and cap as [`TokenBucket`].
 #[derive(Debug)]
 pub struct CreditBucket {
     credit: AtomicU64,
@@ -272,7 +311,7 @@ impl CreditBucket {
     }
 
     #[inline]
-    fn ledger<'a>(&'a self, debits: &'a AtomicU64) -> CreditLedger<'a> {
+    fn ledger<'a, D: Debits>(&'a self, debits: &'a D) -> CreditLedger<'a, D> {
         CreditLedger {
             credit: &self.credit,
             debits,
@@ -281,27 +320,27 @@ impl CreditBucket {
 
     /// Adds the credit accrued since the last refill (at most up to the cap).
     #[inline]
-    pub fn refill(&self, now_us: u64, debits: &AtomicU64) {
+    pub fn refill(&self, now_us: u64, debits: &impl Debits) {
         self.refill
             .refill_after(&self.ledger(debits), now_us, REFILL_QUANTUM_MICROS);
     }
 
     /// Refills, then answers whether the balance is positive (a request may start).
     #[inline]
-    pub fn admits(&self, now_us: u64, debits: &AtomicU64) -> bool {
+    pub fn admits(&self, now_us: u64, debits: &impl Debits) -> bool {
         self.refill(now_us, debits);
         self.balance_milli(debits) > 0
     }
 
     /// Sets the balance (used when a bucket starts: one second of capacity, not a full burst).
-    pub fn set_balance(&self, milli: i64, debits: &AtomicU64) {
+    pub fn set_balance(&self, milli: i64, debits: &impl Debits) {
         let milli = milli.min(self.cap_milli());
         self.ledger(debits).update(|_| milli);
     }
 
     /// The balance in milli-units (without refilling).
     #[inline]
-    pub fn balance_milli(&self, debits: &AtomicU64) -> i64 {
+    pub fn balance_milli(&self, debits: &impl Debits) -> i64 {
         self.ledger(debits).balance()
     }
 
@@ -319,7 +358,7 @@ impl CreditBucket {
 
     /// Changes rate and cap from `now_us` on: credit up to now accrues at the old rate, and the
     /// balance is clamped to the new cap.
-    pub fn set_rate(&self, rate_milli: u64, cap_milli: i64, now_us: u64, debits: &AtomicU64) {
+    pub fn set_rate(&self, rate_milli: u64, cap_milli: i64, now_us: u64, debits: &impl Debits) {
         self.refill
             .set_rate(&self.ledger(debits), rate_milli, cap_milli, now_us);
     }
@@ -573,6 +612,48 @@ mod tests {
                 prop_assert_eq!(c.balance_milli(&debits), b.balance_milli());
                 prop_assert_eq!(c.rate_milli(), b.rate_milli());
                 prop_assert_eq!(c.cap_milli(), b.cap_milli());
+            }
+        }
+    }
+
+    proptest! {
+        /// A credit bucket whose debits are two counters at different prices (a partition's
+        /// maximum) holds the balance of a token bucket debited `price × units` directly, the
+        /// counters starting anywhere (wrap-around included).
+        #[test]
+        fn weighted_debits_equal_direct_priced_debits(
+            weights in (1u64..5_000_000, 1u64..5_000_000),
+            from in (any::<u64>(), prop_oneof![Just(u64::MAX - 10), any::<u64>()]),
+            ops in proptest::collection::vec((0u8..4, 0u64..S / 2, 0u64..100_000), 1..200),
+        ) {
+            let rate = 3_000 * 1_000 * MILLI as u64;
+            let cap = rate as i64;
+            let b = TokenBucket::new(rate, cap, cap, 0);
+            let counters = [AtomicU64::new(from.0), AtomicU64::new(from.1)];
+            let debits = Weighted {
+                counters: [&counters[0], &counters[1]],
+                weights: [weights.0, weights.1],
+            };
+            let c = CreditBucket::new(rate, cap, 0, 0);
+            c.set_balance(cap, &debits);
+            let mut t = 0u64;
+            for (kind, dt, milli) in ops {
+                t += dt;
+                match kind {
+                    0 | 1 => {
+                        let i = kind as usize;
+                        b.debit(milli as i64 * debits.weights[i] as i64);
+                        counters[i].fetch_add(milli, Relaxed);
+                    }
+                    2 => {
+                        prop_assert_eq!(c.admits(t, &debits), b.admits(t));
+                    }
+                    _ => {
+                        b.refill(t);
+                        c.refill(t, &debits);
+                    }
+                }
+                prop_assert_eq!(c.balance_milli(&debits), b.balance_milli());
             }
         }
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::bucket::{CreditBucket, TokenBucket};
+use super::bucket::{CreditBucket, Weighted};
 
 /// Key-hash samples each partition keeps (a ring overwritten at random once full).
 pub const SAMPLE_SLOTS: usize = 128;
@@ -120,13 +120,17 @@ pub(crate) struct Track {
 /// first, `share[1]` and the counters the second (`repr(C)`, aligned to a line) — so a request
 /// on a partition not in cache waits for two lines fetched in parallel instead of three or
 /// four scattered ones; the range, size, samples and maintenance state follow.
+///
+/// The buckets keep credit; their debits are the consumed counters (`ops[i].consumed_milli`):
+/// `share[i]` is debited by dimension `i`'s counter, `max` by both, weighted
+/// ([`Partition::max_debits`]). A charge is one atomic add.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Partition {
     /// Hard maximum, in "combined" milli-units: a read unit costs `write_max`, a write unit
     /// `read_max`, and the rate is `read_max · write_max` per second, so reads and writes
-    /// share the maximum linearly and exactly.
-    pub max: TokenBucket,
+    /// share the maximum linearly and exactly. Its debits are [`Partition::max_debits`].
+    pub max: CreditBucket,
     /// The partition's allowance per dimension (even share, raised by adaptive capacity), with
     /// burst. Its debits are `ops[i].consumed_milli`.
     pub share: [CreditBucket; 2],
@@ -145,7 +149,7 @@ impl Partition {
         id: u64,
         start: u64,
         last: u64,
-        max: TokenBucket,
+        max: CreditBucket,
         share: [CreditBucket; 2],
     ) -> Partition {
         Partition {
@@ -159,6 +163,16 @@ impl Partition {
             samples: std::array::from_fn(|_| AtomicU64::new(0)),
             recorded: AtomicU64::new(0),
             track: Mutex::new(Track::default()),
+        }
+    }
+
+    /// The debits of the maximum bucket: `weights[0]` per read milli-unit consumed plus
+    /// `weights[1]` per write milli-unit.
+    #[inline]
+    pub fn max_debits(&self, weights: [u64; 2]) -> Weighted<'_, 2> {
+        Weighted {
+            counters: [&self.ops[0].consumed_milli, &self.ops[1].consumed_milli],
+            weights,
         }
     }
 
@@ -369,6 +383,7 @@ pub(crate) fn fast_rand() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capacity::bucket::TokenBucket;
 
     #[test]
     fn split_point_is_the_weighted_median_not_the_midpoint() {
@@ -416,7 +431,7 @@ mod tests {
                     i as u64,
                     start,
                     last,
-                    TokenBucket::new(0, 0, 0, 0),
+                    bucket(),
                     [bucket(), bucket()],
                 ))
             })
@@ -450,7 +465,7 @@ mod tests {
 
     #[test]
     fn hot_fields_fill_the_first_two_cache_lines() {
-        let p = Partition::new(0, 0, u64::MAX, TokenBucket::new(0, 0, 0, 0), {
+        let p = Partition::new(0, 0, u64::MAX, CreditBucket::new(0, 0, 0, 0), {
             [CreditBucket::new(0, 0, 0, 0), CreditBucket::new(0, 0, 0, 0)]
         });
         let base = std::ptr::addr_of!(p) as usize;

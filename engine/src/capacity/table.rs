@@ -401,7 +401,8 @@ impl TableCapacity {
                 partition_id: 0,
             });
         };
-        let refused = if !p.max.admits(now) {
+        let max_debits = p.max_debits(self.max_weight.map(|w| w as u64));
+        let refused = if !p.max.admits(now, &max_debits) {
             Some(ThrottleReason::PartitionMax)
         } else if self.cfg.table_admission_control && !self.table_admits(i, now) {
             Some(reason_from(self.table_reason[i].load(Relaxed)))
@@ -469,8 +470,8 @@ impl TableCapacity {
     #[inline]
     fn debit(&self, p: &Partition, op: Op, hash: u64, milli: i64) {
         let i = op.idx();
-        p.max.debit(milli * self.max_weight[i]);
-        // Debits the allowance bucket `share[i]` and counts the consumption at once.
+        // Debits the allowance bucket `share[i]` and the maximum `max`, and counts the
+        // consumption, at once (`Partition`).
         p.ops[i].consumed_milli.fetch_add(milli as u64, Relaxed);
         if self.cfg.batched_table_debits {
             let fold = (self.table[i].rate_milli() / DEBT_FOLD_DIVISOR) as i64;
@@ -702,7 +703,7 @@ impl TableCapacity {
             id,
             start,
             last,
-            TokenBucket::new(max_rate, max_cap, max_cap, now),
+            CreditBucket::new(max_rate, max_cap, max_cap, now),
             [share(0), share(1)],
         )
     }
