@@ -1,10 +1,12 @@
 //! One table's capacity controller: routing, two-phase admission, adaptive capacity, table
 //! admission control, splits, on-demand scaling and mode switches.
 //!
-//! Hot path: [`TableCapacity::admit`] reads the clock once, takes the partition map's read
-//! lock, and checks three lock-free buckets (the partition's hard maximum, the table bucket,
-//! the partition's allowance). [`TableCapacity::charge`] debits the same buckets with what the
-//! request really consumed. Everything slower (adaptive boosts, splits, on-demand peaks) runs
+//! Hot path: [`TableCapacity::admit`] reads the clock once, loads the partition map (one
+//! pointer), routes the hash, and checks three lock-free buckets (the partition's hard maximum,
+//! the table bucket, the partition's allowance). [`TableCapacity::charge`] debits the same
+//! buckets with what the request really consumed: one add to the partition's consumed counter
+//! (which both partition buckets count as their debits) and one to the thread's table-debt
+//! stripe. Everything slower (adaptive boosts, splits, on-demand peaks) runs
 //! in a maintenance step at most once per `tick_micros`, started by whichever admission first
 //! sees the tick due (or by [`TableCapacity::tick`]).
 
