@@ -98,6 +98,10 @@ struct ServeArgs {
     /// Delivery attempts per batch before it goes to the dead-letter file.
     #[arg(long, default_value_t = 5)]
     trigger_max_attempts: u32,
+    /// Request-body MiB being read or executed at once; further requests wait (with the
+    /// 16 MiB request cap, this bounds the memory an overload can take).
+    #[arg(long, default_value_t = 256)]
+    max_in_flight_mib: usize,
 }
 
 /// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
@@ -203,6 +207,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 0.0
             },
         )],
+        request_bytes_in_flight_max: args.max_in_flight_mib.max(1) * 1024 * 1024,
         ..ServerConfig::default()
     };
     let triggers = Triggers::start(
