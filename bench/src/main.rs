@@ -48,7 +48,7 @@ enum Cmd {
     /// In-process workload against the storage engine.
     Engine(EngineArgs),
     /// The same fill/read workload against hashlog and the peer engines this build has
-    /// (`--features peers` adds fjall), in one run.
+    /// (`--features peers` adds fjall, `--features peers-rocksdb` also RocksDB), in one run.
     Peers(PeersArgs),
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
