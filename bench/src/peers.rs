@@ -132,7 +132,11 @@ impl Rocks {
 #[cfg(feature = "peers-rocksdb")]
 impl Store for Rocks {
     fn name(&self) -> String {
-        "rocksdb (rust-rocksdb 0.25)".into()
+        // librocksdb-sys builds its bundled RocksDB unless ROCKSDB_LIB_DIR names a system one.
+        match option_env!("ROCKSDB_LIB_DIR") {
+            Some(dir) => format!("rocksdb (system lib in {dir})"),
+            None => "rocksdb (bundled 11.8)".into(),
+        }
     }
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
         self.db
