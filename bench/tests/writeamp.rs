@@ -59,7 +59,10 @@ fn writeamp_quick_prints_a_parseable_table_with_wa_at_least_one() {
                 .unwrap_or_else(|e| panic!("{line}: cell {i}: {e}"))
         };
         assert!(num(wa) >= 1.0, "WA < 1: {line}");
-        assert!(num(wa_sst) >= 1.0, "SST WA < 1 after flushing everything: {line}");
+        assert!(
+            num(wa_sst) >= 1.0,
+            "SST WA < 1 after flushing everything: {line}"
+        );
         assert!(num(wa) > num(wa_sst), "the WAL adds bytes: {line}");
         assert!(num(space) > 0.5, "space amplification: {line}");
         assert!(num(flushes) >= 1.0, "{line}");
