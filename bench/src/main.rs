@@ -18,6 +18,7 @@ mod runner;
 mod sim;
 mod study;
 mod workload;
+mod writeamp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +49,11 @@ enum Cmd {
     /// In-process workload against the storage engine.
     Engine(EngineArgs),
     /// The same fill/read workload against hashlog and the peer engines this build has
-    /// (`--features peers` adds fjall), in one run.
+    /// (`--features peers` adds fjall, `--features peers-rocksdb` also RocksDB), in one run.
     Peers(PeersArgs),
+    /// Write and space amplification, leveled vs tiered compaction, uniform and zipfian
+    /// overwrites (one fresh engine per row).
+    Writeamp(WriteampArgs),
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
     Http(HttpArgs),
@@ -266,6 +270,31 @@ struct PeersArgs {
     durability: DurabilityArg,
 }
 
+#[derive(clap::Args, Debug)]
+struct WriteampArgs {
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    values: usize,
+    /// Distinct keys, each written once first [default: 200000; --quick: 20000].
+    #[arg(long)]
+    keys: Option<u64>,
+    /// Puts after the fill, keys drawn by each distribution [default: 3 × keys].
+    #[arg(long)]
+    overwrites: Option<u64>,
+    /// Memtable size in KiB; L1 target = 4 memtables, output files = 1 memtable
+    /// [default: 8192, the engine's default; --quick: 1024].
+    #[arg(long)]
+    memtable_kib: Option<usize>,
+    /// Key distributions of the overwrites, comma-separated (uniform, zipfian[:θ], ...).
+    #[arg(long, default_value = "uniform,zipfian")]
+    dists: String,
+    /// Small sizes (about 80 MiB written per row) for a run well under a minute.
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
 enum Workload {
     /// Every operation writes a new or existing key.
@@ -330,6 +359,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
+        Cmd::Writeamp(a) => run_writeamp(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
         Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
@@ -959,6 +989,39 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
                 r.p50_us,
                 r.p99_us
             );
+        }
+    }
+    Ok(())
+}
+
+fn run_writeamp(a: WriteampArgs) -> Result<(), String> {
+    use hashlog::lsm::CompactionStrategy;
+    let keys = a.keys.unwrap_or(if a.quick { 20_000 } else { 200_000 });
+    let p = writeamp::Params {
+        keys,
+        overwrites: a.overwrites.unwrap_or(3 * keys),
+        value_size: a.values,
+        memtable_bytes: a.memtable_kib.unwrap_or(if a.quick { 1024 } else { 8192 }) * 1024,
+        seed: a.seed,
+    };
+    let dists: Vec<(String, Distribution)> = a
+        .dists
+        .split(',')
+        .map(|d| Ok((d.trim().to_string(), d.trim().parse::<Distribution>()?)))
+        .collect::<Result<_, String>>()?;
+    println!("# machine: {}", machine());
+    println!(
+        "# {} keys of {} B values written once, then {} overwrites; memtable {} KiB; buffered WAL, 1 partition",
+        p.keys,
+        p.value_size,
+        p.overwrites,
+        p.memtable_bytes / 1024
+    );
+    println!("{}", writeamp::HEADER);
+    for (name, dist) in &dists {
+        for strategy in [CompactionStrategy::Leveled, CompactionStrategy::Tiered] {
+            let r = writeamp::run_one(strategy, name, *dist, &p)?;
+            println!("{}", writeamp::format_row(&r));
         }
     }
     Ok(())
