@@ -1145,7 +1145,7 @@ pub fn write_outputs(dir: &Path, params: Value, r: &RealResult) -> Result<(), St
         "latency (µs)",
         &series,
         false,
-    );
+    )?;
     w("latency_cdf.svg", &svg)
 }
 
