@@ -311,7 +311,10 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
                 .map_or(0, |r| r.config.rate);
             let series = per_strategy(runs, &l, p, |w, secs| w.admitted as f64 / secs);
             let svg = line_chart(
-                &format!("Admitted ops/s over time: {l}, {} (offered {rate})", p.name()),
+                &format!(
+                    "Admitted ops/s over time: {l}, {} (offered {rate})",
+                    p.name()
+                ),
                 "simulated seconds",
                 "admitted ops/s",
                 &series,
