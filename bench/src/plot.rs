@@ -3,6 +3,8 @@
 //! them). Deterministic: the same input gives the same bytes (fixed canvas, fixed tick
 //! formatting, no clock or randomness).
 
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -48,15 +50,17 @@ fn nice_max(v: f64) -> f64 {
     10.0 * p
 }
 
+/// A tick label: at most three decimals, trailing zeros dropped (0.75, 2.5, 80, 1500).
 fn fmt_tick(v: f64) -> String {
-    if v == 0.0 {
+    if v.abs() >= 1000.0 {
+        return format!("{v:.0}");
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" || s.is_empty() {
         "0".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
     } else {
-        format!("{v:.3}")
+        s.into()
     }
 }
 
@@ -108,8 +112,19 @@ fn legend_label(
     Ok((8, y))
 }
 
+/// The y axis of a line chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum YAxis {
+    /// From 0 to a round number.
+    Linear,
+    /// Logarithmic, from a power of ten at or below the smallest positive y to a round
+    /// number; points at or below 0 are drawn at the bottom.
+    Log,
+}
+
 /// A line chart, one colour per series with a legend on the right; `markers` draws a dot at
-/// each point. The y axis starts at 0; both axes end at a round number.
+/// each point. The x axis spans the points (from 0 at most); the y axis runs from 0 to a
+/// round number.
 pub fn line_chart(
     title: &str,
     x_label: &str,
@@ -117,23 +132,91 @@ pub fn line_chart(
     series: &[Series],
     markers: bool,
 ) -> Result<String, String> {
+    line_chart_y(title, x_label, y_label, series, markers, YAxis::Linear)
+}
+
+/// [`line_chart`] with a choice of y axis.
+pub fn line_chart_y(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    markers: bool,
+    y_axis: YAxis,
+) -> Result<String, String> {
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    // x from 0 (or below) to the last point.
     let x_min = xs.clone().fold(f64::INFINITY, f64::min).min(0.0);
-    let x_max = nice_max(xs.fold(0.0, f64::max));
-    let y_max = nice_max(ys.fold(0.0, f64::max));
-    let tick = |v: &f64| fmt_tick(*v);
+    let x_max = xs.fold(f64::NEG_INFINITY, f64::max);
+    let x_max = if x_max.is_finite() && x_max > x_min {
+        x_max
+    } else {
+        x_min + 1.0
+    };
+    let y_max = nice_max(ys.clone().fold(0.0, f64::max));
+    let lines = Lines {
+        x_label,
+        y_label,
+        series,
+        markers,
+        what: title,
+    };
     svg(title, |plot, legend| {
-        let mut chart = ChartBuilder::on(plot)
-            .margin(12)
-            .x_label_area_size(46)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x_min..x_max, 0.0..y_max)
-            .map_err(err(title))?;
+        let mut b = ChartBuilder::on(plot);
+        b.margin(12).x_label_area_size(46).y_label_area_size(64);
+        match y_axis {
+            YAxis::Linear => {
+                let chart = b
+                    .build_cartesian_2d(x_min..x_max, 0.0..y_max)
+                    .map_err(err(title))?;
+                lines.draw(chart, 0.0)?;
+            }
+            YAxis::Log => {
+                let lo = ys
+                    .filter(|y| *y > 0.0 && y.is_finite())
+                    .fold(f64::INFINITY, f64::min);
+                let lo = if lo.is_finite() {
+                    10f64.powf(lo.log10().floor())
+                } else {
+                    1.0
+                };
+                let hi = if y_max > lo { y_max } else { lo * 10.0 };
+                let chart = b
+                    .build_cartesian_2d(x_min..x_max, (lo..hi).log_scale())
+                    .map_err(err(title))?;
+                lines.draw(chart, lo)?;
+            }
+        }
+        lines.legend(legend)
+    })
+}
+
+/// The series of a line chart and its axis titles.
+struct Lines<'s> {
+    x_label: &'s str,
+    y_label: &'s str,
+    series: &'s [Series],
+    markers: bool,
+    what: &'s str,
+}
+
+impl Lines<'_> {
+    /// Draws the mesh and the series; y values below `floor` are drawn at `floor`.
+    fn draw<'a, Y>(
+        &self,
+        mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, Y>>,
+        floor: f64,
+    ) -> Result<(), String>
+    where
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let what = self.what;
+        let tick = |v: &f64| fmt_tick(*v);
         chart
             .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
             .x_labels(6)
             .y_labels(6)
             .x_label_formatter(&tick)
@@ -144,30 +227,36 @@ pub fn line_chart(
             .light_line_style(WHITE)
             .axis_style(INK)
             .draw()
-            .map_err(err(title))?;
-        for (i, se) in series.iter().enumerate() {
+            .map_err(err(what))?;
+        for (i, se) in self.series.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
+            let points = se.points.iter().map(|&(x, y)| (x, y.max(floor)));
             chart
-                .draw_series(LineSeries::new(
-                    se.points.iter().copied(),
-                    c.stroke_width(2),
-                ))
-                .map_err(err(title))?;
-            if markers {
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .map_err(err(what))?;
+            if self.markers {
                 chart
-                    .draw_series(se.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                    .map_err(err(title))?;
+                    .draw_series(points.map(|p| Circle::new(p, 3, c.filled())))
+                    .map_err(err(what))?;
             }
-            let (x, y) = legend_label(legend, i, &se.name, title)?;
+        }
+        Ok(())
+    }
+
+    /// One row per series: a line of its colour and its name.
+    fn legend(&self, legend: &DrawingArea<SVGBackend, Shift>) -> Result<(), String> {
+        for (i, se) in self.series.iter().enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            let (x, y) = legend_label(legend, i, &se.name, self.what)?;
             legend
                 .draw(&PathElement::new(
                     vec![(x, y), (x + 24, y)],
                     c.stroke_width(3),
                 ))
-                .map_err(err(title))?;
+                .map_err(err(self.what))?;
         }
         Ok(())
-    })
+    }
 }
 
 /// Heat-map colour: white at 0 to dark red at `max` or more.
@@ -195,10 +284,13 @@ pub fn heatmap(
     // Partition p is centred on y = n - 1 - p, so integer ticks fall on row centres.
     let y_of = |p: usize| (n - 1 - p) as f64;
     let x_tick = |v: &f64| fmt_tick(*v);
+    // Label every partition up to 16 rows, else every `stride`-th from partition 0.
+    let stride = n.div_ceil(16);
     let y_tick = |v: &f64| {
         let r = v.round();
-        if (v - r).abs() < 1e-6 && r >= 0.0 && r < n as f64 {
-            format!("{}", n - 1 - r as usize)
+        let p = n as f64 - 1.0 - r;
+        if (v - r).abs() < 1e-6 && p >= 0.0 && r >= 0.0 && (p as usize).is_multiple_of(stride) {
+            format!("{}", p as usize)
         } else {
             String::new()
         }
@@ -216,7 +308,7 @@ pub fn heatmap(
             .x_desc(x_label)
             .y_desc("partition (0 at top)")
             .x_labels(6)
-            .y_labels(n.min(9))
+            .y_labels(n)
             .x_label_formatter(&x_tick)
             .y_label_formatter(&y_tick)
             .label_style((FONT, LABEL_SIZE))
@@ -276,6 +368,36 @@ mod tests {
         assert_eq!(nice_max(0.37), 0.5);
         assert_eq!(nice_max(1200.0), 2000.0);
         assert_eq!(nice_max(0.0), 1.0);
+        let ticks: Vec<String> = [0.0, 0.75, 2.5, 80.0, 0.001, 1500.0, -2.0]
+            .iter()
+            .map(|&v| fmt_tick(v))
+            .collect();
+        assert_eq!(ticks, ["0", "0.75", "2.5", "80", "0.001", "1500", "-2"]);
+    }
+
+    #[test]
+    fn log_axis_spans_the_positive_values() {
+        let s = vec![Series {
+            name: "lat".into(),
+            points: vec![(0.0, 0.0), (1.0, 35.0), (2.0, 4200.0)],
+        }];
+        let a = line_chart_y("t", "x", "y", &s, false, YAxis::Log).expect("chart");
+        assert_eq!(
+            a,
+            line_chart_y("t", "x", "y", &s, false, YAxis::Log).expect("chart")
+        );
+        // y ticks (right-aligned labels) from 10, the power of ten below 35, up to 5000,
+        // nice_max of 4200.
+        let y_ticks: Vec<&str> = a
+            .split("<text ")
+            .filter(|t| t.contains("text-anchor=\"end\""))
+            .filter_map(|t| t.split('\n').nth(1))
+            .collect();
+        assert_eq!(y_ticks.first(), Some(&"10"), "{y_ticks:?}");
+        assert!(
+            y_ticks.contains(&"100") && y_ticks.contains(&"1000"),
+            "{y_ticks:?}"
+        );
     }
 
     #[test]
@@ -290,7 +412,7 @@ mod tests {
         let dark = h.matches("fill=\"#8C0000\"").count();
         // Two cells at ≥ max, and the top swatch of the key.
         assert_eq!(dark, 3, "{h}");
-        assert!(h.contains("≥ 2.0× mean"));
+        assert!(h.contains("≥ 2× mean") && h.contains("1.5× mean"), "{h}");
         assert!(h.contains("partition (0 at top)"));
     }
 }

@@ -387,7 +387,7 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
             .iter()
             .filter_map(|&p| find(runs, &l, Strategy::SplitForHeat, p))
             .map(|r| Series {
-                name: format!("split-for-heat, {}", r.config.policy.name()),
+                name: r.config.policy.name().into(),
                 points: r
                     .windows
                     .iter()
@@ -397,7 +397,7 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
             .collect();
         if !parts.is_empty() {
             let svg = line_chart(
-                &format!("Partition count over time: {l}"),
+                &format!("Partition count over time, split-for-heat: {l}"),
                 "simulated seconds",
                 "partitions",
                 &parts,
