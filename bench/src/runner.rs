@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use crate::http::Conn;
-use crate::plot::{line_chart, Series};
+use crate::plot::{line_chart_y, Series, YAxis};
 use crate::workload::{key_bytes, ItemSize, OpKind, Workload, WorkloadSpec};
 
 /// Error types DynamoDB throttles with.
@@ -1133,7 +1133,7 @@ pub fn write_outputs(dir: &Path, params: Value, r: &RealResult) -> Result<(), St
     w("latency_cdf.csv", &cdf)?;
     let text = serde_json::to_string_pretty(&run_json(r, params)).map_err(|e| e.to_string())?;
     w("run.json", &format!("{text}\n"))?;
-    let svg = line_chart(
+    let svg = line_chart_y(
         &format!(
             "Latency CDF: {} runner, YCSB {}, {}, {} threads",
             r.runner,
@@ -1142,10 +1142,11 @@ pub fn write_outputs(dir: &Path, params: Value, r: &RealResult) -> Result<(), St
             r.config.threads
         ),
         "percentile in nines (1 = p90, 2 = p99, 3 = p99.9)",
-        "latency (µs)",
+        "latency (µs, log scale)",
         &series,
         false,
-    );
+        YAxis::Log,
+    )?;
     w("latency_cdf.svg", &svg)
 }
 
