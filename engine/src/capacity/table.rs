@@ -125,7 +125,8 @@ pub struct PartitionOpStats {
 pub struct PartitionStats {
     /// Stable id (never reused within a table).
     pub id: u64,
-    /// Hash range `[start, last]`.
+    /// Hash range `[start, last]` (`[0, u64::MAX]` for ring nodes and key ranges, which are
+    /// not hash ranges).
     pub start: u64,
     /// Last hash of the range (inclusive).
     pub last: u64,
@@ -164,7 +165,8 @@ pub struct CapacityStats {
     pub write: TableOpStats,
     /// On-demand previous peak (read, write) in units per second; kept across mode switches.
     pub on_demand_peak: (f64, f64),
-    /// Partitions in hash order.
+    /// Partitions in routing order: hash order; node order on a consistent-hash ring; key
+    /// order for key ranges.
     pub partitions: Vec<PartitionStats>,
     /// Splits since creation.
     pub splits: u64,
