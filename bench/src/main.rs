@@ -194,6 +194,11 @@ struct RunArgs {
     sim: SimArgs,
     #[command(flatten)]
     real: RealArgs,
+    /// Partitioning. Sim: the study's partitioner. Engine and HTTP runners: the table's
+    /// partitioning setting (fixed-hash:N, consistent-hash:N:VNODES, key-range:N with N =
+    /// --partitions; split-for-heat is hashlog's default, hash-split) — engine: the database's
+    /// default for the table it creates (counts only with --enforce-capacity); HTTP: the
+    /// CreateTable tag `hashlog:partitioning` (the server must enforce capacity).
     #[arg(long, value_enum, default_value = "split-for-heat")]
     strategy: sim::Strategy,
     #[arg(long, value_enum, default_value = "prov-adaptive")]
@@ -453,10 +458,32 @@ fn run_sim(a: RunArgs) -> Result<(), String> {
     }
 }
 
+/// The table partitioning that `--strategy` (with `--partitions` and `--vnodes`) names.
+fn table_partitioning(
+    s: sim::Strategy,
+    a: &SimArgs,
+) -> Result<hashlog::partition::PartitioningStrategy, String> {
+    let text = match s {
+        sim::Strategy::SplitForHeat => "hash-split".to_string(),
+        sim::Strategy::FixedHash => format!("fixed-hash:{}", a.partitions),
+        sim::Strategy::Consistent => format!("consistent-hash:{}:{}", a.partitions, a.vnodes),
+        sim::Strategy::KeyRange => format!("key-range:{}", a.partitions),
+    };
+    text.parse()
+        .map_err(|e| format!("--strategy {}: {e}", s.name()))
+}
+
 /// `run --runner engine|http`: the real-clock runners.
 fn run_real(a: RunArgs) -> Result<(), String> {
     let dist: Distribution = a.dist.parse()?;
     let r = &a.real;
+    let partitioning = table_partitioning(a.strategy, &a.sim)?;
+    if a.runner == RunnerKind::Engine && !r.enforce_capacity && !partitioning.is_hash_split() {
+        eprintln!(
+            "note: --strategy {} changes nothing without --enforce-capacity",
+            a.strategy.name()
+        );
+    }
     let c = runner::RealConfig {
         label: run_label(&a),
         spec: workload::WorkloadSpec {
@@ -480,6 +507,9 @@ fn run_real(a: RunArgs) -> Result<(), String> {
         table: r.table.clone(),
         load: !r.no_load,
         billing: r.billing.parse()?,
+        // HTTP: the tag (none for the default, so other endpoints see a plain CreateTable).
+        partitioning_tag: (a.runner == RunnerKind::Http && !partitioning.is_hash_split())
+            .then(|| partitioning.to_string()),
     };
     runner::check_table_name(&c.table)?;
     let progress = progress::RunBar::new(r.quiet, c.duration);
@@ -491,10 +521,12 @@ fn run_real(a: RunArgs) -> Result<(), String> {
             &c,
             &progress,
         )?,
-        _ => run_engine_target(r, &c, &progress)?,
+        _ => run_engine_target(r, &c, partitioning, &progress)?,
     };
     let params = serde_json::json!({
         "runner": result.runner,
+        "strategy": a.strategy.name(),
+        "partitioning": partitioning.to_string(),
         "endpoint": (a.runner == RunnerKind::Http).then_some(&r.endpoint),
         "durability": (a.runner == RunnerKind::Engine).then(|| format!("{:?}", r.durability).to_lowercase()),
         "enforce_capacity": r.enforce_capacity,
@@ -544,6 +576,7 @@ fn run_overhead(a: OverheadArgs) -> Result<(), String> {
         table: "usertable".into(),
         load: false,
         billing: runner::Billing::OnDemand,
+        partitioning_tag: None,
     };
     let cpu0 = process_cpu_time();
     let r = runner::run_phase(&runner::NullTarget, &c, &runner::NoProgress)?;
@@ -580,7 +613,12 @@ fn run_overhead(a: OverheadArgs) -> Result<(), String> {
         let db = Arc::new(db);
         let target = runner::EngineTarget(Arc::clone(&db));
         let mut client = runner::Target::connect(&target)?;
-        runner::ensure_table(client.as_mut(), "usertable", runner::Billing::OnDemand)?;
+        runner::ensure_table(
+            client.as_mut(),
+            "usertable",
+            runner::Billing::OnDemand,
+            None,
+        )?;
         let mut gen = runner::OpGen::new(&spec, "usertable");
         let bodies: Vec<Vec<u8>> = (0..a.puts.max(1)).map(|k| gen.put_body(k)).collect();
         let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
@@ -660,6 +698,7 @@ fn write_amp(before: &hashlog::db::EngineStats, after: &hashlog::db::EngineStats
 fn run_engine_target(
     r: &RealArgs,
     c: &runner::RealConfig,
+    partitioning: hashlog::partition::PartitioningStrategy,
     progress: &dyn runner::Progress,
 ) -> Result<runner::RealResult, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -680,6 +719,8 @@ fn run_engine_target(
             engine,
             DatabaseOptions {
                 enforce_capacity: r.enforce_capacity,
+                // The table setting: the table the runner creates gets it.
+                default_partitioning: partitioning,
                 ..DatabaseOptions::default()
             },
         )
@@ -706,6 +747,13 @@ fn run_engine_target(
         .into_inner()
         .map_err(|_| "stats lock poisoned")?
         .unwrap_or_else(|| at_open.clone());
+    let table_partitioning = db.tables().partitioning(&c.table).map(|p| p.to_string());
+    let capacity_partitions = db
+        .tables()
+        .capacity_controllers()
+        .into_iter()
+        .find(|(name, _)| *name == c.table)
+        .map(|(_, cap)| (cap.partition_count(), cap.stats().splits));
     db.close().map_err(|e| format!("close: {e}"))?;
     drop(eng);
     drop(db);
@@ -718,6 +766,8 @@ fn run_engine_target(
         flushes: after.flushes - at_run.flushes,
         compactions: after.compactions - at_run.compactions,
         bytes_on_disk: runner::dir_bytes(&dir)?,
+        partitioning: table_partitioning,
+        capacity_partitions,
     });
     Ok(result)
 }

@@ -87,6 +87,12 @@ struct ServeArgs {
     /// 20 points below it, within the daily decrease quota (docs/CAPACITY.md).
     #[arg(long, value_name = "TARGET,MIN,MAX", value_parser = parse_autoscale)]
     autoscale: Option<hashlog::capacity::ScalingPolicy>,
+    /// How new tables' capacity partitions are laid out unless their CreateTable carries the
+    /// tag `hashlog:partitioning`: hash-split (hash ranges that split for heat, DynamoDB's
+    /// way), fixed-hash:N, consistent-hash:N[:VNODES] or key-range[:N] (docs/CAPACITY.md).
+    /// Stored with each table when it is created.
+    #[arg(long, value_name = "STRATEGY", default_value = "hash-split")]
+    partitioning: hashlog::partition::PartitioningStrategy,
     /// Attach a consumer to a table's stream: TABLE=http://host:port/path (POST each batch)
     /// or TABLE=exec:COMMAND (batch on stdin); repeatable. Checkpoints and dead letters go to
     /// DATA_DIR/triggers/.
@@ -133,6 +139,7 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
             enforce_capacity: args.capacity == CapacityArg::Enforce,
             capacity_clock: None,
             autoscale: args.autoscale,
+            default_partitioning: args.partitioning,
             ..DatabaseOptions::default()
         },
     )

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::bucket::TokenBucket;
+use super::routing::Layout;
 
 /// Key-hash samples each partition keeps (a ring overwritten at random once full).
 pub const SAMPLE_SLOTS: usize = 128;
@@ -191,14 +192,23 @@ pub(crate) struct PartitionMap {
     pub epoch: u64,
     pub starts: Vec<u64>,
     pub parts: Vec<Arc<Partition>>,
+    /// How a key finds its partition when the table is not partitioned by hash ranges
+    /// (`routing.rs`; [`Layout::Hash`] routes by `starts`).
+    pub layout: Layout,
 }
 
 impl PartitionMap {
     pub fn new(epoch: u64, parts: Vec<Arc<Partition>>) -> PartitionMap {
+        PartitionMap::with_layout(epoch, parts, Layout::Hash)
+    }
+
+    /// A map whose keys route by `layout`.
+    pub fn with_layout(epoch: u64, parts: Vec<Arc<Partition>>, layout: Layout) -> PartitionMap {
         PartitionMap {
             epoch,
             starts: parts.iter().map(|p| p.start).collect(),
             parts,
+            layout,
         }
     }
 
@@ -336,6 +346,7 @@ mod tests {
             epoch: 0,
             starts,
             parts: Vec::new(),
+            layout: Layout::Hash,
         };
         assert_eq!(m.route(0), 0);
         assert_eq!(m.route(r[1].0 - 1), 0);

@@ -38,6 +38,16 @@ pub struct TestServer {
 impl TestServer {
     /// The engine in a fresh temporary directory, served with `config`.
     pub fn start(durability: Durability, config: ServerConfig) -> TestServer {
+        TestServer::start_with(durability, config, DatabaseOptions::default())
+    }
+
+    /// [`TestServer::start`] with the database options `hashlog serve` would derive from its
+    /// flags (capacity enforcement, default partitioning, ...).
+    pub fn start_with(
+        durability: Durability,
+        config: ServerConfig,
+        options: DatabaseOptions,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::open(
             dir.path(),
@@ -46,7 +56,7 @@ impl TestServer {
                 background_threads: 1,
                 ..EngineOptions::default()
             },
-            DatabaseOptions::default(),
+            options,
         )
         .expect("open database");
         let runtime = tokio::runtime::Builder::new_multi_thread()
