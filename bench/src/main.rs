@@ -18,6 +18,7 @@ mod runner;
 mod sim;
 mod study;
 mod workload;
+mod writeamp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +49,11 @@ enum Cmd {
     /// In-process workload against the storage engine.
     Engine(EngineArgs),
     /// The same fill/read workload against hashlog and the peer engines this build has
-    /// (`--features peers` adds fjall), in one run.
+    /// (`--features peers` adds fjall, `--features peers-rocksdb` also RocksDB), in one run.
     Peers(PeersArgs),
+    /// Write and space amplification, leveled vs tiered compaction, uniform and zipfian
+    /// overwrites (one fresh engine per row).
+    Writeamp(WriteampArgs),
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
     Http(HttpArgs),
@@ -190,6 +194,11 @@ struct RunArgs {
     sim: SimArgs,
     #[command(flatten)]
     real: RealArgs,
+    /// Partitioning. Sim: the study's partitioner. Engine and HTTP runners: the table's
+    /// partitioning setting (fixed-hash:N, consistent-hash:N:VNODES, key-range:N with N =
+    /// --partitions; split-for-heat is hashlog's default, hash-split) — engine: the database's
+    /// default for the table it creates (counts only with --enforce-capacity); HTTP: the
+    /// CreateTable tag `hashlog:partitioning` (the server must enforce capacity).
     #[arg(long, value_enum, default_value = "split-for-heat")]
     strategy: sim::Strategy,
     #[arg(long, value_enum, default_value = "prov-adaptive")]
@@ -266,6 +275,31 @@ struct PeersArgs {
     durability: DurabilityArg,
 }
 
+#[derive(clap::Args, Debug)]
+struct WriteampArgs {
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    values: usize,
+    /// Distinct keys, each written once first [default: 200000; --quick: 20000].
+    #[arg(long)]
+    keys: Option<u64>,
+    /// Puts after the fill, keys drawn by each distribution [default: 3 × keys].
+    #[arg(long)]
+    overwrites: Option<u64>,
+    /// Memtable size in KiB; L1 target = 4 memtables, output files = 1 memtable
+    /// [default: 8192, the engine's default; --quick: 1024].
+    #[arg(long)]
+    memtable_kib: Option<usize>,
+    /// Key distributions of the overwrites, comma-separated (uniform, zipfian[:θ], ...).
+    #[arg(long, default_value = "uniform,zipfian")]
+    dists: String,
+    /// Small sizes (about 80 MiB written per row) for a run well under a minute.
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
 enum Workload {
     /// Every operation writes a new or existing key.
@@ -330,6 +364,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
+        Cmd::Writeamp(a) => run_writeamp(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
         Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
@@ -423,10 +458,32 @@ fn run_sim(a: RunArgs) -> Result<(), String> {
     }
 }
 
+/// The table partitioning that `--strategy` (with `--partitions` and `--vnodes`) names.
+fn table_partitioning(
+    s: sim::Strategy,
+    a: &SimArgs,
+) -> Result<hashlog::partition::PartitioningStrategy, String> {
+    let text = match s {
+        sim::Strategy::SplitForHeat => "hash-split".to_string(),
+        sim::Strategy::FixedHash => format!("fixed-hash:{}", a.partitions),
+        sim::Strategy::Consistent => format!("consistent-hash:{}:{}", a.partitions, a.vnodes),
+        sim::Strategy::KeyRange => format!("key-range:{}", a.partitions),
+    };
+    text.parse()
+        .map_err(|e| format!("--strategy {}: {e}", s.name()))
+}
+
 /// `run --runner engine|http`: the real-clock runners.
 fn run_real(a: RunArgs) -> Result<(), String> {
     let dist: Distribution = a.dist.parse()?;
     let r = &a.real;
+    let partitioning = table_partitioning(a.strategy, &a.sim)?;
+    if a.runner == RunnerKind::Engine && !r.enforce_capacity && !partitioning.is_hash_split() {
+        eprintln!(
+            "note: --strategy {} changes nothing without --enforce-capacity",
+            a.strategy.name()
+        );
+    }
     let c = runner::RealConfig {
         label: run_label(&a),
         spec: workload::WorkloadSpec {
@@ -450,6 +507,9 @@ fn run_real(a: RunArgs) -> Result<(), String> {
         table: r.table.clone(),
         load: !r.no_load,
         billing: r.billing.parse()?,
+        // HTTP: the tag (none for the default, so other endpoints see a plain CreateTable).
+        partitioning_tag: (a.runner == RunnerKind::Http && !partitioning.is_hash_split())
+            .then(|| partitioning.to_string()),
     };
     runner::check_table_name(&c.table)?;
     let progress = progress::RunBar::new(r.quiet, c.duration);
@@ -461,10 +521,12 @@ fn run_real(a: RunArgs) -> Result<(), String> {
             &c,
             &progress,
         )?,
-        _ => run_engine_target(r, &c, &progress)?,
+        _ => run_engine_target(r, &c, partitioning, &progress)?,
     };
     let params = serde_json::json!({
         "runner": result.runner,
+        "strategy": a.strategy.name(),
+        "partitioning": partitioning.to_string(),
         "endpoint": (a.runner == RunnerKind::Http).then_some(&r.endpoint),
         "durability": (a.runner == RunnerKind::Engine).then(|| format!("{:?}", r.durability).to_lowercase()),
         "enforce_capacity": r.enforce_capacity,
@@ -514,6 +576,7 @@ fn run_overhead(a: OverheadArgs) -> Result<(), String> {
         table: "usertable".into(),
         load: false,
         billing: runner::Billing::OnDemand,
+        partitioning_tag: None,
     };
     let cpu0 = process_cpu_time();
     let r = runner::run_phase(&runner::NullTarget, &c, &runner::NoProgress)?;
@@ -550,7 +613,12 @@ fn run_overhead(a: OverheadArgs) -> Result<(), String> {
         let db = Arc::new(db);
         let target = runner::EngineTarget(Arc::clone(&db));
         let mut client = runner::Target::connect(&target)?;
-        runner::ensure_table(client.as_mut(), "usertable", runner::Billing::OnDemand)?;
+        runner::ensure_table(
+            client.as_mut(),
+            "usertable",
+            runner::Billing::OnDemand,
+            None,
+        )?;
         let mut gen = runner::OpGen::new(&spec, "usertable");
         let bodies: Vec<Vec<u8>> = (0..a.puts.max(1)).map(|k| gen.put_body(k)).collect();
         let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
@@ -630,6 +698,7 @@ fn write_amp(before: &hashlog::db::EngineStats, after: &hashlog::db::EngineStats
 fn run_engine_target(
     r: &RealArgs,
     c: &runner::RealConfig,
+    partitioning: hashlog::partition::PartitioningStrategy,
     progress: &dyn runner::Progress,
 ) -> Result<runner::RealResult, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -650,6 +719,8 @@ fn run_engine_target(
             engine,
             DatabaseOptions {
                 enforce_capacity: r.enforce_capacity,
+                // The table setting: the table the runner creates gets it.
+                default_partitioning: partitioning,
                 ..DatabaseOptions::default()
             },
         )
@@ -676,6 +747,13 @@ fn run_engine_target(
         .into_inner()
         .map_err(|_| "stats lock poisoned")?
         .unwrap_or_else(|| at_open.clone());
+    let table_partitioning = db.tables().partitioning(&c.table).map(|p| p.to_string());
+    let capacity_partitions = db
+        .tables()
+        .capacity_controllers()
+        .into_iter()
+        .find(|(name, _)| *name == c.table)
+        .map(|(_, cap)| (cap.partition_count(), cap.stats().splits));
     db.close().map_err(|e| format!("close: {e}"))?;
     drop(eng);
     drop(db);
@@ -688,6 +766,8 @@ fn run_engine_target(
         flushes: after.flushes - at_run.flushes,
         compactions: after.compactions - at_run.compactions,
         bytes_on_disk: runner::dir_bytes(&dir)?,
+        partitioning: table_partitioning,
+        capacity_partitions,
     });
     Ok(result)
 }
@@ -959,6 +1039,39 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
                 r.p50_us,
                 r.p99_us
             );
+        }
+    }
+    Ok(())
+}
+
+fn run_writeamp(a: WriteampArgs) -> Result<(), String> {
+    use hashlog::lsm::CompactionStrategy;
+    let keys = a.keys.unwrap_or(if a.quick { 20_000 } else { 200_000 });
+    let p = writeamp::Params {
+        keys,
+        overwrites: a.overwrites.unwrap_or(3 * keys),
+        value_size: a.values,
+        memtable_bytes: a.memtable_kib.unwrap_or(if a.quick { 1024 } else { 8192 }) * 1024,
+        seed: a.seed,
+    };
+    let dists: Vec<(String, Distribution)> = a
+        .dists
+        .split(',')
+        .map(|d| Ok((d.trim().to_string(), d.trim().parse::<Distribution>()?)))
+        .collect::<Result<_, String>>()?;
+    println!("# machine: {}", machine());
+    println!(
+        "# {} keys of {} B values written once, then {} overwrites; memtable {} KiB; buffered WAL, 1 partition",
+        p.keys,
+        p.value_size,
+        p.overwrites,
+        p.memtable_bytes / 1024
+    );
+    println!("{}", writeamp::HEADER);
+    for (name, dist) in &dists {
+        for strategy in [CompactionStrategy::Leveled, CompactionStrategy::Tiered] {
+            let r = writeamp::run_one(strategy, name, *dist, &p)?;
+            println!("{}", writeamp::format_row(&r));
         }
     }
     Ok(())

@@ -105,12 +105,57 @@ impl Store for Fjall {
     }
 }
 
+/// RocksDB with its default options (no compression codec compiled in, so none is used).
+/// `sync`: every put is written with `WriteOptions::set_sync(true)`, i.e. the WAL is fdatasync'ed
+/// before the put returns (concurrent writers share one sync through RocksDB's write group);
+/// buffered: WAL on, `set_sync(false)` (the WAL reaches the OS page cache, like the others).
+#[cfg(feature = "peers-rocksdb")]
+pub struct Rocks {
+    db: rocksdb::DB,
+    write: rocksdb::WriteOptions,
+}
+
+#[cfg(feature = "peers-rocksdb")]
+impl Rocks {
+    pub fn open(dir: &Path, sync: bool) -> Result<Rocks, String> {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::None);
+        let db = rocksdb::DB::open(&opts, dir).map_err(|e| e.to_string())?;
+        let mut write = rocksdb::WriteOptions::default();
+        write.set_sync(sync);
+        write.disable_wal(false);
+        Ok(Rocks { db, write })
+    }
+}
+
+#[cfg(feature = "peers-rocksdb")]
+impl Store for Rocks {
+    fn name(&self) -> String {
+        // librocksdb-sys builds its bundled RocksDB unless ROCKSDB_LIB_DIR names a system one.
+        match option_env!("ROCKSDB_LIB_DIR") {
+            Some(dir) => format!("rocksdb (system lib in {dir})"),
+            None => "rocksdb (bundled 11.8)".into(),
+        }
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.db
+            .put_opt(key, value, &self.write)
+            .map_err(|e| e.to_string())
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.db.get(key).map_err(|e| e.to_string())
+    }
+}
+
 /// Every engine this build can compare.
 pub fn stores(dir: &Path, sync: bool) -> Result<Vec<Box<dyn Store>>, String> {
     #[cfg_attr(not(feature = "peers"), allow(unused_mut))]
     let mut v: Vec<Box<dyn Store>> = vec![Box::new(Hashlog::open(&dir.join("hashlog"), sync)?)];
     #[cfg(feature = "peers")]
     v.push(Box::new(Fjall::open(&dir.join("fjall"), sync)?));
+    #[cfg(feature = "peers-rocksdb")]
+    v.push(Box::new(Rocks::open(&dir.join("rocksdb"), sync)?));
     Ok(v)
 }
 

@@ -20,13 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hashlog::api::Database;
+use hashlog::partition::PARTITIONING_TAG;
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use crate::http::Conn;
-use crate::plot::{line_chart, Series};
+use crate::plot::{line_chart_y, Series, YAxis};
 use crate::workload::{key_bytes, ItemSize, OpKind, Workload, WorkloadSpec};
 
 /// Error types DynamoDB throttles with.
@@ -218,6 +219,8 @@ pub struct RealConfig {
     /// Load `spec.records` items before the run.
     pub load: bool,
     pub billing: Billing,
+    /// The `hashlog:partitioning` tag the runner's CreateTable carries (None: no tag).
+    pub partitioning_tag: Option<String>,
 }
 
 /// DynamoDB table names: 3–255 of `[a-zA-Z0-9_.-]` (so they need no JSON escaping).
@@ -544,6 +547,10 @@ pub struct EngineReport {
     pub compactions: u64,
     /// Size of the data directory once the database is closed (memtables flushed).
     pub bytes_on_disk: u64,
+    /// The table's partitioning setting, as the engine reports it.
+    pub partitioning: Option<String>,
+    /// Capacity partitions and splits of the table at the end (capacity enforced only).
+    pub capacity_partitions: Option<(usize, u64)>,
 }
 
 /// A finished run.
@@ -567,13 +574,23 @@ pub trait Progress: Sync {
     fn finish(&self) {}
 }
 
-/// Creates the table unless it exists (with `pk` as its only key), and waits until ACTIVE.
-pub fn ensure_table(client: &mut dyn Client, table: &str, billing: Billing) -> Result<(), String> {
+/// Creates the table unless it exists (with `pk` as its only key, and the
+/// `hashlog:partitioning` tag `partitioning` when given), and waits until ACTIVE. A table that
+/// exists must have that tag value too.
+pub fn ensure_table(
+    client: &mut dyn Client,
+    table: &str,
+    billing: Billing,
+    partitioning: Option<&str>,
+) -> Result<(), String> {
     let mut body = json!({
         "TableName": table,
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
     });
+    if let Some(p) = partitioning {
+        body["Tags"] = json!([{"Key": PARTITIONING_TAG, "Value": p}]);
+    }
     match billing {
         Billing::OnDemand => body["BillingMode"] = json!("PAY_PER_REQUEST"),
         Billing::Provisioned { rcu, wcu } => {
@@ -606,12 +623,48 @@ pub fn ensure_table(client: &mut dyn Client, table: &str, billing: Billing) -> R
             ));
         }
         if d.pointer("/Table/TableStatus").and_then(Value::as_str) == Some("ACTIVE") {
-            return Ok(());
+            return match partitioning {
+                Some(p) => check_partitioning_tag(client, table, &d, p),
+                None => Ok(()),
+            };
         }
         if Instant::now() > deadline {
             return Err(format!("table {table} not ACTIVE after 60 s"));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `hashlog:partitioning` tag of an existing table must be `want`.
+fn check_partitioning_tag(
+    client: &mut dyn Client,
+    table: &str,
+    described: &Value,
+    want: &str,
+) -> Result<(), String> {
+    let arn = described
+        .pointer("/Table/TableArn")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("DescribeTable {table}: no TableArn"))?;
+    let (o, v) = client.call(
+        "ListTagsOfResource",
+        json!({ "ResourceArn": arn }).to_string().as_bytes(),
+    )?;
+    if o != Outcome::Ok {
+        return Err(format!("ListTagsOfResource {table}: {v}"));
+    }
+    let have = v["Tags"].as_array().and_then(|tags| {
+        tags.iter()
+            .find(|t| t["Key"] == PARTITIONING_TAG)
+            .and_then(|t| t["Value"].as_str())
+    });
+    if have == Some(want) {
+        Ok(())
+    } else {
+        Err(format!(
+            "table {table} exists with {PARTITIONING_TAG} {have:?}, not {want:?}: choose \
+             another --table"
+        ))
     }
 }
 
@@ -801,7 +854,12 @@ pub fn run(
     if c.duration.is_none() && c.ops.is_none() {
         return Err("a real-clock run needs --duration or --ops".into());
     }
-    ensure_table(target.connect()?.as_mut(), &c.table, c.billing)?;
+    ensure_table(
+        target.connect()?.as_mut(),
+        &c.table,
+        c.billing,
+        c.partitioning_tag.as_deref(),
+    )?;
     let tl = Instant::now();
     if c.load && c.spec.records > 0 {
         load(target, c, progress)?;
@@ -1060,6 +1118,7 @@ pub fn run_json(r: &RealResult, params: Value) -> Value {
         "seed": c.seed,
         "table": c.table,
         "billing": c.billing.to_string(),
+        "partitioning_tag": c.partitioning_tag,
         "loaded": c.load,
         "load_s": round3(r.load_secs),
         "elapsed_s": round3(r.elapsed_secs),
@@ -1075,6 +1134,9 @@ pub fn run_json(r: &RealResult, params: Value) -> Value {
             "flushes": e.flushes,
             "compactions": e.compactions,
             "bytes_on_disk": e.bytes_on_disk,
+            "partitioning": e.partitioning,
+            "capacity_partitions": e.capacity_partitions.map(|p| p.0),
+            "capacity_splits": e.capacity_partitions.map(|p| p.1),
         })),
         "machine": crate::machine(),
         "windows": windows,
@@ -1133,7 +1195,7 @@ pub fn write_outputs(dir: &Path, params: Value, r: &RealResult) -> Result<(), St
     w("latency_cdf.csv", &cdf)?;
     let text = serde_json::to_string_pretty(&run_json(r, params)).map_err(|e| e.to_string())?;
     w("run.json", &format!("{text}\n"))?;
-    let svg = line_chart(
+    let svg = line_chart_y(
         &format!(
             "Latency CDF: {} runner, YCSB {}, {}, {} threads",
             r.runner,
@@ -1142,10 +1204,11 @@ pub fn write_outputs(dir: &Path, params: Value, r: &RealResult) -> Result<(), St
             r.config.threads
         ),
         "percentile in nines (1 = p90, 2 = p99, 3 = p99.9)",
-        "latency (µs)",
+        "latency (µs, log scale)",
         &series,
         false,
-    );
+        YAxis::Log,
+    )?;
     w("latency_cdf.svg", &svg)
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::keys::{Distribution, KeyGen};
 use crate::plot::{heatmap, line_chart, Series};
-use crate::sim::{Policy, RunResult, SimConfig, Strategy};
+use crate::sim::{Policy, RunResult, SimConfig, Strategy, Window};
 
 /// Header of `summary.csv`.
 pub const SUMMARY_HEADER: &str = "workload,strategy,policy,ycsb,dist,shift_every_s,rate_ops_s,\
@@ -264,21 +264,35 @@ fn find<'a>(runs: &'a [RunResult], l: &str, s: Strategy, p: Policy) -> Option<&'
         .find(|r| r.config.label == l && r.config.strategy == s && r.config.policy == p)
 }
 
+/// One series per strategy of `f(window, window seconds)` over time, for one workload and
+/// policy.
+fn per_strategy(
+    runs: &[RunResult],
+    l: &str,
+    p: Policy,
+    f: impl Fn(&Window, f64) -> f64,
+) -> Vec<Series> {
+    Strategy::ALL
+        .iter()
+        .filter_map(|&s| find(runs, l, s, p))
+        .map(|r| Series {
+            name: r.config.strategy.name().into(),
+            points: r
+                .windows
+                .iter()
+                .map(|w| {
+                    let secs = r.config.window_secs.max(1) as f64;
+                    (w.t_end_secs as f64, f(w, secs))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
     for l in labels(runs) {
         for p in Policy::ALL {
-            let series: Vec<Series> = Strategy::ALL
-                .iter()
-                .filter_map(|&s| find(runs, &l, s, p))
-                .map(|r| Series {
-                    name: r.config.strategy.name().into(),
-                    points: r
-                        .windows
-                        .iter()
-                        .map(|w| (w.t_end_secs as f64, 100.0 * w.throttle_rate()))
-                        .collect(),
-                })
-                .collect();
+            let series = per_strategy(runs, &l, p, |w, _| 100.0 * w.throttle_rate());
             if series.is_empty() {
                 continue;
             }
@@ -288,8 +302,25 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
                 "throttled requests (%)",
                 &series,
                 false,
-            );
+            )?;
             write(&dir.join(format!("throttle_{l}_{}.svg", p.name())), &svg)?;
+            // Every run of a workload is offered the same rate.
+            let rate = runs
+                .iter()
+                .find(|r| r.config.label == l && r.config.policy == p)
+                .map_or(0, |r| r.config.rate);
+            let series = per_strategy(runs, &l, p, |w, secs| w.admitted as f64 / secs);
+            let svg = line_chart(
+                &format!(
+                    "Admitted ops/s over time: {l}, {} (offered {rate})",
+                    p.name()
+                ),
+                "simulated seconds",
+                "admitted ops/s",
+                &series,
+                false,
+            )?;
+            write(&dir.join(format!("throughput_{l}_{}.svg", p.name())), &svg)?;
         }
         // Heat: the adaptive-provisioned runs when the label has them, else its first policy.
         let hp = if runs
@@ -336,7 +367,7 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
                 r.config.window_secs as f64,
                 &r.window_heat,
                 3.0,
-            );
+            )?;
             write(&dir.join(format!("heatmap_{l}_{}.svg", s.name())), &svg)?;
         }
         if !heat.is_empty() {
@@ -349,14 +380,14 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
                 "load / mean partition load",
                 &heat,
                 true,
-            );
+            )?;
             write(&dir.join(format!("heat_{l}.svg")), &svg)?;
         }
         let parts: Vec<Series> = Policy::ALL
             .iter()
             .filter_map(|&p| find(runs, &l, Strategy::SplitForHeat, p))
             .map(|r| Series {
-                name: format!("split-for-heat, {}", r.config.policy.name()),
+                name: r.config.policy.name().into(),
                 points: r
                     .windows
                     .iter()
@@ -366,12 +397,12 @@ fn write_plots(dir: &Path, runs: &[RunResult]) -> Result<(), String> {
             .collect();
         if !parts.is_empty() {
             let svg = line_chart(
-                &format!("Partition count over time: {l}"),
+                &format!("Partition count over time, split-for-heat: {l}"),
                 "simulated seconds",
                 "partitions",
                 &parts,
                 false,
-            );
+            )?;
             write(&dir.join(format!("partitions_{l}.svg")), &svg)?;
         }
     }

@@ -210,5 +210,46 @@ fn http_runner_loads_runs_and_counts_throttles() {
     assert!(!st.status.success());
     assert!(String::from_utf8_lossy(&st.stderr).contains("key schema"));
 
+    // --strategy: the table is created with the hashlog:partitioning tag, and the server
+    // partitions it so; a table with another setting is refused.
+    let ring = [
+        "--records",
+        "50",
+        "--ops",
+        "50",
+        "--threads",
+        "1",
+        "--table",
+        "ring_table",
+        "--strategy",
+        "consistent",
+        "--partitions",
+        "3",
+        "--vnodes",
+        "8",
+    ];
+    let v = run(&addr, &tmp.path().join("ring"), &ring);
+    assert_eq!(v["partitioning_tag"], "consistent-hash:3:8");
+    assert_eq!(v["params"]["partitioning"], "consistent-hash:3:8");
+    assert_eq!(
+        db.tables()
+            .partitioning("ring_table")
+            .map(|p| p.to_string()),
+        Some("consistent-hash:3:8".to_string())
+    );
+    let st = Command::new(env!("CARGO_BIN_EXE_hashlog-bench"))
+        .args(["run", "--runner", "http", "--endpoint"])
+        .arg(format!("http://{addr}"))
+        .args(["--table", "ring_table", "--ops", "10", "--records", "0"])
+        .args(["--strategy", "fixed-hash"])
+        .output()
+        .expect("run");
+    assert!(!st.status.success());
+    assert!(
+        String::from_utf8_lossy(&st.stderr).contains("hashlog:partitioning"),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+
     stop.store(true, Ordering::Relaxed);
 }

@@ -168,3 +168,37 @@ fn engine_runner_counts_throttles_under_enforced_capacity() {
     assert!(f(&v, "/total/throttled_pct") > 50.0, "{}", v["total"]);
     assert_eq!(f(&v, "/total/errors"), 0.0, "{}", v["errors_by_type"]);
 }
+
+#[test]
+fn engine_runner_gives_its_table_the_strategy() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (strategy, setting, partitions) in [
+        ("fixed-hash", "fixed-hash:3", 3.0),
+        ("consistent", "consistent-hash:3:8", 3.0),
+        ("split-for-heat", "hash-split", 1.0),
+    ] {
+        let v = bench(
+            &[
+                "--records",
+                "100",
+                "--ops",
+                "200",
+                "--threads",
+                "1",
+                "--enforce-capacity",
+                "--billing",
+                "1000,100",
+                "--strategy",
+                strategy,
+                "--partitions",
+                "3",
+                "--vnodes",
+                "8",
+            ],
+            &tmp.path().join(strategy),
+        );
+        assert_eq!(v["params"]["partitioning"], setting);
+        assert_eq!(v["engine"]["partitioning"], setting, "{}", v["engine"]);
+        assert_eq!(f(&v, "/engine/capacity_partitions"), partitions);
+    }
+}

@@ -1,5 +1,5 @@
-//! The simulated study is deterministic for a seed: two processes write byte-identical CSV
-//! (and JSON), and another seed writes different numbers.
+//! The simulated study is deterministic for a seed: two processes write byte-identical CSV,
+//! JSON and SVG plots, and another seed writes different numbers.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +31,21 @@ fn study(dir: &Path, seed: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The SVG files of an output directory, sorted by name.
+fn svgs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("output dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("svg"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -47,6 +62,32 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
         );
     }
     assert_ne!(a[1], c[1], "windows.csv ignores the seed");
+    // The plots are deterministic too: same files, same bytes.
+    let (sa, sb) = (svgs(&tmp.path().join("a")), svgs(&tmp.path().join("b")));
+    assert_eq!(
+        sa.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        sb.iter().map(|s| &s.0).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in sa.iter().zip(&sb) {
+        assert!(x == y, "{name} differs between two runs with one seed");
+    }
+    // Every kind of plot is drawn: throttled % and admitted ops/s over time per strategy,
+    // per-partition heat (last window, and over time), partition count over time.
+    for kind in [
+        "throttle_",
+        "throughput_",
+        "heat_",
+        "heatmap_",
+        "partitions_",
+    ] {
+        assert!(
+            sa.iter().any(|(n, _)| n.starts_with(kind)),
+            "no {kind}*.svg"
+        );
+    }
+    assert!(sa
+        .iter()
+        .all(|(n, s)| s.starts_with(b"<svg") && s.ends_with(b"</svg>\n") && !n.is_empty()));
     let summary = String::from_utf8_lossy(&a[0]);
     // 4 distributions × 4 policies × 4 strategies, YCSB A–F × 4 strategies, the header.
     assert_eq!(summary.lines().count(), 64 + 24 + 1);

@@ -31,6 +31,10 @@ pub enum StorageError {
         found: u32,
         supported: u32,
     },
+    /// The disk is full. Nothing of the refused write reached the log, and the database is not
+    /// poisoned: writes succeed again once space is freed (reads keep working meanwhile).
+    #[error("disk full: {0}; nothing was written, writes resume once space is freed")]
+    DiskFull(String),
     #[error("database is closed")]
     Closed,
     #[error("invalid argument: {0}")]
@@ -42,6 +46,22 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 impl StorageError {
     /// Whether retrying the same operation later could succeed (disk full, transient I/O).
     pub fn is_retryable(&self) -> bool {
+        self.is_enospc() || matches!(self, StorageError::DiskFull(_))
+    }
+
+    /// Whether this is a raw ENOSPC from the operating system.
+    pub fn is_enospc(&self) -> bool {
         matches!(self, StorageError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC))
+    }
+
+    /// Turns a raw ENOSPC into [`StorageError::DiskFull`] saying what could not be written;
+    /// only for failures the caller has made harmless (nothing partial left behind that
+    /// could be mistaken for data).
+    pub fn disk_full_if_enospc(self, what: &str) -> StorageError {
+        if self.is_enospc() {
+            StorageError::DiskFull(what.to_string())
+        } else {
+            self
+        }
     }
 }

@@ -71,6 +71,11 @@ pub const BLOCK_CACHE_DEFAULT_BYTES: usize = 64 * 1024 * 1024;
 pub const WAL_SEGMENT_SIZE_DEFAULT_BYTES: u64 = 64 * 1024 * 1024;
 /// Writers one group commit batches at most.
 pub const GROUP_COMMIT_BATCH_MAX: usize = 1024;
+/// Largest N of a table's partitioning setting (`fixed-hash:N`, `consistent-hash:N`,
+/// `key-range:N`), and most nodes a consistent-hash table's ring grows to.
+pub const PARTITIONING_PARTITIONS_MAX: u32 = 1024;
+/// Most virtual nodes per node of a consistent-hash table.
+pub const PARTITIONING_VNODES_MAX: u32 = 1024;
 
 const _: () = assert!(SORT_KEY_SIZE_MAX_BYTES < PARTITION_KEY_SIZE_MAX_BYTES);
 const _: () = assert!(VALUE_SIZE_MAX_BYTES < WAL_RECORD_SIZE_MAX_BYTES);

@@ -111,6 +111,14 @@ impl Executor for Database {
                 format!("capacity_partitions{{table=\"{t}\"}}"),
                 st.partitions.len() as f64,
             ));
+            // The table's partitioning strategy (hashlog:partitioning), as a label.
+            g.push((
+                format!(
+                    "capacity_partitioning{{table=\"{t}\",strategy=\"{}\"}}",
+                    cap.partitioning()
+                ),
+                1.0,
+            ));
             g.push((
                 format!("capacity_splits_total{{table=\"{t}\"}}"),
                 st.splits as f64,

@@ -42,6 +42,8 @@ const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 const UNKNOWN_OPERATION_LABEL: &str = "_unknown";
 /// Largest number of requests reading or executing at once (see [`ServerConfig`]).
 const IN_FLIGHT_CAP: u32 = 1 << 20;
+/// Largest request-body budget, in KiB (1 TiB: beyond any real setting).
+const BODY_BUDGET_CAP_KIB: u32 = 1 << 30;
 
 /// How the server behaves; [`ServerConfig::default`] is what `hashlog serve` uses.
 #[derive(Debug, Clone)]
@@ -53,6 +55,10 @@ pub struct ServerConfig {
     pub request_body_max_bytes: usize,
     /// API requests reading their body or executing at once; more wait (bounds memory).
     pub requests_in_flight_max: usize,
+    /// Request-body bytes being read or executed at once (by Content-Length; a body without
+    /// one counts as `request_body_max_bytes`); more requests wait. With the per-request cap
+    /// this bounds what overload can make the server hold.
+    pub request_bytes_in_flight_max: usize,
     /// How long a client may take to send a request body.
     pub body_read_timeout: Duration,
     /// How long a client may take to send request headers.
@@ -69,6 +75,7 @@ impl Default for ServerConfig {
             credentials: None,
             request_body_max_bytes: hashlog::limits::REQUEST_BODY_MAX_BYTES,
             requests_in_flight_max: 1024,
+            request_bytes_in_flight_max: 256 * 1024 * 1024,
             body_read_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
@@ -136,6 +143,9 @@ pub struct App {
     ids: RequestIds,
     in_flight: Arc<Semaphore>,
     permits: u32,
+    /// Request-body budget in KiB ([`ServerConfig::request_bytes_in_flight_max`]).
+    body_budget: Arc<Semaphore>,
+    body_budget_kib: u32,
     connections_open: AtomicU64,
     connections_total: AtomicU64,
     started: Instant,
@@ -146,7 +156,12 @@ impl App {
         let permits = u32::try_from(config.requests_in_flight_max)
             .unwrap_or(IN_FLIGHT_CAP)
             .clamp(1, IN_FLIGHT_CAP);
+        let body_budget_kib = u32::try_from(config.request_bytes_in_flight_max.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, BODY_BUDGET_CAP_KIB);
         Arc::new(App {
+            body_budget: Arc::new(Semaphore::new(body_budget_kib as usize)),
+            body_budget_kib,
             executor,
             metrics: Metrics::default(),
             ids: RequestIds::new(),
@@ -177,6 +192,12 @@ impl App {
             (
                 "requests_in_flight".to_string(),
                 f64::from(self.permits) - self.in_flight.available_permits() as f64,
+            ),
+            (
+                "request_bytes_in_flight".to_string(),
+                1024.0
+                    * (f64::from(self.body_budget_kib)
+                        - self.body_budget.available_permits() as f64),
             ),
             (
                 "uptime_seconds".to_string(),
@@ -462,6 +483,18 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         let e = ApiError::new(ErrorCode::ServiceUnavailable, "The server is shutting down");
         return app.refuse(&call, e, true);
     };
+    // And a share of the body budget, by declared size, held until the request has executed.
+    let want_kib = declared
+        .map_or(max as u64, |n| n.min(max as u64))
+        .div_ceil(1024)
+        .clamp(1, u64::from(app.body_budget_kib)) as u32;
+    let Ok(body_permit) = Arc::clone(&app.body_budget)
+        .acquire_many_owned(want_kib)
+        .await
+    else {
+        let e = ApiError::new(ErrorCode::ServiceUnavailable, "The server is shutting down");
+        return app.refuse(&call, e, true);
+    };
     let collected = tokio::time::timeout(
         app.config.body_read_timeout,
         Limited::new(body, max).collect(),
@@ -531,6 +564,7 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         let result = a.executor.execute(&operation, &body);
         drop(body);
         drop(permit);
+        drop(body_permit);
         let encoded = match &result {
             Ok(v) => serde_json::to_vec(v)
                 .map_err(|e| ApiError::internal(format!("could not encode the response: {e}"))),
@@ -655,6 +689,7 @@ pub async fn serve(
         Ok(Ok(p)) => {
             p.forget();
             app.in_flight.close();
+            app.body_budget.close();
         }
         _ => tracing::warn!("requests still executing at shutdown"),
     }

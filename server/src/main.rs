@@ -87,6 +87,12 @@ struct ServeArgs {
     /// 20 points below it, within the daily decrease quota (docs/CAPACITY.md).
     #[arg(long, value_name = "TARGET,MIN,MAX", value_parser = parse_autoscale)]
     autoscale: Option<hashlog::capacity::ScalingPolicy>,
+    /// How new tables' capacity partitions are laid out unless their CreateTable carries the
+    /// tag `hashlog:partitioning`: hash-split (hash ranges that split for heat, DynamoDB's
+    /// way), fixed-hash:N, consistent-hash:N[:VNODES] or key-range[:N] (docs/CAPACITY.md).
+    /// Stored with each table when it is created.
+    #[arg(long, value_name = "STRATEGY", default_value = "hash-split")]
+    partitioning: hashlog::partition::PartitioningStrategy,
     /// Attach a consumer to a table's stream: TABLE=http://host:port/path (POST each batch)
     /// or TABLE=exec:COMMAND (batch on stdin); repeatable. Checkpoints and dead letters go to
     /// DATA_DIR/triggers/.
@@ -98,6 +104,10 @@ struct ServeArgs {
     /// Delivery attempts per batch before it goes to the dead-letter file.
     #[arg(long, default_value_t = 5)]
     trigger_max_attempts: u32,
+    /// Request-body MiB being read or executed at once; further requests wait (with the
+    /// 16 MiB request cap, this bounds the memory an overload can take).
+    #[arg(long, default_value_t = 256)]
+    max_in_flight_mib: usize,
 }
 
 /// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
@@ -129,6 +139,7 @@ fn open_backend(args: &ServeArgs) -> Result<Arc<dyn Executor>, String> {
             enforce_capacity: args.capacity == CapacityArg::Enforce,
             capacity_clock: None,
             autoscale: args.autoscale,
+            default_partitioning: args.partitioning,
             ..DatabaseOptions::default()
         },
     )
@@ -203,6 +214,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 0.0
             },
         )],
+        request_bytes_in_flight_max: args.max_in_flight_mib.max(1) * 1024 * 1024,
         ..ServerConfig::default()
     };
     let triggers = Triggers::start(

@@ -37,15 +37,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{env_usize, seed_from_env, Conn, Reply};
+use common::{env_usize, seed_from_env, ChildServer as Server, Conn, Reply};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -62,7 +58,8 @@ const GROUPS: usize = 6;
 const GROUP_KEYS: usize = 3;
 const G_VALUES: usize = 6;
 const L_VALUES: usize = 12;
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How the campaign runs the server: sync durability, capacity enforcement off.
+const SERVER_ARGS: &[&str] = &["--durability", "sync", "--capacity", "off", "--log", "warn"];
 
 type Item = Map<String, Value>;
 type Key = (String, String);
@@ -126,105 +123,6 @@ fn show_all(states: &[State]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // The server child process.
-
-/// The `hashlog` binary as a child process; killed (SIGKILL) and reaped when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-impl Server {
-    /// Starts `hashlog serve` on `data`, waits (bounded) until it prints its address and
-    /// answers ListTables.
-    fn start(data: &Path, log: &Path) -> Result<Server, String> {
-        let log_file = std::fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hashlog"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0", "--durability", "sync"])
-            .args(["--capacity", "off", "--log", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .map_err(|e| format!("spawn hashlog: {e}"))?;
-        let stdout = child.stdout.take();
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let stdout = stdout.ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel::<String>();
-        // Drains stdout until the child dies, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "no address printed within {START_TIMEOUT:?}; log:\n{}",
-                    log_tail(log)
-                ));
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("server exited ({status}); log:\n{}", log_tail(log)));
-            }
-            match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(line) => {
-                    let Some(rest) = line.split("http://").nth(1) else {
-                        continue;
-                    };
-                    let addr = rest.split_whitespace().next().unwrap_or("");
-                    server.addr = addr
-                        .parse()
-                        .map_err(|e| format!("bad address in {line:?}: {e}"))?;
-                    break;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-            }
-        }
-        loop {
-            let answer =
-                Conn::try_new(server.addr).and_then(|mut c| c.call("ListTables", &json!({})));
-            match answer {
-                Ok(r) if r.status == 200 => return Ok(server),
-                _ if Instant::now() > deadline => {
-                    return Err(format!(
-                        "server at {} does not answer: {answer:?}; log:\n{}",
-                        server.addr,
-                        log_tail(log)
-                    ))
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The model of one key write.
@@ -1695,7 +1593,7 @@ fn verification_reports_tampered_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
-    let server = Server::start(&data, &log).unwrap_or_else(|e| panic!("start: {e}"));
+    let server = Server::start(&data, &log, SERVER_ARGS).unwrap_or_else(|e| panic!("start: {e}"));
     let mut conn = Conn::new(server.addr);
     create_table(&mut conn).unwrap_or_else(|e| panic!("create table: {e}"));
     let (acked, killing) = (AtomicUsize::new(0), AtomicBool::new(false));
@@ -1803,7 +1701,8 @@ fn sigkilled_server_loses_no_acknowledged_write() {
     let log = dir.path().join("server.log");
     let campaign = Instant::now();
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut server = Server::start(&data, &log).unwrap_or_else(|e| panic!("start: {e}"));
+    let mut server =
+        Server::start(&data, &log, SERVER_ARGS).unwrap_or_else(|e| panic!("start: {e}"));
     create_table(&mut Conn::new(server.addr)).unwrap_or_else(|e| panic!("create table: {e}"));
     let mut states: Vec<ThreadState> = (0..THREADS).map(ThreadState::new).collect();
     let mut stream = StreamCheck::default();
@@ -1860,7 +1759,7 @@ fn sigkilled_server_loses_no_acknowledged_write() {
         let (sts, logs): (Vec<ThreadState>, Vec<RoundLog>) = results.into_iter().unzip();
         states = sts;
         let restarting = Instant::now();
-        server = Server::start(&data, &log).unwrap_or_else(|e| {
+        server = Server::start(&data, &log, SERVER_ARGS).unwrap_or_else(|e| {
             panic!("round {round}: restart after SIGKILL failed (seed {seed}): {e}")
         });
         let restart = restarting.elapsed();

@@ -52,6 +52,9 @@ pub struct DatabaseOptions {
     /// entries) on a table with local secondary indexes; a write that would grow one past it
     /// fails with ItemCollectionSizeLimitExceededException. DynamoDB's limit is 10 GB.
     pub item_collection_limit_bytes: u64,
+    /// How a new table's capacity partitions are laid out when its CreateTable carries no
+    /// `hashlog:partitioning` tag (`hashlog serve --partitioning`); stored with the table.
+    pub default_partitioning: crate::partition::PartitioningStrategy,
 }
 
 /// A shared capacity clock in [`DatabaseOptions`].
@@ -76,6 +79,7 @@ impl Default for DatabaseOptions {
             autoscale: None,
             capacity_config: None,
             item_collection_limit_bytes: 10 * 1024 * 1024 * 1024,
+            default_partitioning: crate::partition::PartitioningStrategy::HashSplit,
         }
     }
 }

@@ -5,6 +5,9 @@
 //! - [`clock`]: time, real or simulated; every decision takes it from a [`Clock`].
 //! - [`bucket`]: the lock-free fixed-point token bucket with burst and overdraft.
 //! - [`partition`]: hash-range partitions, the routing map, and split-point choice.
+//! - `routing`: how a key finds its partition under the table's
+//!   [`crate::partition::PartitioningStrategy`] (hash ranges, a consistent-hashing ring, key
+//!   ranges) and the layout a table starts with.
 //! - [`table`]: [`TableCapacity`], one table's controller: two-phase admission
 //!   ([`TableCapacity::admit`] then [`TableCapacity::charge`]), adaptive capacity, table
 //!   admission control, split for heat and size, on-demand scaling, mode switches, stats.
@@ -23,9 +26,12 @@ pub mod error;
 pub mod hotkeys;
 pub mod ondemand;
 pub mod partition;
+mod routing;
 pub mod table;
 pub mod units;
 
+#[cfg(test)]
+mod strategy_tests;
 #[cfg(test)]
 mod tests;
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::bucket::{CreditBucket, Weighted};
+use super::routing::Layout;
 
 /// Key-hash samples each partition keeps (a ring overwritten at random once full).
 pub const SAMPLE_SLOTS: usize = 128;
@@ -216,6 +217,9 @@ pub(crate) struct PartitionMap {
     pub epoch: u64,
     pub starts: Vec<u64>,
     pub parts: Vec<Arc<Partition>>,
+    /// How a key finds its partition when the table is not partitioned by hash ranges
+    /// (`routing.rs`; [`Layout::Hash`] routes by `starts`, through the route index).
+    pub layout: Layout,
     route_shift: u32,
     route_first: Box<[u32]>,
 }
@@ -227,12 +231,18 @@ const ROUTE_BITS_MAX: u32 = 16;
 
 impl PartitionMap {
     pub fn new(epoch: u64, parts: Vec<Arc<Partition>>) -> PartitionMap {
+        PartitionMap::with_layout(epoch, parts, Layout::Hash)
+    }
+
+    /// A map whose keys route by `layout`.
+    pub fn with_layout(epoch: u64, parts: Vec<Arc<Partition>>, layout: Layout) -> PartitionMap {
         let starts: Vec<u64> = parts.iter().map(|p| p.start).collect();
         let (route_shift, route_first) = route_index(&starts);
         PartitionMap {
             epoch,
             starts,
             parts,
+            layout,
             route_shift,
             route_first,
         }

@@ -22,9 +22,11 @@ use super::config::{CapacityConfig, CapacityMode};
 use super::error::{Op, ThrottleReason, Throttled};
 use super::hotkeys::{HotKeyReport, HotKeys};
 use super::ondemand::PeakTracker;
-use super::partition::{
-    choose_split, even_ranges, MapCell, Partition, PartitionMap, SplitOutcome, SplitReason,
-};
+use super::partition::{choose_split, MapCell, Partition, PartitionMap, SplitOutcome, SplitReason};
+use super::routing;
+use crate::partition::PartitioningStrategy;
+
+mod grow;
 
 /// Events kept for [`CapacityStats::events`].
 pub const EVENTS_KEPT: usize = 64;
@@ -69,6 +71,33 @@ pub enum CapacityEvent {
         /// Ids of the left and right children.
         children: (u64, u64),
     },
+    /// A consistent-hash table added a node to its ring (its way of splitting): the node
+    /// takes about `1/nodes` of every other node's keys.
+    NodeAdded {
+        /// When.
+        at_micros: u64,
+        /// Why.
+        reason: SplitReason,
+        /// The new node's partition id.
+        node_id: u64,
+        /// Nodes on the ring after the addition.
+        nodes: usize,
+        /// The hot node that asked for it (heat), if any.
+        hot_partition_id: Option<u64>,
+    },
+    /// A key range split at keys chosen from the keys it admitted.
+    KeySplit {
+        /// When.
+        at_micros: u64,
+        /// Why.
+        reason: SplitReason,
+        /// The range that split.
+        parent_id: u64,
+        /// First keys of the new ranges after the first, in order.
+        split_keys: Vec<Vec<u8>>,
+        /// Ids of the new ranges, in key order.
+        children: Vec<u64>,
+    },
     /// A partition stayed hot but its load is one key: it cannot be split.
     HotKey {
         /// When.
@@ -98,7 +127,8 @@ pub struct PartitionOpStats {
 pub struct PartitionStats {
     /// Stable id (never reused within a table).
     pub id: u64,
-    /// Hash range `[start, last]`.
+    /// Hash range `[start, last]` (`[0, u64::MAX]` for ring nodes and key ranges, which are
+    /// not hash ranges).
     pub start: u64,
     /// Last hash of the range (inclusive).
     pub last: u64,
@@ -137,7 +167,8 @@ pub struct CapacityStats {
     pub write: TableOpStats,
     /// On-demand previous peak (read, write) in units per second; kept across mode switches.
     pub on_demand_peak: (f64, f64),
-    /// Partitions in hash order.
+    /// Partitions in routing order: hash order; node order on a consistent-hash ring; key
+    /// order for key ranges.
     pub partitions: Vec<PartitionStats>,
     /// Splits since creation.
     pub splits: u64,
@@ -245,6 +276,8 @@ impl StripedDebt {
 /// The capacity controller of one table (its base table; a GSI gets its own).
 pub struct TableCapacity {
     cfg: CapacityConfig,
+    /// How keys route to partitions and how partitions grow (`routing.rs`, `table/grow.rs`).
+    partitioning: PartitioningStrategy,
     clock: Arc<dyn Clock>,
     map: MapCell,
     table: [TokenBucket; 2],
@@ -279,12 +312,31 @@ pub fn partitions_for(cfg: &CapacityConfig, read: u64, write: u64, size_bytes: u
 }
 
 impl TableCapacity {
-    /// A controller for a table in `mode` holding `size_bytes` of data, deciding by `clock`.
+    /// A controller for a table in `mode` holding `size_bytes` of data, deciding by `clock`,
+    /// partitioned by hash ranges that split for heat.
     pub fn new(
         mode: CapacityMode,
         size_bytes: u64,
         cfg: CapacityConfig,
         clock: Arc<dyn Clock>,
+    ) -> TableCapacity {
+        Self::with_partitioning(
+            mode,
+            size_bytes,
+            cfg,
+            clock,
+            PartitioningStrategy::HashSplit,
+        )
+    }
+
+    /// [`TableCapacity::new`] with the table's partitioning strategy (docs/CAPACITY.md,
+    /// "Partitioning strategies").
+    pub fn with_partitioning(
+        mode: CapacityMode,
+        size_bytes: u64,
+        cfg: CapacityConfig,
+        clock: Arc<dyn Clock>,
+        partitioning: PartitioningStrategy,
     ) -> TableCapacity {
         let now = clock.now_micros();
         let peak = PeakTracker::new(
@@ -345,11 +397,14 @@ impl TableCapacity {
             }),
             hot_keys,
             cfg,
+            partitioning,
             clock,
         };
         {
             let mut st = tc.state.lock();
-            let parts: Vec<Arc<Partition>> = even_ranges(n)
+            let (ranges, layout) = routing::initial(partitioning, n);
+            let n = ranges.len();
+            let parts: Vec<Arc<Partition>> = ranges
                 .into_iter()
                 .map(|(s, l)| {
                     let id = st.next_id;
@@ -360,7 +415,7 @@ impl TableCapacity {
             for p in &parts {
                 p.size_bytes.store(size_bytes / n as u64, Relaxed);
             }
-            tc.map.publish(PartitionMap::new(0, parts));
+            tc.map.publish(PartitionMap::with_layout(0, parts, layout));
             tc.apply_mode(&mut st, mode, now, true);
             // Partitions start with one second of their allowance.
             for p in &tc.map.load().parts {
@@ -385,16 +440,23 @@ impl TableCapacity {
     // ---- hot path ----
 
     /// Phase one: may a request of `op` on the key with routing hash `hash` start? Admits
-    /// while every bucket it draws from has a positive balance.
+    /// while every bucket it draws from has a positive balance. (A key-range table, given no
+    /// key bytes, admits on the partition the hash scales to; use [`TableCapacity::admit_key`].)
     #[inline]
     pub fn admit(&self, op: Op, hash: u64) -> Result<Ticket, Throttled> {
+        self.admit_routed(op, hash, None)
+    }
+
+    /// [`TableCapacity::admit`] of the key with hash `hash` and, when known, bytes `key`.
+    #[inline]
+    fn admit_routed(&self, op: Op, hash: u64, key: Option<&[u8]>) -> Result<Ticket, Throttled> {
         let now = self.clock.now_micros();
         if now >= self.next_tick_us.load(Relaxed) {
             self.tick_at(now, false);
         }
         let i = op.idx();
         let map = self.map.load();
-        let idx = map.route(hash);
+        let idx = routing::route(map, hash, key);
         let Some(p) = map.parts.get(idx) else {
             // Unreachable: a map always has a partition starting at 0.
             return Err(Throttled {
@@ -414,12 +476,15 @@ impl TableCapacity {
             None
         };
         match refused {
-            None => Ok(Ticket {
-                op,
-                partition: idx as u32,
-                epoch: map.epoch,
-                hash,
-            }),
+            None => {
+                routing::admitted(map, idx, op, key);
+                Ok(Ticket {
+                    op,
+                    partition: idx as u32,
+                    epoch: map.epoch,
+                    hash,
+                })
+            }
             Some(reason) => {
                 p.ops[i].throttled.fetch_add(1, Relaxed);
                 Err(Throttled {
@@ -453,7 +518,12 @@ impl TableCapacity {
         let p = if ticket.epoch == map.epoch {
             map.parts.get(ticket.partition as usize)
         } else {
-            map.parts.get(map.route(ticket.hash))
+            map.parts.get(routing::reroute(
+                map,
+                ticket.epoch,
+                ticket.partition as usize,
+                ticket.hash,
+            ))
         };
         if let Some(p) = p {
             self.debit(p, ticket.op, ticket.hash, to_milli(units));
@@ -464,7 +534,7 @@ impl TableCapacity {
     /// must account for after the fact). Same effect as `charge`.
     pub fn charge_unadmitted(&self, op: Op, hash: u64, units: f64) {
         let map = self.map.load();
-        if let Some(p) = map.parts.get(map.route(hash)) {
+        if let Some(p) = map.parts.get(routing::route(map, hash, None)) {
             self.debit(p, op, hash, to_milli(units));
         }
     }
@@ -488,7 +558,7 @@ impl TableCapacity {
     /// (sampled, see `hot_key_sample_one_in`).
     pub fn admit_key(&self, op: Op, partition_key: &[u8]) -> Result<Ticket, Throttled> {
         let hash = crate::key::key_hash(partition_key);
-        let r = self.admit(op, hash);
+        let r = self.admit_routed(op, hash, Some(partition_key));
         self.hot_keys
             .note(self.clock.now_micros(), hash, partition_key, r.is_err());
         r
@@ -547,11 +617,15 @@ impl TableCapacity {
         let now = self.clock.now_micros();
         let mut st = self.state.lock();
         let map = self.map.load();
-        let Some(p) = map.parts.get(map.route(hash)) else {
+        let Some(p) = map.parts.get(routing::route(map, hash, None)) else {
             return;
         };
         p.size_bytes.store(size_bytes, Relaxed);
-        if size_bytes > self.cfg.partition_size_max_bytes && p.last > p.start {
+        // Other strategies split for size in maintenance (`table/grow.rs`), or never.
+        if size_bytes > self.cfg.partition_size_max_bytes
+            && p.last > p.start
+            && self.partitioning.is_hash_split()
+        {
             let mid = p.start + (p.last - p.start) / 2 + 1;
             self.split(&mut st, &[(p.id, mid, SplitReason::Size)], now);
         }
@@ -561,11 +635,21 @@ impl TableCapacity {
     /// holding `hash` — the request path calls this after every committed write, so size-based
     /// splits follow the data actually stored. Lock-free unless the partition must split.
     pub fn add_size(&self, hash: u64, delta: i64) {
+        self.add_size_routed(hash, None, delta);
+    }
+
+    /// [`TableCapacity::add_size`] for the partition key with hash `hash` and bytes
+    /// `partition_key` (a key-range table needs the bytes to find the partition).
+    pub fn add_size_key(&self, hash: u64, partition_key: &[u8], delta: i64) {
+        self.add_size_routed(hash, Some(partition_key), delta);
+    }
+
+    fn add_size_routed(&self, hash: u64, key: Option<&[u8]>, delta: i64) {
         if delta == 0 {
             return;
         }
         let map = self.map.load();
-        let Some(p) = map.parts.get(map.route(hash)) else {
+        let Some(p) = map.parts.get(routing::route(map, hash, key)) else {
             return;
         };
         let after = if delta > 0 {
@@ -586,7 +670,10 @@ impl TableCapacity {
                 }
             }
         };
-        if after > self.cfg.partition_size_max_bytes && p.last > p.start {
+        if after > self.cfg.partition_size_max_bytes
+            && p.last > p.start
+            && self.partitioning.is_hash_split()
+        {
             let now = self.clock.now_micros();
             let mut st = self.state.lock();
             // Another writer may have split it meanwhile: split only the partition still mapped.
@@ -682,6 +769,31 @@ impl TableCapacity {
     /// Number of partitions.
     pub fn partition_count(&self) -> usize {
         self.map.load().parts.len()
+    }
+
+    /// The table's partitioning strategy.
+    pub fn partitioning(&self) -> PartitioningStrategy {
+        self.partitioning
+    }
+
+    /// Index (in [`CapacityStats::partitions`] order) of the partition that holds the
+    /// partition key `partition_key` now.
+    pub fn route_key(&self, partition_key: &[u8]) -> usize {
+        let map = self.map.load();
+        routing::route(
+            map,
+            crate::key::key_hash(partition_key),
+            Some(partition_key),
+        )
+    }
+
+    /// A key-range table's split points (the first key of every range after the first);
+    /// `None` for the other strategies.
+    pub fn key_splits(&self) -> Option<Vec<Vec<u8>>> {
+        match &self.map.load().layout {
+            routing::Layout::Keys(k) => Some(k.ranges.splits().to_vec()),
+            _ => None,
+        }
     }
 
     // ---- internals ----
@@ -832,6 +944,10 @@ impl TableCapacity {
     /// Splits partitions at the middle of their range until each one's slice of `rate_milli`
     /// (by hash-range fraction) fits the partition maximum.
     fn fit_partitions(&self, st: &mut State, rate_milli: [u64; 2], now: u64) {
+        if !self.partitioning.is_hash_split() {
+            self.fit_strategy(st, rate_milli, now);
+            return;
+        }
         for _ in 0..64 {
             let map = self.map.load();
             let splits: Vec<(u64, u64, SplitReason)> = map
@@ -1022,6 +1138,13 @@ impl TableCapacity {
                 tr.hot_key_reported = false;
             }
         }
+        // Other strategies grow their own way (`table/grow.rs`).
+        let heat = if self.partitioning.is_hash_split() {
+            heat
+        } else {
+            self.maintain_strategy(st, heat, now);
+            Vec::new()
+        };
         let mut splits = Vec::new();
         for p in heat {
             let mut samples = p.samples();

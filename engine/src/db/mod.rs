@@ -40,6 +40,8 @@ use crate::sstable::BlockCache;
 use crate::wal::{Durability, Wal, WalOptions};
 
 pub const IDENTITY_FILE: &str = "HASHLOG";
+/// While the disk is full, background flushes and compactions are retried this often.
+const DISK_FULL_RETRY: Duration = Duration::from_millis(100);
 pub const IDENTITY_MAGIC: &[u8; 8] = b"HASHLOG\0";
 /// Format version of the data directory as a whole (bumped when any file format changes in a
 /// way old builds cannot read).
@@ -137,6 +139,11 @@ struct Inner {
     visibility: Visibility,
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
+    /// Set while background flushes/compactions fail for lack of space (the reason); cleared
+    /// by the next background step that succeeds.
+    disk_full: Mutex<Option<String>>,
+    /// Background steps that failed for lack of space, ever.
+    disk_full_failures: AtomicU64,
     work: Mutex<u64>,
     work_cv: Condvar,
     progress: Mutex<u64>,
@@ -491,6 +498,8 @@ impl Engine {
             visibility,
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
+            disk_full: Mutex::new(None),
+            disk_full_failures: AtomicU64::new(0),
             work: Mutex::new(0),
             work_cv: Condvar::new(),
             progress: Mutex::new(0),
@@ -534,11 +543,19 @@ impl Engine {
 
     /// Rotates every non-empty memtable and waits until all are flushed: after it returns the
     /// WAL holds nothing the SSTables do not.
+    /// A full disk fails it with [`StorageError::DiskFull`] once a flush attempted after the
+    /// call began failed for lack of space.
     pub fn flush_all(&self) -> Result<()> {
+        let failures = self.inner.disk_full_failures.load(Ordering::SeqCst);
         self.inner.rotate_full(0);
         self.inner.kick();
         loop {
             self.inner.check_poison()?;
+            if self.inner.disk_full_failures.load(Ordering::SeqCst) > failures {
+                if let Some(why) = self.inner.disk_full.lock().clone() {
+                    return Err(StorageError::DiskFull(why));
+                }
+            }
             let pending = self.inner.all_trees().iter().any(|t| t.has_immutables());
             if !pending {
                 break;
@@ -701,13 +718,28 @@ impl Inner {
                 continue;
             }
             match self.background_step() {
-                Ok(true) => {
-                    *self.progress.lock() += 1;
-                    self.progress_cv.notify_all();
+                Ok(did) => {
+                    if self.disk_full.lock().take().is_some() {
+                        crate::lsm::manifest::note("disk space available again");
+                    }
+                    if did {
+                        *self.progress.lock() += 1;
+                        self.progress_cv.notify_all();
+                    } else {
+                        let mut w = self.work.lock();
+                        self.work_cv.wait_for(&mut w, Duration::from_millis(50));
+                    }
                 }
-                Ok(false) => {
+                // Nothing was half done: the failed step left no file behind and changed no
+                // state. Retry after a pause; writers that need room meanwhile get DiskFull.
+                Err(StorageError::DiskFull(why)) => {
+                    if self.disk_full.lock().replace(why.clone()).is_none() {
+                        crate::lsm::manifest::note(&format!("disk full: {why}"));
+                    }
+                    self.disk_full_failures.fetch_add(1, Ordering::SeqCst);
+                    self.progress_cv.notify_all();
                     let mut w = self.work.lock();
-                    self.work_cv.wait_for(&mut w, Duration::from_millis(50));
+                    self.work_cv.wait_for(&mut w, DISK_FULL_RETRY);
                 }
                 Err(e) => self.poison(format!("background flush/compaction failed: {e}")),
             }
@@ -746,6 +778,10 @@ impl Inner {
             self.check_poison()?;
             if !trees.iter().any(|t| t.should_stall()) {
                 return Ok(());
+            }
+            // Memtables are full and cannot be flushed: refuse rather than wait for space.
+            if let Some(why) = self.disk_full.lock().clone() {
+                return Err(StorageError::DiskFull(why));
             }
             self.kick();
             let mut p = self.progress.lock();
@@ -891,6 +927,8 @@ impl Kv for Engine {
             let _gates: Vec<_> = distinct.iter().map(|t| t.write_gate()).collect();
             let seq = match i.wal.append(&payload) {
                 Ok(s) => s,
+                // Nothing reached the log; the engine stays usable.
+                Err(e @ StorageError::DiskFull(_)) => return Err(e),
                 Err(e) => {
                     i.poison(format!("WAL append failed: {e}"));
                     return Err(e);

@@ -184,12 +184,6 @@ impl Shared {
         if self.tick() {
             return WriteFault::Error(eio("write (Nth operation)"));
         }
-        if self.disk_full.load(Ordering::SeqCst) {
-            self.counters
-                .disk_full_errors
-                .fetch_add(1, Ordering::Relaxed);
-            return WriteFault::Error(io::Error::from_raw_os_error(libc::ENOSPC));
-        }
         let c = *self.config.lock();
         if self.roll(c.write_error) {
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -245,7 +239,9 @@ impl FaultyBackend {
         *self.shared.config.lock()
     }
 
-    /// While on, every write (and every `set_len` that grows a file) fails with ENOSPC.
+    /// While on, the disk is full: a write that would extend a file stores what fits in the
+    /// file's current length and fails with ENOSPC, and so does a `set_len` that grows a
+    /// file; writes within a file's length (preallocated space) still succeed.
     pub fn set_disk_full(&self, full: bool) {
         self.shared.disk_full.store(full, Ordering::SeqCst);
     }
@@ -457,6 +453,24 @@ impl FaultyFile {
         self.shared.check_alive()?;
         let mut sh = self.shadow.lock();
         self.shared.check_alive()?;
+        if self.shared.disk_full.load(Ordering::SeqCst) {
+            // A full disk still takes writes into space the file already has; a write that
+            // extends the file stores the part that fits and fails with ENOSPC (a short write).
+            let cur = self.inner.len()?;
+            let end = offset + buf.len() as u64;
+            if end > cur {
+                self.shared
+                    .counters
+                    .disk_full_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                if offset < cur {
+                    let n = (cur - offset) as usize;
+                    self.save_undo(&mut sh, offset, n)?;
+                    self.inner.write_all_at(&buf[..n], offset)?;
+                }
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+        }
         match self.shared.write_fault(buf.len()) {
             WriteFault::Error(e) => return Err(e),
             WriteFault::Torn(n) => {
@@ -690,6 +704,21 @@ mod tests {
         io.set_disk_full(false);
         f.write_all_at(b"x", 0).expect("space again");
         assert_eq!(io.stats().disk_full_errors, 2);
+        // Space the file already has still takes writes; an extending write stores what fits.
+        f.write_all_at(&[1u8; 8], 0).expect("grow while space");
+        io.set_disk_full(true);
+        f.write_all_at(&[2u8; 8], 0)
+            .expect("overwrite within the file");
+        let e = f.write_all_at(&[3u8; 8], 4).expect_err("extends the file");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        let mut back = [0u8; 8];
+        f.read_exact_at(&mut back, 0).expect("read");
+        assert_eq!(
+            back,
+            [2, 2, 2, 2, 3, 3, 3, 3],
+            "the part that fits is stored"
+        );
+        assert_eq!(f.len().expect("len"), 8);
     }
 
     #[test]

@@ -426,30 +426,36 @@ impl Manifest {
     ) -> Result<Manifest> {
         let name = manifest_name(number);
         let path = dir.join(&name);
-        let file = io.open(
-            &path,
-            OpenOptions {
-                create: true,
-                write: true,
-                truncate: true,
-                ..Default::default()
-            },
-        )?;
         let mut bytes = header();
         bytes.extend_from_slice(&record(&state.snapshot_edit().encode()));
-        file.write_all_at_and_sync(&bytes, 0)?;
         let tmp = dir.join("CURRENT.tmp");
-        let cur = io.open(
-            &tmp,
-            OpenOptions {
-                create: true,
-                write: true,
-                truncate: true,
-                ..Default::default()
-            },
-        )?;
-        cur.write_all_at_and_sync(format!("{name}\n").as_bytes(), 0)?;
-        drop(cur);
+        // Until the rename, nothing refers to the new files: a full disk up to there leaves
+        // the current manifest authoritative and untouched (the files are rewritten next time).
+        let prepared: Result<Arc<dyn IoFile>> = (|| {
+            let file = io.open(
+                &path,
+                OpenOptions {
+                    create: true,
+                    write: true,
+                    truncate: true,
+                    ..Default::default()
+                },
+            )?;
+            file.write_all_at_and_sync(&bytes, 0)?;
+            let cur = io.open(
+                &tmp,
+                OpenOptions {
+                    create: true,
+                    write: true,
+                    truncate: true,
+                    ..Default::default()
+                },
+            )?;
+            cur.write_all_at_and_sync(format!("{name}\n").as_bytes(), 0)?;
+            Ok(file)
+        })();
+        let file =
+            prepared.map_err(|e| e.disk_full_if_enospc("no space to rewrite the manifest"))?;
         io.rename(&tmp, &dir.join(CURRENT))?;
         io.sync_dir(dir)?;
         Ok(Manifest {
@@ -559,7 +565,20 @@ impl Manifest {
             return Ok(());
         }
         let rec = record(&edit.encode());
-        self.file.write_all_at_and_sync(&rec, self.len)?;
+        // Write, then sync, as two steps: when a full disk refuses the write, whatever part of
+        // it landed is cut off again and the state is unchanged — a retryable DiskFull. A
+        // failed sync is an I/O error (its outcome is unknown).
+        if let Err(e) = self.file.write_all_at(&rec, self.len) {
+            let e = StorageError::Io(e);
+            if e.is_enospc() {
+                self.file.set_len(self.len)?;
+                return Err(StorageError::DiskFull(
+                    "no space to append to the manifest".into(),
+                ));
+            }
+            return Err(e);
+        }
+        self.file.sync_data()?;
         self.len += rec.len() as u64;
         self.state = next;
         Ok(())
@@ -669,6 +688,41 @@ mod tests {
             Manifest::open(io(), dir.path()),
             Err(StorageError::Corruption(_))
         ));
+    }
+
+    #[test]
+    fn a_full_disk_refuses_an_edit_without_changing_anything() {
+        use crate::io::faulty::{FaultConfig, FaultyBackend};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faulty = Arc::new(FaultyBackend::new(io(), FaultConfig::default(), 1));
+        let mut m = Manifest::create(faulty.clone(), dir.path()).expect("create");
+        let edit = |file: u64| VersionEdit {
+            ops: vec![EditOp::NextIds { file, partition: 1 }],
+        };
+        m.apply(edit(10)).expect("edit");
+        let before = m.state.clone();
+        faulty.set_disk_full(true);
+        assert!(matches!(m.apply(edit(11)), Err(StorageError::DiskFull(_))));
+        assert_eq!(m.state, before, "a refused edit changes nothing");
+        // A rotation refused for lack of space leaves the current manifest in charge.
+        m.len = MANIFEST_ROTATE_BYTES + 1;
+        assert!(matches!(m.apply(edit(12)), Err(StorageError::DiskFull(_))));
+        assert_eq!(m.file_name(), "MANIFEST-000001");
+        assert_eq!(
+            Manifest::open(io(), dir.path()).expect("open").state,
+            before
+        );
+        faulty.set_disk_full(false);
+        // The test forced the rotation threshold; restore the true length.
+        let real_len = std::fs::metadata(dir.path().join(m.file_name()))
+            .expect("stat")
+            .len();
+        m.len = real_len;
+        m.apply(edit(13)).expect("edit after space returned");
+        let want = m.state.clone();
+        assert_eq!(want.next_file_id, 13);
+        drop(m);
+        assert_eq!(Manifest::open(io(), dir.path()).expect("open").state, want);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use super::compaction::{choose, CompactionConfig};
 use super::manifest::{EditOp, Manifest, TableInfo, VersionEdit};
 use super::merge::{EntrySource, MergeIter, VisibleIter};
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::io::{IoBackend, OpenOptions};
 use crate::key::{Entry, SeqNo, ValueKind};
 use crate::kv::SpaceId;
@@ -330,14 +330,29 @@ impl Tree {
         if !mem.is_empty() {
             let id = ctx.alloc_file_id();
             let path = sst_path(&ctx.sst_dir, id);
-            let file = ctx.io.open(&path, OpenOptions::create_new())?;
-            let mut w = SstWriter::new(file, id, ctx.options.sst.clone());
-            for e in mem.iter(Bound::Unbounded, Bound::Unbounded, false) {
-                let e = e?;
-                w.add(&e.user_key, e.seq, e.kind, &e.value)?;
-            }
-            let meta = w.finish()?;
-            ctx.io.sync_dir(&ctx.sst_dir)?;
+            let built: Result<_> = (|| {
+                let file = ctx.io.open(&path, OpenOptions::create_new())?;
+                let mut w = SstWriter::new(file, id, ctx.options.sst.clone());
+                for e in mem.iter(Bound::Unbounded, Bound::Unbounded, false) {
+                    let e = e?;
+                    w.add(&e.user_key, e.seq, e.kind, &e.value)?;
+                }
+                let meta = w.finish()?;
+                ctx.io.sync_dir(&ctx.sst_dir)?;
+                Ok(meta)
+            })();
+            // A full disk leaves only a partial file nothing refers to: remove it and report
+            // a retryable DiskFull (the memtable stays, readable, and is flushed later).
+            let meta = match built {
+                Ok(meta) => meta,
+                Err(e) if e.is_enospc() => {
+                    discard_files(ctx, &[id])?;
+                    return Err(StorageError::DiskFull(
+                        "no space to flush a memtable to an SSTable".into(),
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
             ctx.flushed_bytes
                 .fetch_add(meta.file_size, Ordering::Relaxed);
             let info = TableInfo {
@@ -362,7 +377,14 @@ impl Tree {
             partition: self.id,
             seq: flushed,
         });
-        ctx.manifest.lock().apply(VersionEdit { ops })?;
+        if let Err(e) = ctx.manifest.lock().apply(VersionEdit { ops }) {
+            if let (StorageError::DiskFull(_), Some(t)) = (&e, &added) {
+                // The manifest never named the new table: drop it; the memtable stays.
+                ctx.cache.evict_table(t.info.id);
+                discard_files(ctx, &[t.info.id])?;
+            }
+            return Err(e);
+        }
         self.flushed_seq.store(flushed, Ordering::SeqCst);
         let mut st = self.state.write();
         let mut next = (**st).clone();
@@ -429,60 +451,76 @@ impl Tree {
             .collect();
         let merged = MergeIter::new(sources, false);
 
-        let mut outputs: Vec<TableInfo> = Vec::new();
-        let mut writer: Option<(u64, SstWriter)> = None;
-        let mut last_key: Option<Vec<u8>> = None;
-        let mut raw_bytes: u64 = 0;
-        let finish = |w: (u64, SstWriter), outputs: &mut Vec<TableInfo>| -> Result<()> {
-            let (id, w) = w;
-            let meta = w.finish()?;
-            ctx.compacted_bytes
-                .fetch_add(meta.file_size, Ordering::Relaxed);
-            outputs.push(TableInfo {
-                id,
-                file_size: meta.file_size,
-                entries: meta.entry_count,
-                tombstones: meta.tombstone_count,
-                smallest: meta.smallest_key,
-                largest: meta.largest_key,
-                min_seq: meta.min_seq,
-                max_seq: meta.max_seq,
-            });
-            Ok(())
-        };
-        for e in merged {
-            let e = e?;
-            // Only the newest version of each key survives (see docs/ARCHITECTURE.md on
-            // snapshots), and a tombstone only while older data may lie below.
-            if last_key.as_deref() == Some(e.user_key.as_slice()) {
-                continue;
-            }
-            last_key = Some(e.user_key.clone());
-            if e.kind == ValueKind::Delete && choice.drop_tombstones {
-                continue;
-            }
-            if writer.is_none() {
-                raw_bytes = 0;
-                let id = ctx.alloc_file_id();
-                let file = ctx
-                    .io
-                    .open(&sst_path(&ctx.sst_dir, id), OpenOptions::create_new())?;
-                writer = Some((id, SstWriter::new(file, id, ctx.options.sst.clone())));
-            }
-            if let Some((_, w)) = writer.as_mut() {
-                w.add(&e.user_key, e.seq, e.kind, &e.value)?;
-                raw_bytes += (e.user_key.len() + e.value.len() + 16) as u64;
-                if raw_bytes >= cfg.target_file_bytes && choice.output_level > 0 {
-                    if let Some(done) = writer.take() {
-                        finish(done, &mut outputs)?;
+        // Files this compaction creates; on a full disk they are removed again.
+        let mut created: Vec<u64> = Vec::new();
+        let built: Result<_> = (|| {
+            let mut outputs: Vec<TableInfo> = Vec::new();
+            let mut writer: Option<(u64, SstWriter)> = None;
+            let mut last_key: Option<Vec<u8>> = None;
+            let mut raw_bytes: u64 = 0;
+            let finish = |w: (u64, SstWriter), outputs: &mut Vec<TableInfo>| -> Result<()> {
+                let (id, w) = w;
+                let meta = w.finish()?;
+                ctx.compacted_bytes
+                    .fetch_add(meta.file_size, Ordering::Relaxed);
+                outputs.push(TableInfo {
+                    id,
+                    file_size: meta.file_size,
+                    entries: meta.entry_count,
+                    tombstones: meta.tombstone_count,
+                    smallest: meta.smallest_key,
+                    largest: meta.largest_key,
+                    min_seq: meta.min_seq,
+                    max_seq: meta.max_seq,
+                });
+                Ok(())
+            };
+            for e in merged {
+                let e = e?;
+                // Only the newest version of each key survives (see docs/ARCHITECTURE.md on
+                // snapshots), and a tombstone only while older data may lie below.
+                if last_key.as_deref() == Some(e.user_key.as_slice()) {
+                    continue;
+                }
+                last_key = Some(e.user_key.clone());
+                if e.kind == ValueKind::Delete && choice.drop_tombstones {
+                    continue;
+                }
+                if writer.is_none() {
+                    raw_bytes = 0;
+                    let id = ctx.alloc_file_id();
+                    created.push(id);
+                    let file = ctx
+                        .io
+                        .open(&sst_path(&ctx.sst_dir, id), OpenOptions::create_new())?;
+                    writer = Some((id, SstWriter::new(file, id, ctx.options.sst.clone())));
+                }
+                if let Some((_, w)) = writer.as_mut() {
+                    w.add(&e.user_key, e.seq, e.kind, &e.value)?;
+                    raw_bytes += (e.user_key.len() + e.value.len() + 16) as u64;
+                    if raw_bytes >= cfg.target_file_bytes && choice.output_level > 0 {
+                        if let Some(done) = writer.take() {
+                            finish(done, &mut outputs)?;
+                        }
                     }
                 }
             }
-        }
-        if let Some(done) = writer.take() {
-            finish(done, &mut outputs)?;
-        }
-        ctx.io.sync_dir(&ctx.sst_dir)?;
+            if let Some(done) = writer.take() {
+                finish(done, &mut outputs)?;
+            }
+            ctx.io.sync_dir(&ctx.sst_dir)?;
+            Ok(outputs)
+        })();
+        let outputs = match built {
+            Ok(outputs) => outputs,
+            Err(e) if e.is_enospc() => {
+                discard_files(ctx, &created)?;
+                return Err(StorageError::DiskFull(
+                    "no space to write a compaction's output".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
 
         let mut ops: Vec<EditOp> = choice
             .inputs
@@ -502,7 +540,17 @@ impl Tree {
             });
             handles.push(ctx.open_table(info)?);
         }
-        ctx.manifest.lock().apply(VersionEdit { ops })?;
+        if let Err(e) = ctx.manifest.lock().apply(VersionEdit { ops }) {
+            if matches!(e, StorageError::DiskFull(_)) {
+                // The manifest never named the outputs: drop them; the inputs stay live.
+                for h in &handles {
+                    ctx.cache.evict_table(h.info.id);
+                }
+                drop(handles);
+                discard_files(ctx, &created)?;
+            }
+            return Err(e);
+        }
         {
             let mut st = self.state.write();
             let mut next = (**st).clone();
@@ -626,4 +674,15 @@ impl Iterator for ConcatIter {
             self.current = Some(table_iter(&t, &self.lower, &self.upper, self.reverse));
         }
     }
+}
+
+/// Removes files a failed flush or compaction created (nothing refers to them yet).
+fn discard_files(ctx: &TreeContext, ids: &[u64]) -> Result<()> {
+    for &id in ids {
+        let path = sst_path(&ctx.sst_dir, id);
+        if ctx.io.exists(&path) {
+            ctx.io.remove_file(&path)?;
+        }
+    }
+    Ok(())
 }

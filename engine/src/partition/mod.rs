@@ -10,11 +10,19 @@
 //!   capacity layer ([`crate::capacity::TableCapacity`]); the partitioner mirrors its map.
 //!
 //! Every strategy maps each key to exactly one partition index in `0..partition_count()`.
+//! [`PartitioningStrategy`] (`strategy.rs`) is the per-table setting that makes a real table's
+//! capacity partitions route as one of them (docs/CAPACITY.md).
+
+mod strategy;
 
 use std::sync::Arc;
 
 use crate::capacity::TableCapacity;
 use crate::key::key_hash;
+
+pub use strategy::{
+    BadPartitioning, PartitioningStrategy, CONSISTENT_VNODES_DEFAULT, PARTITIONING_TAG,
+};
 
 /// Maps partition keys to partitions.
 pub trait Partitioner: Send + Sync {
@@ -107,6 +115,22 @@ impl ConsistentHash {
         self.ring.sort_unstable();
         node
     }
+
+    /// The node owning key hash `h`: the node of the first ring point at or after it
+    /// (wrapping).
+    #[inline]
+    pub fn node_of_hash(&self, h: u64) -> usize {
+        let i = self.ring.partition_point(|&(p, _)| p < h);
+        self.ring
+            .get(i)
+            .or_else(|| self.ring.first())
+            .map_or(0, |&(_, n)| n)
+    }
+
+    /// Virtual nodes per node.
+    pub fn vnodes(&self) -> usize {
+        self.vnodes
+    }
 }
 
 impl Partitioner for ConsistentHash {
@@ -117,12 +141,7 @@ impl Partitioner for ConsistentHash {
         self.nodes
     }
     fn partition_of(&self, key: &[u8]) -> usize {
-        let h = key_hash(key);
-        let i = self.ring.partition_point(|&(p, _)| p < h);
-        self.ring
-            .get(i)
-            .or_else(|| self.ring.first())
-            .map_or(0, |&(_, n)| n)
+        self.node_of_hash(key_hash(key))
     }
 }
 
@@ -148,6 +167,14 @@ impl KeyRange {
                 }
             }
         }
+        KeyRange { splits }
+    }
+
+    /// Ranges with these split points (sorted; duplicates collapse): partition `i` starts at
+    /// the `i`-th distinct point, partition 0 holds every key below the first.
+    pub fn from_splits(mut splits: Vec<Vec<u8>>) -> KeyRange {
+        splits.sort_unstable();
+        splits.dedup();
         KeyRange { splits }
     }
 

@@ -21,7 +21,6 @@ use crate::api::{ApiError, ErrorCode};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Projection};
-use crate::key::routing_hash;
 use crate::kv::KvWrite;
 use crate::limits::{BATCH_GET_KEYS_MAX, BATCH_SIZE_MAX_BYTES, BATCH_WRITE_REQUESTS_MAX};
 use crate::model::{encode_item, item_from_json, item_size, item_to_json, validate_item};
@@ -301,7 +300,9 @@ impl Tables {
                 )?;
                 let delta = size_delta(old.as_ref(), p.item.as_ref());
                 holds.extend(self.reserve_collection(&t, &p.key, delta + local)?);
-                sizes.push((Arc::clone(&t), routing_hash(&p.key), delta));
+                if self.opts.enforce_capacity {
+                    sizes.push((Arc::clone(&t), p.key.clone(), delta));
+                }
                 if metrics && has_collections(&t) {
                     written.push((Arc::clone(&t), p.key.clone()));
                 }
@@ -326,8 +327,8 @@ impl Tables {
         for h in holds {
             h.commit();
         }
-        for (t, hash, delta) in sizes {
-            self.note_size(&t, hash, delta);
+        for (t, key, delta) in sizes {
+            self.note_size(&t, &key, delta);
         }
         drop(tickets);
         drop(charges);

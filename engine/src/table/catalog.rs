@@ -22,6 +22,7 @@ use crate::api::{ApiError, ErrorCode};
 use crate::kv::{Kv, KvWrite, SpaceId, SYSTEM_SPACE};
 use crate::limits::{KEY_ATTRIBUTE_NAME_MAX_BYTES, TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN};
 use crate::model::{validate_table_name, KeyAttr, KeySchema, ScalarType};
+use crate::partition::{PartitioningStrategy, PARTITIONING_TAG};
 
 const TABLE_PREFIX: &[u8] = b"table/";
 const NEXT_SPACE_KEY: &[u8] = b"meta/next_space";
@@ -85,6 +86,10 @@ pub struct TableDesc {
     /// OnDemandThroughput: (MaxReadRequestUnits, MaxWriteRequestUnits), -1 for no maximum.
     #[serde(default)]
     pub on_demand_max: Option<(i64, i64)>,
+    /// How the capacity layer partitions the table (chosen at CreateTable, never changed).
+    /// Absent (entries written before it existed, and `hash-split` tables): hash-split.
+    #[serde(default, skip_serializing_if = "PartitioningStrategy::is_hash_split")]
+    pub partitioning: PartitioningStrategy,
 }
 
 impl TableDesc {
@@ -325,6 +330,44 @@ fn parse_tags(list: &[Value], path: &str) -> Result<Vec<(String, String)>, ApiEr
         out.push((k.to_string(), v.to_string()));
     }
     Ok(out)
+}
+
+/// The partitioning a `hashlog:partitioning` tag value names, or a ValidationException that
+/// says which values are accepted.
+fn parse_partitioning_tag(value: &str) -> Result<PartitioningStrategy, ApiError> {
+    value
+        .parse()
+        .map_err(|e: crate::partition::BadPartitioning| {
+            invalid(format!(
+                "Tag {PARTITIONING_TAG} has an invalid value: {e} (accepted: hash-split, \
+             fixed-hash:N, consistent-hash:N[:VNODES], key-range[:N])"
+            ))
+        })
+}
+
+/// TagResource and UntagResource may not change a table's partitioning: the tag can be set
+/// again to the value it has, but not to another one, nor removed.
+fn partitioning_tag_unchanged(
+    d: &TableDesc,
+    set: Option<&str>,
+    removed: bool,
+) -> Result<(), ApiError> {
+    let fixed = || {
+        invalid(format!(
+            "Tag {PARTITIONING_TAG} is chosen at CreateTable and cannot change: table {} is \
+             partitioned {}",
+            d.name, d.partitioning
+        ))
+    };
+    if let Some(v) = set {
+        if parse_partitioning_tag(v)? != d.partitioning {
+            return Err(fixed());
+        }
+    }
+    if removed && d.tags.contains_key(PARTITIONING_TAG) {
+        return Err(fixed());
+    }
+    Ok(())
 }
 
 fn too_many_tags() -> ApiError {
@@ -736,6 +779,11 @@ impl Tables {
         if tags.len() > TAGS_PER_RESOURCE_MAX {
             return Err(too_many_tags());
         }
+        // The last value of the tag wins, as it does in the stored tags.
+        let partitioning = match tags.iter().rev().find(|(k, _)| k == PARTITIONING_TAG) {
+            Some((_, v)) => parse_partitioning_tag(v)?,
+            None => self.opts.default_partitioning,
+        };
         let deletion_protection = r.bool("DeletionProtectionEnabled")?.unwrap_or(false);
 
         let _guard = self.catalog_lock.lock();
@@ -825,6 +873,7 @@ impl Tables {
             stream,
             old_streams: Vec::new(),
             on_demand_max,
+            partitioning,
         };
         let persisted = self.persist(
             &d,
@@ -1135,6 +1184,8 @@ impl Tables {
         let tags = parse_tags(list, "tags")?;
         let _guard = self.catalog_lock.lock();
         let t = self.table_by_arn(arn)?;
+        let set = tags.iter().rev().find(|(k, _)| k == PARTITIONING_TAG);
+        partitioning_tag_unchanged(&t.desc, set.map(|(_, v)| v.as_str()), false)?;
         let mut d = t.desc.clone();
         d.tags.extend(tags);
         if d.tags.len() > TAGS_PER_RESOURCE_MAX {
@@ -1157,6 +1208,7 @@ impl Tables {
         }
         let _guard = self.catalog_lock.lock();
         let t = self.table_by_arn(arn)?;
+        partitioning_tag_unchanged(&t.desc, None, names.iter().any(|k| k == PARTITIONING_TAG))?;
         let mut d = t.desc.clone();
         for k in &names {
             d.tags.remove(k);

@@ -212,7 +212,8 @@ impl Tables {
         let hold = self.reserve_collection(&t, &key, delta + local)?;
         // Held until the batch is durable, so stream readers never skip this record.
         let _ticket = self.stream_write(&t, change, identity, &mut writes)?;
-        let hash = crate::key::routing_hash(&key);
+        // The key again after the write, for the capacity layer's size accounting.
+        let size_key = (delta != 0 && self.opts.enforce_capacity).then(|| key.clone());
         writes.insert(
             0,
             KvWrite {
@@ -225,7 +226,9 @@ impl Tables {
         if let Some(h) = hold {
             h.commit();
         }
-        self.note_size(&t, hash, delta);
+        if let Some(k) = size_key {
+            self.note_size(&t, &k, delta);
+        }
         Ok(())
     }
 

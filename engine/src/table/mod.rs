@@ -34,6 +34,8 @@ mod index_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod partitioning_tests;
+#[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 mod tests;
@@ -223,6 +225,12 @@ impl Tables {
     /// Names of every table, in order.
     pub fn table_names(&self) -> Vec<String> {
         self.catalog.read().keys().cloned().collect()
+    }
+
+    /// How a table's capacity partitions are laid out (chosen at CreateTable); `None` when
+    /// there is no such table.
+    pub fn partitioning(&self, table: &str) -> Option<crate::partition::PartitioningStrategy> {
+        self.catalog.read().get(table).map(|t| t.desc.partitioning)
     }
 
     /// The table a data-plane call of `op` names (by name or ARN, see

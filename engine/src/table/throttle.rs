@@ -17,6 +17,7 @@ use crate::capacity::{
     Throttled, Ticket,
 };
 use crate::kv::SpaceId;
+use crate::partition::PartitioningStrategy;
 
 /// An admitted request's debt: charged when dropped, with `units` as set by then (the
 /// minimum a request of its kind costs when the call fails before it knows more).
@@ -122,7 +123,7 @@ fn partition_key_bytes(key: &[u8]) -> &[u8] {
 impl Tables {
     /// The capacity controller of a table, created on first use from its description.
     pub(crate) fn capacity_of(&self, t: &Table) -> Option<Arc<TableCapacity>> {
-        self.controller(t.space(), || mode_of(t))
+        self.controller(t.space(), t.desc.partitioning, || mode_of(t))
     }
 
     /// The capacity controller of a GSI (keyed by the index's keyspace).
@@ -131,7 +132,11 @@ impl Tables {
         t: &Table,
         ix: &super::Index,
     ) -> Option<Arc<TableCapacity>> {
-        self.controller(ix.space(), || index_mode(t, ix))
+        // A GSI's partitions follow its own key: hash ranges that split for heat, whatever
+        // the table's partitioning.
+        self.controller(ix.space(), PartitioningStrategy::HashSplit, || {
+            index_mode(t, ix)
+        })
     }
 
     /// Admits a write on every GSI of `t` too: a throttled index throttles the base write, as
@@ -170,6 +175,7 @@ impl Tables {
     fn controller(
         &self,
         space: SpaceId,
+        partitioning: PartitioningStrategy,
         mode: impl FnOnce() -> CapacityMode,
     ) -> Option<Arc<TableCapacity>> {
         if !self.opts.enforce_capacity {
@@ -185,7 +191,7 @@ impl Tables {
             .unwrap_or(0);
         let mut map = self.capacity.write();
         let c = map.entry(space).or_insert_with(|| {
-            Arc::new(TableCapacity::new(
+            Arc::new(TableCapacity::with_partitioning(
                 mode(),
                 size,
                 self.opts.capacity_config.clone().unwrap_or_default(),
@@ -193,6 +199,7 @@ impl Tables {
                     Some(c) => Arc::clone(&c.0),
                     None => Arc::new(SystemClock::new()),
                 },
+                partitioning,
             ))
         });
         Some(Arc::clone(c))
@@ -242,11 +249,12 @@ impl Tables {
         }
     }
 
-    /// Feeds a committed write's size change to the table's controller, so partitions split
-    /// for size as the data they hold grows.
-    pub(crate) fn note_size(&self, t: &Table, hash: u64, delta: i64) {
+    /// Feeds a committed write's size change (of the item with storage key `key`) to the
+    /// table's controller, so partitions split for size as the data they hold grows.
+    pub(crate) fn note_size(&self, t: &Table, key: &[u8], delta: i64) {
         if let Some(cap) = self.capacity_of(t) {
-            cap.add_size(hash, delta);
+            let hash = crate::key::routing_hash(key);
+            cap.add_size_key(hash, partition_key_bytes(key), delta);
         }
     }
 

@@ -16,7 +16,6 @@
 //! (each transaction) entirely or not at all.
 
 use super::collections::{has_collections, metrics_by_table, size_delta};
-use crate::key::routing_hash;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -488,7 +487,9 @@ impl Tables {
                 }
                 Err(e) => return Err(e),
             }
-            sizes.push((Arc::clone(&t), routing_hash(&a.key), delta));
+            if self.opts.enforce_capacity {
+                sizes.push((Arc::clone(&t), a.key.clone(), delta));
+            }
             if metrics && has_collections(&t) {
                 written.push((Arc::clone(&t), a.key.clone()));
             }
@@ -523,8 +524,8 @@ impl Tables {
         for h in holds {
             h.commit();
         }
-        for (t, hash, delta) in sizes {
-            self.note_size(&t, hash, delta);
+        for (t, key, delta) in sizes {
+            self.note_size(&t, &key, delta);
         }
         drop(tickets);
         let mut out = json!({});

@@ -28,6 +28,8 @@ const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Zeros written ahead of the write position at a time when preallocating.
 const PREALLOCATE_CHUNK_BYTES: u64 = 1024 * 1024;
+/// While the disk is full, the committer retries writing the log buffer this often.
+const DISK_FULL_RETRY: Duration = Duration::from_millis(50);
 /// Suffix of segment file names (`{id:020}.wal`).
 const SEGMENT_SUFFIX: &str = ".wal";
 
@@ -54,6 +56,10 @@ struct Shared {
     queue_room: Condvar,
     /// Buffered durability: appends numbered and queued here, written by the committer.
     buffer: Mutex<LogBuffer>,
+    /// Buffered durability: the committer could not write the buffer because the disk is
+    /// full. New appends are refused with [`StorageError::DiskFull`] (the buffer keeps what it
+    /// holds and the committer retries) until a write succeeds again.
+    disk_full: AtomicBool,
     records: AtomicU64,
     batches: AtomicU64,
     syncs: AtomicU64,
@@ -245,6 +251,7 @@ impl Wal {
                 next_seq,
                 records: Vec::new(),
             }),
+            disk_full: AtomicBool::new(false),
             records: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
@@ -314,6 +321,11 @@ impl Wal {
                 drop(b);
                 self.shared.release_queue(payload.len());
                 return Err(self.shared.poisoned_error());
+            }
+            if self.shared.disk_full.load(Ordering::SeqCst) {
+                drop(b);
+                self.shared.release_queue(payload.len());
+                return Err(buffer_full_error());
             }
             let seq = b.next_seq;
             b.next_seq += 1;
@@ -720,7 +732,10 @@ impl Committer {
             self.periodic_sync();
             match control {
                 Some(Request::Sync { reply }) => {
-                    let _ = reply.send(self.sync_if_needed());
+                    let r = self.sync_if_needed();
+                    // Acknowledged records still in the buffer are not durable yet.
+                    let r = r.and_then(|()| self.buffer_written());
+                    let _ = reply.send(r);
                 }
                 Some(Request::Close { reply }) => {
                     self.drain_buffer();
@@ -728,7 +743,7 @@ impl Committer {
                     let r = if self.shared.poisoned.load(Ordering::SeqCst) {
                         Ok(())
                     } else {
-                        self.sync_if_needed()
+                        self.sync_if_needed().and_then(|()| self.buffer_written())
                     };
                     let _ = reply.send(r);
                     return;
@@ -737,7 +752,7 @@ impl Committer {
                     let _ = reply.send(if self.shared.poisoned.load(Ordering::SeqCst) {
                         Err(self.shared.poisoned_error())
                     } else {
-                        Ok(())
+                        self.buffer_written()
                     });
                 }
                 Some(Request::Append { .. }) | Some(Request::Wake) | None => {}
@@ -746,18 +761,42 @@ impl Committer {
     }
 
     /// Waits for the next request; in buffered mode wakes up to sync when the interval ends.
+    /// While the disk is full it also wakes to retry writing the log buffer.
     fn next_request(&mut self) -> Option<Request> {
         loop {
+            let disk_full = self.shared.disk_full.load(Ordering::SeqCst);
             let interval = match self.shared.opts.durability {
-                Durability::Buffered { interval } if self.unsynced() => interval,
-                _ => return self.rx.recv().ok(),
+                Durability::Buffered { interval } if self.unsynced() => Some(interval),
+                _ => None,
             };
-            let wait = interval.saturating_sub(self.last_sync.elapsed());
+            let wait = match (interval, disk_full) {
+                (None, false) => return self.rx.recv().ok(),
+                (Some(i), false) => i.saturating_sub(self.last_sync.elapsed()),
+                (Some(i), true) => i
+                    .saturating_sub(self.last_sync.elapsed())
+                    .min(DISK_FULL_RETRY),
+                (None, true) => DISK_FULL_RETRY,
+            };
             match self.rx.recv_timeout(wait.max(Duration::from_micros(1))) {
                 Ok(r) => return Some(r),
-                Err(RecvTimeoutError::Timeout) => self.periodic_sync(),
+                Err(RecvTimeoutError::Timeout) => {
+                    if disk_full {
+                        self.drain_buffer();
+                    }
+                    self.periodic_sync();
+                }
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
+        }
+    }
+
+    /// Buffered durability: an error if acknowledged records are still stuck in the buffer
+    /// because the disk is full.
+    fn buffer_written(&self) -> Result<()> {
+        if self.shared.disk_full.load(Ordering::SeqCst) {
+            Err(buffer_full_error())
+        } else {
+            Ok(())
         }
     }
 
@@ -799,17 +838,20 @@ impl Committer {
     /// Buffered durability: writes everything in the log buffer, in batches of at most
     /// `GROUP_COMMIT_BATCH_MAX` records and about `BATCH_BYTES_MAX` bytes. A failed write
     /// poisons the log (the records were acknowledged as buffered: like an unsynced tail,
-    /// they may be lost; later appends fail).
+    /// they may be lost; later appends fail), except a full disk: a batch refused for lack of
+    /// space wrote nothing, so it and every record after it go back to the front of the
+    /// buffer, new appends are refused, and the committer retries until a write succeeds.
     fn drain_buffer(&mut self) {
         loop {
-            let records = {
+            let mut records = {
                 let mut b = self.shared.buffer.lock();
                 if b.records.is_empty() {
+                    self.shared.disk_full.store(false, Ordering::SeqCst);
                     return;
                 }
                 std::mem::take(&mut b.records)
             };
-            let total: usize = records.iter().map(Vec::len).sum();
+            let mut total: usize = records.iter().map(Vec::len).sum();
             if !self.shared.poisoned.load(Ordering::SeqCst) {
                 let mut start = 0;
                 while start < records.len() {
@@ -823,11 +865,24 @@ impl Committer {
                         end += 1;
                     }
                     let chunk: Vec<&[u8]> = records[start..end].iter().map(Vec::as_slice).collect();
-                    if let Err(e) = self.write_batch(&chunk) {
-                        self.shared.poison(format!("WAL write failed: {e}"));
-                        break;
+                    match self.write_batch(&chunk) {
+                        Ok(_) => start = end,
+                        Err(StorageError::DiskFull(_)) => {
+                            let mut unwritten = records.split_off(start);
+                            total -= unwritten.iter().map(Vec::len).sum::<usize>();
+                            let mut b = self.shared.buffer.lock();
+                            unwritten.append(&mut b.records);
+                            b.records = unwritten;
+                            self.shared.disk_full.store(true, Ordering::SeqCst);
+                            drop(b);
+                            self.shared.release_queue(total);
+                            return;
+                        }
+                        Err(e) => {
+                            self.shared.poison(format!("WAL write failed: {e}"));
+                            break;
+                        }
                     }
-                    start = end;
                 }
             }
             self.shared.release_queue(total);
@@ -846,6 +901,12 @@ impl Committer {
             Ok(first) => {
                 for (i, (_, reply)) in pending.into_iter().enumerate() {
                     let _ = reply.send(Ok(first + i as u64));
+                }
+            }
+            Err(StorageError::DiskFull(why)) => {
+                // Nothing of the batch was written: refuse it, stay usable.
+                for (_, reply) in pending {
+                    let _ = reply.send(Err(StorageError::DiskFull(why.clone())));
                 }
             }
             Err(e) => {
@@ -883,6 +944,9 @@ impl Committer {
         {
             self.rotate()?;
         }
+        // From here on a batch that cannot get its space fails before any byte of it is
+        // written (preallocation writes zeros ahead, which read as end of log): a full disk
+        // refuses the batch without poisoning the log.
         let first = self.next_seq;
         self.batch.clear();
         let info = BatchInfo {
@@ -897,7 +961,8 @@ impl Committer {
         let pos = self.active.write_pos;
         let end = pos + batch_len as u64;
         if self.shared.opts.preallocate {
-            self.preallocate(end)?;
+            self.preallocate(end)
+                .map_err(|e| e.disk_full_if_enospc("no space to extend the write-ahead log"))?;
         }
         let sync = self.shared.opts.durability == Durability::Sync;
         let file = Arc::clone(&self.active.file);
@@ -977,22 +1042,37 @@ impl Committer {
     }
 
     /// Seals the active segment (synced, preallocated zeros cut) and starts the next one.
+    /// A full disk while creating the next segment removes its partial file and fails with
+    /// [`StorageError::DiskFull`]; the sealed segment stays active, so a retry starts over.
     fn rotate(&mut self) -> Result<()> {
-        let old = &self.active;
+        let old = &mut self.active;
         if old.file_len > old.write_pos {
             old.file.set_len(old.write_pos)?;
+            old.file_len = old.write_pos;
         }
         old.file.sync_all()?;
         self.shared.syncs.fetch_add(1, Ordering::Relaxed);
         let id = old.id + 1;
         let io = Arc::clone(&self.shared.io);
-        let next = create_segment(
+        let next = match create_segment(
             io.as_ref(),
             &self.shared.dir,
             &self.shared.opts,
             id,
             self.next_seq,
-        )?;
+        ) {
+            Ok(next) => next,
+            Err(e) if e.is_enospc() => {
+                let path = self.shared.dir.join(segment_name(id));
+                if io.exists(&path) {
+                    io.remove_file(&path)?;
+                }
+                return Err(StorageError::DiskFull(
+                    "no space for a new write-ahead log segment".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         self.shared.syncs.fetch_add(1, Ordering::Relaxed);
         self.shared.segments.lock().push(SegmentMeta {
             id,
@@ -1003,4 +1083,10 @@ impl Committer {
         self.last_sync = Instant::now();
         Ok(())
     }
+}
+
+/// Buffered durability: the answer to appends (and syncs) while the committer cannot write
+/// the log buffer for lack of space.
+fn buffer_full_error() -> StorageError {
+    StorageError::DiskFull("the write-ahead log buffer cannot be written".into())
 }

@@ -1,7 +1,7 @@
-//! Shared by `bad_input.rs`, `linearizable.rs` and `crash_campaign.rs`: the real server
-//! (`hashlog::api::Database` over the storage engine in a temporary directory) on 127.0.0.1:0
-//! in-process, and a minimal blocking HTTP/1.1 client whose every read and write is bounded by
-//! a timeout.
+//! Shared by `bad_input.rs`, `linearizable.rs`, `crash_campaign.rs` and `overload.rs`: the real
+//! server (`hashlog::api::Database` over the storage engine in a temporary directory) on
+//! 127.0.0.1:0 in-process, the `hashlog` binary as a child process, and a minimal blocking
+//! HTTP/1.1 client whose every read and write is bounded by a timeout.
 //!
 //! Unlike `http_roundtrip.rs`'s client, this one never panics on a transport failure: it
 //! returns `Err` so the caller can report a dropped connection as a finding.
@@ -12,6 +12,9 @@ pub mod linearizability;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,6 +38,16 @@ pub struct TestServer {
 impl TestServer {
     /// The engine in a fresh temporary directory, served with `config`.
     pub fn start(durability: Durability, config: ServerConfig) -> TestServer {
+        TestServer::start_with(durability, config, DatabaseOptions::default())
+    }
+
+    /// [`TestServer::start`] with the database options `hashlog serve` would derive from its
+    /// flags (capacity enforcement, default partitioning, ...).
+    pub fn start_with(
+        durability: Durability,
+        config: ServerConfig,
+        options: DatabaseOptions,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::open(
             dir.path(),
@@ -43,7 +56,7 @@ impl TestServer {
                 background_threads: 1,
                 ..EngineOptions::default()
             },
-            DatabaseOptions::default(),
+            options,
         )
         .expect("open database");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -299,4 +312,106 @@ pub fn env_usize(var: &str, default: usize) -> usize {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(default)
+}
+
+/// Most a child server may take to print its address and answer.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `hashlog` binary as a child process; killed (SIGKILL) and reaped when dropped.
+pub struct ChildServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+impl ChildServer {
+    /// Starts `hashlog serve --data-dir <data> --listen 127.0.0.1:0 <args>` (stderr to `log`),
+    /// waits (bounded) until it prints its address and answers ListTables.
+    pub fn start(data: &Path, log: &Path, args: &[&str]) -> Result<ChildServer, String> {
+        let log_file = std::fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hashlog"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .map_err(|e| format!("spawn hashlog: {e}"))?;
+        let stdout = child.stdout.take();
+        let mut server = ChildServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let stdout = stdout.ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        // Drains stdout until the child dies, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no address printed within {START_TIMEOUT:?}; log:\n{}",
+                    log_tail(log)
+                ));
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("server exited ({status}); log:\n{}", log_tail(log)));
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(line) => {
+                    let Some(rest) = line.split("http://").nth(1) else {
+                        continue;
+                    };
+                    let addr = rest.split_whitespace().next().unwrap_or("");
+                    server.addr = addr
+                        .parse()
+                        .map_err(|e| format!("bad address in {line:?}: {e}"))?;
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+            }
+        }
+        loop {
+            let answer = Conn::try_new(server.addr)
+                .and_then(|mut c| c.call("ListTables", &serde_json::json!({})));
+            match answer {
+                Ok(r) if r.status == 200 => return Ok(server),
+                _ if Instant::now() > deadline => {
+                    return Err(format!(
+                        "server at {} does not answer: {answer:?}; log:\n{}",
+                        server.addr,
+                        log_tail(log)
+                    ))
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
