@@ -10,7 +10,7 @@ use hashlog::capacity::{CapacityConfig, CapacityMode, Op, SystemClock, TableCapa
 
 /// A table of 1,000 partitions that never throttles the benchmark's load, so the cases measure
 /// the admitted path (with the default maxima a 1,000-partition table serves at most 3 M RCU,
-/// and one thread asks more: two thirds of its requests were throttled). The partition maxima
+/// and one thread asks more: over half of its requests were throttled). The partition maxima
 /// are raised to 50 M units/s and the table provisioned at 40 G units/s; the 1,000 partitions
 /// come from the size (1,000 × the partition size limit), so each has a 40 M units/s allowance.
 /// `check_unthrottled` verifies the premise after the run.
