@@ -8,19 +8,38 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hashlog::capacity::{CapacityConfig, CapacityMode, Op, SystemClock, TableCapacity};
 
-/// A table that never throttles the benchmark's load: 1,000,000 RCU/WCU over 1,000
-/// partitions.
+/// A table of 1,000 partitions that never throttles the benchmark's load, so the cases measure
+/// the admitted path (with the default maxima a 1,000-partition table serves at most 3 M RCU,
+/// and one thread asks more: over half of its requests were throttled). The partition maxima
+/// are raised to 50 M units/s and the table provisioned at 40 G units/s; the 1,000 partitions
+/// come from the size (1,000 × the partition size limit), so each has a 40 M units/s allowance.
+/// `check_unthrottled` verifies the premise after the run.
 fn big_table() -> Arc<TableCapacity> {
     big_table_with(CapacityConfig::default())
 }
 
 fn big_table_with(cfg: CapacityConfig) -> Arc<TableCapacity> {
-    Arc::new(TableCapacity::new(
-        CapacityMode::provisioned(1_000_000, 1_000_000),
-        0,
+    let cfg = CapacityConfig {
+        partition_read_max: 50_000_000,
+        partition_write_max: 50_000_000,
+        ..cfg
+    };
+    let size = 1_000 * cfg.partition_size_max_bytes;
+    let t = Arc::new(TableCapacity::new(
+        CapacityMode::provisioned(40_000_000_000, 40_000_000_000),
+        size,
         cfg,
         Arc::new(SystemClock::new()),
-    ))
+    ));
+    assert_eq!(t.partition_count(), 1_000);
+    t
+}
+
+/// Panics if `t` throttled anything: its cases would then have measured the throttled path.
+fn check_unthrottled(name: &str, t: &TableCapacity) {
+    let s = t.stats();
+    let throttled = s.read.throttled_requests + s.write.throttled_requests;
+    assert_eq!(throttled, 0, "{name}: {throttled} requests throttled");
 }
 
 fn hashes(n: usize, seed: u64) -> Vec<u64> {
@@ -149,6 +168,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    check_unthrottled("big table", &t);
+    check_unthrottled("unbatched table", &unbatched);
+    check_unthrottled("4-partition table", &small);
 }
 
 criterion_group!(benches, bench);

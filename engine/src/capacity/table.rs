@@ -1,10 +1,12 @@
 //! One table's capacity controller: routing, two-phase admission, adaptive capacity, table
 //! admission control, splits, on-demand scaling and mode switches.
 //!
-//! Hot path: [`TableCapacity::admit`] reads the clock once, takes the partition map's read
-//! lock, and checks three lock-free buckets (the partition's hard maximum, the table bucket,
-//! the partition's allowance). [`TableCapacity::charge`] debits the same buckets with what the
-//! request really consumed. Everything slower (adaptive boosts, splits, on-demand peaks) runs
+//! Hot path: [`TableCapacity::admit`] reads the clock once, loads the partition map (one
+//! pointer), routes the hash, and checks three lock-free buckets (the partition's hard maximum,
+//! the table bucket, the partition's allowance). [`TableCapacity::charge`] debits the same
+//! buckets with what the request really consumed: one add to the partition's consumed counter
+//! (which both partition buckets count as their debits) and one to the thread's table-debt
+//! stripe. Everything slower (adaptive boosts, splits, on-demand peaks) runs
 //! in a maintenance step at most once per `tick_micros`, started by whichever admission first
 //! sees the tick due (or by [`TableCapacity::tick`]).
 
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::bucket::{from_milli, to_milli, TokenBucket, MILLI};
+use super::bucket::{from_milli, to_milli, CreditBucket, TokenBucket, MILLI};
 use super::clock::{Clock, MICROS_PER_SEC};
 use super::config::{CapacityConfig, CapacityMode};
 use super::error::{Op, ThrottleReason, Throttled};
@@ -222,12 +224,23 @@ struct StripedDebt {
     stripes: [PaddedI64; DEBT_STRIPES],
 }
 
+#[inline]
 fn debt_stripe() -> usize {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % DEBT_STRIPES;
+        // Assigned at first use; a `const` initializer makes each access a plain
+        // thread-local read (no lazy-initialization state).
+        static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| *s)
+    STRIPE.with(|s| {
+        let stripe = s.get();
+        if stripe < DEBT_STRIPES {
+            return stripe;
+        }
+        let stripe = NEXT.fetch_add(1, Relaxed) % DEBT_STRIPES;
+        s.set(stripe);
+        stripe
+    })
 }
 
 impl StripedDebt {
@@ -406,8 +419,8 @@ impl TableCapacity {
             tc.apply_mode(&mut st, mode, now, true);
             // Partitions start with one second of their allowance.
             for p in &tc.map.load().parts {
-                for b in &p.share {
-                    b.set_balance(b.rate_milli() as i64);
+                for (b, ops) in p.share.iter().zip(&p.ops) {
+                    b.set_balance(b.rate_milli() as i64, &ops.consumed_milli);
                 }
             }
         }
@@ -452,11 +465,12 @@ impl TableCapacity {
                 partition_id: 0,
             });
         };
-        let refused = if !p.max.admits(now) {
+        let max_debits = p.max_debits(self.max_weight.map(|w| w as u64));
+        let refused = if !p.max.admits(now, &max_debits) {
             Some(ThrottleReason::PartitionMax)
         } else if self.cfg.table_admission_control && !self.table_admits(i, now) {
             Some(reason_from(self.table_reason[i].load(Relaxed)))
-        } else if !p.share[i].admits(now) {
+        } else if !p.share[i].admits(now, &p.ops[i].consumed_milli) {
             Some(reason_from(self.allowance_reason.load(Relaxed)))
         } else {
             None
@@ -528,15 +542,15 @@ impl TableCapacity {
     #[inline]
     fn debit(&self, p: &Partition, op: Op, hash: u64, milli: i64) {
         let i = op.idx();
-        p.max.debit(milli * self.max_weight[i]);
-        p.share[i].debit(milli);
+        // Debits the allowance bucket `share[i]` and the maximum `max`, and counts the
+        // consumption, at once (`Partition`).
+        p.ops[i].consumed_milli.fetch_add(milli as u64, Relaxed);
         if self.cfg.batched_table_debits {
             let fold = (self.table[i].rate_milli() / DEBT_FOLD_DIVISOR) as i64;
             self.table_debt[i].add(milli, fold, &self.table[i]);
         } else {
             self.table[i].debit(milli);
         }
-        p.ops[i].consumed_milli.fetch_add(milli as u64, Relaxed);
         p.maybe_sample(hash, milli as u64);
     }
 
@@ -702,12 +716,12 @@ impl TableCapacity {
         let st = self.state.lock();
         let map = self.map.load();
         let part_op = |p: &Partition, i: usize| {
-            p.share[i].refill(now);
+            p.share[i].refill(now, &p.ops[i].consumed_milli);
             PartitionOpStats {
                 allowance_per_sec: from_milli(p.share[i].rate_milli() as i64),
                 consumed_units: from_milli(p.ops[i].consumed_milli.load(Relaxed) as i64),
                 throttled_requests: p.ops[i].throttled.load(Relaxed),
-                burst_balance_units: from_milli(p.share[i].balance_milli()),
+                burst_balance_units: from_milli(p.share[i].balance_milli(&p.ops[i].consumed_milli)),
             }
         };
         let partitions: Vec<PartitionStats> = map
@@ -797,13 +811,13 @@ impl TableCapacity {
         let max_cap = (max_rate * cfg.partition_max_window_secs.max(1)) as i64;
         let share = |i: usize| {
             let a = allowance_milli[i];
-            TokenBucket::new(a, (a * cfg.burst_window_secs.max(1)) as i64, a as i64, now)
+            CreditBucket::new(a, (a * cfg.burst_window_secs.max(1)) as i64, a as i64, now)
         };
         Partition::new(
             id,
             start,
             last,
-            TokenBucket::new(max_rate, max_cap, max_cap, now),
+            CreditBucket::new(max_rate, max_cap, max_cap, now),
             [share(0), share(1)],
         )
     }
@@ -923,7 +937,7 @@ impl TableCapacity {
     fn set_allowance(&self, p: &Partition, i: usize, milli: u64, now: u64) {
         let cap = (milli * self.cfg.burst_window_secs.max(1)) as i64;
         if p.share[i].rate_milli() != milli || p.share[i].cap_milli() != cap {
-            p.share[i].set_rate(milli, cap, now);
+            p.share[i].set_rate(milli, cap, now, &p.ops[i].consumed_milli);
         }
     }
 

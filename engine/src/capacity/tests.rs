@@ -151,6 +151,54 @@ fn adaptive_capacity_serves_a_skewed_workload_within_the_table_rate() {
 }
 
 #[test]
+fn reads_and_writes_share_the_partition_maximum_linearly() {
+    // 4 partitions of 3,000 RCU / 1,000 WCU allowance each; one partition is offered 2,000
+    // reads and 700 writes per second: under both allowances and the table rate, but 1.37
+    // times its maximum (2,000/3,000 + 700/1,000).
+    let cfg = CapacityConfig {
+        adaptive_capacity: false,
+        split_for_heat: false,
+        ..CapacityConfig::default()
+    };
+    let (clock, tc) = table(CapacityMode::provisioned(12_000, 4_000), 0, cfg);
+    let (mut reads, mut writes, mut throttled) = (0u64, 0u64, 0u64);
+    let secs = 20;
+    for ms in 0..secs * 1000 {
+        clock.advance(Duration::from_millis(1));
+        let writes_now = if ms % 10 == 0 { 7 } else { 0 };
+        let ops =
+            std::iter::repeat_n(Op::Read, 2).chain(std::iter::repeat_n(Op::Write, writes_now));
+        for op in ops {
+            match tc.admit(op, 42) {
+                Ok(t) => {
+                    tc.charge(t, 1.0);
+                    match op {
+                        Op::Read => reads += 1,
+                        Op::Write => writes += 1,
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(e.reason, ThrottleReason::PartitionMax, "{e:?}");
+                    throttled += 1;
+                }
+            }
+        }
+    }
+    // The maximum, linear in reads and writes: 1 s of it to start with (its window), then
+    // its rate.
+    let used = reads as f64 / 3_000.0 + writes as f64 / 1_000.0;
+    assert!(
+        (used - (secs + 1) as f64).abs() < 0.01,
+        "{used} s of the maximum"
+    );
+    assert!(throttled > 5_000, "{throttled}");
+    // The consumed counters the buckets debit are what was charged.
+    let p = &tc.stats().partitions[0];
+    assert_eq!(p.read.consumed_units, reads as f64);
+    assert_eq!(p.write.consumed_units, writes as f64);
+}
+
+#[test]
 fn table_admission_control_caps_the_table_even_when_partitions_have_room() {
     // 400 WCU, 4 partitions, uniform 800 WCU/s: every partition is under its maximum, the
     // table is not.
