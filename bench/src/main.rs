@@ -17,6 +17,7 @@ mod progress;
 mod runner;
 mod sim;
 mod study;
+mod walcommit;
 mod workload;
 mod writeamp;
 
@@ -54,6 +55,10 @@ enum Cmd {
     /// Write and space amplification, leveled vs tiered compaction, uniform and zipfian
     /// overwrites (one fresh engine per row).
     Writeamp(WriteampArgs),
+    /// The WAL's group commit (durable 1 KiB appends, N writers, io_uring and std) against
+    /// the disk's own pwrite+fdatasync rate at each row's batch size, measured in the same
+    /// run.
+    Walcommit(WalcommitArgs),
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
     Http(HttpArgs),
@@ -64,6 +69,32 @@ enum Cmd {
     /// The real-clock runner's own per-op cost (against a client that answers at once)
     /// next to a PutItem through `Database::execute`, and the key generators' throughput.
     Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct WalcommitArgs {
+    /// Concurrent writers per row (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    writers: Vec<usize>,
+    /// Seconds per row (and per disk probe).
+    #[arg(long, default_value_t = 4.0)]
+    secs: f64,
+    /// Record payload bytes.
+    #[arg(long, default_value_t = 1024)]
+    record_bytes: usize,
+    /// Directory on the disk to measure [default: a temporary directory].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Backends to compare (comma-separated: uring, uring-ring-fsync, std).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "uring,uring-ring-fsync,std"
+    )]
+    backends: Vec<String>,
+    /// Rounds over the whole table (rows of one writer count stay side by side).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -365,6 +396,7 @@ fn main() {
         Cmd::Engine(a) => run_engine(a),
         Cmd::Peers(a) => run_peers(a),
         Cmd::Writeamp(a) => run_writeamp(a),
+        Cmd::Walcommit(a) => run_walcommit(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
         Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
@@ -1039,6 +1071,45 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
                 r.p50_us,
                 r.p99_us
             );
+        }
+    }
+    Ok(())
+}
+
+fn run_walcommit(a: WalcommitArgs) -> Result<(), String> {
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let backends = a
+        .backends
+        .iter()
+        .map(|b| walcommit::backend_named(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(a.secs > 0.0 && a.secs.is_finite()) {
+        return Err("--secs must be positive".into());
+    }
+    let dur = Duration::from_secs_f64(a.secs);
+    println!(
+        "# {}; dir {}; {} s per row; {} B records",
+        machine(),
+        dir.display(),
+        a.secs,
+        a.record_bytes
+    );
+    println!("{}", walcommit::HEADER);
+    for _ in 0..a.rounds {
+        for &w in &a.writers {
+            for (name, io) in &backends {
+                let mut r = walcommit::run_wal(name, Arc::clone(io), &dir, w, a.record_bytes, dur)?;
+                r.disk_syncs_per_sec =
+                    walcommit::disk_sync_rate(&dir, r.batch_bytes as usize, 64 << 20, dur)?;
+                println!("{}", walcommit::format_row(&r));
+            }
         }
     }
     Ok(())

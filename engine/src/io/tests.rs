@@ -10,12 +10,17 @@ use super::{IoBackend, OpenOptions};
 
 fn backends() -> Vec<Arc<dyn IoBackend>> {
     let mut v: Vec<Arc<dyn IoBackend>> = vec![Arc::new(StdBackend::new())];
-    match UringBackend::with_options(UringOptions {
-        rings: 2,
-        entries: 8,
-    }) {
-        Ok(u) => v.push(Arc::new(u)),
-        Err(e) => eprintln!("io_uring unavailable, testing std only: {e}"),
+    // Both ways of syncing: direct fdatasync after the ring's write, and the linked
+    // write+fsync submission.
+    for fsync_via_ring in [false, true] {
+        match UringBackend::with_options(UringOptions {
+            rings: 2,
+            entries: 8,
+            fsync_via_ring,
+        }) {
+            Ok(u) => v.push(Arc::new(u)),
+            Err(e) => eprintln!("io_uring unavailable, testing std only: {e}"),
+        }
     }
     v
 }
@@ -242,6 +247,7 @@ fn uring_backend_stops_cleanly_when_dropped() {
     let Ok(u) = UringBackend::with_options(UringOptions {
         rings: 3,
         entries: 8,
+        ..UringOptions::default()
     }) else {
         return;
     };

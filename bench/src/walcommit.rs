@@ -1,0 +1,305 @@
+//! `hashlog-bench walcommit`: the WAL's group commit against the disk it runs on, in one run.
+//!
+//! For each writer count and each I/O backend, N threads append 1 KiB records to a fresh
+//! durable (`sync`) log for a fixed time; the log's own counters give records per fdatasync
+//! and the mean bytes per batch. Right after each row the same directory is measured raw: one
+//! thread writes blocks of that row's mean batch size sequentially into a preallocated file
+//! with `pwrite` + `fdatasync` (what fio's `--fdatasync=1` does), so the ceiling "the disk's
+//! fdatasync rate for that batch size" comes from the same minute as the row it bounds.
+//! Rows alternate backends at each writer count, so a disk whose rate drifts over the run
+//! affects both alike.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hashlog::io::uring::{UringBackend, UringOptions};
+use hashlog::io::{default_backend, BackendKind, IoBackend};
+use hashlog::wal::{Durability, Wal, WalOptions};
+use hdrhistogram::Histogram;
+
+/// One measured row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub backend: &'static str,
+    pub writers: usize,
+    pub records: u64,
+    pub syncs: u64,
+    pub batch_bytes: u64,
+    pub secs: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    /// Raw pwrite+fdatasync per second at `batch_bytes`, measured right after the row.
+    pub disk_syncs_per_sec: f64,
+    /// The log's own threads: (name, share of the row's time on a CPU, share runnable but
+    /// waiting for one).
+    pub log_threads: Vec<(String, f64, f64)>,
+}
+
+impl Row {
+    pub fn records_per_sec(&self) -> f64 {
+        self.records as f64 / self.secs
+    }
+    pub fn records_per_sync(&self) -> f64 {
+        self.records as f64 / self.syncs.max(1) as f64
+    }
+    pub fn syncs_per_sec(&self) -> f64 {
+        self.syncs as f64 / self.secs
+    }
+    /// Achieved fdatasyncs per second over what the disk does at this batch size.
+    pub fn of_disk(&self) -> f64 {
+        self.syncs_per_sec() / self.disk_syncs_per_sec.max(f64::MIN_POSITIVE)
+    }
+    /// Records per second over the ceiling if every sync carried one record per writer at the
+    /// disk's rate for this row's batch size (a stricter reading of "what the disk allows").
+    pub fn of_full_batches(&self) -> f64 {
+        self.records_per_sec() / (self.writers as f64 * self.disk_syncs_per_sec).max(1.0)
+    }
+}
+
+pub const HEADER: &str = "| backend | writers | records/s | records per sync | mean batch KiB | syncs/s | disk syncs/s at that size | of disk | of full batches | p50 µs | p99 µs | log threads: on CPU / waiting for a CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+pub fn format_row(r: &Row) -> String {
+    format!(
+        "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} % | {:.0} % | {} | {} | {} |",
+        r.backend,
+        r.writers,
+        r.records_per_sec(),
+        r.records_per_sync(),
+        r.batch_bytes as f64 / 1024.0,
+        r.syncs_per_sec(),
+        r.disk_syncs_per_sec,
+        100.0 * r.of_disk(),
+        100.0 * r.of_full_batches(),
+        r.p50_us,
+        r.p99_us,
+        r.log_threads
+            .iter()
+            .map(|(n, run, wait)| format!("{n} {:.0} / {:.0} %", 100.0 * run, 100.0 * wait))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Appends `record_bytes` records from `writers` threads for `dur` to a fresh sync WAL in
+/// `dir` (removed afterwards).
+pub fn run_wal(
+    backend: &'static str,
+    io: Arc<dyn IoBackend>,
+    dir: &Path,
+    writers: usize,
+    record_bytes: usize,
+    dur: Duration,
+) -> Result<Row, String> {
+    let wdir = dir.join(format!("wal-{}-{writers}", backend.replace(' ', "-")));
+    std::fs::create_dir_all(&wdir).map_err(|e| format!("{}: {e}", wdir.display()))?;
+    let opts = WalOptions {
+        durability: Durability::Sync,
+        ..WalOptions::default()
+    };
+    let wal = Arc::new(
+        Wal::open(io, &wdir, opts, &mut |_, _| Ok(())).map_err(|e| format!("WAL open: {e}"))?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start_gate = Arc::new(std::sync::Barrier::new(writers + 1));
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let wal = Arc::clone(&wal);
+            let stop = Arc::clone(&stop);
+            let errors = Arc::clone(&errors);
+            let gate = Arc::clone(&start_gate);
+            std::thread::spawn(move || {
+                let payload = vec![0xabu8; record_bytes];
+                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
+                gate.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if wal.append(&payload).is_err() {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    if let Some(h) = h.as_mut() {
+                        let _ = h.record(t.elapsed().as_micros().max(1) as u64);
+                    }
+                }
+                h
+            })
+        })
+        .collect();
+    start_gate.wait();
+    let before = wal.stats();
+    let sched0 = thread_sched("wal-");
+    let t0 = Instant::now();
+    std::thread::sleep(dur);
+    let after = wal.stats();
+    let secs = t0.elapsed().as_secs_f64();
+    let sched1 = thread_sched("wal-");
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .map_err(|e| format!("histogram: {e}"))?;
+    for h in handles {
+        if let Some(t) = h.join().map_err(|_| "writer panicked".to_string())? {
+            hist.add(t).map_err(|e| format!("histogram: {e}"))?;
+        }
+    }
+    wal.close().map_err(|e| format!("WAL close: {e}"))?;
+    drop(wal);
+    let _ = std::fs::remove_dir_all(&wdir);
+    if errors.load(Ordering::Relaxed) > 0 {
+        return Err(format!("{} appends failed", errors.load(Ordering::Relaxed)));
+    }
+    let records = after.records - before.records;
+    let batches = (after.batches - before.batches).max(1);
+    Ok(Row {
+        backend,
+        writers,
+        records,
+        syncs: after.syncs - before.syncs,
+        batch_bytes: (after.bytes - before.bytes) / batches,
+        secs,
+        p50_us: hist.value_at_quantile(0.50),
+        p99_us: hist.value_at_quantile(0.99),
+        disk_syncs_per_sec: 0.0,
+        log_threads: sched1
+            .iter()
+            .map(|(name, run1, wait1)| {
+                let (run0, wait0) = sched0
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map_or((0, 0), |(_, r, w)| (*r, *w));
+                (
+                    name.clone(),
+                    (run1 - run0) as f64 / 1e9 / secs,
+                    (wait1 - wait0) as f64 / 1e9 / secs,
+                )
+            })
+            .collect(),
+    })
+}
+
+/// (name, ns on CPU, ns runnable but waiting for a CPU) of this process's threads whose name
+/// starts with `prefix`, from /proc/self/task/*/schedstat (empty where unavailable).
+fn thread_sched(prefix: &str) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        let mut f = stat
+            .split_whitespace()
+            .map(|x| x.parse::<u64>().unwrap_or(0));
+        if let (Some(run), Some(wait)) = (f.next(), f.next()) {
+            out.push((comm.to_string(), run, wait));
+        }
+    }
+    out
+}
+
+/// The backends by command-line name: `uring` (fdatasync called directly), `uring-ring-fsync`
+/// (write and fdatasync linked on the ring) and `std`.
+pub fn backend_named(name: &str) -> Result<(&'static str, Arc<dyn IoBackend>), String> {
+    match name {
+        "std" => Ok(("std", default_backend(BackendKind::Std).0)),
+        "uring" | "io_uring" => match default_backend(BackendKind::Uring) {
+            (io, None) => Ok(("io_uring", io)),
+            (_, Some(why)) => Err(format!("io_uring unavailable: {why}")),
+        },
+        "uring-ring-fsync" => UringBackend::with_options(UringOptions {
+            fsync_via_ring: true,
+            ..UringOptions::default()
+        })
+        .map(|u| {
+            (
+                "io_uring, fsync on the ring",
+                Arc::new(u) as Arc<dyn IoBackend>,
+            )
+        })
+        .map_err(|e| format!("io_uring unavailable: {e}")),
+        other => Err(format!(
+            "unknown backend {other:?} (uring, uring-ring-fsync, std)"
+        )),
+    }
+}
+
+/// What fio `--rw=write --bs=B --fdatasync=1 --ioengine=sync` measures: sequential writes of
+/// `block` bytes, each followed by fdatasync, into a file preallocated with zeros (as the
+/// WAL preallocates), for `dur`. Returns syncs per second.
+pub fn disk_sync_rate(dir: &Path, block: usize, area: u64, dur: Duration) -> Result<f64, String> {
+    let path = dir.join("disk-probe");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let block = block.max(512);
+    // Blocks wrap around in the preallocated area: overwrites change no file size.
+    let prealloc: u64 = area.max(block as u64);
+    let zeros = vec![0u8; 1024 * 1024];
+    let mut off = 0;
+    while off < prealloc {
+        let n = (prealloc - off).min(zeros.len() as u64) as usize;
+        f.write_all_at(&zeros[..n], off)
+            .map_err(|e| e.to_string())?;
+        off += n as u64;
+    }
+    f.sync_all().map_err(|e| e.to_string())?;
+    let buf = vec![0x5au8; block];
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    let mut pos = 0u64;
+    while t0.elapsed() < dur {
+        if pos + block as u64 > prealloc {
+            pos = 0;
+        }
+        f.write_all_at(&buf, pos).map_err(|e| e.to_string())?;
+        f.sync_data().map_err(|e| e.to_string())?;
+        pos += block as u64;
+        n += 1;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    Ok(n as f64 / secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_row_counts_records_and_syncs_and_measures_the_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (name, io) = backend_named("std").expect("std");
+        let mut r =
+            run_wal(name, io, dir.path(), 4, 1024, Duration::from_millis(200)).expect("row");
+        assert!(r.records > 0 && r.syncs > 0, "{r:?}");
+        assert!(
+            r.records >= r.syncs,
+            "a sync carries at least one record: {r:?}"
+        );
+        assert!(r.batch_bytes >= 1024, "{r:?}");
+        r.disk_syncs_per_sec = disk_sync_rate(
+            dir.path(),
+            r.batch_bytes as usize,
+            1 << 20,
+            Duration::from_millis(100),
+        )
+        .expect("disk");
+        assert!(r.disk_syncs_per_sec > 0.0);
+        let line = format_row(&r);
+        assert_eq!(line.matches('|').count(), 13, "{line}");
+        assert!(std::fs::read_dir(dir.path()).expect("ls").next().is_none());
+    }
+}
