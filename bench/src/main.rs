@@ -85,12 +85,8 @@ struct WalcommitArgs {
     /// Directory on the disk to measure [default: a temporary directory].
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Backends to compare (comma-separated: uring, uring-ring-fsync, std).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "uring,uring-ring-fsync,std"
-    )]
+    /// Backends to compare (comma-separated: uring, uring-all-ops, std).
+    #[arg(long, value_delimiter = ',', default_value = "uring,uring-all-ops,std")]
     backends: Vec<String>,
     /// Rounds over the whole table (rows of one writer count stay side by side).
     #[arg(long, default_value_t = 1)]

@@ -205,8 +205,9 @@ fn thread_sched(prefix: &str) -> Vec<(String, u64, u64)> {
     out
 }
 
-/// The backends by command-line name: `uring` (fdatasync called directly), `uring-ring-fsync`
-/// (write and fdatasync linked on the ring) and `std`.
+/// The backends by command-line name: `uring` (the default io_uring backend: buffered writes
+/// and fdatasync as plain calls), `uring-all-ops` (buffered writes and fdatasync on the ring
+/// too, linked) and `std`.
 pub fn backend_named(name: &str) -> Result<(&'static str, Arc<dyn IoBackend>), String> {
     match name {
         "std" => Ok(("std", default_backend(BackendKind::Std).0)),
@@ -214,19 +215,19 @@ pub fn backend_named(name: &str) -> Result<(&'static str, Arc<dyn IoBackend>), S
             (io, None) => Ok(("io_uring", io)),
             (_, Some(why)) => Err(format!("io_uring unavailable: {why}")),
         },
-        "uring-ring-fsync" => UringBackend::with_options(UringOptions {
-            fsync_via_ring: true,
+        "uring-all-ops" => UringBackend::with_options(UringOptions {
+            worker_ops_via_ring: true,
             ..UringOptions::default()
         })
         .map(|u| {
             (
-                "io_uring, fsync on the ring",
+                "io_uring, all ops on the ring",
                 Arc::new(u) as Arc<dyn IoBackend>,
             )
         })
         .map_err(|e| format!("io_uring unavailable: {e}")),
         other => Err(format!(
-            "unknown backend {other:?} (uring, uring-ring-fsync, std)"
+            "unknown backend {other:?} (uring, uring-all-ops, std)"
         )),
     }
 }

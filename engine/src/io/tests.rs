@@ -12,11 +12,11 @@ fn backends() -> Vec<Arc<dyn IoBackend>> {
     let mut v: Vec<Arc<dyn IoBackend>> = vec![Arc::new(StdBackend::new())];
     // Both ways of syncing: direct fdatasync after the ring's write, and the linked
     // write+fsync submission.
-    for fsync_via_ring in [false, true] {
+    for worker_ops_via_ring in [false, true] {
         match UringBackend::with_options(UringOptions {
             rings: 2,
             entries: 8,
-            fsync_via_ring,
+            worker_ops_via_ring,
         }) {
             Ok(u) => v.push(Arc::new(u)),
             Err(e) => eprintln!("io_uring unavailable, testing std only: {e}"),

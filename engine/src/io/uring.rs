@@ -12,18 +12,18 @@
 //! `fdatasync`); `read_many` puts every read of the batch in the same submission. File
 //! creation, rename, listing and directory sync use std: they are rare and need no batching.
 //!
-//! Syncs are direct `fdatasync`/`fsync` calls by default, made once the write they follow has
-//! completed: the kernel hands every io_uring fsync to an io-wq worker, which costs a blocking
-//! caller a thread handoff (see [`UringOptions::fsync_via_ring`], which restores the linked
-//! write+fsync submission, and the measurement cited there).
+//! Syncs, and writes to files without O_DIRECT, are plain system calls on the calling thread by
+//! default: the kernel hands every io_uring fsync, and (on ext4) every buffered io_uring write,
+//! to an io-wq worker, which costs a caller that waits for them a thread handoff. See
+//! [`UringOptions::worker_ops_via_ring`], which submits them through the ring (a write+fsync as
+//! one linked submission), and the measurement cited there.
 //!
-//! Writes and syncs (`write_all_at`, `write_all_at_and_sync`, `sync_data`, `sync_all`) do not go
-//! through the ring thread: the calling thread submits them on a small ring of its own (one per
-//! thread, created on first use) and waits for the completions itself. Writers are few (the
-//! WAL committer, flush and compaction threads) and each already batches, so a handoff to the
-//! ring thread only added two context switches per operation — the reason the shared-ring
-//! design lost to std on the WAL benchmark. A write+fdatasync is still one linked submission
-//! and one system call. Reads keep the shared rings, where concurrent readers' reads batch.
+//! Writes that do use a ring (O_DIRECT ones, or all of them with `worker_ops_via_ring`) do
+//! not go through the ring thread: the calling thread submits them on a small ring of its own
+//! (one per thread, created on first use) and waits for the completions itself. Writers are few
+//! (the WAL committer, flush and compaction threads) and each already batches, so a handoff to
+//! the ring thread only added two context switches per operation. Reads keep the shared rings,
+//! where concurrent readers' reads batch.
 //!
 //! A ring thread sleeping in the kernel is woken by an eventfd it keeps a read armed on; callers
 //! write the eventfd only when the thread says it is about to sleep.
@@ -55,15 +55,16 @@ pub struct UringOptions {
     pub rings: usize,
     /// Submission queue entries per ring (rounded up to a power of two by the kernel).
     pub entries: u32,
-    /// Submit `fdatasync`/`fsync` through the ring (linked after the write they follow)
-    /// instead of calling them directly once the write has completed. Off by default: the
-    /// kernel never runs an io_uring fsync inline but hands it to an io-wq worker thread, and
-    /// a caller that blocks until the sync is done (the WAL committer, flush, compaction) pays
-    /// that handoff and the wake-up back for nothing. Measured with `hashlog-bench
-    /// walcommit` (docs/results/2026-12-05-wal-commit.md): one durable writer did 4,200–5,100
-    /// appends/s with the fsync through the ring and 5,100–7,100 with a direct fdatasync,
-    /// std 6,300–6,700, in the same runs.
-    pub fsync_via_ring: bool,
+    /// Submit through the ring also what the kernel does not run inline but hands to an
+    /// io-wq worker thread: every `fdatasync`/`fsync` (linked after the write it follows),
+    /// and writes to files opened without O_DIRECT (ext4 has no non-blocking buffered write,
+    /// so the ring punts them too; seen in `perf` as `iou-wrk` threads in `io_write`). Off by
+    /// default: those are then plain system calls on the calling thread, because a caller
+    /// that blocks until they are done (the WAL committer, flush, compaction) would pay the
+    /// handoff to the worker and the wake-up back for nothing. Reads and O_DIRECT writes,
+    /// which the kernel does run asynchronously, always use the rings. Measured with
+    /// `hashlog-bench walcommit` (docs/results/2026-12-05-wal-commit.md).
+    pub worker_ops_via_ring: bool,
 }
 
 impl Default for UringOptions {
@@ -71,7 +72,7 @@ impl Default for UringOptions {
         UringOptions {
             rings: 1,
             entries: 256,
-            fsync_via_ring: false,
+            worker_ops_via_ring: false,
         }
     }
 }
@@ -88,7 +89,7 @@ const SYNC_TAG: u32 = 1 << 31;
 pub struct UringBackend {
     rings: Vec<Arc<RingHandle>>,
     next: AtomicUsize,
-    fsync_via_ring: bool,
+    worker_ops_via_ring: bool,
 }
 
 impl UringBackend {
@@ -107,7 +108,7 @@ impl UringBackend {
         Ok(UringBackend {
             rings,
             next: AtomicUsize::new(0),
-            fsync_via_ring: opts.fsync_via_ring,
+            worker_ops_via_ring: opts.worker_ops_via_ring,
         })
     }
 
@@ -119,7 +120,7 @@ impl UringBackend {
 
 impl IoBackend for UringBackend {
     fn name(&self) -> String {
-        if self.fsync_via_ring {
+        if self.worker_ops_via_ring {
             "io_uring (fsync through the ring)".into()
         } else {
             "io_uring".into()
@@ -131,7 +132,7 @@ impl IoBackend for UringBackend {
             file,
             direct,
             ring: self.pick_ring(),
-            fsync_via_ring: self.fsync_via_ring,
+            worker_ops_via_ring: self.worker_ops_via_ring,
         }))
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -163,7 +164,7 @@ pub struct UringFile {
     file: File,
     direct: bool,
     ring: Arc<RingHandle>,
-    fsync_via_ring: bool,
+    worker_ops_via_ring: bool,
 }
 
 impl UringFile {
@@ -194,26 +195,29 @@ impl IoFile for UringFile {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        local_write(self.fd(), buf, offset, None)
+        if self.direct || self.worker_ops_via_ring {
+            return local_write(self.fd(), buf, offset, None);
+        }
+        std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset)
     }
 
     fn write_all_at_and_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.fsync_via_ring {
+        if self.worker_ops_via_ring {
             return local_write(self.fd(), buf, offset, Some(true));
         }
-        local_write(self.fd(), buf, offset, None)?;
+        self.write_all_at(buf, offset)?;
         self.file.sync_data()
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        if self.fsync_via_ring {
+        if self.worker_ops_via_ring {
             return local_write(self.fd(), &[], 0, Some(true));
         }
         self.file.sync_data()
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        if self.fsync_via_ring {
+        if self.worker_ops_via_ring {
             return local_write(self.fd(), &[], 0, Some(false));
         }
         self.file.sync_all()
