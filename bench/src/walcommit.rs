@@ -216,7 +216,7 @@ pub fn backend_named(name: &str) -> Result<(&'static str, Arc<dyn IoBackend>), S
             (_, Some(why)) => Err(format!("io_uring unavailable: {why}")),
         },
         "uring-all-ops" => UringBackend::with_options(UringOptions {
-            worker_ops_via_ring: true,
+            all_ops_via_ring: true,
             ..UringOptions::default()
         })
         .map(|u| {

@@ -12,11 +12,11 @@ fn backends() -> Vec<Arc<dyn IoBackend>> {
     let mut v: Vec<Arc<dyn IoBackend>> = vec![Arc::new(StdBackend::new())];
     // Both ways of syncing: direct fdatasync after the ring's write, and the linked
     // write+fsync submission.
-    for worker_ops_via_ring in [false, true] {
+    for all_ops_via_ring in [false, true] {
         match UringBackend::with_options(UringOptions {
             rings: 2,
             entries: 8,
-            worker_ops_via_ring,
+            all_ops_via_ring,
         }) {
             Ok(u) => v.push(Arc::new(u)),
             Err(e) => eprintln!("io_uring unavailable, testing std only: {e}"),
@@ -101,6 +101,65 @@ fn read_many_fills_every_range() {
             f.read_many(&mut reqs).expect_err("past end").kind(),
             ErrorKind::UnexpectedEof
         );
+    });
+}
+
+#[test]
+fn large_read_batches_refill_the_ring_and_a_read_past_the_end_fails_the_batch() {
+    each_backend(|io, dir| {
+        let f = io
+            .open(&dir.join("a"), OpenOptions::create_new())
+            .expect("create");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+        f.write_all_at(&data, 0).expect("write");
+        // Out of the page cache (clean pages are dropped on advice), so the reads miss and
+        // reach the device, not only a cache copy.
+        f.sync_all().expect("sync");
+        let raw = std::fs::File::open(dir.join("a")).expect("open");
+        // SAFETY: a valid open descriptor; advice only.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&raw),
+                0,
+                0,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        // More reads than a calling thread's ring keeps in flight (64).
+        let mut bufs: Vec<Vec<u8>> = (0..150).map(|i| vec![0u8; 1 + (i * 131) % 4096]).collect();
+        let offsets: Vec<u64> = (0..150u64).map(|i| (i * 7919) % 290_000).collect();
+        {
+            let mut reqs: Vec<(u64, &mut [u8])> = offsets
+                .iter()
+                .copied()
+                .zip(bufs.iter_mut().map(|b| b.as_mut_slice()))
+                .collect();
+            f.read_many(&mut reqs).expect("read_many");
+        }
+        for (off, b) in offsets.iter().zip(&bufs) {
+            let o = *off as usize;
+            assert_eq!(&b[..], &data[o..o + b.len()], "{}", io.name());
+        }
+        let (mut a, mut b, mut c) = (vec![0u8; 100], vec![0u8; 100], vec![0u8; 100]);
+        let mut reqs: Vec<(u64, &mut [u8])> = vec![
+            (0, a.as_mut_slice()),
+            (299_950, b.as_mut_slice()),
+            (1_000, c.as_mut_slice()),
+        ];
+        assert_eq!(
+            f.read_many(&mut reqs).expect_err("past end").kind(),
+            ErrorKind::UnexpectedEof,
+            "{}",
+            io.name()
+        );
+        // The thread's ring is still usable after the failed batch.
+        let mut d = vec![0u8; 64];
+        let mut e = vec![0u8; 64];
+        let mut reqs: Vec<(u64, &mut [u8])> =
+            vec![(10, d.as_mut_slice()), (20_000, e.as_mut_slice())];
+        f.read_many(&mut reqs).expect("after a failed batch");
+        assert_eq!(&d[..], &data[10..74]);
+        assert_eq!(&e[..], &data[20_000..20_064]);
     });
 }
 

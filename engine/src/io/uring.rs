@@ -1,29 +1,30 @@
-//! The io_uring backend: reads, writes and syncs go through rings owned by dedicated threads.
+//! The io_uring backend: io_uring where the kernel does the work asynchronously, plain system
+//! calls where a ring would only add a handoff.
 //!
-//! Each ring lives on its own thread. A caller turns its operation into a [`Job`] (one or more
+//! **What goes through a ring (by default).** A batch of reads (`read_many` of two or more) is
+//! submitted at once on the calling thread's own small ring (one per thread, created on first
+//! use, up to 64 reads in flight): page-cache hits complete during the submission, misses go to
+//! the device together instead of one after another. O_DIRECT writes go through the same ring.
+//!
+//! **What does not.** A single read, a write to a file without O_DIRECT, and every
+//! `fdatasync`/`fsync` are plain calls on the calling thread. The kernel hands every io_uring
+//! fsync, and on ext4 every buffered io_uring write, to an io-wq worker thread, and a single
+//! read gains nothing from a ring: a caller that waits for the result pays the submission (and
+//! for punted work the handoff to the worker and the wake-up back) for nothing. Measured with
+//! `hashlog-bench walcommit` and `cargo bench --bench io` (docs/results/2026-12-05-wal-commit.md
+//! and docs/results/2026-12-05-io-reads.md).
+//!
+//! **[`UringOptions::all_ops_via_ring`]** keeps the earlier design for comparison: reads go to
+//! rings owned by dedicated threads, and writes and syncs to the calling thread's ring, with
+//! `write_all_at_and_sync` as one linked submission (write with `IOSQE_IO_LINK`, then
+//! `fdatasync`). For a ring thread, a caller turns its operation into a [`Job`] (one or more
 //! submission entries that reference the caller's buffer by raw pointer), sends it over a
-//! crossbeam channel and blocks on a one-shot reply channel. The ring thread drains every queued
-//! job, pushes all their entries and enters the kernel once (`submit_and_wait`), so concurrent
-//! callers share one system call. Completions are matched to jobs by `user_data`; short reads
-//! and writes are resubmitted for the remainder; a job replies only when none of its entries is
-//! still in the kernel.
-//!
-//! `write_all_at_and_sync` is one linked submission (write with `IOSQE_IO_LINK`, then
-//! `fdatasync`); `read_many` puts every read of the batch in the same submission. File
-//! creation, rename, listing and directory sync use std: they are rare and need no batching.
-//!
-//! Syncs, and writes to files without O_DIRECT, are plain system calls on the calling thread by
-//! default: the kernel hands every io_uring fsync, and (on ext4) every buffered io_uring write,
-//! to an io-wq worker, which costs a caller that waits for them a thread handoff. See
-//! [`UringOptions::worker_ops_via_ring`], which submits them through the ring (a write+fsync as
-//! one linked submission), and the measurement cited there.
-//!
-//! Writes that do use a ring (O_DIRECT ones, or all of them with `worker_ops_via_ring`) do
-//! not go through the ring thread: the calling thread submits them on a small ring of its own
-//! (one per thread, created on first use) and waits for the completions itself. Writers are few
-//! (the WAL committer, flush and compaction threads) and each already batches, so a handoff to
-//! the ring thread only added two context switches per operation. Reads keep the shared rings,
-//! where concurrent readers' reads batch.
+//! crossbeam channel and blocks on a one-shot reply channel. The ring thread drains every
+//! queued job, pushes all their entries and enters the kernel once (`submit_and_wait`), so
+//! concurrent callers share one system call. Completions are matched to jobs by `user_data`;
+//! short reads and writes are resubmitted for the remainder; a job replies only when none of its
+//! entries is still in the kernel. File creation, rename, listing and directory sync use std:
+//! they are rare and need no batching.
 //!
 //! A ring thread sleeping in the kernel is woken by an eventfd it keeps a read armed on; callers
 //! write the eventfd only when the thread says it is about to sleep.
@@ -51,20 +52,21 @@ use crate::io::{IoBackend, IoFile, OpenOptions};
 /// How many rings (threads) and how deep each is, and where fsyncs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UringOptions {
-    /// Rings, each with its own thread; files are spread over them round-robin. At least 1.
+    /// Rings, each with its own thread (used by [`UringOptions::all_ops_via_ring`]); files
+    /// are spread over them round-robin. At least 1.
     pub rings: usize,
     /// Submission queue entries per ring (rounded up to a power of two by the kernel).
     pub entries: u32,
-    /// Submit through the ring also what the kernel does not run inline but hands to an
-    /// io-wq worker thread: every `fdatasync`/`fsync` (linked after the write it follows),
-    /// and writes to files opened without O_DIRECT (ext4 has no non-blocking buffered write,
-    /// so the ring punts them too; seen in `perf` as `iou-wrk` threads in `io_write`). Off by
-    /// default: those are then plain system calls on the calling thread, because a caller
-    /// that blocks until they are done (the WAL committer, flush, compaction) would pay the
-    /// handoff to the worker and the wake-up back for nothing. Reads and O_DIRECT writes,
-    /// which the kernel does run asynchronously, always use the rings. Measured with
-    /// `hashlog-bench walcommit` (docs/results/2026-12-05-wal-commit.md).
-    pub worker_ops_via_ring: bool,
+    /// Put every operation on a ring: reads on the shared ring threads, writes and syncs on
+    /// the calling thread's ring (write+fsync linked). Off by default, where single reads,
+    /// buffered writes and fsyncs are plain system calls: the kernel runs an io_uring fsync,
+    /// and on ext4 a buffered io_uring write, on an io-wq worker thread (seen in `perf` as
+    /// `iou-wrk` threads in `io_write`), and a caller that blocks until they are done pays the
+    /// handoff for nothing; a single read gains nothing from a ring either. Batched reads and
+    /// O_DIRECT writes use the calling thread's ring in both modes. Measured with `hashlog-bench
+    /// walcommit` and `cargo bench --bench io` (docs/results/2026-12-05-wal-commit.md,
+    /// docs/results/2026-12-05-io-reads.md).
+    pub all_ops_via_ring: bool,
 }
 
 impl Default for UringOptions {
@@ -72,7 +74,7 @@ impl Default for UringOptions {
         UringOptions {
             rings: 1,
             entries: 256,
-            worker_ops_via_ring: false,
+            all_ops_via_ring: false,
         }
     }
 }
@@ -89,7 +91,7 @@ const SYNC_TAG: u32 = 1 << 31;
 pub struct UringBackend {
     rings: Vec<Arc<RingHandle>>,
     next: AtomicUsize,
-    worker_ops_via_ring: bool,
+    all_ops_via_ring: bool,
 }
 
 impl UringBackend {
@@ -108,7 +110,7 @@ impl UringBackend {
         Ok(UringBackend {
             rings,
             next: AtomicUsize::new(0),
-            worker_ops_via_ring: opts.worker_ops_via_ring,
+            all_ops_via_ring: opts.all_ops_via_ring,
         })
     }
 
@@ -120,7 +122,7 @@ impl UringBackend {
 
 impl IoBackend for UringBackend {
     fn name(&self) -> String {
-        if self.worker_ops_via_ring {
+        if self.all_ops_via_ring {
             "io_uring (fsync through the ring)".into()
         } else {
             "io_uring".into()
@@ -132,7 +134,7 @@ impl IoBackend for UringBackend {
             file,
             direct,
             ring: self.pick_ring(),
-            worker_ops_via_ring: self.worker_ops_via_ring,
+            all_ops_via_ring: self.all_ops_via_ring,
         }))
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -164,7 +166,7 @@ pub struct UringFile {
     file: File,
     direct: bool,
     ring: Arc<RingHandle>,
-    worker_ops_via_ring: bool,
+    all_ops_via_ring: bool,
 }
 
 impl UringFile {
@@ -178,11 +180,22 @@ impl IoFile for UringFile {
         if buf.is_empty() {
             return Ok(());
         }
+        if !self.all_ops_via_ring {
+            // One read that the caller waits for: the ring would only add a submission.
+            return std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset);
+        }
         let ops = vec![Span::new(buf.as_mut_ptr(), buf.len(), offset, false)];
         self.ring.run(Job::new(self.fd(), ops, None))
     }
 
     fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> io::Result<()> {
+        if !self.all_ops_via_ring {
+            if let [(offset, buf)] = reqs {
+                return self.read_exact_at(buf, *offset);
+            }
+            // The batch goes to the device together, on the caller's own ring.
+            return local_read_many(self.fd(), reqs, !self.direct);
+        }
         let ops: Vec<Span> = reqs
             .iter_mut()
             .filter(|(_, b)| !b.is_empty())
@@ -195,14 +208,14 @@ impl IoFile for UringFile {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.direct || self.worker_ops_via_ring {
+        if self.direct || self.all_ops_via_ring {
             return local_write(self.fd(), buf, offset, None);
         }
         std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset)
     }
 
     fn write_all_at_and_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.worker_ops_via_ring {
+        if self.all_ops_via_ring {
             return local_write(self.fd(), buf, offset, Some(true));
         }
         self.write_all_at(buf, offset)?;
@@ -210,14 +223,14 @@ impl IoFile for UringFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        if self.worker_ops_via_ring {
+        if self.all_ops_via_ring {
             return local_write(self.fd(), &[], 0, Some(true));
         }
         self.file.sync_data()
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        if self.worker_ops_via_ring {
+        if self.all_ops_via_ring {
             return local_write(self.fd(), &[], 0, Some(false));
         }
         self.file.sync_all()
@@ -789,7 +802,9 @@ fn on_sync(job: &mut Job, generation: u32, res: i32) {
 }
 
 /// Entries of each calling thread's own ring (a write and its linked sync need two).
-const LOCAL_RING_ENTRIES: u32 = 4;
+/// Entries of each calling thread's own ring: a write and its linked sync need two; a batch of
+/// reads keeps up to this many in flight.
+const LOCAL_RING_ENTRIES: u32 = 64;
 
 thread_local! {
     /// The calling thread's ring for writes and syncs (see the module comment).
@@ -906,6 +921,124 @@ fn local_write(fd: RawFd, buf: &[u8], offset: u64, sync: Option<bool>) -> io::Re
             }
         }
     })
+}
+
+/// Reads every `(offset, buf)` in full on the calling thread's ring: up to
+/// [`LOCAL_RING_ENTRIES`] reads in flight, submitted together; short reads go again for the
+/// rest; reading past the end of the file is `UnexpectedEof`. Returns the first error, after
+/// every read already submitted has completed.
+///
+/// With `try_cache_first` (buffered files), each read is first tried as `preadv2` with
+/// `RWF_NOWAIT`, which copies what is in the page cache and never waits for the device; only
+/// what that leaves goes to the ring. A page-cache hit then costs what a plain `pread` does
+/// (through the ring it cost 8–20 % more per read), and the misses still reach the device
+/// together.
+fn local_read_many(
+    fd: RawFd,
+    reqs: &mut [(u64, &mut [u8])],
+    try_cache_first: bool,
+) -> io::Result<()> {
+    LOCAL_RING.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let ring = match slot.as_mut() {
+            Some(r) => r,
+            None => slot.insert(local_ring()?),
+        };
+        let mut done = vec![0usize; reqs.len()];
+        if try_cache_first {
+            for (i, (offset, buf)) in reqs.iter_mut().enumerate() {
+                done[i] = cached_prefix(fd, buf, *offset);
+            }
+        }
+        let mut queue: VecDeque<usize> = (0..reqs.len())
+            .filter(|&i| done[i] < reqs[i].1.len())
+            .collect();
+        let mut in_flight = 0usize;
+        let mut first_err: Option<io::Error> = None;
+        loop {
+            while in_flight < LOCAL_RING_ENTRIES as usize && first_err.is_none() {
+                let Some(i) = queue.pop_front() else {
+                    break;
+                };
+                let (offset, buf) = &mut reqs[i];
+                let rest = &mut buf[done[i]..];
+                let len = rest.len().min(CHUNK_MAX_BYTES) as u32;
+                let entry = opcode::Read::new(types::Fd(fd), rest.as_mut_ptr(), len)
+                    .offset(*offset + done[i] as u64)
+                    .build()
+                    .user_data(i as u64);
+                // SAFETY: the entry points into `reqs[i]`, borrowed by this function until it
+                // returns; it returns only once nothing it submitted is in flight. The ring is
+                // this thread's own and not re-entered.
+                let pushed = unsafe { ring.submission().push(&entry) };
+                if pushed.is_err() {
+                    first_err = Some(io::Error::other("io_uring: local ring is full"));
+                    break;
+                }
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                break;
+            }
+            match ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => {
+                    drain_local(ring, in_flight);
+                    *slot = None;
+                    return Err(e);
+                }
+            }
+            let completed: Vec<(usize, i32)> = ring
+                .completion()
+                .map(|c| (c.user_data() as usize, c.result()))
+                .collect();
+            for (i, res) in completed {
+                in_flight -= 1;
+                if res == -libc::EINTR || res == -libc::EAGAIN {
+                    queue.push_back(i);
+                } else if res < 0 {
+                    first_err.get_or_insert(io::Error::from_raw_os_error(-res));
+                } else if res == 0 {
+                    first_err.get_or_insert(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "failed to fill whole buffer",
+                    ));
+                } else {
+                    done[i] += res as usize;
+                    if done[i] < reqs[i].1.len() {
+                        queue.push_back(i);
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    })
+}
+
+/// Copies into `buf` what the page cache holds of the file from `offset` on, without waiting
+/// for the device (`preadv2` with `RWF_NOWAIT`, retried while it makes progress); returns how
+/// many bytes it got. Any failure (EAGAIN: not cached; EOF; an old kernel without the flag)
+/// just leaves the rest to the ring, which reports real errors.
+fn cached_prefix(fd: RawFd, buf: &mut [u8], offset: u64) -> usize {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        let iov = libc::iovec {
+            iov_base: rest.as_mut_ptr().cast(),
+            iov_len: rest.len(),
+        };
+        let Ok(off) = libc::off_t::try_from(offset + done as u64) else {
+            break;
+        };
+        // SAFETY: the iovec describes `rest`, valid and exclusively borrowed for the call.
+        let n = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    done
 }
 
 /// Waits (bounded by what is outstanding) for completions still in the kernel after a failed
