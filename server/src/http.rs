@@ -67,6 +67,11 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Extra gauges on `/metrics` (e.g. the durability mode), as `hashlog_<name>`.
     pub static_gauges: Vec<(String, f64)>,
+    /// Run small reads on the reactor threads ([`placement`]); `false`: every operation runs
+    /// on the blocking pool. Off by default: inline reads cost less CPU, but a reactor thread
+    /// that a read stalls (a disk read, the OS preempting it) delays every connection it
+    /// serves, and GetItem's p99 got worse (docs/results/2026-12-05-server-peers-2.md).
+    pub inline_reads: bool,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +85,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             static_gauges: Vec::new(),
+            inline_reads: false,
         }
     }
 }
@@ -606,12 +612,13 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         );
     }
 
-    // Reads that touch no log and answer little run here, on the reactor; everything else (a
-    // write waits for its WAL sync; a Scan page is up to 1 MB of work) on a blocking thread.
+    // With `inline_reads`, reads that touch no log and answer little run here, on the
+    // reactor; everything else (a write waits for its WAL sync; a Scan page is up to 1 MB of
+    // work) on a blocking thread.
     let facts = (body.len() <= INLINE_BODY_MAX_BYTES).then(|| probe(&body));
     let place = match &facts {
-        Some(f) => placement(&operation, f),
-        None => Placement::Offload,
+        Some(f) if app.config.inline_reads => placement(&operation, f),
+        _ => Placement::Offload,
     };
     let a = Arc::clone(&app);
     let work = move || {

@@ -350,13 +350,16 @@ fn executor_errors_keep_dynamodb_shape_and_status() {
     assert_eq!(c.post(Some("DynamoDB_20120810.Echo"), b"{}").status, 200);
 }
 
-/// Writes run on the blocking pool: three writes blocked in the executor (more than the two
-/// reactor threads) leave the reactor free to read, and run inline, the GetItem that releases
-/// them. Run inline, the writes would hold both reactor threads and the third write and the
+/// With inline reads, writes still run on the blocking pool: three writes blocked in the
+/// executor (more than the two reactor threads) leave the reactor free to read, and run
+/// inline, the GetItem that releases them. Run inline, the writes would hold both reactor threads and the third write and the
 /// GetItem would never be read.
 #[test]
 fn writes_waiting_off_the_reactor_do_not_stall_inline_reads() {
-    let srv = TestServer::default();
+    let srv = TestServer::start(ServerConfig {
+        inline_reads: true,
+        ..test_config()
+    });
     let addr = srv.addr;
     let writers: Vec<_> = (0..3)
         .map(|_| {
@@ -390,7 +393,10 @@ fn writes_waiting_off_the_reactor_do_not_stall_inline_reads() {
 /// InternalServerError, and the connection and the server carry on.
 #[test]
 fn an_inline_operation_that_panics_is_an_internal_error() {
-    let srv = TestServer::default();
+    let srv = TestServer::start(ServerConfig {
+        inline_reads: true,
+        ..test_config()
+    });
     let mut c = srv.connect();
     let r = c.post(Some("DynamoDB_20120810.GetItem"), b"panic");
     assert_eq!(r.status, 500);
