@@ -14,12 +14,6 @@ use hashlog_server::sigv4::Credentials;
 use hashlog_server::triggers::{TriggerOptions, TriggerSpec, Triggers};
 use hashlog_server::{check_listen_policy, App, Executor, ServerConfig};
 
-/// mimalloc instead of glibc's malloc: under the HTTP benchmark, glibc's malloc and free took
-/// 15–40 µs of CPU per request (a sixth of the server's), much of it freeing on one thread
-/// what another allocated (docs/results/2026-12-05-server-peers-2.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "hashlog",
