@@ -1,6 +1,14 @@
 //! A DynamoDB workload over HTTP against any endpoint (hashlog or another emulator): N
 //! keep-alive connections, each a thread with a blocking client, PutItem / GetItem / Query of
 //! fixed-size items, throughput and latency percentiles.
+//!
+//! The client is the same for every server and kept cheap, since it shares the machine with
+//! the server it measures: request bodies are written into reused buffers from pre-serialised
+//! fragments, response headers are parsed without allocating, and a response body is checked
+//! with a typed parse that skips what it does not need (no `serde_json::Value` tree). Every
+//! answer is still checked: HTTP 200 and well-formed JSON, a GetItem's answer must hold an
+//! `Item` and a Query's a `Count` of at least one (the put phase loaded every key); anything
+//! else counts as an error.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,6 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub struct Conn {
@@ -18,6 +28,10 @@ pub struct Conn {
     /// The server said it closes the connection after its answer (`Connection: close`, or
     /// HTTP/1.0 without keep-alive): the next request opens a new one, as any client would.
     closing: bool,
+    /// Reused buffers: the request being sent, a response header line, the response body.
+    req: Vec<u8>,
+    line: Vec<u8>,
+    body: Vec<u8>,
 }
 
 fn addr_of(endpoint: &str) -> Result<String, String> {
@@ -25,6 +39,39 @@ fn addr_of(endpoint: &str) -> Result<String, String> {
         .strip_prefix("http://")
         .ok_or("only http:// endpoints are supported")?;
     Ok(rest.trim_end_matches('/').to_string())
+}
+
+/// The bytes of a header line without its line end and surrounding blanks.
+fn trim_bytes(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Whether `hay` contains `needle`, ASCII case-insensitively.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn parse_usize(b: &[u8], radix: u32) -> Option<usize> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| usize::from_str_radix(s, radix).ok())
 }
 
 impl Conn {
@@ -41,9 +88,12 @@ impl Conn {
         let writer = s.try_clone().map_err(|e| e.to_string())?;
         Ok(Conn {
             host,
-            reader: BufReader::new(s),
+            reader: BufReader::with_capacity(64 * 1024, s),
             writer,
             closing: false,
+            req: Vec::with_capacity(4096),
+            line: Vec::with_capacity(256),
+            body: Vec::with_capacity(16 * 1024),
         })
     }
 
@@ -54,82 +104,118 @@ impl Conn {
 
     /// One request with a JSON body already serialised; returns (HTTP status, body).
     pub fn call_raw(&mut self, op: &str, body: &[u8]) -> Result<(u16, Value), String> {
+        let status = self.send(op, body)?;
+        let v = if self.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.body).map_err(|e| e.to_string())?
+        };
+        Ok((status, v))
+    }
+
+    /// The body of the last answer [`Conn::send`] read.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    fn read_line(&mut self) -> Result<(), String> {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed by the server".into());
+        }
+        Ok(())
+    }
+
+    /// One request; returns the HTTP status and leaves the body in [`Conn::body`].
+    pub fn send(&mut self, op: &str, body: &[u8]) -> Result<u16, String> {
         if self.closing {
             *self = Self::open(self.host.clone())?;
         }
-        let mut req = format!(
+        self.req.clear();
+        write!(
+            self.req,
             "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.{op}\r\n\
              X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
              Content-Length: {}\r\n\r\n",
             self.host,
             body.len()
         )
-        .into_bytes();
-        req.extend_from_slice(body);
-        self.writer.write_all(&req).map_err(|e| e.to_string())?;
-        let mut line = String::new();
-        self.reader
-            .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+        self.req.extend_from_slice(body);
+        self.writer
+            .write_all(&self.req)
             .map_err(|e| e.to_string())?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad status line {line:?}"))?;
-        let mut closing = line.starts_with("HTTP/1.0");
+        self.read_line()?;
+        let status: u16 = {
+            let l = &self.line;
+            l.split(|b| *b == b' ')
+                .filter(|p| !p.is_empty())
+                .nth(1)
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| format!("bad status line {:?}", String::from_utf8_lossy(l)))?
+        };
+        let mut closing = self.line.starts_with(b"HTTP/1.0");
         let mut len: Option<usize> = None;
         let mut chunked = false;
         loop {
-            line.clear();
-            self.reader
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-            let l = line.trim_end();
+            self.read_line()?;
+            let l = trim_bytes(&self.line);
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':') {
-                let k = k.trim().to_ascii_lowercase();
-                if k == "content-length" {
-                    len = v.trim().parse().ok();
-                } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                    chunked = true;
-                } else if k == "connection" {
-                    let v = v.trim().to_ascii_lowercase();
-                    closing = v == "close" || (closing && v != "keep-alive");
-                }
+            let Some(colon) = l.iter().position(|b| *b == b':') else {
+                continue;
+            };
+            let (k, v) = (trim_bytes(&l[..colon]), trim_bytes(&l[colon + 1..]));
+            if k.eq_ignore_ascii_case(b"content-length") {
+                len = parse_usize(v, 10);
+            } else if k.eq_ignore_ascii_case(b"transfer-encoding") {
+                chunked = contains_ignore_case(v, b"chunked");
+            } else if k.eq_ignore_ascii_case(b"connection") {
+                closing = v.eq_ignore_ascii_case(b"close")
+                    || (closing && !v.eq_ignore_ascii_case(b"keep-alive"));
             }
         }
-        let mut buf = Vec::new();
+        self.body.clear();
         if chunked {
             loop {
-                line.clear();
-                self.reader
-                    .read_line(&mut line)
-                    .map_err(|e| e.to_string())?;
-                let n = usize::from_str_radix(line.trim(), 16).map_err(|e| e.to_string())?;
-                let mut chunk = vec![0u8; n + 2];
-                self.reader
-                    .read_exact(&mut chunk)
-                    .map_err(|e| e.to_string())?;
+                self.read_line()?;
+                let size = trim_bytes(&self.line);
+                // Chunk extensions (`;name=value`) follow the size.
+                let size = size.split(|b| *b == b';').next().unwrap_or(size);
+                let n = parse_usize(trim_bytes(size), 16).ok_or_else(|| {
+                    format!("bad chunk size {:?}", String::from_utf8_lossy(&self.line))
+                })?;
                 if n == 0 {
+                    // Trailers, up to the empty line.
+                    loop {
+                        self.read_line()?;
+                        if trim_bytes(&self.line).is_empty() {
+                            break;
+                        }
+                    }
                     break;
                 }
-                buf.extend_from_slice(&chunk[..n]);
+                let at = self.body.len();
+                self.body.resize(at + n, 0);
+                self.reader
+                    .read_exact(&mut self.body[at..])
+                    .map_err(|e| e.to_string())?;
+                self.read_line()?; // the CRLF after the chunk
             }
         } else {
-            buf.resize(len.unwrap_or(0), 0);
+            self.body.resize(len.unwrap_or(0), 0);
             self.reader
-                .read_exact(&mut buf)
+                .read_exact(&mut self.body)
                 .map_err(|e| e.to_string())?;
         }
         self.closing = closing;
-        let v = if buf.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&buf).map_err(|e| e.to_string())?
-        };
-        Ok((status, v))
+        Ok(status)
     }
 }
 
@@ -155,8 +241,102 @@ pub fn ensure_table(endpoint: &str, table: &str) -> Result<(), String> {
     Err("table never became ACTIVE".into())
 }
 
-fn item(i: u64, value: &str) -> Value {
-    json!({"pk": {"S": format!("user{}", i / 10)}, "sk": {"N": (i % 10).to_string()}, "v": {"S": value}})
+/// The operations the workload runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Put,
+    Get,
+    Query,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Result<Op, String> {
+        match s.trim() {
+            "put" => Ok(Op::Put),
+            "get" => Ok(Op::Get),
+            "query" => Ok(Op::Query),
+            other => Err(format!("unknown op {other:?}: expected put, get or query")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Put => "put",
+            Op::Get => "get",
+            Op::Query => "query",
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            Op::Put => "PutItem",
+            Op::Get => "GetItem",
+            Op::Query => "Query",
+        }
+    }
+}
+
+/// Request bodies of the workload, written from fragments serialised once.
+struct Bodies {
+    /// `"table"` as a JSON string.
+    table: String,
+    /// The item's value attribute as a JSON string.
+    value: String,
+}
+
+impl Bodies {
+    fn new(table: &str, value: &str) -> Result<Bodies, String> {
+        Ok(Bodies {
+            table: serde_json::to_string(table).map_err(|e| e.to_string())?,
+            value: serde_json::to_string(value).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// The body of `op` on item `i` (partition key `user{i/10}`, sort key `i % 10`).
+    fn write(&self, out: &mut Vec<u8>, op: Op, i: u64) -> std::io::Result<()> {
+        out.clear();
+        let (t, pk, sk) = (&self.table, i / 10, i % 10);
+        match op {
+            Op::Put => write!(
+                out,
+                r#"{{"TableName":{t},"Item":{{"pk":{{"S":"user{pk}"}},"sk":{{"N":"{sk}"}},"v":{{"S":{}}}}}}}"#,
+                self.value
+            ),
+            Op::Get => write!(
+                out,
+                r#"{{"TableName":{t},"Key":{{"pk":{{"S":"user{pk}"}},"sk":{{"N":"{sk}"}}}}}}"#
+            ),
+            Op::Query => write!(
+                out,
+                r#"{{"TableName":{t},"KeyConditionExpression":"pk = :p","ExpressionAttributeValues":{{":p":{{"S":"user{pk}"}}}}}}"#
+            ),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GetAnswer {
+    #[serde(rename = "Item")]
+    item: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct QueryAnswer {
+    #[serde(rename = "Count")]
+    count: u64,
+}
+
+/// Whether an answer is the success `op` expects: HTTP 200, well-formed JSON, and for a get
+/// an `Item`, for a query a `Count` of at least one.
+fn answer_ok(op: Op, status: u16, body: &[u8]) -> bool {
+    if status != 200 {
+        return false;
+    }
+    match op {
+        Op::Put => serde_json::from_slice::<IgnoredAny>(body).is_ok(),
+        Op::Get => serde_json::from_slice::<GetAnswer>(body).is_ok_and(|a| a.item.is_some()),
+        Op::Query => serde_json::from_slice::<QueryAnswer>(body).is_ok_and(|a| a.count >= 1),
+    }
 }
 
 pub struct Report {
@@ -164,30 +344,35 @@ pub struct Report {
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    /// Answers that were not the expected success (see [`answer_ok`]).
     pub errors: u64,
 }
 
-/// Runs `ops` operations of kind `op` (put, get, query) over `threads` connections.
+/// Runs `ops` operations of kind `op` over `threads` connections. Puts write items `0..ops`
+/// (mod `keys`) in order; gets and queries pick keys uniformly at random.
 pub fn run(
     endpoint: &str,
     table: &str,
-    op: &str,
+    op: Op,
     threads: usize,
     ops: u64,
     keys: u64,
     value_size: usize,
 ) -> Result<Report, String> {
     let value: String = "x".repeat(value_size);
+    let bodies = Arc::new(Bodies::new(table, &value)?);
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let hs: Vec<_> = (0..threads.max(1))
         .map(|t| {
-            let (endpoint, table, op, value) = (endpoint.to_string(), table.to_string(), op.to_string(), value.clone());
-            let (next, errors) = (Arc::clone(&next), Arc::clone(&errors));
+            let endpoint = endpoint.to_string();
+            let (next, errors, bodies) =
+                (Arc::clone(&next), Arc::clone(&errors), Arc::clone(&bodies));
             std::thread::spawn(move || -> Result<Histogram<u64>, String> {
                 let mut c = Conn::connect(&endpoint)?;
                 let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+                let mut body = Vec::with_capacity(2 * value_size + 256);
                 let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t as u64;
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
@@ -197,16 +382,16 @@ pub fn run(
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let i = if op == "put" { n % keys.max(1) } else { x % keys.max(1) };
-                    let (name, body) = match op.as_str() {
-                        "put" => ("PutItem", json!({"TableName": table, "Item": item(i, &value)})),
-                        "get" => ("GetItem", json!({"TableName": table, "Key": {"pk": {"S": format!("user{}", i / 10)}, "sk": {"N": (i % 10).to_string()}}})),
-                        _ => ("Query", json!({"TableName": table, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": format!("user{}", i / 10)}}})),
+                    let i = if op == Op::Put {
+                        n % keys.max(1)
+                    } else {
+                        x % keys.max(1)
                     };
+                    bodies.write(&mut body, op, i).map_err(|e| e.to_string())?;
                     let s = Instant::now();
-                    let (st, _) = c.call(name, &body)?;
+                    let st = c.send(op.target(), &body)?;
                     let _ = h.record(s.elapsed().as_nanos() as u64);
-                    if st != 200 {
+                    if !answer_ok(op, st, c.body()) {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -233,6 +418,25 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    /// Reads one request (headers and a Content-Length body) from `r`.
+    fn read_request(r: &mut BufReader<TcpStream>) -> Vec<u8> {
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            r.read_line(&mut line).expect("read");
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().expect("len");
+            }
+        }
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).expect("body");
+        body
+    }
+
     /// A server that answers one request per connection and closes it (as moto's Werkzeug
     /// does): the client must reconnect for the next request.
     #[test]
@@ -243,20 +447,7 @@ mod tests {
             for _ in 0..3 {
                 let (mut s, _) = listener.accept().expect("accept");
                 let mut r = BufReader::new(s.try_clone().expect("clone"));
-                let mut len = 0usize;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    r.read_line(&mut line).expect("read");
-                    if line.trim_end().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().expect("len");
-                    }
-                }
-                let mut body = vec![0u8; len];
-                r.read_exact(&mut body).expect("body");
+                read_request(&mut r);
                 let answer = b"{\"TableNames\":[]}";
                 let head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -273,5 +464,75 @@ mod tests {
             assert_eq!(v["TableNames"], json!([]));
         }
         server.join().expect("server");
+    }
+
+    /// Chunked bodies (with an extension and a trailer), upper-case header names and a
+    /// keep-alive connection that serves several answers in a row.
+    #[test]
+    fn chunked_and_content_length_answers_on_one_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut r = BufReader::new(s.try_clone().expect("clone"));
+            let got = read_request(&mut r);
+            assert_eq!(got, br#"{"a":1}"#);
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: Chunked\r\n\r\n\
+                  6;ext=1\r\n{\"Coun\r\n5\r\nt\":2}\r\n0\r\nX-Trailer: y\r\n\r\n",
+            )
+            .expect("write");
+            read_request(&mut r);
+            s.write_all(b"HTTP/1.1 400 Bad Request\r\nCONTENT-LENGTH: 2\r\n\r\n{}")
+                .expect("write");
+        });
+        let mut c = Conn::connect(&format!("http://{addr}")).expect("connect");
+        assert_eq!(c.send("Query", br#"{"a":1}"#).expect("send"), 200);
+        assert_eq!(c.body(), br#"{"Count":2}"#);
+        assert!(answer_ok(Op::Query, 200, c.body()));
+        assert_eq!(c.send("Query", b"{}").expect("send"), 400);
+        assert_eq!(c.body(), b"{}");
+        server.join().expect("server");
+    }
+
+    #[test]
+    fn bodies_are_the_json_of_each_request() {
+        let b = Bodies::new("tab\"le", "x\ny").expect("bodies");
+        let mut out = Vec::new();
+        let parse = |o: &[u8]| serde_json::from_slice::<Value>(o).expect("json");
+        b.write(&mut out, Op::Put, 123).expect("write");
+        assert_eq!(
+            parse(&out),
+            json!({"TableName": "tab\"le", "Item": {"pk": {"S": "user12"}, "sk": {"N": "3"}, "v": {"S": "x\ny"}}})
+        );
+        b.write(&mut out, Op::Get, 7).expect("write");
+        assert_eq!(
+            parse(&out),
+            json!({"TableName": "tab\"le", "Key": {"pk": {"S": "user0"}, "sk": {"N": "7"}}})
+        );
+        b.write(&mut out, Op::Query, 4999).expect("write");
+        assert_eq!(
+            parse(&out),
+            json!({"TableName": "tab\"le", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "user499"}}})
+        );
+    }
+
+    #[test]
+    fn answers_are_checked_per_operation() {
+        assert!(answer_ok(Op::Put, 200, b"{}"));
+        assert!(!answer_ok(Op::Put, 400, b"{}"));
+        assert!(!answer_ok(Op::Put, 200, b"{"));
+        assert!(answer_ok(Op::Get, 200, br#"{"Item":{"pk":{"S":"a"}}}"#));
+        assert!(!answer_ok(Op::Get, 200, b"{}"));
+        assert!(!answer_ok(Op::Get, 500, br#"{"Item":{}}"#));
+        assert!(answer_ok(
+            Op::Query,
+            200,
+            br#"{"Items":[{}],"Count":1,"ScannedCount":1}"#
+        ));
+        assert!(!answer_ok(Op::Query, 200, br#"{"Items":[],"Count":0}"#));
+        assert!(!answer_ok(Op::Query, 200, br#"{"Items":[]}"#));
+        assert_eq!(Op::parse(" get").expect("op"), Op::Get);
+        assert!(Op::parse("scan").is_err());
     }
 }

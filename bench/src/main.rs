@@ -286,6 +286,10 @@ struct HttpArgs {
     keys: u64,
     #[arg(long, default_value_t = 1024)]
     value_size: usize,
+    /// The server's process id: its CPU time per operation (from /proc/PID/stat, all its
+    /// threads, 10 ms ticks) is reported next to the client's.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -1146,25 +1150,72 @@ fn run_writeamp(a: WriteampArgs) -> Result<(), String> {
 
 fn run_http(a: HttpArgs) -> Result<(), String> {
     http::ensure_table(&a.endpoint, &a.table)?;
-    for op in a.ops_kinds.split(',') {
-        let ops = if op == "put" {
+    let ops_kinds = a
+        .ops_kinds
+        .split(',')
+        .map(http::Op::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    for op in ops_kinds {
+        let ops = if op == http::Op::Put {
             a.ops.max(a.keys)
         } else {
             a.ops
         };
+        let client_cpu = process_cpu_time();
+        let server_cpu = a.server_pid.map(server_cpu_time).transpose()?;
         let r = http::run(
             &a.endpoint,
             &a.table,
-            op.trim(),
+            op,
             a.threads,
             ops,
             a.keys,
             a.value_size,
         )?;
+        let per_op = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1e6 / ops as f64);
+        let client_us = per_op(process_cpu_time().saturating_sub(client_cpu));
+        let server_us = match (a.server_pid, server_cpu) {
+            (Some(pid), Some(before)) => per_op(server_cpu_time(pid)?.saturating_sub(before)),
+            _ => String::new(),
+        };
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
-            a.label, op, a.threads, r.ops_per_sec, r.p50_us, r.p99_us, r.p999_us, r.errors
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            a.label,
+            op.name(),
+            a.threads,
+            r.ops_per_sec,
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.errors,
+            client_us,
+            server_us
         );
     }
     Ok(())
+}
+
+/// CPU time (user and system, all threads, exited ones included) process `pid` has used,
+/// from `/proc/PID/stat` in clock ticks.
+fn server_cpu_time(pid: u32) -> Result<Duration, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // Fields after the command name (which may hold blanks, and ends at the last ')'):
+    // state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| format!("{path}: no command name"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> Result<u64, String> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| format!("{path}: field {n} unreadable"))
+    };
+    let ticks = field(14)? + field(15)?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Ok(Duration::from_secs_f64(ticks as f64 / hz as f64))
 }

@@ -67,6 +67,11 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Extra gauges on `/metrics` (e.g. the durability mode), as `hashlog_<name>`.
     pub static_gauges: Vec<(String, f64)>,
+    /// Run small reads on the reactor threads ([`placement`]); `false`: every operation runs
+    /// on the blocking pool. Off by default: inline reads cost less CPU, but a reactor thread
+    /// that a read stalls (a disk read, the OS preempting it) delays every connection it
+    /// serves, and GetItem's p99 got worse (docs/results/2026-12-05-server-peers-2.md).
+    pub inline_reads: bool,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +85,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             static_gauges: Vec::new(),
+            inline_reads: false,
         }
     }
 }
@@ -290,26 +296,75 @@ fn content_type_of(headers: &HeaderMap) -> Result<&'static str, String> {
     }
 }
 
-/// The table a request is about, for metrics: `TableName`, or the one table of a batch.
-/// Skips everything else without allocating.
-fn table_of(body: &[u8]) -> String {
+/// Largest request body whose operation may run on a reactor thread (see [`placement`]);
+/// bigger bodies are parsed, and run, on a blocking thread.
+pub const INLINE_BODY_MAX_BYTES: usize = 16 * 1024;
+/// Largest `Limit` of a Query that may run on a reactor thread (see [`placement`]).
+pub const INLINE_QUERY_LIMIT_MAX: u64 = 25;
+
+/// Where the HTTP front runs an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the reactor thread that read the request: no thread handoff. Only for operations
+    /// that never wait for the WAL or for a lock a writer holds across I/O, and whose work is
+    /// bounded and small.
+    Inline,
+    /// On tokio's blocking pool: writes (they wait for their group commit, or for room when
+    /// the engine stalls), anything unbounded or CPU-heavy, and anything unknown.
+    Offload,
+}
+
+/// Where `operation` runs, given what the probe read from its body (the rule is documented
+/// in docs/ARCHITECTURE.md, "The HTTP front's threads").
+///
+/// Inline: GetItem (one item of at most 400 KB, read without a lock), the catalog reads
+/// (DescribeTable, ListTables, DescribeTimeToLive, ListTagsOfResource, DescribeLimits), and a
+/// Query whose `Limit` is at most [`INLINE_QUERY_LIMIT_MAX`]. Offloaded: every write,
+/// BatchGetItem and TransactGetItems (up to 100 items: 16 MB and 4 MB answers), Scan and a
+/// Query without a small `Limit` (a page reads up to 1 MB), the Streams API, and anything
+/// else. The caller offloads bodies over [`INLINE_BODY_MAX_BYTES`] without asking.
+pub fn placement(operation: &str, facts: &RequestFacts) -> Placement {
+    match operation {
+        "GetItem" | "DescribeTable" | "ListTables" | "DescribeTimeToLive"
+        | "ListTagsOfResource" | "DescribeLimits" => Placement::Inline,
+        "Query" if facts.limit.is_some_and(|l| l <= INLINE_QUERY_LIMIT_MAX) => Placement::Inline,
+        _ => Placement::Offload,
+    }
+}
+
+/// What the server reads from a request body before running it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// The table the request is about, for metrics: `TableName`, or the one table of a batch
+    /// (empty when there is none, or several).
+    pub table: String,
+    /// A positive integer `Limit`, if the body has one.
+    pub limit: Option<u64>,
+}
+
+/// Reads [`RequestFacts`] from a body, skipping everything else without allocating. A body
+/// that is not a JSON object gives the default facts (the executor reports the error).
+pub fn probe(body: &[u8]) -> RequestFacts {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(rename = "TableName", default)]
         table_name: Option<String>,
         #[serde(rename = "RequestItems", default)]
         request_items: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+        #[serde(rename = "Limit", default)]
+        limit: Option<serde_json::Value>,
     }
-    match serde_json::from_slice::<Probe>(body) {
-        Ok(Probe {
-            table_name: Some(t),
-            ..
-        }) => t,
-        Ok(Probe {
-            request_items: Some(m),
-            ..
-        }) if m.len() == 1 => m.into_keys().next().unwrap_or_default(),
+    let Ok(p) = serde_json::from_slice::<Probe>(body) else {
+        return RequestFacts::default();
+    };
+    let table = match (p.table_name, p.request_items) {
+        (Some(t), _) => t,
+        (None, Some(m)) if m.len() == 1 => m.into_keys().next().unwrap_or_default(),
         _ => String::new(),
+    };
+    RequestFacts {
+        table,
+        limit: p.limit.as_ref().and_then(Value::as_u64).filter(|l| *l > 0),
     }
 }
 
@@ -557,10 +612,20 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         );
     }
 
-    // The executor blocks (WAL sync): run it, and the JSON work around it, off the reactor.
+    // With `inline_reads`, reads that touch no log and answer little run here, on the
+    // reactor; everything else (a write waits for its WAL sync; a Scan page is up to 1 MB of
+    // work) on a blocking thread.
+    let facts = (body.len() <= INLINE_BODY_MAX_BYTES).then(|| probe(&body));
+    let place = match &facts {
+        Some(f) if app.config.inline_reads => placement(&operation, f),
+        _ => Placement::Offload,
+    };
     let a = Arc::clone(&app);
-    let joined = tokio::task::spawn_blocking(move || {
-        let table = table_of(&body);
+    let work = move || {
+        let table = match facts {
+            Some(f) => f.table,
+            None => probe(&body).table,
+        };
         let result = a.executor.execute(&operation, &body);
         drop(body);
         drop(permit);
@@ -571,8 +636,14 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
             Err(e) => Ok(error_body(e)),
         };
         (table, result, encoded)
-    })
-    .await;
+    };
+    let joined = match place {
+        Placement::Inline => std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .map_err(|p| panic_text(p.as_ref())),
+        Placement::Offload => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string()),
+    };
     match joined {
         Ok((table, Ok(v), Ok(bytes))) => {
             app.record(&call, &table, 200, None, Some(&v));
@@ -588,11 +659,20 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
             app.record(&call, &table, status, Some(&e), None);
             api_response(status, error_body(&e), &call.request_id, call.content_type)
         }
-        Err(join) => {
+        Err(why) => {
             // The executor panicked: a bug, reported as DynamoDB reports its own failures.
-            let e = ApiError::internal(format!("request task failed: {join}"));
+            let e = ApiError::internal(format!("request task failed: {why}"));
             app.refuse(&call, e, false)
         }
+    }
+}
+
+/// What a panic payload says.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+        (Some(s), _) => format!("panicked: {s}"),
+        (_, Some(s)) => format!("panicked: {s}"),
+        _ => "panicked".to_string(),
     }
 }
 
@@ -742,6 +822,10 @@ mod tests {
         }
     }
 
+    fn table_of(body: &[u8]) -> String {
+        probe(body).table
+    }
+
     #[test]
     fn table_probe_reads_table_name_or_single_batch_table() {
         assert_eq!(
@@ -755,6 +839,85 @@ mod tests {
         assert_eq!(table_of(br#"{"RequestItems":{"a":{},"b":{}}}"#), "");
         assert_eq!(table_of(b"{not json"), "");
         assert_eq!(table_of(br#"{"TableName":5}"#), "");
+    }
+
+    #[test]
+    fn probe_reads_a_positive_integer_limit_only() {
+        let limit = |b: &[u8]| probe(b).limit;
+        assert_eq!(limit(br#"{"TableName":"t1","Limit":10}"#), Some(10));
+        assert_eq!(
+            limit(br#"{"Limit":10,"TableName":"t1","X":{"Limit":1000}}"#),
+            Some(10)
+        );
+        for b in [
+            &br#"{"TableName":"t1"}"#[..],
+            br#"{"Limit":0}"#,
+            br#"{"Limit":-5}"#,
+            br#"{"Limit":2.5}"#,
+            br#"{"Limit":"10"}"#,
+            br#"{"Limit":null}"#,
+            br#"{"Limit":1e3}"#,
+            b"[]",
+        ] {
+            assert_eq!(limit(b), None, "{}", String::from_utf8_lossy(b));
+        }
+        // A Limit of the wrong type does not hide the table.
+        assert_eq!(probe(br#"{"TableName":"t1","Limit":"x"}"#).table, "t1");
+    }
+
+    #[test]
+    fn reads_that_cannot_wait_on_the_log_run_inline_and_the_rest_offloaded() {
+        let none = RequestFacts::default();
+        let limited = |l: u64| RequestFacts {
+            table: "t1".into(),
+            limit: Some(l),
+        };
+        for op in [
+            "GetItem",
+            "DescribeTable",
+            "ListTables",
+            "DescribeTimeToLive",
+            "ListTagsOfResource",
+            "DescribeLimits",
+        ] {
+            assert_eq!(placement(op, &none), Placement::Inline, "{op}");
+        }
+        for op in [
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "TransactWriteItems",
+            "CreateTable",
+            "DeleteTable",
+            "UpdateTable",
+            "TagResource",
+            "UntagResource",
+            "UpdateTimeToLive",
+            "BatchGetItem",
+            "TransactGetItems",
+            "Scan",
+            "Query",
+            "Streams.ListStreams",
+            "Streams.DescribeStream",
+            "Streams.GetShardIterator",
+            "Streams.GetRecords",
+            "NoSuchOperation",
+        ] {
+            assert_eq!(placement(op, &none), Placement::Offload, "{op}");
+        }
+        assert_eq!(placement("Query", &limited(1)), Placement::Inline);
+        assert_eq!(
+            placement("Query", &limited(INLINE_QUERY_LIMIT_MAX)),
+            Placement::Inline
+        );
+        assert_eq!(
+            placement("Query", &limited(INLINE_QUERY_LIMIT_MAX + 1)),
+            Placement::Offload
+        );
+        // A Limit makes a Scan no cheaper to place: it may filter through 1 MB per page.
+        assert_eq!(placement("Scan", &limited(1)), Placement::Offload);
+        assert_eq!(placement("PutItem", &limited(1)), Placement::Offload);
     }
 
     #[test]

@@ -108,6 +108,15 @@ struct ServeArgs {
     /// 16 MiB request cap, this bounds the memory an overload can take).
     #[arg(long, default_value_t = 256)]
     max_in_flight_mib: usize,
+    /// Reactor (tokio worker) threads. Small reads run on them (docs/ARCHITECTURE.md, "The
+    /// HTTP front's threads"); writes and long reads run on a separate blocking pool.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    reactor_threads: u16,
+    /// Run small reads (GetItem, catalog reads, Query with Limit <= 25) on the reactor
+    /// threads instead of the blocking pool: less CPU per read, but a stalled read delays the
+    /// other connections of its thread (docs/ARCHITECTURE.md, "The HTTP front's threads").
+    #[arg(long)]
+    inline_reads: bool,
 }
 
 /// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
@@ -197,7 +206,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // Two cores: two reactor threads; engine calls block on their own threads (a write waits
     // for its group commit, so many may wait at once).
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(usize::from(args.reactor_threads))
         .max_blocking_threads(512)
         .thread_name("hashlog-http")
         .enable_all()
@@ -215,6 +224,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             },
         )],
         request_bytes_in_flight_max: args.max_in_flight_mib.max(1) * 1024 * 1024,
+        inline_reads: args.inline_reads,
         ..ServerConfig::default()
     };
     let triggers = Triggers::start(

@@ -16,11 +16,14 @@ use serde_json::{json, Value};
 
 /// Answers by operation name: `Echo` (the op and the raw body), `Query` (3 items with consumed
 /// capacity), `Fail` (ConditionalCheckFailedException with an Item), `Slow` (sleeps 1 s),
-/// `Panic`; anything else is UnknownOperationException.
+/// `Panic`; `PutItem` waits (up to 10 s) until a `GetItem` opens the gate, and answers whether
+/// it was opened; `GetItem` opens it (and panics on the body `panic`); anything else is
+/// UnknownOperationException.
 #[derive(Default)]
 struct Fake {
     calls: AtomicUsize,
     shutdowns: AtomicUsize,
+    gate: (std::sync::Mutex<bool>, std::sync::Condvar),
 }
 
 impl Executor for Fake {
@@ -47,6 +50,27 @@ impl Executor for Fake {
                 Ok(json!({"slow": true}))
             }
             "Panic" => panic!("fake executor panics on purpose"),
+            "PutItem" => {
+                let (open, cv) = &self.gate;
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut g = open.lock().expect("gate");
+                while !*g && Instant::now() < deadline {
+                    g = cv
+                        .wait_timeout(g, Duration::from_millis(50))
+                        .expect("gate")
+                        .0;
+                }
+                Ok(json!({"released": *g}))
+            }
+            "GetItem" => {
+                if body == b"panic" {
+                    panic!("fake GetItem panics on purpose");
+                }
+                let (open, cv) = &self.gate;
+                *open.lock().expect("gate") = true;
+                cv.notify_all();
+                Ok(json!({"Item": {"pk": {"S": "a"}}}))
+            }
             other => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 format!("Unknown operation {other}"),
@@ -323,6 +347,62 @@ fn executor_errors_keep_dynamodb_shape_and_status() {
     assert_eq!(r.status, 500);
     assert_eq!(r.error_type(), format!("{NS}InternalServerError"));
     // The server survives a panicking executor.
+    assert_eq!(c.post(Some("DynamoDB_20120810.Echo"), b"{}").status, 200);
+}
+
+/// With inline reads, writes still run on the blocking pool: three writes blocked in the
+/// executor (more than the two reactor threads) leave the reactor free to read, and run
+/// inline, the GetItem that releases them. Run inline, the writes would hold both reactor threads and the third write and the
+/// GetItem would never be read.
+#[test]
+fn writes_waiting_off_the_reactor_do_not_stall_inline_reads() {
+    let srv = TestServer::start(ServerConfig {
+        inline_reads: true,
+        ..test_config()
+    });
+    let addr = srv.addr;
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = Conn::new(addr);
+                let r = c.post(Some("DynamoDB_20120810.PutItem"), b"{}");
+                (r.status, r.json())
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while srv.fake.calls.load(Ordering::SeqCst) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the three writes never all reached the executor"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut c = srv.connect();
+    let r = c.post(Some("DynamoDB_20120810.GetItem"), b"{}");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"Item": {"pk": {"S": "a"}}}));
+    for w in writers {
+        let (status, v) = w.join().expect("writer");
+        assert_eq!(status, 200);
+        assert_eq!(v, json!({"released": true}));
+    }
+}
+
+/// An operation run inline that panics is answered like one on the blocking pool: a 500
+/// InternalServerError, and the connection and the server carry on.
+#[test]
+fn an_inline_operation_that_panics_is_an_internal_error() {
+    let srv = TestServer::start(ServerConfig {
+        inline_reads: true,
+        ..test_config()
+    });
+    let mut c = srv.connect();
+    let r = c.post(Some("DynamoDB_20120810.GetItem"), b"panic");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.error_type(), format!("{NS}InternalServerError"));
+    let r = c.post(Some("DynamoDB_20120810.GetItem"), b"{}");
+    assert_eq!(r.status, 200);
     assert_eq!(c.post(Some("DynamoDB_20120810.Echo"), b"{}").status, 200);
 }
 

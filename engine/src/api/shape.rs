@@ -50,6 +50,11 @@ fn lower_first(s: &str) -> String {
     }
 }
 
+/// Whether a length of `len` breaks the bounds [`Shape::length`] checks.
+fn out_of_bounds(len: usize, min: usize, max: Option<usize>) -> bool {
+    len < min || max.is_some_and(|m| len > m)
+}
+
 /// The violations found so far in one request.
 struct Shape<'r, 'a> {
     r: &'r Req<'a>,
@@ -180,10 +185,12 @@ impl<'r, 'a> Shape<'r, 'a> {
         match self.r.object(k)? {
             None if required => self.not_null(k),
             None => {}
-            Some(m) => {
+            // Rendered only for a message: a valid Item is not copied and serialised again.
+            Some(m) if out_of_bounds(m.len(), min, max) => {
                 let shown = Value::Object(m.clone()).to_string();
                 self.length(&shown, k, m.len(), min, max);
             }
+            Some(_) => {}
         }
         Ok(())
     }
@@ -199,7 +206,7 @@ impl<'r, 'a> Shape<'r, 'a> {
         match self.r.array(k)? {
             None if required => self.not_null(k),
             None => {}
-            Some(a) => {
+            Some(a) if out_of_bounds(a.len(), min, max) => {
                 let items: Vec<String> = a
                     .iter()
                     .map(|v| match v {
@@ -210,6 +217,7 @@ impl<'r, 'a> Shape<'r, 'a> {
                 let shown = format!("[{}]", items.join(", "));
                 self.length(&shown, k, a.len(), min, max);
             }
+            Some(_) => {}
         }
         Ok(())
     }
