@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::std_backend::StdBackend;
 use super::uring::{UringBackend, UringOptions};
-use super::{IoBackend, OpenOptions};
+use super::{IoBackend, IoFile, OpenOptions};
 
 fn backends() -> Vec<Arc<dyn IoBackend>> {
     let mut v: Vec<Arc<dyn IoBackend>> = vec![Arc::new(StdBackend::new())];
@@ -70,6 +70,28 @@ fn reading_past_the_end_is_unexpected_eof() {
     });
 }
 
+/// Reads every `bufs[i]` at `offsets[i]` in one `read_many` and checks it against `data`.
+fn read_and_check(
+    io: &dyn IoBackend,
+    f: &dyn IoFile,
+    offsets: &[u64],
+    bufs: &mut [Vec<u8>],
+    data: &[u8],
+) {
+    {
+        let mut reqs: Vec<(u64, &mut [u8])> = offsets
+            .iter()
+            .copied()
+            .zip(bufs.iter_mut().map(|b| b.as_mut_slice()))
+            .collect();
+        f.read_many(&mut reqs).expect("read_many");
+    }
+    for (off, b) in offsets.iter().zip(bufs.iter()) {
+        let o = *off as usize;
+        assert_eq!(&b[..], &data[o..o + b.len()], "{}", io.name());
+    }
+}
+
 #[test]
 fn read_many_fills_every_range() {
     each_backend(|io, dir| {
@@ -81,18 +103,7 @@ fn read_many_fills_every_range() {
         // More ranges than the ring has entries, so submission goes in several rounds.
         let mut bufs: Vec<Vec<u8>> = (0..40).map(|i| vec![0u8; 100 + i * 37]).collect();
         let offsets: Vec<u64> = (0..40).map(|i| (i * 2011) as u64).collect();
-        {
-            let mut reqs: Vec<(u64, &mut [u8])> = offsets
-                .iter()
-                .copied()
-                .zip(bufs.iter_mut().map(|b| b.as_mut_slice()))
-                .collect();
-            f.read_many(&mut reqs).expect("read_many");
-        }
-        for (off, b) in offsets.iter().zip(&bufs) {
-            let o = *off as usize;
-            assert_eq!(&b[..], &data[o..o + b.len()], "{}", io.name());
-        }
+        read_and_check(io, f.as_ref(), &offsets, &mut bufs, &data);
         let mut empty: Vec<(u64, &mut [u8])> = Vec::new();
         f.read_many(&mut empty).expect("empty batch");
         let mut tail = vec![0u8; 10];
@@ -128,18 +139,7 @@ fn large_read_batches_refill_the_ring_and_a_read_past_the_end_fails_the_batch() 
         // More reads than a calling thread's ring keeps in flight (64).
         let mut bufs: Vec<Vec<u8>> = (0..150).map(|i| vec![0u8; 1 + (i * 131) % 4096]).collect();
         let offsets: Vec<u64> = (0..150u64).map(|i| (i * 7919) % 290_000).collect();
-        {
-            let mut reqs: Vec<(u64, &mut [u8])> = offsets
-                .iter()
-                .copied()
-                .zip(bufs.iter_mut().map(|b| b.as_mut_slice()))
-                .collect();
-            f.read_many(&mut reqs).expect("read_many");
-        }
-        for (off, b) in offsets.iter().zip(&bufs) {
-            let o = *off as usize;
-            assert_eq!(&b[..], &data[o..o + b.len()], "{}", io.name());
-        }
+        read_and_check(io, f.as_ref(), &offsets, &mut bufs, &data);
         let (mut a, mut b, mut c) = (vec![0u8; 100], vec![0u8; 100], vec![0u8; 100]);
         let mut reqs: Vec<(u64, &mut [u8])> = vec![
             (0, a.as_mut_slice()),

@@ -277,9 +277,7 @@ impl Wal {
                 .name("wal-acker".into())
                 .spawn(move || {
                     for (first, replies) in ack_rx {
-                        for (i, reply) in replies.into_iter().enumerate() {
-                            let _ = reply.send(Ok(first + i as u64));
-                        }
+                        acknowledge(first, replies);
                     }
                 })
                 .map_err(StorageError::Io)?;
@@ -727,6 +725,13 @@ type Pending = Vec<(Vec<u8>, oneshot::Sender<Result<SeqNo>>)>;
 /// A durable batch to acknowledge: the seq of its first record and its writers, in order.
 type AckJob = (SeqNo, Vec<oneshot::Sender<Result<SeqNo>>>);
 
+/// Answers each writer of a durable batch with its record's seq.
+fn acknowledge(first: SeqNo, replies: Vec<oneshot::Sender<Result<SeqNo>>>) {
+    for (i, reply) in replies.into_iter().enumerate() {
+        let _ = reply.send(Ok(first + i as u64));
+    }
+}
+
 impl Committer {
     fn run(&mut self) {
         loop {
@@ -952,9 +957,7 @@ impl Committer {
                         }
                     }
                 }
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let _ = reply.send(Ok(first + i as u64));
-                }
+                acknowledge(first, replies);
             }
             Err(StorageError::DiskFull(why)) => {
                 // Nothing of the batch was written: refuse it, stay usable.
