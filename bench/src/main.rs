@@ -10,6 +10,7 @@
 mod config;
 mod cost;
 mod http;
+mod ioreads;
 mod keys;
 mod peers;
 mod plot;
@@ -59,6 +60,9 @@ enum Cmd {
     /// the disk's own pwrite+fdatasync rate at each row's batch size, measured in the same
     /// run.
     Walcommit(WalcommitArgs),
+    /// Batched 4 KiB page-cache reads through `read_many`, io_uring against std, interleaved
+    /// per round (the ratio is taken within each round).
+    Ioreads(IoreadsArgs),
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
     Http(HttpArgs),
@@ -69,6 +73,25 @@ enum Cmd {
     /// The real-clock runner's own per-op cost (against a client that answers at once)
     /// next to a PutItem through `Database::execute`, and the key generators' throughput.
     Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct IoreadsArgs {
+    /// Reads per batch (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "8,32")]
+    batches: Vec<usize>,
+    /// Reads per backend, batch size and round.
+    #[arg(long, default_value_t = 400_000)]
+    reads: u64,
+    /// Rounds (backends alternate which goes first).
+    #[arg(long, default_value_t = 7)]
+    rounds: usize,
+    /// File size in MiB (it must fit in the page cache).
+    #[arg(long, default_value_t = 256)]
+    file_mib: u64,
+    /// Directory for the file [default: a temporary directory].
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -397,6 +420,7 @@ fn main() {
         Cmd::Peers(a) => run_peers(a),
         Cmd::Writeamp(a) => run_writeamp(a),
         Cmd::Walcommit(a) => run_walcommit(a),
+        Cmd::Ioreads(a) => run_ioreads(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
         Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
@@ -1072,6 +1096,34 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
                 r.p99_us
             );
         }
+    }
+    Ok(())
+}
+
+fn run_ioreads(a: IoreadsArgs) -> Result<(), String> {
+    if a.batches.iter().any(|&b| b == 0) || a.rounds == 0 || a.reads == 0 || a.file_mib == 0 {
+        return Err("--batches, --rounds, --reads and --file-mib must be positive".into());
+    }
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            tmp.path().to_path_buf()
+        }
+    };
+    println!(
+        "# {}; {} MiB file in {} (page cache); {} reads per backend, batch size and round; {} rounds",
+        machine(),
+        a.file_mib,
+        dir.display(),
+        a.reads,
+        a.rounds
+    );
+    let rows = ioreads::run(&dir, a.file_mib << 20, &a.batches, a.reads, a.rounds)?;
+    println!("{}", ioreads::HEADER);
+    for r in &rows {
+        println!("{}", r.format());
     }
     Ok(())
 }

@@ -938,18 +938,32 @@ fn local_read_many(
     reqs: &mut [(u64, &mut [u8])],
     try_cache_first: bool,
 ) -> io::Result<()> {
+    // Bytes read so far per request; on the stack for the batch sizes the engine uses.
+    let mut on_stack = [0usize; LOCAL_RING_ENTRIES as usize];
+    let mut on_heap = Vec::new();
+    let done: &mut [usize] = if reqs.len() <= on_stack.len() {
+        &mut on_stack[..reqs.len()]
+    } else {
+        on_heap.resize(reqs.len(), 0);
+        &mut on_heap
+    };
+    if try_cache_first {
+        let mut all = true;
+        for (i, (offset, buf)) in reqs.iter_mut().enumerate() {
+            done[i] = cached_prefix(fd, buf, *offset);
+            all &= done[i] == buf.len();
+        }
+        // All served by the page cache: the ring is not needed.
+        if all {
+            return Ok(());
+        }
+    }
     LOCAL_RING.with(|cell| {
         let mut slot = cell.borrow_mut();
         let ring = match slot.as_mut() {
             Some(r) => r,
             None => slot.insert(local_ring()?),
         };
-        let mut done = vec![0usize; reqs.len()];
-        if try_cache_first {
-            for (i, (offset, buf)) in reqs.iter_mut().enumerate() {
-                done[i] = cached_prefix(fd, buf, *offset);
-            }
-        }
         let mut queue: VecDeque<usize> = (0..reqs.len())
             .filter(|&i| done[i] < reqs[i].1.len())
             .collect();

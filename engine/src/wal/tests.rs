@@ -182,6 +182,48 @@ fn group_commit_shares_fdatasyncs_between_concurrent_writers() {
     eprintln!("group commit: {st:?}");
 }
 
+#[test]
+fn appenders_racing_close_are_answered_and_none_hangs() {
+    // Appenders keep the sync queue busy while the log closes: each append is either
+    // acknowledged (and replays) or refused with Closed, and every thread returns.
+    for round in 0..20u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _) = open(std_io(), dir.path(), small_segments()).expect("open");
+        let started = std::sync::Barrier::new(9);
+        let acked: Vec<Records> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8u64)
+                .map(|t| {
+                    let (wal, started) = (&wal, &started);
+                    s.spawn(move || {
+                        started.wait();
+                        let mut mine = Vec::new();
+                        for i in 0..500u64 {
+                            let p = format!("r{round}-t{t}-{i}").into_bytes();
+                            match wal.append(&p) {
+                                Ok(seq) => mine.push((seq, p)),
+                                Err(StorageError::Closed) => break,
+                                Err(e) => panic!("unexpected error {e}"),
+                            }
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            started.wait();
+            std::thread::sleep(std::time::Duration::from_micros(200 * round));
+            wal.close().expect("close");
+            assert!(matches!(wal.append(b"late"), Err(StorageError::Closed)));
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        let mut acked: Records = acked.into_iter().flatten().collect();
+        acked.sort();
+        assert_eq!(reopen(dir.path(), small_segments()).expect("reopen"), acked);
+    }
+}
+
 /// Four small records and a last one; returns the segment path and where the last batch
 /// starts and ends.
 fn log_with_last_batch(dir: &Path, opts: WalOptions) -> (PathBuf, u64, u64) {
@@ -702,6 +744,9 @@ fn after_faults_and_a_crash_exactly_the_acknowledged_records_replay() {
                             let p = format!("seed{seed}-t{t}-{i}").into_bytes();
                             match wal.append(&p) {
                                 Ok(seq) => mine.push((seq, p)),
+                                // Refused whole (no space for the write or a new segment):
+                                // it must not replay, and the log stays usable.
+                                Err(StorageError::DiskFull(_)) => {}
                                 Err(StorageError::Io(_)) | Err(StorageError::Poisoned(_)) => break,
                                 Err(e) => panic!("unexpected error {e}"),
                             }

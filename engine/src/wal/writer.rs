@@ -1,10 +1,11 @@
-//! The log itself: recovery on open, then one committer thread that turns queued appends into
-//! batches (one write and one fdatasync each), rotates segments and wakes the writers (those
-//! of large batches through an acker thread, so the next batch's write overlaps the wake-ups).
+//! The log itself: recovery on open, then one committer thread that writes the batches the
+//! appenders queue (one write and one fdatasync each), rotates segments and wakes each batch's
+//! writers with one futex wake.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,18 +26,16 @@ use crate::wal::{Durability, WalOptions, WalStats};
 
 /// A batch stops growing once it holds this many payload bytes (it always takes one record).
 const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Batches of more records than this are woken by the acker thread, so the committer can
+/// start the next write and fdatasync while the kernel wakes the writers of the last batch
+/// (on a 2-core VM each woken thread costs the waker microseconds).
+const ACK_INLINE_MAX: usize = 16;
 /// Payload bytes that may wait in the queue; appenders beyond it block (backpressure).
 const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Zeros written ahead of the write position at a time when preallocating.
 const PREALLOCATE_CHUNK_BYTES: u64 = 1024 * 1024;
 /// While the disk is full, the committer retries writing the log buffer this often.
 const DISK_FULL_RETRY: Duration = Duration::from_millis(50);
-/// Batches of more records than this are acknowledged by the acker thread, so the committer
-/// can start the next write and fdatasync while the writers of the last batch are woken
-/// (waking dozens of blocked threads takes about as long as a sync on a 2-core machine).
-/// Smaller batches are acknowledged by the committer itself: one thread handoff fewer per
-/// append.
-const ACK_INLINE_MAX: usize = 4;
 /// Suffix of segment file names (`{id:020}.wal`).
 const SEGMENT_SUFFIX: &str = ".wal";
 
@@ -63,6 +62,10 @@ struct Shared {
     segments: Mutex<Vec<SegmentMeta>>,
     queued_bytes: Mutex<usize>,
     queue_room: Condvar,
+    /// Sync durability: appends waiting for the committer, already grouped into batches.
+    queue: Mutex<SyncQueue>,
+    /// Sync durability: signalled when the committer takes a batch off a full queue.
+    sync_room: Condvar,
     /// Buffered durability: appends numbered and queued here, written by the committer.
     buffer: Mutex<LogBuffer>,
     /// Buffered durability: the committer could not write the buffer because the disk is
@@ -84,6 +87,99 @@ struct LogBuffer {
     records: Vec<Vec<u8>>,
 }
 
+/// Sync durability: the batches appenders have filled and the committer has not taken yet.
+/// An appender joins the last batch while it has room, else opens a new one; the committer
+/// takes them from the front. Grouping here, rather than in the committer, is what lets one
+/// futex wake answer a whole batch.
+#[derive(Debug, Default)]
+struct SyncQueue {
+    batches: VecDeque<QueuedBatch>,
+    /// Payload bytes queued: appenders beyond `QUEUE_BYTES_MAX` wait (backpressure). Kept
+    /// here rather than under a lock of its own, so an append takes one lock.
+    bytes: usize,
+    /// The committer is gone: nothing queued now would ever be written.
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct QueuedBatch {
+    records: Vec<Vec<u8>>,
+    bytes: usize,
+    ticket: Ticket,
+}
+
+/// How one batch ended, published once to every writer in it. The writers wait on `state`
+/// (a futex word): one wake answers them all, where one wake-up call per writer made the
+/// waking thread the bottleneck at dozens of writers on two cores.
+#[derive(Debug, Default)]
+struct BatchDone {
+    /// 0 while the batch is pending, 1 once `outcome` is set.
+    state: AtomicU32,
+    /// The seq of the batch's first record, or why it was not written.
+    outcome: OnceLock<Result<SeqNo>>,
+}
+
+impl BatchDone {
+    fn finish(&self, outcome: Result<SeqNo>) {
+        if self.publish(outcome) {
+            atomic_wait::wake_all(&self.state);
+        }
+    }
+
+    /// Sets the outcome without waking the waiters (a writer that looks sees it at once);
+    /// false if it was already set.
+    fn publish(&self, outcome: Result<SeqNo>) -> bool {
+        if self.outcome.set(outcome).is_ok() {
+            self.state.store(1, Ordering::Release);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Blocks until the batch is finished; the answer for the record at `index` in it.
+    fn wait(&self, index: usize) -> Result<SeqNo> {
+        while self.state.load(Ordering::Acquire) == 0 {
+            atomic_wait::wait(&self.state, 0);
+        }
+        match self.outcome.get() {
+            Some(Ok(first)) => Ok(first + index as u64),
+            Some(Err(e)) => Err(replicate(e)),
+            None => Err(StorageError::Poisoned(
+                "WAL batch finished without an outcome".into(),
+            )),
+        }
+    }
+}
+
+/// The committer's hold on a batch's outcome. A batch dropped unanswered (the committer
+/// panicked, or stopped with batches queued) fails its writers rather than leaving them
+/// blocked.
+#[derive(Debug, Default)]
+struct Ticket(Arc<BatchDone>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.finish(Err(StorageError::Poisoned(
+            "the WAL committer stopped before this append was written".into(),
+        )));
+    }
+}
+
+/// The same error again, for each writer of a batch that failed as a whole.
+fn replicate(e: &StorageError) -> StorageError {
+    match e {
+        StorageError::Io(io) => match io.raw_os_error() {
+            Some(code) => StorageError::Io(std::io::Error::from_raw_os_error(code)),
+            None => StorageError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        },
+        StorageError::DiskFull(why) => StorageError::DiskFull(why.clone()),
+        StorageError::Poisoned(why) => StorageError::Poisoned(why.clone()),
+        StorageError::Closed => StorageError::Closed,
+        other => StorageError::Poisoned(other.to_string()),
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SegmentMeta {
     id: u64,
@@ -93,20 +189,13 @@ struct SegmentMeta {
 }
 
 enum Request {
-    Append {
-        payload: Vec<u8>,
-        /// A oneshot, not a channel: its receiver parks at once, where a crossbeam receiver
-        /// spins and yields first (with dozens of appenders waiting on two cores, the
-        /// spinning took the CPU the committer and the woken writers needed).
-        reply: oneshot::Sender<Result<SeqNo>>,
-    },
     Sync {
         reply: Sender<Result<()>>,
     },
     Close {
         reply: Sender<Result<()>>,
     },
-    /// Buffered durability: the log buffer became non-empty.
+    /// The sync queue or (buffered durability) the log buffer became non-empty.
     Wake,
     /// Buffered durability: answer once the buffer is written (not synced).
     WriteOut {
@@ -259,6 +348,8 @@ impl Wal {
             segments: Mutex::new(segments),
             queued_bytes: Mutex::new(0),
             queue_room: Condvar::new(),
+            queue: Mutex::new(SyncQueue::default()),
+            sync_room: Condvar::new(),
             buffer: Mutex::new(LogBuffer {
                 next_seq,
                 records: Vec::new(),
@@ -272,12 +363,12 @@ impl Wal {
         let (tx, rx) = crossbeam_channel::bounded(GROUP_COMMIT_BATCH_MAX);
         // Sync durability only: buffered appends are acknowledged before they are written.
         let (ack_tx, acker) = if shared.opts.durability == Durability::Sync {
-            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<AckJob>();
+            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Arc<BatchDone>>();
             let handle = std::thread::Builder::new()
                 .name("wal-acker".into())
                 .spawn(move || {
-                    for (first, replies) in ack_rx {
-                        acknowledge(first, replies);
+                    for done in ack_rx {
+                        atomic_wait::wake_all(&done.state);
                     }
                 })
                 .map_err(StorageError::Io)?;
@@ -294,7 +385,6 @@ impl Wal {
             batch: Vec::new(),
             aligned: AlignedBuf::default(),
             last_sync: Instant::now(),
-            carry: None,
         };
         let handle = std::thread::Builder::new()
             .name("wal-committer".into())
@@ -324,21 +414,52 @@ impl Wal {
             )));
         }
         self.shared.check_usable()?;
-        let n = payload.len();
-        self.shared.acquire_queue(n);
-        if self.shared.opts.durability != Durability::Sync {
-            return self.append_buffered(payload);
+        if self.shared.opts.durability == Durability::Sync {
+            return self.append_synced(payload);
         }
-        let (reply, answer) = oneshot::channel();
-        let r = match self.tx.send(Request::Append {
-            payload: payload.to_vec(),
-            reply,
-        }) {
-            Ok(()) => answer.recv().unwrap_or_else(|_| Err(self.gone())),
-            Err(_) => Err(self.gone()),
+        self.shared.acquire_queue(payload.len());
+        self.append_buffered(payload)
+    }
+
+    /// Sync durability: joins the open batch (or opens one), then waits for the committer to
+    /// write and fdatasync it.
+    fn append_synced(&self, payload: &[u8]) -> Result<SeqNo> {
+        let record = payload.to_vec();
+        let n = record.len();
+        let (done, index, was_empty) = {
+            let mut q = self.shared.queue.lock();
+            while !q.closed && q.bytes > 0 && q.bytes + n > QUEUE_BYTES_MAX {
+                self.shared.sync_room.wait(&mut q);
+            }
+            if q.closed {
+                drop(q);
+                return Err(self.gone());
+            }
+            let was_empty = q.batches.is_empty();
+            let fits = q.batches.back().is_some_and(|b| {
+                b.records.len() < GROUP_COMMIT_BATCH_MAX && b.bytes + n <= BATCH_BYTES_MAX
+            });
+            if !fits {
+                q.batches.push_back(QueuedBatch {
+                    records: Vec::new(),
+                    bytes: 0,
+                    ticket: Ticket::default(),
+                });
+            }
+            let Some(b) = q.batches.back_mut() else {
+                return Err(StorageError::Poisoned("WAL queue lost its batch".into()));
+            };
+            b.records.push(record);
+            b.bytes += n;
+            let answer = (Arc::clone(&b.ticket.0), b.records.len() - 1, was_empty);
+            q.bytes += n;
+            answer
         };
-        self.shared.release_queue(n);
-        r
+        if was_empty {
+            // A gone committer failed (or will fail) every queued batch, this one included.
+            let _ = self.tx.send(Request::Wake);
+        }
+        done.wait(index)
     }
 
     /// Buffered durability: numbers the record and queues it for the committer (the queue
@@ -458,8 +579,8 @@ impl Wal {
                 ));
             }
         }
-        // The committer is gone, and with it the acker's sender: the acker answers what it
-        // was handed and ends.
+        // The committer is gone, and with it the acker's sender: the acker wakes what it was
+        // handed and ends.
         if let Some(h) = self.acker.lock().take() {
             if h.join().is_err() {
                 return Err(StorageError::Poisoned(
@@ -715,78 +836,54 @@ struct Committer {
     /// O_DIRECT staging buffer (reused).
     aligned: AlignedBuf,
     last_sync: Instant,
-    /// A request taken from the queue that did not fit in the previous batch.
-    carry: Option<Request>,
-    /// Hands large batches' acknowledgements to the acker thread (sync durability).
-    acker: Option<Sender<AckJob>>,
+    /// Hands large batches' wake-ups to the acker thread (sync durability).
+    acker: Option<Sender<Arc<BatchDone>>>,
 }
 
-type Pending = Vec<(Vec<u8>, oneshot::Sender<Result<SeqNo>>)>;
-/// A durable batch to acknowledge: the seq of its first record and its writers, in order.
-type AckJob = (SeqNo, Vec<oneshot::Sender<Result<SeqNo>>>);
-
-/// Answers each writer of a durable batch with its record's seq.
-fn acknowledge(first: SeqNo, replies: Vec<oneshot::Sender<Result<SeqNo>>>) {
-    for (i, reply) in replies.into_iter().enumerate() {
-        let _ = reply.send(Ok(first + i as u64));
+impl Drop for Committer {
+    /// Closes the sync queue and fails what is still in it: those appends were never written.
+    fn drop(&mut self) {
+        let left = {
+            let mut q = self.shared.queue.lock();
+            q.closed = true;
+            q.bytes = 0;
+            self.shared.sync_room.notify_all();
+            std::mem::take(&mut q.batches)
+        };
+        for b in left {
+            b.ticket
+                .0
+                .finish(Err(if self.shared.poisoned.load(Ordering::SeqCst) {
+                    self.shared.poisoned_error()
+                } else {
+                    StorageError::Closed
+                }));
+        }
     }
 }
 
 impl Committer {
     fn run(&mut self) {
         loop {
-            let first = match self.carry.take() {
-                Some(r) => r,
-                None => match self.next_request() {
-                    Some(r) => r,
-                    None => {
-                        // Every sender is gone (the Wal was dropped without close).
-                        self.drain_buffer();
-                        let _ = self.sync_if_needed();
-                        return;
-                    }
-                },
+            let Some(request) = self.next_request() else {
+                // Every sender is gone (the Wal was dropped without close).
+                self.drain_queue();
+                self.drain_buffer();
+                let _ = self.sync_if_needed();
+                return;
             };
-            let mut pending: Pending = Vec::new();
-            let mut bytes = 0usize;
-            let mut control = None;
-            match first {
-                Request::Append { payload, reply } => {
-                    bytes += payload.len();
-                    pending.push((payload, reply));
-                }
-                other => control = Some(other),
-            }
-            while control.is_none()
-                && pending.len() < GROUP_COMMIT_BATCH_MAX
-                && bytes < BATCH_BYTES_MAX
-            {
-                match self.rx.try_recv() {
-                    Ok(Request::Append { payload, reply }) => {
-                        if bytes + payload.len() > BATCH_BYTES_MAX {
-                            self.carry = Some(Request::Append { payload, reply });
-                            break;
-                        }
-                        bytes += payload.len();
-                        pending.push((payload, reply));
-                    }
-                    Ok(other) => control = Some(other),
-                    Err(_) => break,
-                }
-            }
+            self.drain_queue();
             self.drain_buffer();
-            if !pending.is_empty() {
-                self.commit(pending);
-            }
             self.periodic_sync();
-            match control {
-                Some(Request::Sync { reply }) => {
+            match request {
+                Request::Sync { reply } => {
                     let r = self.sync_if_needed();
                     // Acknowledged records still in the buffer are not durable yet.
                     let r = r.and_then(|()| self.buffer_written());
                     let _ = reply.send(r);
                 }
-                Some(Request::Close { reply }) => {
+                Request::Close { reply } => {
+                    self.drain_queue();
                     self.drain_buffer();
                     // A poisoned log has nothing it could still make durable.
                     let r = if self.shared.poisoned.load(Ordering::SeqCst) {
@@ -797,14 +894,14 @@ impl Committer {
                     let _ = reply.send(r);
                     return;
                 }
-                Some(Request::WriteOut { reply }) => {
+                Request::WriteOut { reply } => {
                     let _ = reply.send(if self.shared.poisoned.load(Ordering::SeqCst) {
                         Err(self.shared.poisoned_error())
                     } else {
                         self.buffer_written()
                     });
                 }
-                Some(Request::Append { .. }) | Some(Request::Wake) | None => {}
+                Request::Wake => {}
             }
         }
     }
@@ -938,53 +1035,58 @@ impl Committer {
         }
     }
 
-    fn commit(&mut self, pending: Pending) {
+    /// Sync durability: writes and syncs every queued batch, answering each one's writers,
+    /// until the queue is empty.
+    fn drain_queue(&mut self) {
+        loop {
+            let batch = {
+                let mut q = self.shared.queue.lock();
+                let Some(b) = q.batches.pop_front() else {
+                    return;
+                };
+                let was_full = q.bytes + b.bytes > QUEUE_BYTES_MAX;
+                q.bytes -= b.bytes;
+                if was_full {
+                    self.shared.sync_room.notify_all();
+                }
+                b
+            };
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, batch: QueuedBatch) {
+        let QueuedBatch {
+            records, ticket, ..
+        } = batch;
+        let many = records.len() > ACK_INLINE_MAX;
         if self.shared.poisoned.load(Ordering::SeqCst) {
-            for (_, reply) in pending {
-                let _ = reply.send(Err(self.shared.poisoned_error()));
-            }
+            ticket.0.finish(Err(self.shared.poisoned_error()));
             return;
         }
-        let payloads: Vec<&[u8]> = pending.iter().map(|(p, _)| p.as_slice()).collect();
-        match self.write_batch(&payloads) {
-            Ok(first) => {
-                let mut replies: Vec<_> = pending.into_iter().map(|(_, r)| r).collect();
-                if replies.len() > ACK_INLINE_MAX {
-                    if let Some(acker) = &self.acker {
-                        match acker.send((first, replies)) {
-                            Ok(()) => return,
-                            Err(crossbeam_channel::SendError((_, back))) => replies = back,
-                        }
-                    }
-                }
-                acknowledge(first, replies);
-            }
-            Err(StorageError::DiskFull(why)) => {
-                // Nothing of the batch was written: refuse it, stay usable.
-                for (_, reply) in pending {
-                    let _ = reply.send(Err(StorageError::DiskFull(why.clone())));
-                }
-            }
+        let payloads: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let outcome = match self.write_batch(&payloads) {
+            // A batch refused for lack of space wrote nothing: refuse it, stay usable.
+            Ok(first) => Ok(first),
+            Err(e @ StorageError::DiskFull(_)) => Err(e),
             Err(e) => {
                 self.shared.poison(format!("WAL write failed: {e}"));
-                let kind = match &e {
-                    StorageError::Io(io) => Some((io.kind(), io.raw_os_error())),
-                    _ => None,
-                };
-                let text = e.to_string();
-                let mut first = Some(e);
-                for (_, reply) in pending {
-                    let err = first.take().unwrap_or_else(|| match kind {
-                        Some((_, Some(code))) => {
-                            StorageError::Io(std::io::Error::from_raw_os_error(code))
-                        }
-                        Some((k, None)) => StorageError::Io(std::io::Error::new(k, text.clone())),
-                        None => StorageError::Poisoned(text.clone()),
-                    });
-                    let _ = reply.send(Err(err));
+                Err(e)
+            }
+        };
+        if many {
+            if let Some(acker) = &self.acker {
+                if ticket.0.publish(outcome) {
+                    if let Err(crossbeam_channel::SendError(done)) =
+                        acker.send(Arc::clone(&ticket.0))
+                    {
+                        atomic_wait::wake_all(&done.state);
+                    }
                 }
+                return;
             }
         }
+        ticket.0.finish(outcome);
     }
 
     /// Encodes and writes one batch; returns the seq of its first record.
