@@ -1101,7 +1101,7 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
 }
 
 fn run_ioreads(a: IoreadsArgs) -> Result<(), String> {
-    if a.batches.iter().any(|&b| b == 0) || a.rounds == 0 || a.reads == 0 || a.file_mib == 0 {
+    if a.batches.contains(&0) || a.rounds == 0 || a.reads == 0 || a.file_mib == 0 {
         return Err("--batches, --rounds, --reads and --file-mib must be positive".into());
     }
     let tmp;
