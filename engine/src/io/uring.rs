@@ -52,8 +52,8 @@ use crate::io::{IoBackend, IoFile, OpenOptions};
 /// How many rings (threads) and how deep each is, and where fsyncs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UringOptions {
-    /// Rings, each with its own thread (used by [`UringOptions::all_ops_via_ring`]); files
-    /// are spread over them round-robin. At least 1.
+    /// Rings, each with its own thread, started only for [`UringOptions::all_ops_via_ring`];
+    /// files are spread over them round-robin. At least 1.
     pub rings: usize,
     /// Submission queue entries per ring (rounded up to a power of two by the kernel).
     pub entries: u32,
@@ -100,9 +100,15 @@ impl UringBackend {
         Self::with_options(UringOptions::default())
     }
 
-    /// Sets up `opts.rings` rings (at least one), each with its thread.
+    /// With `all_ops_via_ring`, sets up `opts.rings` rings (at least one), each with its
+    /// thread. Otherwise no thread is started: batched reads and O_DIRECT writes use the
+    /// calling thread's own ring.
     pub fn with_options(opts: UringOptions) -> io::Result<Self> {
-        let n = opts.rings.max(1);
+        let n = if opts.all_ops_via_ring {
+            opts.rings.max(1)
+        } else {
+            0
+        };
         let mut rings = Vec::with_capacity(n);
         for i in 0..n {
             rings.push(Arc::new(RingHandle::start(i, opts.entries.max(8))?));
@@ -114,9 +120,12 @@ impl UringBackend {
         })
     }
 
-    fn pick_ring(&self) -> Arc<RingHandle> {
+    fn pick_ring(&self) -> Option<Arc<RingHandle>> {
+        if self.rings.is_empty() {
+            return None;
+        }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
-        Arc::clone(&self.rings[i])
+        Some(Arc::clone(&self.rings[i]))
     }
 }
 
@@ -160,18 +169,29 @@ impl IoBackend for UringBackend {
     }
 }
 
-/// A file whose reads, writes and syncs go through one ring.
+/// A file of the io_uring backend.
 #[derive(Debug)]
 pub struct UringFile {
     file: File,
     direct: bool,
-    ring: Arc<RingHandle>,
+    /// The shared ring thread its operations go to (`all_ops_via_ring` only).
+    ring: Option<Arc<RingHandle>>,
     all_ops_via_ring: bool,
 }
 
 impl UringFile {
     fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
+    }
+
+    /// Runs `job` on the file's shared ring thread.
+    fn on_ring(&self, job: Job) -> io::Result<()> {
+        match &self.ring {
+            Some(r) => r.run(job),
+            None => Err(io::Error::other(
+                "io_uring: no ring thread (all_ops_via_ring is off)",
+            )),
+        }
     }
 }
 
@@ -185,7 +205,7 @@ impl IoFile for UringFile {
             return std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset);
         }
         let ops = vec![Span::new(buf.as_mut_ptr(), buf.len(), offset, false)];
-        self.ring.run(Job::new(self.fd(), ops, None))
+        self.on_ring(Job::new(self.fd(), ops, None))
     }
 
     fn read_many(&self, reqs: &mut [(u64, &mut [u8])]) -> io::Result<()> {
@@ -204,7 +224,7 @@ impl IoFile for UringFile {
         if ops.is_empty() {
             return Ok(());
         }
-        self.ring.run(Job::new(self.fd(), ops, None))
+        self.on_ring(Job::new(self.fd(), ops, None))
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
