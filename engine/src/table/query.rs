@@ -111,13 +111,14 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
         let entry = decode_item(&v)?;
         page.scanned += 1;
         page.bytes += item_size(&entry);
-        let last_key = |entry: &Item| -> Result<Item, ApiError> {
-            Ok(match spec.index {
-                Some(ix) => ix.last_key(&t.schema, entry),
-                None => t.schema.decode_user_key(&k)?,
-            })
+        let limit_hit = spec.limit.is_some_and(|l| page.scanned >= l);
+        let stop = limit_hit || page.bytes >= QUERY_PAGE_MAX_BYTES;
+        // Only the item a page stops at can be its LastEvaluatedKey: decode no other key.
+        let lk = match (stop, spec.index) {
+            (false, _) => None,
+            (true, Some(ix)) => Some(ix.last_key(&t.schema, &entry)),
+            (true, None) => Some(t.schema.decode_user_key(&k)?),
         };
-        let lk = last_key(&entry)?;
         let item = if spec.fetch {
             match tables.load(t, &t.schema.user_key(&entry)?)? {
                 Some(full) => {
@@ -143,12 +144,11 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
                 page.items.push(shown);
             }
         }
-        let limit_hit = spec.limit.is_some_and(|l| page.scanned >= l);
-        if limit_hit || page.bytes >= QUERY_PAGE_MAX_BYTES {
+        if stop {
             // DynamoDB names the last evaluated item whenever Limit stopped the page; when the
             // size cap did, only if more items remain.
             if limit_hit || it.peek().is_some() {
-                page.last_key = Some(lk);
+                page.last_key = lk;
             }
             break;
         }
