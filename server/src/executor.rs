@@ -3,7 +3,7 @@
 //! The server calls only [`Executor`]: the real backend is `hashlog::api::Database` (see
 //! `open_backend` in `main.rs`); tests plug in fakes.
 
-use hashlog::api::{ApiError, Database};
+use hashlog::api::{ApiError, Database, Response};
 use serde_json::Value;
 
 /// Answers DynamoDB operations. Implementations block (a write waits for its WAL sync), so the
@@ -13,6 +13,13 @@ pub trait Executor: Send + Sync + 'static {
     /// on the raw JSON request body. Malformed JSON is the executor's to report
     /// (SerializationException).
     fn execute(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError>;
+
+    /// [`Executor::execute`] as the HTTP front calls it: a backend may answer reads with a
+    /// [`Response::Read`] that serialises straight from its items. Its JSON must be that of
+    /// `execute`'s answer.
+    fn respond(&self, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
+        self.execute(operation, body).map(Response::Json)
+    }
 
     /// Called once after the server stopped accepting and every in-flight request finished:
     /// make everything durable and stop background work. An error makes the process exit
@@ -30,6 +37,10 @@ pub trait Executor: Send + Sync + 'static {
 impl Executor for Database {
     fn execute(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
         Database::execute(self, operation, body)
+    }
+
+    fn respond(&self, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
+        Database::respond(self, operation, body)
     }
 
     fn shutdown(&self) -> Result<(), String> {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hashlog::api::{ApiError, ErrorCode};
+use hashlog::api::{ApiError, ErrorCode, Response as Answer};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
@@ -30,7 +30,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::executor::Executor;
-use crate::metrics::{response_facts, Metrics, Outcome};
+use crate::metrics::{answer_facts, Metrics, Outcome};
 use crate::sigv4::{self, Credentials, RequestParts};
 
 /// The JSON 1.0 content type DynamoDB speaks.
@@ -375,11 +375,11 @@ impl App {
         table: &str,
         status: u16,
         error: Option<&ApiError>,
-        ok: Option<&Value>,
+        ok: Option<&Answer>,
     ) {
         let seconds = call.started.elapsed().as_secs_f64();
         let facts = ok
-            .map(|v| response_facts(call.op_label(), v))
+            .map(|v| answer_facts(call.op_label(), v))
             .unwrap_or_default();
         self.metrics.record(&Outcome {
             table,
@@ -603,13 +603,9 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
             .unwrap_or("localhost")
             .to_string();
         let v = json!({"Endpoints": [{"Address": host, "CachePeriodInMinutes": 1440}]});
-        app.record(&call, "", 200, None, Some(&v));
-        return api_response(
-            200,
-            v.to_string().into_bytes(),
-            &call.request_id,
-            call.content_type,
-        );
+        let body = v.to_string().into_bytes();
+        app.record(&call, "", 200, None, Some(&Answer::Json(v)));
+        return api_response(200, body, &call.request_id, call.content_type);
     }
 
     // With `inline_reads`, reads that touch no log and answer little run here, on the
@@ -626,7 +622,8 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
             Some(f) => f.table,
             None => probe(&body).table,
         };
-        let result = a.executor.execute(&operation, &body);
+        // Reads come back as items and are serialised from them, with no `Value` tree.
+        let result = a.executor.respond(&operation, &body);
         drop(body);
         drop(permit);
         drop(body_permit);

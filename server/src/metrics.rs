@@ -11,6 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use hashlog::api::Response;
 use parking_lot::RwLock;
 use serde_json::Value;
 
@@ -86,6 +87,21 @@ pub fn response_facts(operation: &str, response: &Value) -> ResponseFacts {
                 .map(|a| a.len() as u64)
         })
         .unwrap_or(0);
+    facts_of(operation, returned_items, response.get("ConsumedCapacity"))
+}
+
+/// [`response_facts`] of an executor's answer: a read answered from items ([`hashlog::api::ReadResponse`])
+/// reports its `Count` and `ConsumedCapacity` without being turned into a `Value`. (Every
+/// read response that has `Items` has `Count`; the others have neither.)
+pub fn answer_facts(operation: &str, response: &Response) -> ResponseFacts {
+    match response {
+        Response::Json(v) => response_facts(operation, v),
+        Response::Read(r) => facts_of(operation, r.count().unwrap_or(0), r.consumed_capacity()),
+    }
+}
+
+/// The facts of a response with `returned_items` and this `ConsumedCapacity`.
+fn facts_of(operation: &str, returned_items: u64, consumed: Option<&Value>) -> ResponseFacts {
     let mut f = ResponseFacts {
         returned_items,
         ..ResponseFacts::default()
@@ -104,7 +120,7 @@ pub fn response_facts(operation: &str, response: &Value) -> ResponseFacts {
             }
         }
     };
-    match response.get("ConsumedCapacity") {
+    match consumed {
         Some(Value::Array(list)) => list.iter().for_each(&mut add),
         Some(cc @ Value::Object(_)) => add(cc),
         _ => {}
@@ -469,6 +485,66 @@ mod tests {
         assert_eq!(response_facts("Scan", &items_only).returned_items, 2);
         assert_eq!(
             response_facts("GetItem", &json!({})),
+            ResponseFacts::default()
+        );
+    }
+
+    /// Reads answered from items report what their `Value` would: the same count and units.
+    #[test]
+    fn answer_facts_of_reads_are_those_of_their_value() {
+        use hashlog::api::{Database, DatabaseOptions};
+        let db = Database::new(
+            std::sync::Arc::new(hashlog::kv::MemKv::new()),
+            DatabaseOptions::default(),
+        )
+        .expect("db");
+        // Runs each request twice (respond, then execute): only reads and idempotent puts.
+        let run = |op: &str, body: serde_json::Value| {
+            let text = body.to_string();
+            let answer = db.respond(op, text.as_bytes()).expect(op);
+            let tree = db.execute(op, text.as_bytes()).expect(op);
+            let facts = answer_facts(op, &answer);
+            assert_eq!(facts, response_facts(op, &tree), "{op} {text}");
+            facts
+        };
+        let create = json!({"TableName": "fac", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}], "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}], "BillingMode": "PAY_PER_REQUEST"});
+        db.execute("CreateTable", create.to_string().as_bytes())
+            .expect("create");
+        for sk in 0..3 {
+            let put = json!({"TableName": "fac", "Item": {"pk": {"S": "a"}, "sk": {"N": sk.to_string()}}, "ReturnConsumedCapacity": "TOTAL"});
+            assert_eq!(run("PutItem", put).write_units, 1.0);
+        }
+        let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
+        let q = json!({"TableName": "fac", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}, "ReturnConsumedCapacity": "TOTAL"});
+        let f = run("Query", q.clone());
+        assert_eq!((f.returned_items, f.read_units), (3, 0.5));
+        let mut count = q;
+        count["Select"] = json!("COUNT");
+        count["Limit"] = json!(2);
+        assert_eq!(run("Query", count).returned_items, 2);
+        let f = run(
+            "Scan",
+            json!({"TableName": "fac", "ReturnConsumedCapacity": "INDEXES"}),
+        );
+        assert_eq!((f.returned_items, f.read_units), (3, 0.5));
+        let f = run(
+            "GetItem",
+            json!({"TableName": "fac", "Key": key, "ReturnConsumedCapacity": "TOTAL"}),
+        );
+        assert_eq!((f.returned_items, f.read_units), (0, 0.5));
+        let f = run(
+            "BatchGetItem",
+            json!({"RequestItems": {"fac": {"Keys": [key]}}, "ReturnConsumedCapacity": "TOTAL"}),
+        );
+        assert_eq!(f.read_units, 0.5);
+        let f = run(
+            "TransactGetItems",
+            json!({"TransactItems": [{"Get": {"TableName": "fac", "Key": key}}], "ReturnConsumedCapacity": "TOTAL"}),
+        );
+        // Transactional reads cost two units per 4 KB.
+        assert_eq!(f.read_units, 2.0);
+        assert_eq!(
+            run("GetItem", json!({"TableName": "fac", "Key": key})),
             ResponseFacts::default()
         );
     }

@@ -9,6 +9,7 @@
 
 mod error;
 pub(crate) mod request;
+mod response;
 mod shape;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 
 pub use error::{ApiError, ErrorCode};
 use request::Req;
+pub use response::{ReadResponse, Response};
 
 use crate::db::{Engine, EngineOptions};
 use crate::error::StorageError;
@@ -211,6 +213,14 @@ impl Database {
     /// DynamoDB does not have is an UnknownOperationException; one hashlog does not implement
     /// yet is a ValidationException naming it.
     pub fn execute(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+        self.respond(operation, body).map(Response::into_value)
+    }
+
+    /// [`Database::execute`], answering reads (GetItem, Query, Scan, BatchGetItem,
+    /// TransactGetItems) with a [`ReadResponse`] that serialises straight from the items:
+    /// `serde_json::to_vec` of the answer gives the bytes of `execute`'s `Value`, without
+    /// building it. Errors are those of `execute`.
+    pub fn respond(&self, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
         if !SUPPORTED_OPERATIONS.contains(&operation) {
             return Err(
                 if UNSUPPORTED_OPERATIONS.contains(&operation) || operation.starts_with("Streams.")
@@ -236,32 +246,34 @@ impl Database {
         let r = Req::new(&raw)?;
         shape::check(operation, &r)?;
         let t = &self.tables;
+        let json = |r: Result<Value, ApiError>| r.map(Response::Json);
+        let read = |r: Result<ReadResponse, ApiError>| r.map(Response::Read);
         match operation {
-            "CreateTable" => t.create_table(&r),
-            "DeleteTable" => t.delete_table(&r),
-            "DescribeTable" => t.describe_table(&r),
-            "ListTables" => t.list_tables(&r),
-            "UpdateTable" => t.update_table(&r),
-            "PutItem" => t.put_item(&r),
-            "GetItem" => t.get_item(&r),
-            "UpdateItem" => t.update_item(&r),
-            "DeleteItem" => t.delete_item(&r),
-            "Query" => t.query(&r),
-            "Scan" => t.scan(&r),
-            "BatchGetItem" => t.batch_get_item(&r),
-            "BatchWriteItem" => t.batch_write_item(&r),
-            "TransactWriteItems" => t.transact_write_items(&r),
-            "TransactGetItems" => t.transact_get_items(&r),
-            "TagResource" => t.tag_resource(&r),
-            "UntagResource" => t.untag_resource(&r),
-            "ListTagsOfResource" => t.list_tags_of_resource(&r),
-            "UpdateTimeToLive" => t.update_time_to_live(&r),
-            "DescribeTimeToLive" => t.describe_time_to_live(&r),
-            "DescribeLimits" => Ok(t.describe_limits()),
-            "Streams.ListStreams" => t.list_streams(&r),
-            "Streams.DescribeStream" => t.describe_stream(&r),
-            "Streams.GetShardIterator" => t.get_shard_iterator(&r),
-            "Streams.GetRecords" => t.get_records(&r),
+            "GetItem" => read(t.get_item(&r)),
+            "Query" => read(t.query(&r)),
+            "Scan" => read(t.scan(&r)),
+            "BatchGetItem" => read(t.batch_get_item(&r)),
+            "TransactGetItems" => read(t.transact_get_items(&r)),
+            "CreateTable" => json(t.create_table(&r)),
+            "DeleteTable" => json(t.delete_table(&r)),
+            "DescribeTable" => json(t.describe_table(&r)),
+            "ListTables" => json(t.list_tables(&r)),
+            "UpdateTable" => json(t.update_table(&r)),
+            "PutItem" => json(t.put_item(&r)),
+            "UpdateItem" => json(t.update_item(&r)),
+            "DeleteItem" => json(t.delete_item(&r)),
+            "BatchWriteItem" => json(t.batch_write_item(&r)),
+            "TransactWriteItems" => json(t.transact_write_items(&r)),
+            "TagResource" => json(t.tag_resource(&r)),
+            "UntagResource" => json(t.untag_resource(&r)),
+            "ListTagsOfResource" => json(t.list_tags_of_resource(&r)),
+            "UpdateTimeToLive" => json(t.update_time_to_live(&r)),
+            "DescribeTimeToLive" => json(t.describe_time_to_live(&r)),
+            "DescribeLimits" => Ok(Response::Json(t.describe_limits())),
+            "Streams.ListStreams" => json(t.list_streams(&r)),
+            "Streams.DescribeStream" => json(t.describe_stream(&r)),
+            "Streams.GetShardIterator" => json(t.get_shard_iterator(&r)),
+            "Streams.GetRecords" => json(t.get_records(&r)),
             op => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 format!("Unknown operation {op}"),

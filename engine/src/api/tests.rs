@@ -197,3 +197,145 @@ fn query_pages_with_limit_and_filters_after_the_limit() {
     }
     assert_eq!(seen, vec!["3", "5", "7", "9"]);
 }
+
+/// Reads answer a [`ReadResponse`] whose bytes are those of the `Value` `execute` returns,
+/// for every shape: found and missing items, projections, capacity, paging, counts, batches.
+#[test]
+fn read_responses_serialise_as_their_value() {
+    let db = db();
+    create(&db, "enc", true);
+    create(&db, "enc2", false);
+    let rich = json!({
+        "s": {"S": "q\"\\\n é 😀"}, "n": {"N": "1.50"}, "b": {"B": "AAE="}, "t": {"BOOL": true},
+        "z": {"NULL": true}, "ss": {"SS": ["b", "a"]}, "ns": {"NS": ["10", "-0.5"]},
+        "bs": {"BS": ["AA==", "/+8="]},
+        "m": {"M": {"x": {"L": [{"N": "1E2"}, {"M": {"y": {"S": ""}}}]}, "e": {"M": {}}}}
+    });
+    for sk in 1..=5 {
+        let mut item = rich.clone();
+        item["pk"] = json!({"S": "a"});
+        item["sk"] = json!({"N": sk.to_string()});
+        call(&db, "PutItem", json!({"TableName": "enc", "Item": item})).expect("put");
+    }
+    call(
+        &db,
+        "PutItem",
+        json!({"TableName": "enc2", "Item": {"pk": {"S": "k"}, "v": {"N": "7"}}}),
+    )
+    .expect("put");
+    let key = |sk: i64| json!({"pk": {"S": "a"}, "sk": {"N": sk.to_string()}});
+    let requests = [
+        (
+            "GetItem",
+            json!({"TableName": "enc", "Key": key(1), "ReturnConsumedCapacity": "TOTAL"}),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "enc", "Key": key(9), "ReturnConsumedCapacity": "INDEXES"}),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "enc", "Key": key(2), "ProjectionExpression": "n, m.x[1], #b", "ExpressionAttributeNames": {"#b": "bs"}}),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "enc", "Key": key(3), "ConsistentRead": true}),
+        ),
+        (
+            "Query",
+            json!({"TableName": "enc", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+        ),
+        (
+            "Query",
+            json!({"TableName": "enc", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}, "Limit": 2, "ScanIndexForward": false, "ReturnConsumedCapacity": "INDEXES"}),
+        ),
+        (
+            "Query",
+            json!({"TableName": "enc", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}, "Select": "COUNT", "ReturnConsumedCapacity": "TOTAL"}),
+        ),
+        (
+            "Query",
+            json!({"TableName": "enc", "KeyConditionExpression": "pk = :p", "FilterExpression": "n > :n", "ExpressionAttributeValues": {":p": {"S": "a"}, ":n": {"N": "5"}}}),
+        ),
+        (
+            "Query",
+            json!({"TableName": "enc", "KeyConditionExpression": "pk = :p AND sk > :s", "ProjectionExpression": "sk, ss", "ExpressionAttributeValues": {":p": {"S": "a"}, ":s": {"N": "3"}}}),
+        ),
+        ("Scan", json!({"TableName": "enc"})),
+        (
+            "Scan",
+            json!({"TableName": "enc", "Limit": 1, "ReturnConsumedCapacity": "TOTAL"}),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "enc2", "Segment": 0, "TotalSegments": 2}),
+        ),
+        (
+            "BatchGetItem",
+            json!({"RequestItems": {
+            "enc": {"Keys": [key(1), key(8), key(4)], "ProjectionExpression": "s, b"},
+            "enc2": {"Keys": [{"pk": {"S": "k"}}, {"pk": {"S": "none"}}], "ConsistentRead": true}
+        }, "ReturnConsumedCapacity": "TOTAL"}),
+        ),
+        (
+            "BatchGetItem",
+            json!({"RequestItems": {"enc2": {"Keys": [{"pk": {"S": "none"}}]}}}),
+        ),
+        (
+            "TransactGetItems",
+            json!({"TransactItems": [
+            {"Get": {"TableName": "enc", "Key": key(5)}},
+            {"Get": {"TableName": "enc", "Key": key(7)}},
+            {"Get": {"TableName": "enc2", "Key": {"pk": {"S": "k"}}, "ProjectionExpression": "v"}}
+        ], "ReturnConsumedCapacity": "TOTAL"}),
+        ),
+    ];
+    for (op, body) in requests {
+        let text = body.to_string();
+        let answer = db.respond(op, text.as_bytes()).expect(op);
+        assert!(matches!(answer, Response::Read(_)), "{op} {text}");
+        let tree = db.execute(op, text.as_bytes()).expect(op);
+        let direct = serde_json::to_vec(&answer).expect("serialise");
+        assert_eq!(
+            String::from_utf8_lossy(&direct),
+            String::from_utf8_lossy(&serde_json::to_vec(&tree).expect("serialise")),
+            "{op} {text}"
+        );
+        assert_eq!(answer.into_value(), tree, "{op} {text}");
+    }
+    // Field order as DynamoDB's SDKs see it, pinned.
+    let got = db
+        .respond(
+            "GetItem",
+            json!({"TableName": "enc2", "Key": {"pk": {"S": "k"}}, "ReturnConsumedCapacity": "TOTAL"})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("get");
+    assert_eq!(
+        serde_json::to_string(&got).expect("serialise"),
+        r#"{"ConsumedCapacity":{"TableName":"enc2","CapacityUnits":0.5},"Item":{"pk":{"S":"k"},"v":{"N":"7"}}}"#
+    );
+    let got = db
+        .respond(
+            "Query",
+            json!({"TableName": "enc2", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "k"}}, "Limit": 1, "ReturnConsumedCapacity": "TOTAL"})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("query");
+    assert_eq!(
+        serde_json::to_string(&got).expect("serialise"),
+        r#"{"Items":[{"pk":{"S":"k"},"v":{"N":"7"}}],"Count":1,"ScannedCount":1,"LastEvaluatedKey":{"pk":{"S":"k"}},"ConsumedCapacity":{"TableName":"enc2","CapacityUnits":0.5}}"#
+    );
+    // Writes and the control plane still answer trees.
+    let put = db
+        .respond(
+            "PutItem",
+            json!({"TableName": "enc2", "Item": {"pk": {"S": "w"}}})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("put");
+    assert_eq!(put, Response::Json(json!({})));
+}

@@ -162,7 +162,7 @@ fn decode_value(r: &mut Reader<'_>, depth: usize) -> Result<AttributeValue, Mode
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -180,6 +180,8 @@ mod tests {
             prop::collection::btree_set(any::<i32>(), 1..4).prop_map(|s| AttributeValue::NS(
                 s.into_iter().map(|v| Number::from_i64(v as i64)).collect()
             )),
+            prop::collection::btree_set(prop::collection::vec(any::<u8>(), 0..5), 1..4)
+                .prop_map(|s| AttributeValue::BS(s.into_iter().collect())),
         ];
         leaf.prop_recursive(4, 32, 4, |inner| {
             prop_oneof![

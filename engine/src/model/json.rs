@@ -3,6 +3,7 @@
 //! `{"NS": [...]}`, `{"BS": [...]}`.
 
 use base64::Engine as _;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::number::{Number, NumberError};
@@ -234,6 +235,63 @@ pub fn item_to_json(item: &Item) -> Value {
     Value::Object(item.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
 }
 
+/// `Display` written as a JSON string, without an intermediate `String`.
+struct AsStr<T>(T);
+
+impl<T: std::fmt::Display> Serialize for AsStr<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+fn base64(
+    b: &[u8],
+) -> AsStr<base64::display::Base64Display<'_, 'static, base64::engine::GeneralPurpose>> {
+    AsStr(base64::display::Base64Display::new(
+        b,
+        &base64::engine::general_purpose::STANDARD,
+    ))
+}
+
+/// The wire form, written straight to a serializer: `serde_json::to_vec(&value)` gives the same
+/// bytes as `serde_json::to_vec(&value.to_json())` (same type tags, canonical numbers, base64
+/// for binary), without building the `Value` tree. An [`Item`] (a `BTreeMap`) serialises as
+/// [`item_to_json`] does, attributes in name order.
+impl Serialize for AttributeValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            AttributeValue::S(v) => m.serialize_entry("S", v)?,
+            AttributeValue::N(n) => m.serialize_entry("N", &AsStr(n))?,
+            AttributeValue::B(b) => m.serialize_entry("B", &base64(b))?,
+            AttributeValue::Bool(b) => m.serialize_entry("BOOL", b)?,
+            AttributeValue::Null => m.serialize_entry("NULL", &true)?,
+            AttributeValue::M(item) => m.serialize_entry("M", item)?,
+            AttributeValue::L(l) => m.serialize_entry("L", l)?,
+            AttributeValue::SS(v) => m.serialize_entry("SS", v)?,
+            AttributeValue::NS(v) => m.serialize_entry("NS", &Numbers(v))?,
+            AttributeValue::BS(v) => m.serialize_entry("BS", &Binaries(v))?,
+        }
+        m.end()
+    }
+}
+
+struct Numbers<'a>(&'a [Number]);
+
+impl Serialize for Numbers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(AsStr))
+    }
+}
+
+struct Binaries<'a>(&'a [Vec<u8>]);
+
+impl Serialize for Binaries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|b| base64(b)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +314,56 @@ mod tests {
         assert_eq!(back["M"]["n"], json!({"N": "1.5"}));
         assert_eq!(back["M"]["l"]["L"][1], json!({"N": "0"}));
         assert_eq!(AttributeValue::from_json(&back).expect("again"), av);
+    }
+
+    fn direct(v: &impl serde::Serialize) -> Vec<u8> {
+        serde_json::to_vec(v).expect("serialise")
+    }
+
+    #[test]
+    fn serialize_writes_what_to_json_builds() {
+        let leaves = json!({
+            "s": {"S": "plain"}, "esc": {"S": "q\"b\\n\n\t\u{1}\u{7f} é 😀 </>"}, "empty": {"S": ""},
+            "n": {"N": "1.50"}, "nz": {"N": "-0"}, "ne": {"N": "1E3"}, "nsmall": {"N": "0.000123"},
+            "nbig": {"N": "-12345678901234567890123456789012345678"}, "nfrac": {"N": "123.456"},
+            "b0": {"B": ""}, "b1": {"B": "AA=="}, "b2": {"B": "AAE="}, "b3": {"B": "AAEC"},
+            "t": {"BOOL": true}, "f": {"BOOL": false}, "z": {"NULL": true},
+            "ss": {"SS": ["b", "a", "\"x\""]}, "ns": {"NS": ["10", "2.50", "-0.5"]},
+            "bs": {"BS": ["AA==", "AAE=", "/+8="]},
+            "el": {"L": []}, "em": {"M": {}}
+        });
+        let mut item = item_from_json(&leaves).expect("valid");
+        let nested = AttributeValue::L(vec![
+            AttributeValue::M(item.clone()),
+            AttributeValue::L(item.values().cloned().collect()),
+        ]);
+        item.insert(
+            "deep".into(),
+            AttributeValue::M(Item::from([("x".into(), nested.clone())])),
+        );
+        item.insert("Z upper".into(), nested);
+        assert_eq!(direct(&item), direct(&item_to_json(&item)));
+        for (name, v) in &item {
+            assert_eq!(direct(v), direct(&v.to_json()), "attribute {name}");
+        }
+        assert_eq!(direct(&Item::new()), b"{}");
+        assert_eq!(
+            String::from_utf8(direct(&item["n"])).expect("utf-8"),
+            r#"{"N":"1.5"}"#
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn serialize_matches_to_json_on_random_items(
+            item in proptest::collection::btree_map(
+                ".{0,6}",
+                crate::model::codec::tests::arb_value(),
+                0..6,
+            )
+        ) {
+            proptest::prop_assert_eq!(direct(&item), direct(&item_to_json(&item)));
+        }
     }
 
     #[test]

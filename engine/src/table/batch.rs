@@ -17,13 +17,13 @@ use super::index::Change;
 use super::items::{item_collection_metrics, parse_projection, size_of};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::{ApiError, ErrorCode};
+use crate::api::{ApiError, ErrorCode, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Projection};
 use crate::kv::KvWrite;
 use crate::limits::{BATCH_GET_KEYS_MAX, BATCH_SIZE_MAX_BYTES, BATCH_WRITE_REQUESTS_MAX};
-use crate::model::{encode_item, item_from_json, item_size, item_to_json, validate_item};
+use crate::model::{encode_item, item_from_json, item_size, validate_item};
 
 pub(crate) fn duplicate_keys() -> ApiError {
     ApiError::validation("Provided list of item keys contains duplicates")
@@ -57,7 +57,7 @@ struct GetSpec<'a> {
 }
 
 impl Tables {
-    pub(crate) fn batch_get_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+    pub(crate) fn batch_get_item(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let ri = request_items(r)?;
         let cap = ReturnCapacity::parse(r)?;
         let mut total = 0usize;
@@ -113,7 +113,7 @@ impl Tables {
                 keys,
             });
         }
-        let mut responses = Map::new();
+        let mut responses = Vec::with_capacity(specs.len());
         let mut unprocessed = Map::new();
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut response_bytes = 0usize;
@@ -141,10 +141,10 @@ impl Tables {
                         None => i,
                     };
                     response_bytes += item_size(&shown);
-                    found.push(item_to_json(&shown));
+                    found.push(shown);
                 }
             }
-            responses.insert(spec.name.to_string(), Value::Array(found));
+            responses.push((spec.name.to_string(), found));
             if !left.is_empty() {
                 let mut echo = spec.raw.clone();
                 echo.insert("Keys".into(), Value::Array(left));
@@ -157,9 +157,11 @@ impl Tables {
                 crate::capacity::error::PROVISIONED_EXCEEDED_MESSAGE,
             ));
         }
-        let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
-        cap.attach_list(&mut out, &units);
-        Ok(out)
+        Ok(ReadResponse::batch_get(
+            responses,
+            unprocessed,
+            cap.render_list(&units),
+        ))
     }
 
     pub(crate) fn batch_write_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {

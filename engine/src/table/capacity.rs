@@ -62,21 +62,24 @@ impl ReturnCapacity {
         }
     }
 
-    /// [`ReturnCapacity::attach`] for units charged to the table alone.
-    pub fn attach_units(self, out: &mut Value, table: &str, units: f64) {
-        self.attach(out, table, &Consumed::of(units));
-    }
-
     /// Adds the per-table `ConsumedCapacity` list of a multi-table operation.
     pub fn attach_list(self, out: &mut Value, per_table: &BTreeMap<String, Consumed>) {
+        if let Some(list) = self.render_list(per_table) {
+            out["ConsumedCapacity"] = list;
+        }
+    }
+
+    /// The per-table `ConsumedCapacity` list of a multi-table operation, or `None` when not
+    /// asked for.
+    pub fn render_list(self, per_table: &BTreeMap<String, Consumed>) -> Option<Value> {
         if self == ReturnCapacity::None {
-            return;
+            return None;
         }
         let list: Vec<Value> = per_table
             .iter()
             .filter_map(|(t, c)| self.render(t, c))
             .collect();
-        out["ConsumedCapacity"] = Value::Array(list);
+        Some(Value::Array(list))
     }
 }
 

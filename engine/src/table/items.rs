@@ -13,7 +13,7 @@ use super::index::Change;
 use super::throttle::Charge;
 use super::{storage, Table, Tables};
 use crate::api::request::{ExprCtx, Req};
-use crate::api::{ApiError, ErrorCode};
+use crate::api::{ApiError, ErrorCode, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, UpdateExpr};
@@ -289,7 +289,7 @@ impl Tables {
         Ok(out)
     }
 
-    pub(crate) fn get_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+    pub(crate) fn get_item(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let name = r.req_str("TableName")?;
         expr::check_expression_parameters(
             &[("ProjectionExpression", r.has("ProjectionExpression"))],
@@ -312,20 +312,16 @@ impl Tables {
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
         let mut charge = self.admit(&t, Op::Read, &key)?;
         let item = self.load(&t, &key)?;
-        let mut out = json!({});
         charge.units = item_read_units(
             size_of(item.as_ref()),
             ReadKind::from_consistent(consistent),
         );
-        cap.attach_units(&mut out, name, charge.units);
-        if let Some(i) = item {
-            let shown = match &proj {
-                Some(p) => expr::project(p, &i),
-                None => i,
-            };
-            out["Item"] = item_to_json(&shown);
-        }
-        Ok(out)
+        let consumed = cap.render(name, &Consumed::of(charge.units));
+        let shown = item.map(|i| match &proj {
+            Some(p) => expr::project(p, &i),
+            None => i,
+        });
+        Ok(ReadResponse::get(consumed, shown))
     }
 
     pub(crate) fn delete_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {

@@ -9,21 +9,19 @@
 
 use std::ops::Bound;
 
-use serde_json::{json, Value};
-
 use super::capacity::{Consumed, ReturnCapacity};
 use super::index::Index;
 use super::items::{conditional_operator, parse_projection};
 use super::throttle::Charge;
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::ApiError;
+use crate::api::{ApiError, ReadResponse};
 use crate::capacity::units::{page_read_units, ReadKind};
 use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
 use crate::key::routing_hash;
 use crate::limits::{QUERY_PAGE_MAX_BYTES, SCAN_TOTAL_SEGMENTS_MAX};
-use crate::model::{decode_item, item_size, item_to_json, AttributeValue, Item};
+use crate::model::{decode_item, item_size, AttributeValue, Item};
 
 /// The smallest byte string greater than every string with this prefix (None: no such bound).
 pub(crate) fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
@@ -84,7 +82,7 @@ struct PageSpec<'a> {
 }
 
 struct Page {
-    items: Vec<Value>,
+    items: Vec<Item>,
     count: usize,
     scanned: usize,
     last_key: Option<Item>,
@@ -113,13 +111,14 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
         let entry = decode_item(&v)?;
         page.scanned += 1;
         page.bytes += item_size(&entry);
-        let last_key = |entry: &Item| -> Result<Item, ApiError> {
-            Ok(match spec.index {
-                Some(ix) => ix.last_key(&t.schema, entry),
-                None => t.schema.decode_user_key(&k)?,
-            })
+        let limit_hit = spec.limit.is_some_and(|l| page.scanned >= l);
+        let stop = limit_hit || page.bytes >= QUERY_PAGE_MAX_BYTES;
+        // Only the item a page stops at can be its LastEvaluatedKey: decode no other key.
+        let lk = match (stop, spec.index) {
+            (false, _) => None,
+            (true, Some(ix)) => Some(ix.last_key(&t.schema, &entry)),
+            (true, None) => Some(t.schema.decode_user_key(&k)?),
         };
-        let lk = last_key(&entry)?;
         let item = if spec.fetch {
             match tables.load(t, &t.schema.user_key(&entry)?)? {
                 Some(full) => {
@@ -142,15 +141,14 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
                     Some(p) => expr::project(p, &item),
                     None => item,
                 };
-                page.items.push(item_to_json(&shown));
+                page.items.push(shown);
             }
         }
-        let limit_hit = spec.limit.is_some_and(|l| page.scanned >= l);
-        if limit_hit || page.bytes >= QUERY_PAGE_MAX_BYTES {
+        if stop {
             // DynamoDB names the last evaluated item whenever Limit stopped the page; when the
             // size cap did, only if more items remain.
             if limit_hit || it.peek().is_some() {
-                page.last_key = Some(lk);
+                page.last_key = lk;
             }
             break;
         }
@@ -330,16 +328,7 @@ fn respond(
     index: Option<&Index>,
     kind: ReadKind,
     charge: &mut Charge,
-) -> Value {
-    let mut out = json!({});
-    if !count_only {
-        out["Items"] = Value::Array(page.items);
-    }
-    out["Count"] = json!(page.count);
-    out["ScannedCount"] = json!(page.scanned);
-    if let Some(k) = page.last_key {
-        out["LastEvaluatedKey"] = item_to_json(&k);
-    }
+) -> ReadResponse {
     let mut consumed = Consumed::default();
     match index {
         Some(ix) => {
@@ -351,12 +340,17 @@ fn respond(
         None => consumed.table = page_read_units(page.bytes, kind),
     }
     charge.units = consumed.total();
-    cap.attach(&mut out, shown, &consumed);
-    out
+    ReadResponse::page(
+        (!count_only).then_some(page.items),
+        page.count,
+        page.scanned,
+        page.last_key,
+        cap.render(shown, &consumed),
+    )
 }
 
 impl Tables {
-    pub(crate) fn query(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+    pub(crate) fn query(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let name = r.req_str("TableName")?;
         expr::check_expression_parameters(
             &[
@@ -514,7 +508,7 @@ impl Tables {
         ))
     }
 
-    pub(crate) fn scan(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+    pub(crate) fn scan(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let name = r.req_str("TableName")?;
         expr::check_expression_parameters(
             &[

@@ -28,7 +28,7 @@ use super::index::Change;
 use super::items::{check, check_key_untouched, size_of, updated_item};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::{ApiError, ErrorCode};
+use crate::api::{ApiError, ErrorCode, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Projection, UpdateExpr};
@@ -536,7 +536,7 @@ impl Tables {
         Ok(out)
     }
 
-    pub(crate) fn transact_get_items(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+    pub(crate) fn transact_get_items(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let list = r
             .array("TransactItems")?
             .ok_or_else(|| Req::missing("TransactItems"))?;
@@ -628,25 +628,20 @@ impl Tables {
             if let Some(c) = charge {
                 c.units = read;
             }
-            responses.push(match item {
-                Some(i) => {
-                    let shown = match &g.projection {
-                        Some(p) => expr::project(p, &i),
-                        None => i,
-                    };
-                    json!({"Item": item_to_json(&shown)})
-                }
-                None => json!({}),
-            });
+            responses.push(item.map(|i| match &g.projection {
+                Some(p) => expr::project(p, &i),
+                None => i,
+            }));
         }
         if total > TRANSACT_SIZE_MAX_BYTES {
             return Err(ApiError::validation(
                 "Transaction size has exceeded the maximum allowed size of 4 MB",
             ));
         }
-        let mut out = json!({"Responses": responses});
-        cap.attach_list(&mut out, &units);
-        Ok(out)
+        Ok(ReadResponse::transact_get(
+            responses,
+            cap.render_list(&units),
+        ))
     }
 }
 

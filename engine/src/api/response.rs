@@ -1,0 +1,296 @@
+//! What [`super::Database::respond`] answers: a JSON tree, or a read response that is
+//! serialised straight from the stored items.
+//!
+//! GetItem, Query, Scan, BatchGetItem and TransactGetItems answer with items. Turning every
+//! item into a `serde_json::Value` tree (a string copy and a map per attribute) and then
+//! serialising the tree cost more server CPU than the read itself; a [`ReadResponse`] keeps
+//! the items and writes DynamoDB JSON from them (`impl Serialize for AttributeValue`). Its
+//! bytes are exactly those of [`Response::into_value`], the tree the operations built before,
+//! field order included; [`super::Database::execute`] still answers that tree.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::model::{item_to_json, Item};
+
+/// A successful answer of [`super::Database::respond`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    /// A response built as a JSON tree (the control plane, writes, the Streams API).
+    Json(Value),
+    /// A read answered from stored items, serialised without a `Value` tree per item.
+    Read(ReadResponse),
+}
+
+/// The response of GetItem, Query, Scan, BatchGetItem or TransactGetItems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadResponse(Shape);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// GetItem: `ConsumedCapacity`, then `Item` when there is one.
+    Get {
+        consumed: Option<Value>,
+        item: Option<Item>,
+    },
+    /// Query and Scan.
+    Page {
+        /// `None` for `Select: COUNT`.
+        items: Option<Vec<Item>>,
+        count: usize,
+        scanned: usize,
+        last_key: Option<Item>,
+        consumed: Option<Value>,
+    },
+    /// BatchGetItem: found items per table (as the request named it, in request order), the
+    /// per-table requests left unprocessed, the `ConsumedCapacity` list.
+    BatchGet {
+        responses: Vec<(String, Vec<Item>)>,
+        unprocessed: Map<String, Value>,
+        consumed: Option<Value>,
+    },
+    /// TransactGetItems: one entry per action, `{"Item": ...}` or `{}`.
+    TransactGet {
+        responses: Vec<Option<Item>>,
+        consumed: Option<Value>,
+    },
+}
+
+impl ReadResponse {
+    /// GetItem's response; `consumed` is the rendered `ConsumedCapacity`, if asked for.
+    pub(crate) fn get(consumed: Option<Value>, item: Option<Item>) -> ReadResponse {
+        ReadResponse(Shape::Get { consumed, item })
+    }
+
+    /// A Query or Scan page; `items` is `None` when only the count was asked for.
+    pub(crate) fn page(
+        items: Option<Vec<Item>>,
+        count: usize,
+        scanned: usize,
+        last_key: Option<Item>,
+        consumed: Option<Value>,
+    ) -> ReadResponse {
+        ReadResponse(Shape::Page {
+            items,
+            count,
+            scanned,
+            last_key,
+            consumed,
+        })
+    }
+
+    pub(crate) fn batch_get(
+        responses: Vec<(String, Vec<Item>)>,
+        unprocessed: Map<String, Value>,
+        consumed: Option<Value>,
+    ) -> ReadResponse {
+        ReadResponse(Shape::BatchGet {
+            responses,
+            unprocessed,
+            consumed,
+        })
+    }
+
+    pub(crate) fn transact_get(
+        responses: Vec<Option<Item>>,
+        consumed: Option<Value>,
+    ) -> ReadResponse {
+        ReadResponse(Shape::TransactGet {
+            responses,
+            consumed,
+        })
+    }
+
+    /// The response's `Count` (Query and Scan only).
+    pub fn count(&self) -> Option<u64> {
+        match &self.0 {
+            Shape::Page { count, .. } => Some(*count as u64),
+            _ => None,
+        }
+    }
+
+    /// The response's `ConsumedCapacity`: one object, or a list for the multi-table reads.
+    pub fn consumed_capacity(&self) -> Option<&Value> {
+        match &self.0 {
+            Shape::Get { consumed, .. }
+            | Shape::Page { consumed, .. }
+            | Shape::BatchGet { consumed, .. }
+            | Shape::TransactGet { consumed, .. } => consumed.as_ref(),
+        }
+    }
+
+    /// The JSON tree of this response, as the operations built it before they kept items.
+    pub fn into_value(self) -> Value {
+        let mut out = Map::new();
+        match self.0 {
+            Shape::Get { consumed, item } => {
+                if let Some(c) = consumed {
+                    out.insert("ConsumedCapacity".into(), c);
+                }
+                if let Some(i) = item {
+                    out.insert("Item".into(), item_to_json(&i));
+                }
+            }
+            Shape::Page {
+                items,
+                count,
+                scanned,
+                last_key,
+                consumed,
+            } => {
+                if let Some(items) = items {
+                    let list = items.iter().map(item_to_json).collect();
+                    out.insert("Items".into(), Value::Array(list));
+                }
+                out.insert("Count".into(), Value::from(count));
+                out.insert("ScannedCount".into(), Value::from(scanned));
+                if let Some(k) = last_key {
+                    out.insert("LastEvaluatedKey".into(), item_to_json(&k));
+                }
+                if let Some(c) = consumed {
+                    out.insert("ConsumedCapacity".into(), c);
+                }
+            }
+            Shape::BatchGet {
+                responses,
+                unprocessed,
+                consumed,
+            } => {
+                let found: Map<String, Value> = responses
+                    .into_iter()
+                    .map(|(t, items)| (t, Value::Array(items.iter().map(item_to_json).collect())))
+                    .collect();
+                out.insert("Responses".into(), Value::Object(found));
+                out.insert("UnprocessedKeys".into(), Value::Object(unprocessed));
+                if let Some(c) = consumed {
+                    out.insert("ConsumedCapacity".into(), c);
+                }
+            }
+            Shape::TransactGet {
+                responses,
+                consumed,
+            } => {
+                let list = responses
+                    .into_iter()
+                    .map(|r| {
+                        let mut one = Map::new();
+                        if let Some(i) = r {
+                            one.insert("Item".into(), item_to_json(&i));
+                        }
+                        Value::Object(one)
+                    })
+                    .collect();
+                out.insert("Responses".into(), Value::Array(list));
+                if let Some(c) = consumed {
+                    out.insert("ConsumedCapacity".into(), c);
+                }
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+impl Response {
+    /// The response as a JSON tree.
+    pub fn into_value(self) -> Value {
+        match self {
+            Response::Json(v) => v,
+            Response::Read(r) => r.into_value(),
+        }
+    }
+}
+
+impl Serialize for Response {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Response::Json(v) => v.serialize(s),
+            Response::Read(r) => r.serialize(s),
+        }
+    }
+}
+
+impl Serialize for ReadResponse {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        match &self.0 {
+            Shape::Get { consumed, item } => {
+                if let Some(c) = consumed {
+                    m.serialize_entry("ConsumedCapacity", c)?;
+                }
+                if let Some(i) = item {
+                    m.serialize_entry("Item", i)?;
+                }
+            }
+            Shape::Page {
+                items,
+                count,
+                scanned,
+                last_key,
+                consumed,
+            } => {
+                if let Some(items) = items {
+                    m.serialize_entry("Items", items)?;
+                }
+                m.serialize_entry("Count", count)?;
+                m.serialize_entry("ScannedCount", scanned)?;
+                if let Some(k) = last_key {
+                    m.serialize_entry("LastEvaluatedKey", k)?;
+                }
+                if let Some(c) = consumed {
+                    m.serialize_entry("ConsumedCapacity", c)?;
+                }
+            }
+            Shape::BatchGet {
+                responses,
+                unprocessed,
+                consumed,
+            } => {
+                m.serialize_entry("Responses", &PerTable(responses))?;
+                m.serialize_entry("UnprocessedKeys", unprocessed)?;
+                if let Some(c) = consumed {
+                    m.serialize_entry("ConsumedCapacity", c)?;
+                }
+            }
+            Shape::TransactGet {
+                responses,
+                consumed,
+            } => {
+                m.serialize_entry("Responses", &Found(responses))?;
+                if let Some(c) = consumed {
+                    m.serialize_entry("ConsumedCapacity", c)?;
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+/// BatchGetItem's `Responses`: table → items, in request order.
+struct PerTable<'a>(&'a [(String, Vec<Item>)]);
+
+impl Serialize for PerTable<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(t, items)| (t, items)))
+    }
+}
+
+/// TransactGetItems' `Responses`: `{"Item": ...}` per item found, `{}` per item missing.
+struct Found<'a>(&'a [Option<Item>]);
+
+impl Serialize for Found<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|i| FoundOne(i.as_ref())))
+    }
+}
+
+struct FoundOne<'a>(Option<&'a Item>);
+
+impl Serialize for FoundOne<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(usize::from(self.0.is_some())))?;
+        if let Some(i) = self.0 {
+            m.serialize_entry("Item", i)?;
+        }
+        m.end()
+    }
+}
