@@ -175,7 +175,10 @@ impl ReadResponse {
                 consumed,
             } => {
                 if let Some(items) = items {
-                    let list = items.iter().map(ReadItem::to_json).collect::<Result<_, _>>()?;
+                    let list = items
+                        .iter()
+                        .map(ReadItem::to_json)
+                        .collect::<Result<_, _>>()?;
                     out.insert("Items".into(), Value::Array(list));
                 }
                 out.insert("Count".into(), Value::from(count));
@@ -194,7 +197,10 @@ impl ReadResponse {
             } => {
                 let mut found = Map::new();
                 for (t, items) in responses {
-                    let list = items.iter().map(ReadItem::to_json).collect::<Result<_, _>>()?;
+                    let list = items
+                        .iter()
+                        .map(ReadItem::to_json)
+                        .collect::<Result<_, _>>()?;
                     found.insert(t, Value::Array(list));
                 }
                 out.insert("Responses".into(), Value::Object(found));

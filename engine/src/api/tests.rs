@@ -410,10 +410,16 @@ fn reads_of_stored_bytes_answer_the_decoded_item_or_its_error() {
         let answer = db.respond(op, text.as_bytes()).expect(op);
         let json = serde_json::to_string(&answer).expect("serialise");
         let tree = db.execute(op, text.as_bytes()).expect(op);
-        assert_eq!(json, serde_json::to_string(&tree).expect("serialise"), "{op}");
+        assert_eq!(
+            json,
+            serde_json::to_string(&tree).expect("serialise"),
+            "{op}"
+        );
         if *op != "Scan" {
             assert!(
-                json.contains(r#"{"b":{"BOOL":true},"n":{"N":"1.5"},"pk":{"S":"a"},"sk":{"N":"2"}}"#),
+                json.contains(
+                    r#"{"b":{"BOOL":true},"n":{"N":"1.5"},"pk":{"S":"a"},"sk":{"N":"2"}}"#
+                ),
                 "{op}: {json}"
             );
         }

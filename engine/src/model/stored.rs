@@ -193,7 +193,11 @@ const FRACTION_ZEROS_MAX: usize = 129;
 /// A number's size (`Number::size_bytes`) if `text` is canonical: exactly what `Number`'s
 /// `Display` writes for a number within DynamoDB's limits.
 fn number_size(text: &[u8]) -> Option<usize> {
-    let size = |digits: usize| (1..=NUMBER_DIGITS_MAX).contains(&digits).then(|| digits.div_ceil(2) + 1);
+    let size = |digits: usize| {
+        (1..=NUMBER_DIGITS_MAX)
+            .contains(&digits)
+            .then(|| digits.div_ceil(2) + 1)
+    };
     if text == b"0" {
         return Some(1);
     }
@@ -305,9 +309,7 @@ struct StoredList<'c, 'a>(&'c Cursor<'a>, u8);
 impl Serialize for StoredList<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (c, tag) = (self.0, self.1);
-        let n = c
-            .count(if tag == 7 { 1 } else { 4 })
-            .ok_or_else(corrupt)?;
+        let n = c.count(if tag == 7 { 1 } else { 4 }).ok_or_else(corrupt)?;
         let mut seq = s.serialize_seq(Some(n))?;
         for _ in 0..n {
             match tag {
@@ -375,7 +377,10 @@ mod tests {
         assert_eq!(number_size(format!("{big}0").as_bytes()), None);
         let small = format!("0.{}1", "0".repeat(129));
         assert!(number_size(small.as_bytes()).is_some());
-        assert_eq!(number_size(format!("0.0{}1", "0".repeat(129)).as_bytes()), None);
+        assert_eq!(
+            number_size(format!("0.0{}1", "0".repeat(129)).as_bytes()),
+            None
+        );
     }
 
     #[test]
@@ -394,11 +399,17 @@ mod tests {
             AttributeValue::M(item.clone()),
             AttributeValue::L(item.values().cloned().collect()),
         ]);
-        item.insert("deep".into(), AttributeValue::M(Item::from([("x".into(), nested)])));
+        item.insert(
+            "deep".into(),
+            AttributeValue::M(Item::from([("x".into(), nested)])),
+        );
         let bytes = encode_item(&item);
         let (s, size) = StoredItem::new(bytes.clone()).expect("canonical");
         assert_eq!(size, item_size(&item));
-        assert_eq!(serde_json::to_vec(&s).expect("json"), json_of_decoded(&bytes));
+        assert_eq!(
+            serde_json::to_vec(&s).expect("json"),
+            json_of_decoded(&bytes)
+        );
         assert_eq!(s.decode().expect("decode"), item);
         assert_eq!(json_of_stored(encode_item(&Item::new())), b"{}");
     }
