@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 pub use error::{ApiError, ErrorCode};
 use request::Req;
-pub use response::{ReadResponse, Response};
+pub use response::{ReadItem, ReadResponse, Response};
 
 use crate::db::{Engine, EngineOptions};
 use crate::error::StorageError;
@@ -213,7 +213,7 @@ impl Database {
     /// DynamoDB does not have is an UnknownOperationException; one hashlog does not implement
     /// yet is a ValidationException naming it.
     pub fn execute(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
-        self.respond(operation, body).map(Response::into_value)
+        self.respond(operation, body).and_then(Response::into_value)
     }
 
     /// [`Database::execute`], answering reads (GetItem, Query, Scan, BatchGetItem,

@@ -7,11 +7,46 @@
 //! the items and writes DynamoDB JSON from them (`impl Serialize for AttributeValue`). Its
 //! bytes are exactly those of [`Response::into_value`], the tree the operations built before,
 //! field order included; [`super::Database::execute`] still answers that tree.
+//!
+//! An item returned whole (no projection, no filter) need not even be decoded: it is kept as
+//! a [`StoredItem`], its stored bytes, and serialised from them ([`ReadItem`]).
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::model::{item_to_json, Item};
+use super::ApiError;
+use crate::model::{item_to_json, Item, StoredItem};
+
+/// An item a read returns: decoded (projected, filtered or fetched), or its stored bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadItem {
+    Decoded(Item),
+    Stored(StoredItem),
+}
+
+impl ReadItem {
+    fn to_json(&self) -> Result<Value, ApiError> {
+        Ok(match self {
+            ReadItem::Decoded(i) => item_to_json(i),
+            ReadItem::Stored(s) => item_to_json(&s.decode()?),
+        })
+    }
+}
+
+impl From<Item> for ReadItem {
+    fn from(i: Item) -> Self {
+        ReadItem::Decoded(i)
+    }
+}
+
+impl Serialize for ReadItem {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ReadItem::Decoded(i) => i.serialize(s),
+            ReadItem::Stored(b) => b.serialize(s),
+        }
+    }
+}
 
 /// A successful answer of [`super::Database::respond`].
 #[derive(Debug, Clone, PartialEq)]
@@ -31,12 +66,12 @@ enum Shape {
     /// GetItem: `ConsumedCapacity`, then `Item` when there is one.
     Get {
         consumed: Option<Value>,
-        item: Option<Item>,
+        item: Option<ReadItem>,
     },
     /// Query and Scan.
     Page {
         /// `None` for `Select: COUNT`.
-        items: Option<Vec<Item>>,
+        items: Option<Vec<ReadItem>>,
         count: usize,
         scanned: usize,
         last_key: Option<Item>,
@@ -45,7 +80,7 @@ enum Shape {
     /// BatchGetItem: found items per table (as the request named it, in request order), the
     /// per-table requests left unprocessed, the `ConsumedCapacity` list.
     BatchGet {
-        responses: Vec<(String, Vec<Item>)>,
+        responses: Vec<(String, Vec<ReadItem>)>,
         unprocessed: Map<String, Value>,
         consumed: Option<Value>,
     },
@@ -58,13 +93,13 @@ enum Shape {
 
 impl ReadResponse {
     /// GetItem's response; `consumed` is the rendered `ConsumedCapacity`, if asked for.
-    pub(crate) fn get(consumed: Option<Value>, item: Option<Item>) -> ReadResponse {
+    pub(crate) fn get(consumed: Option<Value>, item: Option<ReadItem>) -> ReadResponse {
         ReadResponse(Shape::Get { consumed, item })
     }
 
     /// A Query or Scan page; `items` is `None` when only the count was asked for.
     pub(crate) fn page(
-        items: Option<Vec<Item>>,
+        items: Option<Vec<ReadItem>>,
         count: usize,
         scanned: usize,
         last_key: Option<Item>,
@@ -80,7 +115,7 @@ impl ReadResponse {
     }
 
     pub(crate) fn batch_get(
-        responses: Vec<(String, Vec<Item>)>,
+        responses: Vec<(String, Vec<ReadItem>)>,
         unprocessed: Map<String, Value>,
         consumed: Option<Value>,
     ) -> ReadResponse {
@@ -120,7 +155,8 @@ impl ReadResponse {
     }
 
     /// The JSON tree of this response, as the operations built it before they kept items.
-    pub fn into_value(self) -> Value {
+    /// Stored items are decoded; bytes that do not decode give `decode_item`'s error.
+    pub fn into_value(self) -> Result<Value, ApiError> {
         let mut out = Map::new();
         match self.0 {
             Shape::Get { consumed, item } => {
@@ -128,7 +164,7 @@ impl ReadResponse {
                     out.insert("ConsumedCapacity".into(), c);
                 }
                 if let Some(i) = item {
-                    out.insert("Item".into(), item_to_json(&i));
+                    out.insert("Item".into(), i.to_json()?);
                 }
             }
             Shape::Page {
@@ -139,7 +175,10 @@ impl ReadResponse {
                 consumed,
             } => {
                 if let Some(items) = items {
-                    let list = items.iter().map(item_to_json).collect();
+                    let list = items
+                        .iter()
+                        .map(ReadItem::to_json)
+                        .collect::<Result<_, _>>()?;
                     out.insert("Items".into(), Value::Array(list));
                 }
                 out.insert("Count".into(), Value::from(count));
@@ -156,10 +195,14 @@ impl ReadResponse {
                 unprocessed,
                 consumed,
             } => {
-                let found: Map<String, Value> = responses
-                    .into_iter()
-                    .map(|(t, items)| (t, Value::Array(items.iter().map(item_to_json).collect())))
-                    .collect();
+                let mut found = Map::new();
+                for (t, items) in responses {
+                    let list = items
+                        .iter()
+                        .map(ReadItem::to_json)
+                        .collect::<Result<_, _>>()?;
+                    found.insert(t, Value::Array(list));
+                }
                 out.insert("Responses".into(), Value::Object(found));
                 out.insert("UnprocessedKeys".into(), Value::Object(unprocessed));
                 if let Some(c) = consumed {
@@ -186,15 +229,15 @@ impl ReadResponse {
                 }
             }
         }
-        Value::Object(out)
+        Ok(Value::Object(out))
     }
 }
 
 impl Response {
-    /// The response as a JSON tree.
-    pub fn into_value(self) -> Value {
+    /// The response as a JSON tree (see [`ReadResponse::into_value`]).
+    pub fn into_value(self) -> Result<Value, ApiError> {
         match self {
-            Response::Json(v) => v,
+            Response::Json(v) => Ok(v),
             Response::Read(r) => r.into_value(),
         }
     }
@@ -266,7 +309,7 @@ impl Serialize for ReadResponse {
 }
 
 /// BatchGetItem's `Responses`: table → items, in request order.
-struct PerTable<'a>(&'a [(String, Vec<Item>)]);
+struct PerTable<'a>(&'a [(String, Vec<ReadItem>)]);
 
 impl Serialize for PerTable<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -301,7 +301,7 @@ fn read_responses_serialise_as_their_value() {
             String::from_utf8_lossy(&serde_json::to_vec(&tree).expect("serialise")),
             "{op} {text}"
         );
-        assert_eq!(answer.into_value(), tree, "{op} {text}");
+        assert_eq!(answer.into_value().expect("tree"), tree, "{op} {text}");
     }
     // Field order as DynamoDB's SDKs see it, pinned.
     let got = db
@@ -338,4 +338,108 @@ fn read_responses_serialise_as_their_value() {
         )
         .expect("put");
     assert_eq!(put, Response::Json(json!({})));
+}
+
+/// Whole items are answered from their stored bytes. Bytes that decode but are not what the
+/// codec writes (a number in non-canonical text, a boolean stored as 2) answer as their decoded
+/// item; bytes that do not decode give `decode_item`'s error from every read, not an answer.
+#[test]
+fn reads_of_stored_bytes_answer_the_decoded_item_or_its_error() {
+    use crate::kv::KvWrite;
+    use crate::model::{decode_item, encode_item, item_from_json, ITEM_FORMAT_VERSION};
+
+    let db = db();
+    create(&db, "raw", true);
+    for sk in 1..=3 {
+        let item = json!({"pk": {"S": "a"}, "sk": {"N": sk.to_string()}, "v": {"S": "x"}});
+        call(&db, "PutItem", json!({"TableName": "raw", "Item": item})).expect("put");
+    }
+    let t = db.tables().table("raw", "GetItem").expect("table");
+    let key = t
+        .schema
+        .key_of(&item_from_json(&json!({"pk": {"S": "a"}, "sk": {"N": "2"}})).expect("key"))
+        .expect("storage key");
+    let store = |value: Vec<u8>| {
+        db.tables()
+            .kv
+            .write(vec![KvWrite {
+                space: t.space(),
+                key: key.clone(),
+                value: Some(value),
+            }])
+            .expect("write");
+    };
+    let reads = [
+        (
+            "GetItem",
+            json!({"TableName": "raw", "Key": {"pk": {"S": "a"}, "sk": {"N": "2"}}}),
+        ),
+        (
+            "Query",
+            json!({"TableName": "raw", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+        ),
+        ("Scan", json!({"TableName": "raw", "Select": "COUNT"})),
+        (
+            "BatchGetItem",
+            json!({"RequestItems": {"raw": {"Keys": [{"pk": {"S": "a"}, "sk": {"N": "2"}}]}}}),
+        ),
+    ];
+
+    // Not canonical: attributes "b" (BOOL stored as 2), "n" (N "1.50"), then the key.
+    let text = |out: &mut Vec<u8>, s: &str| {
+        out.extend((s.len() as u32).to_le_bytes());
+        out.extend(s.as_bytes());
+    };
+    let mut odd = vec![ITEM_FORMAT_VERSION, 4, 0, 0, 0];
+    text(&mut odd, "b");
+    odd.extend([4, 2]);
+    text(&mut odd, "n");
+    odd.push(2);
+    text(&mut odd, "1.50");
+    text(&mut odd, "pk");
+    odd.push(1);
+    text(&mut odd, "a");
+    text(&mut odd, "sk");
+    odd.push(2);
+    text(&mut odd, "2");
+    let decoded = decode_item(&odd).expect("decodes");
+    assert_ne!(encode_item(&decoded), odd);
+    store(odd);
+    for (op, body) in &reads {
+        let text = body.to_string();
+        let answer = db.respond(op, text.as_bytes()).expect(op);
+        let json = serde_json::to_string(&answer).expect("serialise");
+        let tree = db.execute(op, text.as_bytes()).expect(op);
+        assert_eq!(
+            json,
+            serde_json::to_string(&tree).expect("serialise"),
+            "{op}"
+        );
+        if *op != "Scan" {
+            assert!(
+                json.contains(
+                    r#"{"b":{"BOOL":true},"n":{"N":"1.5"},"pk":{"S":"a"},"sk":{"N":"2"}}"#
+                ),
+                "{op}: {json}"
+            );
+        }
+    }
+
+    // Corrupt: a valid encoding cut short, and one with an unknown value tag.
+    let good = encode_item(&decoded);
+    let mut bad_tag = good.clone();
+    let at = bad_tag.len() - 6; // the tag of "sk"'s value: tag ‖ u32 length ‖ "2"
+    assert_eq!(bad_tag[at], 2);
+    bad_tag[at] = 11;
+    for corrupt in [good[..good.len() - 1].to_vec(), bad_tag] {
+        let expected = ApiError::from(decode_item(&corrupt).expect_err("corrupt"));
+        assert!(expected.message.starts_with("stored item is corrupt"));
+        store(corrupt);
+        for (op, body) in &reads {
+            let e = db
+                .respond(op, body.to_string().as_bytes())
+                .expect_err("corrupt item");
+            assert_eq!(e, expected, "{op}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use super::ModelError;
 use crate::codec::{put_bytes, put_u32, put_u8, Reader};
 
 pub const ITEM_FORMAT_VERSION: u8 = 1;
-const DEPTH_MAX: usize = 64;
+pub(super) const DEPTH_MAX: usize = 64;
 
 pub fn encode_item(item: &Item) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + item.len() * 16);

@@ -236,7 +236,7 @@ pub fn item_to_json(item: &Item) -> Value {
 }
 
 /// `Display` written as a JSON string, without an intermediate `String`.
-struct AsStr<T>(T);
+pub(super) struct AsStr<T>(T);
 
 impl<T: std::fmt::Display> Serialize for AsStr<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -244,7 +244,7 @@ impl<T: std::fmt::Display> Serialize for AsStr<T> {
     }
 }
 
-fn base64(
+pub(super) fn base64(
     b: &[u8],
 ) -> AsStr<base64::display::Base64Display<'_, 'static, base64::engine::GeneralPurpose>> {
     AsStr(base64::display::Base64Display::new(

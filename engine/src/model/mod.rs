@@ -7,6 +7,7 @@ mod json;
 mod keys;
 pub mod number;
 mod size;
+mod stored;
 mod validate;
 mod value;
 
@@ -15,6 +16,7 @@ pub use json::{item_from_json, item_to_json};
 pub use keys::{KeyAttr, KeySchema, ScalarType};
 pub use number::{Number, NumberError};
 pub use size::{attribute_value_size, item_size};
+pub use stored::StoredItem;
 pub use validate::{validate_attribute_value, validate_item, validate_table_name};
 pub use value::{AttributeValue, Item};
 

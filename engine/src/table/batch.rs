@@ -17,7 +17,7 @@ use super::index::Change;
 use super::items::{item_collection_metrics, parse_projection, size_of};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::{ApiError, ErrorCode, ReadResponse};
+use crate::api::{ApiError, ErrorCode, ReadItem, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Projection};
@@ -132,15 +132,25 @@ impl Tables {
                     left.push((*raw_key).clone());
                     continue;
                 };
-                let item = self.load(&spec.table, key)?;
-                charge.units = item_read_units(size_of(item.as_ref()), spec.kind);
+                // Without a projection items are returned whole, from their stored bytes.
+                let (shown, size, shown_size) = match &spec.projection {
+                    None => match self.load_whole(&spec.table, key)? {
+                        Some((item, size)) => (Some(item), size, size),
+                        None => (None, 0, 0),
+                    },
+                    Some(p) => match self.load(&spec.table, key)? {
+                        Some(i) => {
+                            let shown = expr::project(p, &i);
+                            let shown_size = item_size(&shown);
+                            (Some(ReadItem::from(shown)), item_size(&i), shown_size)
+                        }
+                        None => (None, 0, 0),
+                    },
+                };
+                charge.units = item_read_units(size, spec.kind);
                 units.entry(spec.name.to_string()).or_default().table += charge.units;
-                if let Some(i) = item {
-                    let shown = match &spec.projection {
-                        Some(p) => expr::project(p, &i),
-                        None => i,
-                    };
-                    response_bytes += item_size(&shown);
+                if let Some(shown) = shown {
+                    response_bytes += shown_size;
                     found.push(shown);
                 }
             }

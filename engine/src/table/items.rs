@@ -13,7 +13,7 @@ use super::index::Change;
 use super::throttle::Charge;
 use super::{storage, Table, Tables};
 use crate::api::request::{ExprCtx, Req};
-use crate::api::{ApiError, ErrorCode, ReadResponse};
+use crate::api::{ApiError, ErrorCode, ReadItem, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, UpdateExpr};
@@ -311,16 +311,20 @@ impl Tables {
         let (_, key) = key_param(r, &t.schema)?;
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
         let mut charge = self.admit(&t, Op::Read, &key)?;
-        let item = self.load(&t, &key)?;
-        charge.units = item_read_units(
-            size_of(item.as_ref()),
-            ReadKind::from_consistent(consistent),
-        );
+        // Without a projection the item is returned whole, from its stored bytes.
+        let (shown, size) = match &proj {
+            None => match self.load_whole(&t, &key)? {
+                Some((item, size)) => (Some(item), size),
+                None => (None, 0),
+            },
+            Some(p) => {
+                let item = self.load(&t, &key)?;
+                let size = size_of(item.as_ref());
+                (item.map(|i| ReadItem::from(expr::project(p, &i))), size)
+            }
+        };
+        charge.units = item_read_units(size, ReadKind::from_consistent(consistent));
         let consumed = cap.render(name, &Consumed::of(charge.units));
-        let shown = item.map(|i| match &proj {
-            Some(p) => expr::project(p, &i),
-            None => i,
-        });
         Ok(ReadResponse::get(consumed, shown))
     }
 

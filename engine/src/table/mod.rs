@@ -50,10 +50,10 @@ pub use index::{Index, IndexDesc};
 pub use locks::KeyLocks;
 pub use ttl::SweepStats;
 
-use crate::api::{ApiError, DatabaseOptions};
+use crate::api::{ApiError, DatabaseOptions, ReadItem};
 use crate::error::StorageError;
 use crate::kv::{Kv, SpaceId};
-use crate::model::{decode_item, validate_table_name, Item, KeySchema};
+use crate::model::{decode_item, item_size, validate_table_name, Item, KeySchema, StoredItem};
 
 /// A table as the data plane uses it: its persisted description plus the parsed key schema.
 #[derive(Debug, Clone)]
@@ -290,6 +290,33 @@ impl Tables {
         match self.kv.get(t.space(), key).map_err(storage)? {
             Some(b) => Ok(Some(decode_item(&b)?)),
             None => Ok(None),
+        }
+    }
+
+    /// The current item stored under `key`, to be returned whole, with its size (see
+    /// [`read_item`]).
+    pub(crate) fn load_whole(
+        &self,
+        t: &Table,
+        key: &[u8],
+    ) -> Result<Option<(ReadItem, usize)>, ApiError> {
+        match self.kv.get(t.space(), key).map_err(storage)? {
+            Some(b) => Ok(Some(read_item(b)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A stored item to be returned whole, with its size: kept as its bytes when they are
+/// canonical (answered without decoding), else decoded, which gives `decode_item`'s error for
+/// bytes that do not decode.
+pub(crate) fn read_item(bytes: Vec<u8>) -> Result<(ReadItem, usize), ApiError> {
+    match StoredItem::new(bytes) {
+        Ok((stored, size)) => Ok((ReadItem::Stored(stored), size)),
+        Err(bytes) => {
+            let item = decode_item(&bytes)?;
+            let size = item_size(&item);
+            Ok((ReadItem::Decoded(item), size))
         }
     }
 }

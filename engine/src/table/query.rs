@@ -13,9 +13,9 @@ use super::capacity::{Consumed, ReturnCapacity};
 use super::index::Index;
 use super::items::{conditional_operator, parse_projection};
 use super::throttle::Charge;
-use super::{storage, Table, Tables};
+use super::{read_item, storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::{ApiError, ReadResponse};
+use crate::api::{ApiError, ReadItem, ReadResponse};
 use crate::capacity::units::{page_read_units, ReadKind};
 use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
@@ -82,7 +82,7 @@ struct PageSpec<'a> {
 }
 
 struct Page {
-    items: Vec<Item>,
+    items: Vec<ReadItem>,
     count: usize,
     scanned: usize,
     last_key: Option<Item>,
@@ -106,41 +106,59 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
         .scan(space, spec.lower, spec.upper, spec.reverse)
         .map_err(storage)?
         .peekable();
+    // Items returned whole (no fetch, filter or projection) stay as their stored bytes: the
+    // page needs only their sizes, and for an index read the key of the item it stops at.
+    let whole = !spec.fetch && spec.filter.is_none() && spec.projection.is_none();
     while let Some(r) = it.next() {
         let (k, v) = r.map_err(storage)?;
-        let entry = decode_item(&v)?;
+        let (entry, size) = if whole {
+            read_item(v)?
+        } else {
+            let entry = decode_item(&v)?;
+            let size = item_size(&entry);
+            (ReadItem::Decoded(entry), size)
+        };
         page.scanned += 1;
-        page.bytes += item_size(&entry);
+        page.bytes += size;
         let limit_hit = spec.limit.is_some_and(|l| page.scanned >= l);
         let stop = limit_hit || page.bytes >= QUERY_PAGE_MAX_BYTES;
         // Only the item a page stops at can be its LastEvaluatedKey: decode no other key.
-        let lk = match (stop, spec.index) {
-            (false, _) => None,
-            (true, Some(ix)) => Some(ix.last_key(&t.schema, &entry)),
-            (true, None) => Some(t.schema.decode_user_key(&k)?),
+        let lk = match (stop, spec.index, &entry) {
+            (false, _, _) => None,
+            (true, Some(ix), ReadItem::Decoded(e)) => Some(ix.last_key(&t.schema, e)),
+            (true, Some(ix), ReadItem::Stored(s)) => Some(ix.last_key(&t.schema, &s.decode()?)),
+            (true, None, _) => Some(t.schema.decode_user_key(&k)?),
         };
-        let item = if spec.fetch {
-            match tables.load(t, &t.schema.user_key(&entry)?)? {
-                Some(full) => {
-                    page.fetched += item_size(&full);
-                    full
-                }
-                None => entry,
+        // Whether the item passes the filter, and what the page shows of it.
+        let (keep, shown) = match entry {
+            // Only when `whole`: shown as it is stored.
+            stored @ ReadItem::Stored(_) => (true, stored),
+            ReadItem::Decoded(entry) => {
+                let item = if spec.fetch {
+                    match tables.load(t, &t.schema.user_key(&entry)?)? {
+                        Some(full) => {
+                            page.fetched += item_size(&full);
+                            full
+                        }
+                        None => entry,
+                    }
+                } else {
+                    entry
+                };
+                let keep = match spec.filter {
+                    Some(f) => expr::eval_condition(f, Some(&item))?,
+                    None => true,
+                };
+                let shown = match spec.projection {
+                    Some(p) if keep && !spec.count_only => expr::project(p, &item),
+                    _ => item,
+                };
+                (keep, ReadItem::Decoded(shown))
             }
-        } else {
-            entry
-        };
-        let keep = match spec.filter {
-            Some(f) => expr::eval_condition(f, Some(&item))?,
-            None => true,
         };
         if keep {
             page.count += 1;
             if !spec.count_only {
-                let shown = match spec.projection {
-                    Some(p) => expr::project(p, &item),
-                    None => item,
-                };
                 page.items.push(shown);
             }
         }
