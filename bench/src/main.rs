@@ -1100,18 +1100,22 @@ fn run_peers(a: PeersArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `dir`, or a new temporary directory, removed when the returned guard drops.
+fn dir_or_temp(dir: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+    match dir {
+        Some(d) => Ok((d.clone(), None)),
+        None => {
+            let t = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}
+
 fn run_ioreads(a: IoreadsArgs) -> Result<(), String> {
     if a.batches.contains(&0) || a.rounds == 0 || a.reads == 0 || a.file_mib == 0 {
         return Err("--batches, --rounds, --reads and --file-mib must be positive".into());
     }
-    let tmp;
-    let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) = dir_or_temp(&a.dir)?;
     println!(
         "# {}; {} MiB file in {} (page cache); {} reads per backend, batch size and round; {} rounds",
         machine(),
@@ -1129,14 +1133,7 @@ fn run_ioreads(a: IoreadsArgs) -> Result<(), String> {
 }
 
 fn run_walcommit(a: WalcommitArgs) -> Result<(), String> {
-    let tmp;
-    let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (dir, _tmp) = dir_or_temp(&a.dir)?;
     let backends = a
         .backends
         .iter()
