@@ -84,33 +84,28 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 impl Row {
-    /// Median over rounds of io_uring's time over std's (below 1: io_uring faster).
-    pub fn median_ratio(&self) -> f64 {
+    /// io_uring's time over std's per round (below 1: io_uring faster), sorted.
+    fn ratios(&self) -> Vec<f64> {
         let mut r: Vec<f64> = self
             .uring
             .iter()
             .zip(&self.std)
             .map(|(u, s)| u / s)
             .collect();
-        median(&mut r)
+        r.sort_by(f64::total_cmp);
+        r
     }
 
     pub fn format(&self) -> String {
         let mut u = self.uring.clone();
         let mut s = self.std.clone();
-        let mut ratios: Vec<f64> = self
-            .uring
-            .iter()
-            .zip(&self.std)
-            .map(|(u, s)| u / s)
-            .collect();
-        ratios.sort_by(f64::total_cmp);
+        let mut ratios = self.ratios();
         format!(
             "| {} | {:.0} | {:.0} | {:.3} | {:.3}–{:.3} |",
             self.batch,
             median(&mut u),
             median(&mut s),
-            self.median_ratio(),
+            median(&mut ratios),
             ratios.first().copied().unwrap_or(f64::NAN),
             ratios.last().copied().unwrap_or(f64::NAN),
         )

@@ -1059,23 +1059,20 @@ impl Committer {
         let QueuedBatch {
             records, ticket, ..
         } = batch;
-        let many = records.len() > ACK_INLINE_MAX;
         if self.shared.poisoned.load(Ordering::SeqCst) {
             ticket.0.finish(Err(self.shared.poisoned_error()));
             return;
         }
         let payloads: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-        let outcome = match self.write_batch(&payloads) {
+        let outcome = self.write_batch(&payloads);
+        match &outcome {
             // A batch refused for lack of space wrote nothing: refuse it, stay usable.
-            Ok(first) => Ok(first),
-            Err(e @ StorageError::DiskFull(_)) => Err(e),
-            Err(e) => {
-                self.shared.poison(format!("WAL write failed: {e}"));
-                Err(e)
-            }
-        };
-        if many {
-            if let Some(acker) = &self.acker {
+            Ok(_) | Err(StorageError::DiskFull(_)) => {}
+            Err(e) => self.shared.poison(format!("WAL write failed: {e}")),
+        }
+        match &self.acker {
+            // Large batches: the acker wakes the writers while the committer goes on.
+            Some(acker) if records.len() > ACK_INLINE_MAX => {
                 if ticket.0.publish(outcome) {
                     if let Err(crossbeam_channel::SendError(done)) =
                         acker.send(Arc::clone(&ticket.0))
@@ -1083,10 +1080,9 @@ impl Committer {
                         atomic_wait::wake_all(&done.state);
                     }
                 }
-                return;
             }
+            _ => ticket.0.finish(outcome),
         }
-        ticket.0.finish(outcome);
     }
 
     /// Encodes and writes one batch; returns the seq of its first record.
