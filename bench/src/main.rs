@@ -114,6 +114,16 @@ struct WalcommitArgs {
     /// Rounds over the whole table (rows of one writer count stay side by side).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// How writers run (comma-separated): `threads` (one OS thread each, blocked in
+    /// `Wal::append`) and/or `tasks` (tokio tasks awaiting `Wal::append_async`).
+    #[arg(long, value_delimiter = ',', default_value = "threads")]
+    kinds: Vec<String>,
+    /// Worker threads of the runtime the `tasks` writers run on [default: the CPUs].
+    #[arg(long)]
+    runtime_threads: Option<usize>,
+    /// The WAL writes zeros ahead of its end (`WalOptions::preallocate`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    preallocate: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -1151,13 +1161,34 @@ fn run_walcommit(a: WalcommitArgs) -> Result<(), String> {
         a.record_bytes
     );
     println!("{}", walcommit::HEADER);
+    let runtime_threads = a
+        .runtime_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let kinds = a
+        .kinds
+        .iter()
+        .map(|k| match k.as_str() {
+            "threads" => Ok(walcommit::Writers::Threads),
+            "tasks" => Ok(walcommit::Writers::Tasks { runtime_threads }),
+            other => Err(format!("unknown writer kind {other:?} (threads, tasks)")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     for _ in 0..a.rounds {
         for &w in &a.writers {
-            for (name, io) in &backends {
-                let mut r = walcommit::run_wal(name, Arc::clone(io), &dir, w, a.record_bytes, dur)?;
-                r.disk_syncs_per_sec =
-                    walcommit::disk_sync_rate(&dir, r.batch_bytes as usize, 64 << 20, dur)?;
-                println!("{}", walcommit::format_row(&r));
+            for &kind in &kinds {
+                for (name, io) in &backends {
+                    let spec = walcommit::Spec {
+                        writers: w,
+                        kind,
+                        record_bytes: a.record_bytes,
+                        preallocate: a.preallocate,
+                        dur,
+                    };
+                    let mut r = walcommit::run_wal(name, Arc::clone(io), &dir, spec)?;
+                    r.disk_syncs_per_sec =
+                        walcommit::disk_sync_rate(&dir, r.batch_bytes as usize, 64 << 20, dur)?;
+                    println!("{}", walcommit::format_row(&r));
+                }
             }
         }
     }

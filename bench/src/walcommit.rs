@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hashlog::io::uring::{UringBackend, UringOptions};
 use hashlog::io::{default_backend, BackendKind, IoBackend};
-use hashlog::wal::{Durability, Wal, WalOptions};
+use hashlog::wal::{Durability, Wal, WalOptions, WalStats};
 use hdrhistogram::Histogram;
 
 /// One measured row.
@@ -26,6 +26,8 @@ use hdrhistogram::Histogram;
 pub struct Row {
     pub backend: &'static str,
     pub writers: usize,
+    /// How the writers run.
+    pub kind: Writers,
     pub records: u64,
     pub syncs: u64,
     pub batch_bytes: u64,
@@ -66,7 +68,12 @@ pub fn format_row(r: &Row) -> String {
     format!(
         "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} % | {:.0} % | {} | {} | {} |",
         r.backend,
-        r.writers,
+        match r.kind {
+            Writers::Threads => format!("{} threads", r.writers),
+            Writers::Tasks { runtime_threads } => {
+                format!("{} tasks on {runtime_threads} threads", r.writers)
+            }
+        },
         r.records_per_sec(),
         r.records_per_sync(),
         r.batch_bytes as f64 / 1024.0,
@@ -84,20 +91,47 @@ pub fn format_row(r: &Row) -> String {
     )
 }
 
-/// Appends `record_bytes` records from `writers` threads for `dur` to a fresh sync WAL in
-/// `dir` (removed afterwards).
+/// How the writers of a row run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// One OS thread per writer, blocked in [`Wal::append`] until its batch is synced.
+    Threads,
+    /// One tokio task per writer awaiting [`Wal::append_async`], on a runtime of this many
+    /// worker threads (as the server's requests run).
+    Tasks { runtime_threads: usize },
+}
+
+/// What one row runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub writers: usize,
+    pub kind: Writers,
+    pub record_bytes: usize,
+    /// `WalOptions::preallocate` (zeros written ahead of the log's end).
+    pub preallocate: bool,
+    pub dur: Duration,
+}
+
+/// Appends `spec.record_bytes` records from `spec.writers` writers for `spec.dur` to a fresh
+/// sync WAL in `dir` (removed afterwards).
 pub fn run_wal(
     backend: &'static str,
     io: Arc<dyn IoBackend>,
     dir: &Path,
-    writers: usize,
-    record_bytes: usize,
-    dur: Duration,
+    spec: Spec,
 ) -> Result<Row, String> {
+    let Spec {
+        writers,
+        kind,
+        record_bytes,
+        preallocate,
+        dur,
+    } = spec;
     let wdir = dir.join(format!("wal-{}-{writers}", backend.replace(' ', "-")));
     std::fs::create_dir_all(&wdir).map_err(|e| format!("{}: {e}", wdir.display()))?;
     let opts = WalOptions {
         durability: Durability::Sync,
+        preallocate,
         ..WalOptions::default()
     };
     let wal = Arc::new(
@@ -105,47 +139,29 @@ pub fn run_wal(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
-    let start_gate = Arc::new(std::sync::Barrier::new(writers + 1));
-    let handles: Vec<_> = (0..writers)
-        .map(|_| {
-            let wal = Arc::clone(&wal);
-            let stop = Arc::clone(&stop);
-            let errors = Arc::clone(&errors);
-            let gate = Arc::clone(&start_gate);
-            std::thread::spawn(move || {
-                let payload = vec![0xabu8; record_bytes];
-                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
-                gate.wait();
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    if wal.append(&payload).is_err() {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    if let Some(h) = h.as_mut() {
-                        let _ = h.record(t.elapsed().as_micros().max(1) as u64);
-                    }
-                }
-                h
-            })
-        })
-        .collect();
-    start_gate.wait();
-    let before = wal.stats();
-    let sched0 = thread_sched("wal-");
-    let t0 = Instant::now();
-    std::thread::sleep(dur);
-    let after = wal.stats();
-    let secs = t0.elapsed().as_secs_f64();
-    let sched1 = thread_sched("wal-");
-    stop.store(true, Ordering::Relaxed);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-        .map_err(|e| format!("histogram: {e}"))?;
-    for h in handles {
-        if let Some(t) = h.join().map_err(|_| "writer panicked".to_string())? {
-            hist.add(t).map_err(|e| format!("histogram: {e}"))?;
-        }
-    }
+    let measured = match kind {
+        Writers::Threads => with_threads(&wal, &stop, &errors, writers, record_bytes, dur)?,
+        Writers::Tasks { runtime_threads } => with_tasks(
+            &wal,
+            &stop,
+            &errors,
+            writers,
+            runtime_threads,
+            record_bytes,
+            dur,
+        )?,
+    };
+    let Measured {
+        interval:
+            Interval {
+                before,
+                after,
+                secs,
+                sched0,
+                sched1,
+            },
+        hist,
+    } = measured;
     wal.close().map_err(|e| format!("WAL close: {e}"))?;
     drop(wal);
     let _ = std::fs::remove_dir_all(&wdir);
@@ -157,6 +173,7 @@ pub fn run_wal(
     Ok(Row {
         backend,
         writers,
+        kind,
         records,
         syncs: after.syncs - before.syncs,
         batch_bytes: (after.bytes - before.bytes) / batches,
@@ -181,9 +198,156 @@ pub fn run_wal(
     })
 }
 
+/// What a row's writers left: the log's counters and the schedulers' before and after the
+/// measured interval, and every append's latency.
+struct Measured {
+    interval: Interval,
+    hist: Histogram<u64>,
+}
+
+/// (name, ns on CPU, ns runnable but waiting for a CPU) per thread.
+type Sched = Vec<(String, u64, u64)>;
+
+/// The log's counters and the log threads' scheduling before and after the measured time.
+struct Interval {
+    before: WalStats,
+    after: WalStats,
+    secs: f64,
+    sched0: Sched,
+    sched1: Sched,
+}
+
+fn new_hist() -> Result<Histogram<u64>, String> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| format!("histogram: {e}"))
+}
+
+/// The measured interval: counters before, `dur` of appending, counters after.
+fn measure(wal: &Wal, dur: Duration) -> Interval {
+    let before = wal.stats();
+    let sched0 = thread_sched("wal-");
+    let t0 = Instant::now();
+    std::thread::sleep(dur);
+    let after = wal.stats();
+    let secs = t0.elapsed().as_secs_f64();
+    let sched1 = thread_sched("wal-");
+    Interval {
+        before,
+        after,
+        secs,
+        sched0,
+        sched1,
+    }
+}
+
+fn with_threads(
+    wal: &Arc<Wal>,
+    stop: &Arc<AtomicBool>,
+    errors: &Arc<AtomicU64>,
+    writers: usize,
+    record_bytes: usize,
+    dur: Duration,
+) -> Result<Measured, String> {
+    let start_gate = Arc::new(std::sync::Barrier::new(writers + 1));
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let wal = Arc::clone(wal);
+            let stop = Arc::clone(stop);
+            let errors = Arc::clone(errors);
+            let gate = Arc::clone(&start_gate);
+            std::thread::spawn(move || {
+                let payload = vec![0xabu8; record_bytes];
+                let mut h = new_hist().ok();
+                gate.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if wal.append(&payload).is_err() {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    if let Some(h) = h.as_mut() {
+                        let _ = h.record(t.elapsed().as_micros().max(1) as u64);
+                    }
+                }
+                h
+            })
+        })
+        .collect();
+    start_gate.wait();
+    let interval = measure(wal, dur);
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = new_hist()?;
+    for h in handles {
+        if let Some(t) = h.join().map_err(|_| "writer panicked".to_string())? {
+            hist.add(t).map_err(|e| format!("histogram: {e}"))?;
+        }
+    }
+    Ok(Measured { interval, hist })
+}
+
+fn with_tasks(
+    wal: &Arc<Wal>,
+    stop: &Arc<AtomicBool>,
+    errors: &Arc<AtomicU64>,
+    writers: usize,
+    runtime_threads: usize,
+    record_bytes: usize,
+    dur: Duration,
+) -> Result<Measured, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(runtime_threads.max(1))
+        .thread_name("bench-rt")
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let started = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let wal = Arc::clone(wal);
+            let stop = Arc::clone(stop);
+            let errors = Arc::clone(errors);
+            let started = Arc::clone(&started);
+            rt.spawn(async move {
+                let payload = vec![0xabu8; record_bytes];
+                let mut h = new_hist().ok();
+                started.fetch_add(1, Ordering::SeqCst);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if wal.append_async(&payload).await.is_err() {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    if let Some(h) = h.as_mut() {
+                        let _ = h.record(t.elapsed().as_micros().max(1) as u64);
+                    }
+                }
+                h
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (started.load(Ordering::SeqCst) as usize) < writers {
+        if Instant::now() > deadline {
+            return Err("writer tasks did not start within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let interval = measure(wal, dur);
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = new_hist()?;
+    for h in handles {
+        let joined = rt
+            .block_on(h)
+            .map_err(|e| format!("writer task failed: {e}"))?;
+        if let Some(t) = joined {
+            hist.add(t).map_err(|e| format!("histogram: {e}"))?;
+        }
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+    Ok(Measured { interval, hist })
+}
+
 /// (name, ns on CPU, ns runnable but waiting for a CPU) of this process's threads whose name
 /// starts with `prefix`, from /proc/self/task/*/schedstat (empty where unavailable).
-fn thread_sched(prefix: &str) -> Vec<(String, u64, u64)> {
+fn thread_sched(prefix: &str) -> Sched {
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return out;
@@ -283,24 +447,40 @@ mod tests {
     fn a_short_row_counts_records_and_syncs_and_measures_the_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (name, io) = backend_named("std").expect("std");
-        let mut r =
-            run_wal(name, io, dir.path(), 4, 1024, Duration::from_millis(200)).expect("row");
-        assert!(r.records > 0 && r.syncs > 0, "{r:?}");
-        assert!(
-            r.records >= r.syncs,
-            "a sync carries at least one record: {r:?}"
-        );
-        assert!(r.batch_bytes >= 1024, "{r:?}");
-        r.disk_syncs_per_sec = disk_sync_rate(
-            dir.path(),
-            r.batch_bytes as usize,
-            1 << 20,
-            Duration::from_millis(100),
-        )
-        .expect("disk");
-        assert!(r.disk_syncs_per_sec > 0.0);
-        let line = format_row(&r);
-        assert_eq!(line.matches('|').count(), 13, "{line}");
-        assert!(std::fs::read_dir(dir.path()).expect("ls").next().is_none());
+        for (kind, preallocate) in [
+            (Writers::Threads, true),
+            (Writers::Tasks { runtime_threads: 2 }, false),
+        ] {
+            let spec = Spec {
+                writers: 4,
+                kind,
+                record_bytes: 1024,
+                preallocate,
+                dur: Duration::from_millis(200),
+            };
+            let mut r = run_wal(name, Arc::clone(&io), dir.path(), spec).expect("row");
+            assert!(r.records > 0 && r.syncs > 0, "{r:?}");
+            assert!(
+                r.records >= r.syncs,
+                "a sync carries at least one record: {r:?}"
+            );
+            assert!(r.batch_bytes >= 1024, "{r:?}");
+            r.disk_syncs_per_sec = disk_sync_rate(
+                dir.path(),
+                r.batch_bytes as usize,
+                1 << 20,
+                Duration::from_millis(100),
+            )
+            .expect("disk");
+            assert!(r.disk_syncs_per_sec > 0.0);
+            let line = format_row(&r);
+            assert_eq!(line.matches('|').count(), 13, "{line}");
+            let writers = match kind {
+                Writers::Threads => "| 4 threads |",
+                Writers::Tasks { .. } => "| 4 tasks on 2 threads |",
+            };
+            assert!(line.contains(writers), "{line}");
+            assert!(std::fs::read_dir(dir.path()).expect("ls").next().is_none());
+        }
     }
 }

@@ -224,6 +224,256 @@ fn appenders_racing_close_are_answered_and_none_hangs() {
     }
 }
 
+/// A waker that counts its wakes and unparks the thread polling the futures (a one-thread
+/// executor, as a runtime's worker thread is).
+struct CountingWaker {
+    wakes: std::sync::atomic::AtomicUsize,
+    thread: std::thread::Thread,
+}
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, std::task::Waker) {
+    let w = Arc::new(CountingWaker {
+        wakes: std::sync::atomic::AtomicUsize::new(0),
+        thread: std::thread::current(),
+    });
+    (Arc::clone(&w), std::task::Waker::from(w))
+}
+
+/// Polls every future on this thread until all are ready, parking between rounds; panics
+/// after 30 s (a lost wake-up would otherwise hang the test).
+fn drive_all(mut futs: Vec<super::Append>) -> (Vec<crate::error::Result<SeqNo>>, usize) {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let (counter, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut out: Vec<Option<crate::error::Result<SeqNo>>> = futs.iter().map(|_| None).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                if let Poll::Ready(r) = std::pin::Pin::new(f).poll(&mut cx) {
+                    *o = Some(r);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            let wakes = counter.wakes.load(std::sync::atomic::Ordering::SeqCst);
+            return (out.into_iter().flatten().collect(), wakes);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "async appends not answered within 30 s (lost wake-up?)"
+        );
+        // Park without a timeout would hang on a lost wake-up; the deadline catches it, the
+        // wake count below shows the wakers were used.
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn async_appends_from_one_thread_are_acknowledged_in_order_and_replay() {
+    for io in backends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _) = open(io, dir.path(), small_segments()).expect("open");
+        let mut expected: Records = Vec::new();
+        let mut woken = 0;
+        for round in 0..5u64 {
+            let payloads: Vec<Vec<u8>> = (0..64).map(|i| payload(round * 64 + i)).collect();
+            let futs = payloads.iter().map(|p| wal.append_async(p)).collect();
+            let (answers, wakes) = drive_all(futs);
+            woken += wakes;
+            for (a, p) in answers.into_iter().zip(payloads) {
+                expected.push((a.expect("async append"), p));
+            }
+        }
+        assert!(woken > 0, "the committer never woke the polling task");
+        // Queued in order from one thread: consecutive seqs, in the order appended.
+        let seqs: Vec<SeqNo> = expected.iter().map(|(s, _)| *s).collect();
+        let first = seqs[0];
+        assert_eq!(seqs, (first..first + 320).collect::<Vec<_>>());
+        assert_eq!(wal.stats().records, 320);
+        wal.close().expect("close");
+        assert_eq!(
+            reopen(dir.path(), small_segments()).expect("reopen"),
+            expected
+        );
+    }
+}
+
+#[test]
+fn async_and_blocking_appenders_share_batches_and_all_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = open(std_io(), dir.path(), WalOptions::default()).expect("open");
+    let acked: Vec<Records> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for t in 0..4u64 {
+            let wal = &wal;
+            handles.push(s.spawn(move || {
+                (0..200u64)
+                    .map(|i| {
+                        let p = format!("thread-{t}-{i}").into_bytes();
+                        (wal.append(&p).expect("append"), p)
+                    })
+                    .collect::<Records>()
+            }));
+        }
+        let wal = &wal;
+        handles.push(s.spawn(move || {
+            let mut mine = Records::new();
+            for round in 0..25u64 {
+                let ps: Vec<Vec<u8>> = (0..32u64)
+                    .map(|i| format!("task-{round}-{i}").into_bytes())
+                    .collect();
+                let (answers, _) = drive_all(ps.iter().map(|p| wal.append_async(p)).collect());
+                for (a, p) in answers.into_iter().zip(ps) {
+                    mine.push((a.expect("async append"), p));
+                }
+            }
+            mine
+        }));
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let mut acked: Records = acked.into_iter().flatten().collect();
+    acked.sort();
+    assert_eq!(acked.len(), 4 * 200 + 25 * 32);
+    wal.close().expect("close");
+    assert_eq!(
+        reopen(dir.path(), WalOptions::default()).expect("reopen"),
+        acked
+    );
+}
+
+#[test]
+fn async_appends_racing_close_are_answered_and_none_hangs() {
+    for round in 0..20u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _) = open(std_io(), dir.path(), small_segments()).expect("open");
+        let acked: Records = std::thread::scope(|s| {
+            let wal = &wal;
+            let h = s.spawn(move || {
+                let mut mine = Records::new();
+                for i in 0..50u64 {
+                    let ps: Vec<Vec<u8>> = (0..16u64)
+                        .map(|j| format!("r{round}-{i}-{j}").into_bytes())
+                        .collect();
+                    let (answers, _) = drive_all(ps.iter().map(|p| wal.append_async(p)).collect());
+                    let mut closed = false;
+                    for (a, p) in answers.into_iter().zip(ps) {
+                        match a {
+                            Ok(seq) => mine.push((seq, p)),
+                            Err(StorageError::Closed) => closed = true,
+                            Err(e) => panic!("unexpected error {e}"),
+                        }
+                    }
+                    if closed {
+                        break;
+                    }
+                }
+                mine
+            });
+            std::thread::sleep(Duration::from_micros(300 * round));
+            wal.close().expect("close");
+            h.join().expect("thread")
+        });
+        let (late, _) = drive_all(vec![wal.append_async(b"late")]);
+        assert!(matches!(late[0], Err(StorageError::Closed)));
+        let mut acked = acked;
+        acked.sort();
+        assert_eq!(reopen(dir.path(), small_segments()).expect("reopen"), acked);
+    }
+}
+
+#[test]
+fn async_append_rewakes_the_latest_waker_and_a_dropped_one_still_lands() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = open(std_io(), dir.path(), WalOptions::default()).expect("open");
+    // Polled with one waker, then another: only the second is woken (the first was replaced).
+    let mut f = wal.append_async(b"polled twice");
+    let (first, first_waker) = counting_waker();
+    let (second, second_waker) = counting_waker();
+    let mut answered = None;
+    for w in [&first_waker, &second_waker] {
+        if let Poll::Ready(r) = std::pin::Pin::new(&mut f).poll(&mut Context::from_waker(w)) {
+            answered = Some(r);
+            break;
+        }
+    }
+    if answered.is_none() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while second.wakes.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never woken");
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        assert_eq!(first.wakes.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let mut cx = Context::from_waker(&second_waker);
+        match std::pin::Pin::new(&mut f).poll(&mut cx) {
+            Poll::Ready(r) => answered = Some(r),
+            Poll::Pending => panic!("woken but not ready"),
+        }
+    }
+    let seq = answered.expect("answered").expect("append");
+    // Polling a completed append again is an error, not a panic.
+    let mut cx = Context::from_waker(&second_waker);
+    assert!(matches!(
+        std::pin::Pin::new(&mut f).poll(&mut cx),
+        Poll::Ready(Err(StorageError::InvalidArgument(_)))
+    ));
+    // A future dropped unpolled does not withdraw its record.
+    drop(wal.append_async(b"dropped"));
+    let last = wal.append(b"after").expect("append");
+    wal.close().expect("close");
+    let got = reopen(dir.path(), WalOptions::default()).expect("reopen");
+    let bodies: Vec<&[u8]> = got.iter().map(|(_, p)| p.as_slice()).collect();
+    assert_eq!(bodies, vec![&b"polled twice"[..], b"dropped", b"after"]);
+    assert_eq!(got[0].0, seq);
+    assert_eq!(got[2].0, last);
+}
+
+#[test]
+fn async_append_refuses_oversize_and_answers_buffered_at_once() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let (_c, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        durability: Durability::Buffered {
+            interval: Duration::from_millis(10),
+        },
+        ..WalOptions::default()
+    };
+    let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
+    let big = vec![0u8; crate::limits::WAL_RECORD_SIZE_MAX_BYTES + 1];
+    let mut f = wal.append_async(&big);
+    assert!(matches!(
+        std::pin::Pin::new(&mut f).poll(&mut cx),
+        Poll::Ready(Err(StorageError::InvalidArgument(_)))
+    ));
+    let mut f = wal.append_async(b"buffered");
+    let seq = match std::pin::Pin::new(&mut f).poll(&mut cx) {
+        Poll::Ready(r) => r.expect("buffered append"),
+        Poll::Pending => panic!("a buffered append waits for nothing"),
+    };
+    wal.close().expect("close");
+    let got = reopen(dir.path(), opts).expect("reopen");
+    assert_eq!(got, vec![(seq, b"buffered".to_vec())]);
+}
+
 /// Four small records and a last one; returns the segment path and where the last batch
 /// starts and ends.
 fn log_with_last_batch(dir: &Path, opts: WalOptions) -> (PathBuf, u64, u64) {

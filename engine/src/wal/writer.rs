@@ -3,9 +3,12 @@
 //! writers with one futex wake.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -108,13 +111,20 @@ struct QueuedBatch {
     ticket: Ticket,
 }
 
-/// How one batch ended, published once to every writer in it. The writers wait on `state`
-/// (a futex word): one wake answers them all, where one wake-up call per writer made the
-/// waking thread the bottleneck at dozens of writers on two cores.
+/// How one batch ended, published once to every writer in it. Blocked threads wait on
+/// `state` (a futex word): one wake answers them all, where one wake-up call per writer made
+/// the waking thread the bottleneck at dozens of writers on two cores. Asynchronous writers
+/// ([`Wal::append_async`]) leave a [`Waker`] instead, and cost the waker no system call: it
+/// queues their task on its executor.
 #[derive(Debug, Default)]
 struct BatchDone {
     /// 0 while the batch is pending, 1 once `outcome` is set.
     state: AtomicU32,
+    /// Threads that are (or are about to be) blocked on `state`; without any, finishing the
+    /// batch makes no futex call.
+    sleepers: AtomicU32,
+    /// Asynchronous writers to wake, registered under this lock before `state` turns 1.
+    wakers: Mutex<Vec<Waker>>,
     /// The seq of the batch's first record, or why it was not written.
     outcome: OnceLock<Result<SeqNo>>,
 }
@@ -122,7 +132,7 @@ struct BatchDone {
 impl BatchDone {
     fn finish(&self, outcome: Result<SeqNo>) {
         if self.publish(outcome) {
-            atomic_wait::wake_all(&self.state);
+            self.wake();
         }
     }
 
@@ -130,24 +140,117 @@ impl BatchDone {
     /// false if it was already set.
     fn publish(&self, outcome: Result<SeqNo>) -> bool {
         if self.outcome.set(outcome).is_ok() {
-            self.state.store(1, Ordering::Release);
+            // SeqCst, paired with the sleepers' increment in `wait`: either the sleeper sees
+            // 1 here, or `wake` sees the sleeper.
+            self.state.store(1, Ordering::SeqCst);
             true
         } else {
             false
         }
     }
 
-    /// Blocks until the batch is finished; the answer for the record at `index` in it.
-    fn wait(&self, index: usize) -> Result<SeqNo> {
-        while self.state.load(Ordering::Acquire) == 0 {
-            atomic_wait::wait(&self.state, 0);
+    /// Wakes every writer of a published batch: blocked threads with one futex wake, tasks
+    /// through their wakers.
+    fn wake(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            atomic_wait::wake_all(&self.state);
         }
+        let wakers = std::mem::take(&mut *self.wakers.lock());
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// The answer for the record at `index`, once the batch is finished.
+    fn answer(&self, index: usize) -> Result<SeqNo> {
         match self.outcome.get() {
             Some(Ok(first)) => Ok(first + index as u64),
             Some(Err(e)) => Err(replicate(e)),
             None => Err(StorageError::Poisoned(
                 "WAL batch finished without an outcome".into(),
             )),
+        }
+    }
+
+    /// Blocks until the batch is finished; the answer for the record at `index` in it.
+    fn wait(&self, index: usize) -> Result<SeqNo> {
+        if self.state.load(Ordering::Acquire) == 0 {
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            while self.state.load(Ordering::SeqCst) == 0 {
+                atomic_wait::wait(&self.state, 0);
+            }
+        }
+        self.answer(index)
+    }
+
+    /// The answer for the record at `index` if the batch is finished; else registers `waker`
+    /// (in place of the one at `slot`, if this writer registered before) and returns `None`.
+    fn poll(&self, index: usize, slot: &mut Option<usize>, waker: &Waker) -> Option<Result<SeqNo>> {
+        if self.state.load(Ordering::Acquire) == 0 {
+            let mut wakers = self.wakers.lock();
+            // Checked again under the lock `wake` takes after publishing: a waker pushed
+            // here is either seen by `wake`, or the batch is seen finished.
+            if self.state.load(Ordering::Acquire) == 0 {
+                match slot.and_then(|i| wakers.get_mut(i)) {
+                    Some(w) => {
+                        if !w.will_wake(waker) {
+                            w.clone_from(waker);
+                        }
+                    }
+                    None => {
+                        *slot = Some(wakers.len());
+                        wakers.push(waker.clone());
+                    }
+                }
+                return None;
+            }
+        }
+        Some(self.answer(index))
+    }
+}
+
+/// A durable append in flight ([`Wal::append_async`]): resolves to the record's sequence
+/// number once its batch is written and fdatasync'ed, or to the error the whole batch got.
+/// Dropping it does not withdraw the record: it is already queued, and may still become
+/// durable (and replay after a crash) without anyone being told.
+#[derive(Debug)]
+#[must_use = "the append is acknowledged only when this future resolves"]
+pub struct Append {
+    state: AppendState,
+}
+
+#[derive(Debug)]
+enum AppendState {
+    /// Answered without waiting: buffered durability, or refused before queueing.
+    Ready(Option<Result<SeqNo>>),
+    Queued {
+        done: Arc<BatchDone>,
+        index: usize,
+        /// This future's place in the batch's waker list, once registered.
+        slot: Option<usize>,
+    },
+}
+
+impl Future for Append {
+    type Output = Result<SeqNo>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<SeqNo>> {
+        let this = self.get_mut();
+        match &mut this.state {
+            AppendState::Ready(answer) => Poll::Ready(answer.take().unwrap_or_else(|| {
+                Err(StorageError::InvalidArgument(
+                    "WAL append future polled after it completed".into(),
+                ))
+            })),
+            AppendState::Queued { done, index, slot } => {
+                match done.poll(*index, slot, cx.waker()) {
+                    Some(answer) => {
+                        this.state = AppendState::Ready(None);
+                        Poll::Ready(answer)
+                    }
+                    None => Poll::Pending,
+                }
+            }
         }
     }
 }
@@ -368,7 +471,7 @@ impl Wal {
                 .name("wal-acker".into())
                 .spawn(move || {
                     for done in ack_rx {
-                        atomic_wait::wake_all(&done.state);
+                        done.wake();
                     }
                 })
                 .map_err(StorageError::Io)?;
@@ -407,13 +510,7 @@ impl Wal {
     /// committer writes the buffer in batches and syncs every interval; a bounded buffer
     /// blocks appenders when full).
     pub fn append(&self, payload: &[u8]) -> Result<SeqNo> {
-        if payload.len() > WAL_RECORD_SIZE_MAX_BYTES {
-            return Err(StorageError::InvalidArgument(format!(
-                "WAL record of {} bytes exceeds the limit of {WAL_RECORD_SIZE_MAX_BYTES} bytes",
-                payload.len()
-            )));
-        }
-        self.shared.check_usable()?;
+        self.check_append(payload)?;
         if self.shared.opts.durability == Durability::Sync {
             return self.append_synced(payload);
         }
@@ -421,9 +518,54 @@ impl Wal {
         self.append_buffered(payload)
     }
 
+    /// Like [`Wal::append`], for asynchronous callers: under [`Durability::Sync`] the
+    /// returned future resolves once the record's batch is fdatasync'ed, and the committer
+    /// wakes the task instead of a blocked thread, so many writers can share a few executor
+    /// threads. Joining the queue still takes a lock, and blocks in the rare case that
+    /// [`QUEUE_BYTES_MAX`] of records already wait for the disk (backpressure). Under
+    /// [`Durability::Buffered`] the append is answered at once, as [`Wal::append`] does.
+    pub fn append_async(&self, payload: &[u8]) -> Append {
+        let state = match self.check_append(payload) {
+            Err(e) => AppendState::Ready(Some(Err(e))),
+            Ok(()) if self.shared.opts.durability == Durability::Sync => {
+                match self.enqueue_synced(payload) {
+                    Ok((done, index)) => AppendState::Queued {
+                        done,
+                        index,
+                        slot: None,
+                    },
+                    Err(e) => AppendState::Ready(Some(Err(e))),
+                }
+            }
+            Ok(()) => {
+                self.shared.acquire_queue(payload.len());
+                AppendState::Ready(Some(self.append_buffered(payload)))
+            }
+        };
+        Append { state }
+    }
+
+    /// Refuses records over the size limit, and appends to a closed or poisoned log.
+    fn check_append(&self, payload: &[u8]) -> Result<()> {
+        if payload.len() > WAL_RECORD_SIZE_MAX_BYTES {
+            return Err(StorageError::InvalidArgument(format!(
+                "WAL record of {} bytes exceeds the limit of {WAL_RECORD_SIZE_MAX_BYTES} bytes",
+                payload.len()
+            )));
+        }
+        self.shared.check_usable()
+    }
+
     /// Sync durability: joins the open batch (or opens one), then waits for the committer to
     /// write and fdatasync it.
     fn append_synced(&self, payload: &[u8]) -> Result<SeqNo> {
+        let (done, index) = self.enqueue_synced(payload)?;
+        done.wait(index)
+    }
+
+    /// Sync durability: queues the record in the open batch (or a new one) and wakes the
+    /// committer if the queue was empty; the batch's outcome and the record's place in it.
+    fn enqueue_synced(&self, payload: &[u8]) -> Result<(Arc<BatchDone>, usize)> {
         let record = payload.to_vec();
         let n = record.len();
         let (done, index, was_empty) = {
@@ -459,7 +601,7 @@ impl Wal {
             // A gone committer failed (or will fail) every queued batch, this one included.
             let _ = self.tx.send(Request::Wake);
         }
-        done.wait(index)
+        Ok((done, index))
     }
 
     /// Buffered durability: numbers the record and queues it for the committer (the queue
@@ -1077,7 +1219,7 @@ impl Committer {
                     if let Err(crossbeam_channel::SendError(done)) =
                         acker.send(Arc::clone(&ticket.0))
                     {
-                        atomic_wait::wake_all(&done.state);
+                        done.wake();
                     }
                 }
             }
