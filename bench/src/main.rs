@@ -121,9 +121,18 @@ struct WalcommitArgs {
     /// Worker threads of the runtime the `tasks` writers run on [default: the CPUs].
     #[arg(long)]
     runtime_threads: Option<usize>,
-    /// The WAL writes zeros ahead of its end (`WalOptions::preallocate`).
+    /// The WAL writes zeros ahead of its end and reuses released segment files
+    /// (`WalOptions::preallocate`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     preallocate: bool,
+    /// Seconds of appending before each row's measured time (segments are released every
+    /// 20 ms throughout, as flushes do; the first ones are new files, later ones reused).
+    #[arg(long, default_value_t = 1.5)]
+    warmup: f64,
+    /// Release segments as flushes would (comma-separated: true, false); `false` keeps every
+    /// segment, so none is reused (each new segment is a new file written zeros ahead).
+    #[arg(long, value_delimiter = ',', default_value = "true")]
+    release: Vec<bool>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -1153,11 +1162,16 @@ fn run_walcommit(a: WalcommitArgs) -> Result<(), String> {
         return Err("--secs must be positive".into());
     }
     let dur = Duration::from_secs_f64(a.secs);
+    if !(a.warmup >= 0.0 && a.warmup.is_finite()) {
+        return Err("--warmup must be zero or positive".into());
+    }
+    let warmup = Duration::from_secs_f64(a.warmup);
     println!(
-        "# {}; dir {}; {} s per row; {} B records",
+        "# {}; dir {}; {} s per row after {} s of warm-up; {} B records",
         machine(),
         dir.display(),
         a.secs,
+        a.warmup,
         a.record_bytes
     );
     println!("{}", walcommit::HEADER);
@@ -1176,18 +1190,22 @@ fn run_walcommit(a: WalcommitArgs) -> Result<(), String> {
     for _ in 0..a.rounds {
         for &w in &a.writers {
             for &kind in &kinds {
-                for (name, io) in &backends {
-                    let spec = walcommit::Spec {
-                        writers: w,
-                        kind,
-                        record_bytes: a.record_bytes,
-                        preallocate: a.preallocate,
-                        dur,
-                    };
-                    let mut r = walcommit::run_wal(name, Arc::clone(io), &dir, spec)?;
-                    r.disk_syncs_per_sec =
-                        walcommit::disk_sync_rate(&dir, r.batch_bytes as usize, 64 << 20, dur)?;
-                    println!("{}", walcommit::format_row(&r));
+                for &release in &a.release {
+                    for (name, io) in &backends {
+                        let spec = walcommit::Spec {
+                            writers: w,
+                            kind,
+                            record_bytes: a.record_bytes,
+                            preallocate: a.preallocate,
+                            release,
+                            warmup,
+                            dur,
+                        };
+                        let mut r = walcommit::run_wal(name, Arc::clone(io), &dir, spec)?;
+                        r.disk_syncs_per_sec =
+                            walcommit::disk_sync_rate(&dir, r.batch_bytes as usize, 64 << 20, dur)?;
+                        println!("{}", walcommit::format_row(&r));
+                    }
                 }
             }
         }

@@ -28,6 +28,8 @@ pub struct Row {
     pub writers: usize,
     /// How the writers run.
     pub kind: Writers,
+    /// Whether segments were released during the row (with preallocation: files reused).
+    pub release: bool,
     pub records: u64,
     pub syncs: u64,
     pub batch_bytes: u64,
@@ -67,7 +69,11 @@ pub const HEADER: &str = "| backend | writers | records/s | records per sync | m
 pub fn format_row(r: &Row) -> String {
     format!(
         "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} % | {:.0} % | {} | {} | {} |",
-        r.backend,
+        if r.release {
+            r.backend.to_string()
+        } else {
+            format!("{}, no segment released", r.backend)
+        },
         match r.kind {
             Writers::Threads => format!("{} threads", r.writers),
             Writers::Tasks { runtime_threads } => {
@@ -107,8 +113,15 @@ pub struct Spec {
     pub writers: usize,
     pub kind: Writers,
     pub record_bytes: usize,
-    /// `WalOptions::preallocate` (zeros written ahead of the log's end).
+    /// `WalOptions::preallocate` (zeros written ahead of the log's end, released segment
+    /// files reused).
     pub preallocate: bool,
+    /// Release segments behind the log's end every 20 ms, as flushes do (so, with
+    /// preallocation, their files are reused); `false`: every segment is a new file.
+    pub release: bool,
+    /// Appending before the measured time starts (the first segments are new files; later
+    /// ones reuse released ones).
+    pub warmup: Duration,
     pub dur: Duration,
 }
 
@@ -125,6 +138,8 @@ pub fn run_wal(
         kind,
         record_bytes,
         preallocate,
+        release,
+        warmup,
         dur,
     } = spec;
     let wdir = dir.join(format!("wal-{}-{writers}", backend.replace(' ', "-")));
@@ -139,8 +154,21 @@ pub fn run_wal(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    // As the engine does once flushes have made records durable elsewhere: segments behind
+    // the log's end are released (deleted, or kept for reuse), here every 20 ms.
+    let releaser = {
+        let (wal, stop) = (Arc::clone(&wal), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while release && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+                wal.release_up_to(wal.last_seq())?;
+            }
+            Ok::<(), hashlog::error::StorageError>(())
+        })
+    };
+    let timing = Timing { warmup, dur };
     let measured = match kind {
-        Writers::Threads => with_threads(&wal, &stop, &errors, writers, record_bytes, dur)?,
+        Writers::Threads => with_threads(&wal, &stop, &errors, writers, record_bytes, timing)?,
         Writers::Tasks { runtime_threads } => with_tasks(
             &wal,
             &stop,
@@ -148,9 +176,13 @@ pub fn run_wal(
             writers,
             runtime_threads,
             record_bytes,
-            dur,
+            timing,
         )?,
     };
+    releaser
+        .join()
+        .map_err(|_| "the releasing thread panicked".to_string())?
+        .map_err(|e| format!("releasing segments: {e}"))?;
     let Measured {
         interval:
             Interval {
@@ -174,6 +206,7 @@ pub fn run_wal(
         backend,
         writers,
         kind,
+        release,
         records,
         syncs: after.syncs - before.syncs,
         batch_bytes: (after.bytes - before.bytes) / batches,
@@ -222,7 +255,16 @@ fn new_hist() -> Result<Histogram<u64>, String> {
 }
 
 /// The measured interval: counters before, `dur` of appending, counters after.
-fn measure(wal: &Wal, dur: Duration) -> Interval {
+/// How long writers append before and while the row is measured.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    warmup: Duration,
+    dur: Duration,
+}
+
+fn measure(wal: &Wal, timing: Timing) -> Interval {
+    std::thread::sleep(timing.warmup);
+    let dur = timing.dur;
     let before = wal.stats();
     let sched0 = thread_sched("wal-");
     let t0 = Instant::now();
@@ -245,7 +287,7 @@ fn with_threads(
     errors: &Arc<AtomicU64>,
     writers: usize,
     record_bytes: usize,
-    dur: Duration,
+    timing: Timing,
 ) -> Result<Measured, String> {
     let start_gate = Arc::new(std::sync::Barrier::new(writers + 1));
     let handles: Vec<_> = (0..writers)
@@ -273,7 +315,7 @@ fn with_threads(
         })
         .collect();
     start_gate.wait();
-    let interval = measure(wal, dur);
+    let interval = measure(wal, timing);
     stop.store(true, Ordering::Relaxed);
     let mut hist = new_hist()?;
     for h in handles {
@@ -291,7 +333,7 @@ fn with_tasks(
     writers: usize,
     runtime_threads: usize,
     record_bytes: usize,
-    dur: Duration,
+    timing: Timing,
 ) -> Result<Measured, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(runtime_threads.max(1))
@@ -330,7 +372,7 @@ fn with_tasks(
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let interval = measure(wal, dur);
+    let interval = measure(wal, timing);
     stop.store(true, Ordering::Relaxed);
     let mut hist = new_hist()?;
     for h in handles {
@@ -456,6 +498,8 @@ mod tests {
                 kind,
                 record_bytes: 1024,
                 preallocate,
+                release: true,
+                warmup: Duration::from_millis(50),
                 dur: Duration::from_millis(200),
             };
             let mut r = run_wal(name, Arc::clone(&io), dir.path(), spec).expect("row");

@@ -12,8 +12,11 @@ use crate::key::SeqNo;
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"HLOGWAL\x1a";
-/// Format version this build writes and the newest it reads.
-pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+/// Format version this build writes and the newest it reads. 2: the segment may be a reused
+/// file, so frames of older segments (numbered below the base seq) may follow the log's end;
+/// version 1 segments read by the same rules. A version 1 reader would take those frames for
+/// corruption, hence the bump.
+pub const SEGMENT_FORMAT_VERSION: u32 = 2;
 /// Bytes of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 40;
 /// Bytes of a frame header (length, type, seq, checksum).
@@ -242,9 +245,19 @@ mod tests {
         let mut bad = b;
         bad[20] ^= 1;
         assert_eq!(decode_segment_header(&bad), Err(HeaderProblem::BadChecksum));
+        let next = SEGMENT_FORMAT_VERSION + 1;
         let mut newer = b;
-        newer[8] = 2;
-        assert_eq!(decode_segment_header(&newer), Err(HeaderProblem::Newer(2)));
+        newer[8..12].copy_from_slice(&next.to_le_bytes());
+        assert_eq!(
+            decode_segment_header(&newer),
+            Err(HeaderProblem::Newer(next))
+        );
+        // Version 1 (segments from before files were reused) still reads.
+        let mut v1 = b;
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let sum = xxhash_rust::xxh3::xxh3_64(&v1[0..32]);
+        v1[32..40].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(decode_segment_header(&v1), Ok(h));
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! beyond X (`synced_through > X`); then the log ends at the start of the damaged batch and
 //! everything from there is cut. Otherwise the damaged bytes had been made durable before a
 //! later batch was written, so they rotted: corruption.
+//!
+//! A segment may be a reused file (format version 2), so the bytes after the log's end of the
+//! last segment can be frames of older segments, intact or cut anywhere. Their sequence
+//! numbers are below the segment's base seq, which no frame of the segment itself has: such
+//! a frame where a batch or record should be is damage by the rule above, and frames below
+//! the base seq never count as later batches.
 
 use crate::error::{Result, StorageError};
 use crate::key::SeqNo;
@@ -30,6 +36,12 @@ pub struct SegmentScan {
 
 /// Scans a whole segment (`buf` = the file's bytes, header included).
 pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> Result<SegmentScan> {
+    let seg = Seg {
+        buf,
+        name,
+        is_last,
+        base_seq,
+    };
     let mut pos = SEGMENT_HEADER_LEN;
     let mut next = base_seq;
     let mut records = Vec::new();
@@ -55,10 +67,13 @@ pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> R
                 });
             }
             FrameAt::Zero | FrameAt::Invalid => {
-                return damaged(buf, name, is_last, pos, pos, records, next);
+                return damaged(&seg, pos, pos, records, next);
             }
             FrameAt::Frame(f) => f,
         };
+        if is_last && older(frame.kind, frame.seq, base_seq) {
+            return damaged(&seg, pos, pos, records, next);
+        }
         match frame.kind {
             FRAME_BATCH => {}
             FRAME_DATA => return Err(corrupt(pos, "DATA frame outside a batch")),
@@ -88,17 +103,15 @@ pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> R
         {
             Some(end) if end <= buf.len() => end,
             // The batch runs past the end of the file: it was being written.
-            _ => return damaged(buf, name, is_last, buf.len(), pos, records, next),
+            _ => return damaged(&seg, buf.len(), pos, records, next),
         };
         let batch = &buf[..end];
         let mut q = frame.payload_end;
         let mut got: Vec<(SeqNo, usize, usize)> = Vec::with_capacity(info.records as usize);
         while q < end {
             let f = match frame_at(batch, q, WAL_RECORD_SIZE_MAX_BYTES) {
-                FrameAt::Frame(f) => f,
-                FrameAt::Zero | FrameAt::Invalid => {
-                    return damaged(buf, name, is_last, q, pos, records, next)
-                }
+                FrameAt::Frame(f) if !(is_last && older(f.kind, f.seq, base_seq)) => f,
+                _ => return damaged(&seg, q, pos, records, next),
             };
             match f.kind {
                 FRAME_DATA => {
@@ -137,16 +150,34 @@ fn unknown_type(name: &str, at: usize, kind: u8) -> StorageError {
     }
 }
 
+/// A checksummed BATCH or DATA frame numbered below the segment's base seq: it belongs to an
+/// older segment whose file was reused.
+fn older(kind: u8, seq: SeqNo, base_seq: SeqNo) -> bool {
+    (kind == FRAME_BATCH || kind == FRAME_DATA) && seq < base_seq
+}
+
+/// The segment being scanned.
+struct Seg<'a> {
+    buf: &'a [u8],
+    name: &'a str,
+    is_last: bool,
+    base_seq: SeqNo,
+}
+
 /// Damage at `at` in the batch starting at `cut`: a torn tail or corruption (module docs).
 fn damaged(
-    buf: &[u8],
-    name: &str,
-    is_last: bool,
+    seg: &Seg<'_>,
     at: usize,
     cut: usize,
     records: Vec<(SeqNo, usize, usize)>,
     next: SeqNo,
 ) -> Result<SegmentScan> {
+    let &Seg {
+        buf,
+        name,
+        is_last,
+        base_seq,
+    } = seg;
     if !is_last {
         return Err(StorageError::Corruption(format!(
             "WAL segment {name}: damaged record at offset {at} in a sealed segment"
@@ -154,7 +185,7 @@ fn damaged(
     }
     for y in at.saturating_add(1)..buf.len() {
         if let Some((seq, info)) = batch_frame_at(buf, y) {
-            if info.synced_through > at as u64 {
+            if seq >= base_seq && info.synced_through > at as u64 {
                 return Err(StorageError::Corruption(format!(
                     "WAL segment {name}: damaged record at offset {at} is followed by a valid batch \
                      (seq {seq}) at offset {y} written after offset {} was durable",

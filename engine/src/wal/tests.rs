@@ -224,6 +224,67 @@ fn appenders_racing_close_are_answered_and_none_hangs() {
     }
 }
 
+fn inodes_with_suffix(dir: &Path, suffix: &str) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .map(|e| e.metadata().expect("metadata").ino())
+        .collect()
+}
+
+#[test]
+fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() {
+    for direct_io in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = WalOptions {
+            segment_size_bytes: 4096,
+            direct_io,
+            ..WalOptions::default()
+        };
+        let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
+        let mut acked = Records::new();
+        let mut freed = std::collections::BTreeSet::new();
+        let mut reused = false;
+        let mut released = 0;
+        for i in 0..400u64 {
+            let p = payload(i);
+            acked.push((wal.append(&p).expect("append"), p));
+            if i % 40 == 39 {
+                released = wal.last_seq();
+                wal.release_up_to(released).expect("release");
+                freed.extend(inodes_with_suffix(dir.path(), ".wal.free"));
+            }
+            reused |= inodes_with_suffix(dir.path(), ".wal")
+                .iter()
+                .any(|ino| freed.contains(ino));
+            assert!(inodes_with_suffix(dir.path(), ".wal.free").len() <= 2);
+        }
+        assert!(reused, "no released segment file was reused");
+        // A crash: the active segment (a reused file) keeps older segments' bytes after its
+        // end, and recovery must stop at its own last batch.
+        drop(wal);
+        let got = reopen(dir.path(), opts).expect("reopen after a crash");
+        let k = acked
+            .iter()
+            .position(|r| r == &got[0])
+            .expect("replay starts at an acknowledged record");
+        assert!(
+            acked[k].0 <= released + 1,
+            "records after the last release were lost"
+        );
+        assert_eq!(&acked[k..], &got[..]);
+        // A close cuts the reused file's older bytes; the next open replays the same.
+        let (wal, again) = open(std_io(), dir.path(), opts).expect("open");
+        assert_eq!(again, got);
+        let p = b"after the reopen".to_vec();
+        acked.push((wal.append(&p).expect("append"), p));
+        wal.close().expect("close");
+        assert_eq!(&reopen(dir.path(), opts).expect("reopen")[..], &acked[k..]);
+    }
+}
+
 /// A waker that counts its wakes and unparks the thread polling the futures (a one-thread
 /// executor, as a runtime's worker thread is).
 struct CountingWaker {
@@ -1121,6 +1182,96 @@ mod recovery_props {
                     prop_assert!(at < last_start, "damage at {} in the last batch called corruption", at);
                 }
                 Err(e) => prop_assert!(false, "unexpected error {}", e),
+            }
+        }
+    }
+
+    /// Batches of one record each from `first`, appended to `seg` (each synced-through its
+    /// own start, as in Sync mode); the batches' start offsets. `same_size`: every payload has
+    /// 40 bytes of `fill`, so an older file's frames line up with a newer one's.
+    fn batches(seg: &mut Vec<u8>, first: SeqNo, n: u64, same_size: bool, fill: u8) -> Vec<usize> {
+        let mut starts = Vec::new();
+        for i in 0..n {
+            starts.push(seg.len());
+            let p = if same_size {
+                vec![fill; 40]
+            } else {
+                payload(first + i)
+            };
+            let mut body = Vec::new();
+            encode_frame(&mut body, FRAME_DATA, first + i, &p);
+            let info = BatchInfo {
+                records: 1,
+                batch_len: (BATCH_FRAME_LEN + body.len()) as u64,
+                synced_through: seg.len() as u64,
+            };
+            encode_batch_frame(seg, first + i, &info);
+            seg.extend_from_slice(&body);
+        }
+        starts
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A reused segment file: the new segment's batches over an older segment's bytes,
+        /// the last new batch possibly torn. As the last segment it yields exactly the whole
+        /// new batches and cuts the rest; as a sealed one it is corruption; rot in a new batch
+        /// followed by a later new batch is corruption whatever the old bytes are.
+        #[test]
+        fn a_reused_file_ends_where_its_own_batches_end(
+            n_old in 20u64..60,
+            n_new in 1u64..12,
+            gap in 1u64..1000,
+            same_size in any::<bool>(),
+            torn in any::<bool>(),
+            cut in any::<proptest::sample::Index>(),
+            rot in any::<Option<(proptest::sample::Index, u8)>>(),
+        ) {
+            let mut old = encode_segment_header(&SegmentHeader { id: 3, base_seq: 1 }).to_vec();
+            batches(&mut old, 1, n_old, same_size, 7);
+            let base = n_old + gap;
+            let mut new = encode_segment_header(&SegmentHeader { id: 9, base_seq: base }).to_vec();
+            // Different bytes from the old file's: a torn write cannot complete a batch by chance.
+            let starts = batches(&mut new, base, n_new, same_size, 9);
+            prop_assume!(new.len() + 64 < old.len());
+            let last_start = *starts.last().expect("batches");
+            let mut whole = n_new;
+            if torn {
+                // The last new batch reached the disk only in part.
+                let keep = last_start + cut.index(new.len() - last_start);
+                new.truncate(keep);
+                whole -= 1;
+            }
+            let end = if torn { last_start } else { new.len() };
+            let mut file = old.clone();
+            file[..new.len()].copy_from_slice(&new);
+            let scan = scan_segment(&file, "reused", base, true);
+            let scan = match scan {
+                Ok(s) => s,
+                Err(e) => return Err(TestCaseError::fail(format!("reused file refused: {e}"))),
+            };
+            prop_assert_eq!(scan.valid_end, end);
+            prop_assert!(scan.torn);
+            let seqs: Vec<SeqNo> = scan.records.iter().map(|r| r.0).collect();
+            prop_assert_eq!(seqs, (base..base + whole).collect::<Vec<_>>());
+            prop_assert_eq!(scan.next_seq, base + whole);
+            prop_assert!(matches!(
+                scan_segment(&file, "reused", base, false),
+                Err(StorageError::Corruption(_))
+            ));
+            if let Some((at, bit)) = rot {
+                // Rot inside a whole new batch that a later whole new batch follows.
+                if whole >= 2 {
+                    let rot_end = starts[(whole - 1) as usize];
+                    let at = 40 + at.index(rot_end - 40);
+                    let mut rotten = file.clone();
+                    rotten[at] ^= 1 << (bit % 8);
+                    prop_assert!(matches!(
+                        scan_segment(&rotten, "reused", base, true),
+                        Err(StorageError::Corruption(_))
+                    ), "rot at {} in a synced batch was not reported", at);
+                }
             }
         }
     }
