@@ -1236,16 +1236,22 @@ mod recovery_props {
             let starts = batches(&mut new, base, n_new, same_size, 9);
             prop_assume!(new.len() + 64 < old.len());
             let last_start = *starts.last().expect("batches");
-            let mut whole = n_new;
+            let full = new.clone();
             if torn {
                 // The last new batch reached the disk only in part.
                 let keep = last_start + cut.index(new.len() - last_start);
                 new.truncate(keep);
-                whole -= 1;
             }
-            let end = if torn { last_start } else { new.len() };
             let mut file = old.clone();
             file[..new.len()].copy_from_slice(&new);
+            // A write is torn only if what is on disk differs from what was written: the old
+            // bytes past the cut may happen to equal the missing ones.
+            let intact = file[last_start..full.len()] == full[last_start..];
+            let (whole, end) = if intact {
+                (n_new, full.len())
+            } else {
+                (n_new - 1, last_start)
+            };
             let scan = scan_segment(&file, "reused", base, true);
             let scan = match scan {
                 Ok(s) => s,
