@@ -167,18 +167,18 @@ pub fn run_wal(
         })
     };
     let timing = Timing { warmup, dur };
-    let measured = match kind {
-        Writers::Threads => with_threads(&wal, &stop, &errors, writers, record_bytes, timing)?,
-        Writers::Tasks { runtime_threads } => with_tasks(
-            &wal,
-            &stop,
-            &errors,
-            writers,
-            runtime_threads,
-            record_bytes,
-            timing,
-        )?,
+    let w = Writer {
+        wal: Arc::clone(&wal),
+        stop: Arc::clone(&stop),
+        errors: Arc::clone(&errors),
+        record_bytes,
     };
+    let measured = match kind {
+        Writers::Threads => with_threads(&w, writers, timing),
+        Writers::Tasks { runtime_threads } => with_tasks(&w, writers, runtime_threads, timing),
+    };
+    stop.store(true, Ordering::Relaxed);
+    let measured = measured?;
     releaser
         .join()
         .map_err(|_| "the releasing thread panicked".to_string())?
@@ -254,7 +254,6 @@ fn new_hist() -> Result<Histogram<u64>, String> {
     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| format!("histogram: {e}"))
 }
 
-/// The measured interval: counters before, `dur` of appending, counters after.
 /// How long writers append before and while the row is measured.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -262,6 +261,7 @@ struct Timing {
     dur: Duration,
 }
 
+/// The measured interval: the warm-up, counters before, `dur` of appending, counters after.
 fn measure(wal: &Wal, timing: Timing) -> Interval {
     std::thread::sleep(timing.warmup);
     let dur = timing.dur;
@@ -281,33 +281,60 @@ fn measure(wal: &Wal, timing: Timing) -> Interval {
     }
 }
 
-fn with_threads(
-    wal: &Arc<Wal>,
-    stop: &Arc<AtomicBool>,
-    errors: &Arc<AtomicU64>,
-    writers: usize,
+/// What every writer of a row shares.
+#[derive(Clone)]
+struct Writer {
+    wal: Arc<Wal>,
+    stop: Arc<AtomicBool>,
+    errors: Arc<AtomicU64>,
     record_bytes: usize,
-    timing: Timing,
-) -> Result<Measured, String> {
+}
+
+impl Writer {
+    fn payload(&self) -> Vec<u8> {
+        vec![0xabu8; self.record_bytes]
+    }
+
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Records one append started at `t`; false (and the failure counted) if it failed.
+    fn finished(&self, ok: bool, t: Instant, h: &mut Option<Histogram<u64>>) -> bool {
+        if !ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        if let Some(h) = h.as_mut() {
+            let _ = h.record(t.elapsed().as_micros().max(1) as u64);
+        }
+        true
+    }
+}
+
+/// Every writer's latencies in one histogram.
+fn merge(hists: Vec<Option<Histogram<u64>>>) -> Result<Histogram<u64>, String> {
+    let mut all = new_hist()?;
+    for h in hists.into_iter().flatten() {
+        all.add(h).map_err(|e| format!("histogram: {e}"))?;
+    }
+    Ok(all)
+}
+
+fn with_threads(w: &Writer, writers: usize, timing: Timing) -> Result<Measured, String> {
     let start_gate = Arc::new(std::sync::Barrier::new(writers + 1));
     let handles: Vec<_> = (0..writers)
         .map(|_| {
-            let wal = Arc::clone(wal);
-            let stop = Arc::clone(stop);
-            let errors = Arc::clone(errors);
-            let gate = Arc::clone(&start_gate);
+            let (w, gate) = (w.clone(), Arc::clone(&start_gate));
             std::thread::spawn(move || {
-                let payload = vec![0xabu8; record_bytes];
+                let payload = w.payload();
                 let mut h = new_hist().ok();
                 gate.wait();
-                while !stop.load(Ordering::Relaxed) {
+                while w.running() {
                     let t = Instant::now();
-                    if wal.append(&payload).is_err() {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    let ok = w.wal.append(&payload).is_ok();
+                    if !w.finished(ok, t, &mut h) {
                         break;
-                    }
-                    if let Some(h) = h.as_mut() {
-                        let _ = h.record(t.elapsed().as_micros().max(1) as u64);
                     }
                 }
                 h
@@ -315,24 +342,22 @@ fn with_threads(
         })
         .collect();
     start_gate.wait();
-    let interval = measure(wal, timing);
-    stop.store(true, Ordering::Relaxed);
-    let mut hist = new_hist()?;
-    for h in handles {
-        if let Some(t) = h.join().map_err(|_| "writer panicked".to_string())? {
-            hist.add(t).map_err(|e| format!("histogram: {e}"))?;
-        }
-    }
-    Ok(Measured { interval, hist })
+    let interval = measure(&w.wal, timing);
+    w.stop.store(true, Ordering::Relaxed);
+    let hists = handles
+        .into_iter()
+        .map(|h| h.join().map_err(|_| "writer panicked".to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Measured {
+        interval,
+        hist: merge(hists)?,
+    })
 }
 
 fn with_tasks(
-    wal: &Arc<Wal>,
-    stop: &Arc<AtomicBool>,
-    errors: &Arc<AtomicU64>,
+    w: &Writer,
     writers: usize,
     runtime_threads: usize,
-    record_bytes: usize,
     timing: Timing,
 ) -> Result<Measured, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -343,22 +368,16 @@ fn with_tasks(
     let started = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..writers)
         .map(|_| {
-            let wal = Arc::clone(wal);
-            let stop = Arc::clone(stop);
-            let errors = Arc::clone(errors);
-            let started = Arc::clone(&started);
+            let (w, started) = (w.clone(), Arc::clone(&started));
             rt.spawn(async move {
-                let payload = vec![0xabu8; record_bytes];
+                let payload = w.payload();
                 let mut h = new_hist().ok();
                 started.fetch_add(1, Ordering::SeqCst);
-                while !stop.load(Ordering::Relaxed) {
+                while w.running() {
                     let t = Instant::now();
-                    if wal.append_async(&payload).await.is_err() {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    let ok = w.wal.append_async(&payload).await.is_ok();
+                    if !w.finished(ok, t, &mut h) {
                         break;
-                    }
-                    if let Some(h) = h.as_mut() {
-                        let _ = h.record(t.elapsed().as_micros().max(1) as u64);
                     }
                 }
                 h
@@ -368,23 +387,25 @@ fn with_tasks(
     let deadline = Instant::now() + Duration::from_secs(10);
     while (started.load(Ordering::SeqCst) as usize) < writers {
         if Instant::now() > deadline {
+            w.stop.store(true, Ordering::Relaxed);
             return Err("writer tasks did not start within 10 s".into());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let interval = measure(wal, timing);
-    stop.store(true, Ordering::Relaxed);
-    let mut hist = new_hist()?;
-    for h in handles {
-        let joined = rt
-            .block_on(h)
-            .map_err(|e| format!("writer task failed: {e}"))?;
-        if let Some(t) = joined {
-            hist.add(t).map_err(|e| format!("histogram: {e}"))?;
-        }
-    }
+    let interval = measure(&w.wal, timing);
+    w.stop.store(true, Ordering::Relaxed);
+    let hists = handles
+        .into_iter()
+        .map(|h| {
+            rt.block_on(h)
+                .map_err(|e| format!("writer task failed: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     rt.shutdown_timeout(Duration::from_secs(5));
-    Ok(Measured { interval, hist })
+    Ok(Measured {
+        interval,
+        hist: merge(hists)?,
+    })
 }
 
 /// (name, ns on CPU, ns runnable but waiting for a CPU) of this process's threads whose name

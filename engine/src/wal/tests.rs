@@ -63,6 +63,16 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Buffered durability, synced every `ms` milliseconds.
+fn buffered(ms: u64) -> WalOptions {
+    WalOptions {
+        durability: Durability::Buffered {
+            interval: Duration::from_millis(ms),
+        },
+        ..WalOptions::default()
+    }
+}
+
 fn small_segments() -> WalOptions {
     WalOptions {
         segment_size_bytes: 300,
@@ -83,12 +93,7 @@ fn appended_records_replay_after_reopen_on_every_backend() {
                 direct_io: true,
                 ..WalOptions::default()
             },
-            WalOptions {
-                durability: Durability::Buffered {
-                    interval: Duration::from_millis(5),
-                },
-                ..WalOptions::default()
-            },
+            buffered(5),
         ] {
             let dir = tempfile::tempdir().expect("tempdir");
             let (wal, got) = open(Arc::clone(&io), dir.path(), opts).expect("open");
@@ -512,12 +517,7 @@ fn async_append_refuses_oversize_and_answers_buffered_at_once() {
     let (_c, waker) = counting_waker();
     let mut cx = Context::from_waker(&waker);
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = WalOptions {
-        durability: Durability::Buffered {
-            interval: Duration::from_millis(10),
-        },
-        ..WalOptions::default()
-    };
+    let opts = buffered(10);
     let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
     let big = vec![0u8; crate::limits::WAL_RECORD_SIZE_MAX_BYTES + 1];
     let mut f = wal.append_async(&big);
@@ -847,12 +847,7 @@ fn a_segment_whose_creation_was_torn_is_discarded() {
 #[test]
 fn buffered_mode_syncs_on_its_timer() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = WalOptions {
-        durability: Durability::Buffered {
-            interval: Duration::from_millis(20),
-        },
-        ..WalOptions::default()
-    };
+    let opts = buffered(20);
     let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
     for i in 0..10 {
         wal.append(&payload(i)).expect("append");
