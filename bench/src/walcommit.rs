@@ -147,6 +147,8 @@ pub fn run_wal(
     let opts = WalOptions {
         durability: Durability::Sync,
         preallocate,
+        // Released segments (`release`) are kept and reused.
+        reuse_segments: true,
         ..WalOptions::default()
     };
     let wal = Arc::new(

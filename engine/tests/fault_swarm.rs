@@ -167,9 +167,10 @@ fn options(io: Arc<dyn IoBackend>, durability: Durability, read_mode: ReadMode) 
         ..EngineOptions::default()
     };
     o.tree.memtable_bytes = 8 * 1024;
-    // Small segments: the log rotates, flushes release segments and their files are reused,
-    // all under injected faults.
+    // Small segments with reuse on: the log rotates, flushes release segments and their
+    // files are reused, all under injected faults.
     o.wal_segment_bytes = 16 * 1024;
+    o.wal_reuse_segments = true;
     o.tree.compaction.l0_trigger = 2;
     o.tree.read_mode = read_mode;
     if read_mode == ReadMode::Io {

@@ -58,6 +58,8 @@ pub struct EngineOptions {
     pub tree: TreeOptions,
     pub block_cache_bytes: usize,
     pub wal_segment_bytes: u64,
+    /// `WalOptions::reuse_segments` (off by default; see there).
+    pub wal_reuse_segments: bool,
     pub background_threads: usize,
 }
 
@@ -70,6 +72,7 @@ impl Default for EngineOptions {
             tree: TreeOptions::default(),
             block_cache_bytes: limits::BLOCK_CACHE_DEFAULT_BYTES,
             wal_segment_bytes: limits::WAL_SEGMENT_SIZE_DEFAULT_BYTES,
+            wal_reuse_segments: false,
             background_threads: 2,
         }
     }
@@ -499,6 +502,7 @@ impl Engine {
         let wal_opts = WalOptions {
             segment_size_bytes: options.wal_segment_bytes,
             durability: options.durability,
+            reuse_segments: options.wal_reuse_segments,
             min_next_seq: seq_floor + 1,
             ..WalOptions::default()
         };

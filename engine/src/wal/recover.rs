@@ -184,8 +184,15 @@ fn damaged(
         )));
     }
     for y in at.saturating_add(1)..buf.len() {
+        // Only a frame that could be a later batch of this log proves anything: numbered at
+        // or after the damaged batch (so at or above the base seq: older frames of a reused
+        // file never count), and claiming no more durability than the offset it was written
+        // at (a real batch at y was written when at most y bytes were durable).
         if let Some((seq, info)) = batch_frame_at(buf, y) {
-            if seq >= base_seq && info.synced_through > at as u64 {
+            if seq >= next.max(base_seq)
+                && info.synced_through <= y as u64
+                && info.synced_through > at as u64
+            {
                 return Err(StorageError::Corruption(format!(
                     "WAL segment {name}: damaged record at offset {at} is followed by a valid batch \
                      (seq {seq}) at offset {y} written after offset {} was durable",

@@ -246,6 +246,7 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
         let opts = WalOptions {
             segment_size_bytes: 4096,
             direct_io,
+            reuse_segments: true,
             ..WalOptions::default()
         };
         let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
@@ -288,6 +289,83 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
         wal.close().expect("close");
         assert_eq!(&reopen(dir.path(), opts).expect("reopen")[..], &acked[k..]);
     }
+}
+
+#[test]
+fn without_reuse_released_segments_are_deleted_and_kept_files_are_dropped_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reuse = WalOptions {
+        segment_size_bytes: 4096,
+        reuse_segments: true,
+        ..WalOptions::default()
+    };
+    let (wal, _) = open(std_io(), dir.path(), reuse).expect("open");
+    for i in 0..200u64 {
+        wal.append(&payload(i)).expect("append");
+    }
+    wal.release_up_to(wal.last_seq()).expect("release");
+    wal.close().expect("close");
+    assert_eq!(inodes_with_suffix(dir.path(), ".wal.free").len(), 2);
+    // Reopened without reuse: the kept files go, and released segments are deleted.
+    let plain = WalOptions {
+        reuse_segments: false,
+        ..reuse
+    };
+    let (wal, _) = open(std_io(), dir.path(), plain).expect("open");
+    assert!(inodes_with_suffix(dir.path(), ".wal.free").is_empty());
+    for i in 0..200u64 {
+        wal.append(&payload(i)).expect("append");
+    }
+    wal.release_up_to(wal.last_seq()).expect("release");
+    assert!(inodes_with_suffix(dir.path(), ".wal.free").is_empty());
+    assert_eq!(inodes_with_suffix(dir.path(), ".wal").len(), 1);
+    wal.close().expect("close");
+}
+
+#[test]
+fn concurrent_releases_leave_no_gap_and_keep_at_most_two_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        segment_size_bytes: 4096,
+        reuse_segments: true,
+        ..WalOptions::default()
+    };
+    let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
+    let mut acked = Records::new();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let releasers: Vec<_> = (0..3)
+            .map(|_| {
+                let (wal, stop) = (&wal, &stop);
+                s.spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        wal.release_up_to(wal.last_seq().saturating_sub(30))
+                            .expect("release");
+                        std::thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for i in 0..600u64 {
+            let p = payload(i);
+            acked.push((wal.append(&p).expect("append"), p));
+            assert!(inodes_with_suffix(dir.path(), ".wal.free").len() <= 2);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in releasers {
+            r.join().expect("releaser");
+        }
+    });
+    drop(wal);
+    // Segment ids stay consecutive (a gap would be refused as corruption) and the replay is
+    // a suffix of what was acknowledged that holds at least the last 30 records.
+    let got = reopen(dir.path(), opts).expect("reopen");
+    let k = acked
+        .iter()
+        .position(|r| r == &got[0])
+        .expect("replay starts at an acknowledged record");
+    assert_eq!(&acked[k..], &got[..]);
+    assert!(acked.len() - k > 30);
 }
 
 /// A waker that counts its wakes and unparks the thread polling the futures (a one-thread

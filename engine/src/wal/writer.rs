@@ -43,7 +43,7 @@ const DISK_FULL_RETRY: Duration = Duration::from_millis(50);
 const SEGMENT_SUFFIX: &str = ".wal";
 /// Suffix of released segments kept for reuse (`{id:020}.wal.free`); never read as a segment.
 const RECYCLE_SUFFIX: &str = ".wal.free";
-/// Released segment files kept for reuse, with preallocation. A reused file is overwritten in
+/// Released segment files kept for reuse (`WalOptions::reuse_segments`). A reused file is overwritten in
 /// place, so a batch's fdatasync writes the batch and nothing else: no zeros ahead, no file
 /// size change. With zeros written ahead instead, 64 durable writers reached 50–57 % of the
 /// disk's fdatasync rate and a p99 of 3.5 ms; overwriting reached 68–74 % and 0.8 ms
@@ -74,6 +74,10 @@ struct Shared {
     /// Released segment files (renamed `*.wal.free`, directory synced) the committer reuses
     /// for new segments.
     recycled: Mutex<Vec<PathBuf>>,
+    /// Held across a whole `release_up_to`, so releases happen one at a time, oldest first:
+    /// two overlapping ones could otherwise make a newer segment's removal durable before an
+    /// older one's, and a crash between would leave a gap in the segment ids.
+    releasing: Mutex<()>,
     queued_bytes: Mutex<usize>,
     queue_room: Condvar,
     /// Sync durability: appends waiting for the committer, already grouped into batches.
@@ -376,7 +380,8 @@ fn recyclable_files(io: &dyn IoBackend, dir: &Path, keep: bool) -> Result<Vec<Pa
         .into_iter()
         .filter(|n| n.ends_with(RECYCLE_SUFFIX))
         .collect();
-    names.sort();
+    // Newest (highest id) first: those are kept.
+    names.sort_unstable_by(|a, b| b.cmp(a));
     let mut kept = Vec::new();
     let mut removed = false;
     for n in names {
@@ -483,7 +488,7 @@ impl Wal {
         }
         io.create_dir_all(dir)?;
         let (segments, active, next_seq) = recover(io.as_ref(), dir, &opts, replay)?;
-        let recycled = recyclable_files(io.as_ref(), dir, opts.preallocate)?;
+        let recycled = recyclable_files(io.as_ref(), dir, opts.reuse_segments)?;
         let shared = Arc::new(Shared {
             io,
             dir: dir.to_path_buf(),
@@ -494,6 +499,7 @@ impl Wal {
             closed: AtomicBool::new(false),
             segments: Mutex::new(segments),
             recycled: Mutex::new(recycled),
+            releasing: Mutex::new(()),
             queued_bytes: Mutex::new(0),
             queue_room: Condvar::new(),
             queue: Mutex::new(SyncQueue::default()),
@@ -716,6 +722,7 @@ impl Wal {
 
     /// Deletes the oldest segments whose records all have seq ≤ `seq`; never the active one.
     pub fn release_up_to(&self, seq: SeqNo) -> Result<()> {
+        let _one_at_a_time = self.shared.releasing.lock();
         let mut segs = self.shared.segments.lock();
         let mut n = 0;
         while n + 1 < segs.len() && segs[n].last_seq.is_none_or(|l| l <= seq) {
@@ -727,7 +734,7 @@ impl Wal {
         let released: Vec<SegmentMeta> = segs.drain(..n).collect();
         drop(segs);
         let io = &self.shared.io;
-        let room = if self.shared.opts.preallocate {
+        let room = if self.shared.opts.reuse_segments {
             RECYCLED_SEGMENTS_MAX.saturating_sub(self.shared.recycled.lock().len())
         } else {
             0
