@@ -121,8 +121,7 @@ struct WalcommitArgs {
     /// Worker threads of the runtime the `tasks` writers run on [default: the CPUs].
     #[arg(long)]
     runtime_threads: Option<usize>,
-    /// The WAL writes zeros ahead of its end and reuses released segment files
-    /// (`WalOptions::preallocate`).
+    /// The WAL writes zeros ahead of its end (`WalOptions::preallocate`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     preallocate: bool,
     /// Seconds of appending before each row's measured time (segments are released every

@@ -28,7 +28,7 @@ pub struct Row {
     pub writers: usize,
     /// How the writers run.
     pub kind: Writers,
-    /// Whether segments were released during the row (with preallocation: files reused).
+    /// Whether segments were released during the row (their files reused: the bench turns `reuse_segments` on).
     pub release: bool,
     pub records: u64,
     pub syncs: u64,
@@ -113,11 +113,11 @@ pub struct Spec {
     pub writers: usize,
     pub kind: Writers,
     pub record_bytes: usize,
-    /// `WalOptions::preallocate` (zeros written ahead of the log's end, released segment
-    /// files reused).
+    /// `WalOptions::preallocate` (zeros written ahead of the log's end).
     pub preallocate: bool,
-    /// Release segments behind the log's end every 20 ms, as flushes do (so, with
-    /// preallocation, their files are reused); `false`: every segment is a new file.
+    /// Release segments behind the log's end every 20 ms, as flushes do (the bench turns
+    /// `WalOptions::reuse_segments` on, so their files are reused); `false`: every segment is
+    /// a new file.
     pub release: bool,
     /// Appending before the measured time starts (the first segments are new files; later
     /// ones reuse released ones).
