@@ -239,6 +239,32 @@ fn inodes_with_suffix(dir: &Path, suffix: &str) -> Vec<u64> {
         .collect()
 }
 
+/// 4 KiB segments whose released files are reused.
+fn reusing_small_segments() -> WalOptions {
+    WalOptions {
+        segment_size_bytes: 4096,
+        reuse_segments: true,
+        ..WalOptions::default()
+    }
+}
+
+fn append_and_release(wal: &Wal, n: u64) {
+    for i in 0..n {
+        wal.append(&payload(i)).expect("append");
+    }
+    wal.release_up_to(wal.last_seq()).expect("release");
+}
+
+/// Where in `acked` the replay `got` starts; panics unless `got` is exactly the rest of it.
+fn replayed_from(acked: &Records, got: &Records) -> usize {
+    let k = acked
+        .iter()
+        .position(|r| r == &got[0])
+        .expect("replay starts at an acknowledged record");
+    assert_eq!(&acked[k..], &got[..]);
+    k
+}
+
 #[test]
 fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() {
     for direct_io in [false, true] {
@@ -272,15 +298,11 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
         // end, and recovery must stop at its own last batch.
         drop(wal);
         let got = reopen(dir.path(), opts).expect("reopen after a crash");
-        let k = acked
-            .iter()
-            .position(|r| r == &got[0])
-            .expect("replay starts at an acknowledged record");
+        let k = replayed_from(&acked, &got);
         assert!(
             acked[k].0 <= released + 1,
             "records after the last release were lost"
         );
-        assert_eq!(&acked[k..], &got[..]);
         // A close cuts the reused file's older bytes; the next open replays the same.
         let (wal, again) = open(std_io(), dir.path(), opts).expect("open");
         assert_eq!(again, got);
@@ -294,16 +316,9 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
 #[test]
 fn without_reuse_released_segments_are_deleted_and_kept_files_are_dropped_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let reuse = WalOptions {
-        segment_size_bytes: 4096,
-        reuse_segments: true,
-        ..WalOptions::default()
-    };
+    let reuse = reusing_small_segments();
     let (wal, _) = open(std_io(), dir.path(), reuse).expect("open");
-    for i in 0..200u64 {
-        wal.append(&payload(i)).expect("append");
-    }
-    wal.release_up_to(wal.last_seq()).expect("release");
+    append_and_release(&wal, 200);
     wal.close().expect("close");
     assert_eq!(inodes_with_suffix(dir.path(), ".wal.free").len(), 2);
     // Reopened without reuse: the kept files go, and released segments are deleted.
@@ -313,10 +328,7 @@ fn without_reuse_released_segments_are_deleted_and_kept_files_are_dropped_at_ope
     };
     let (wal, _) = open(std_io(), dir.path(), plain).expect("open");
     assert!(inodes_with_suffix(dir.path(), ".wal.free").is_empty());
-    for i in 0..200u64 {
-        wal.append(&payload(i)).expect("append");
-    }
-    wal.release_up_to(wal.last_seq()).expect("release");
+    append_and_release(&wal, 200);
     assert!(inodes_with_suffix(dir.path(), ".wal.free").is_empty());
     assert_eq!(inodes_with_suffix(dir.path(), ".wal").len(), 1);
     wal.close().expect("close");
@@ -325,11 +337,7 @@ fn without_reuse_released_segments_are_deleted_and_kept_files_are_dropped_at_ope
 #[test]
 fn concurrent_releases_leave_no_gap_and_keep_at_most_two_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = WalOptions {
-        segment_size_bytes: 4096,
-        reuse_segments: true,
-        ..WalOptions::default()
-    };
+    let opts = reusing_small_segments();
     let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
     let mut acked = Records::new();
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -360,11 +368,7 @@ fn concurrent_releases_leave_no_gap_and_keep_at_most_two_files() {
     // Segment ids stay consecutive (a gap would be refused as corruption) and the replay is
     // a suffix of what was acknowledged that holds at least the last 30 records.
     let got = reopen(dir.path(), opts).expect("reopen");
-    let k = acked
-        .iter()
-        .position(|r| r == &got[0])
-        .expect("replay starts at an acknowledged record");
-    assert_eq!(&acked[k..], &got[..]);
+    let k = replayed_from(&acked, &got);
     assert!(acked.len() - k > 30);
 }
 
