@@ -28,7 +28,8 @@ fn options() -> EngineOptions {
     o.tree.compaction.level_base_bytes = 128 * 1024;
     o.tree.compaction.target_file_bytes = 64 * 1024;
     o.wal_segment_bytes = 256 * 1024;
-    // Released segment files are reused (off by default): kill -9 with reused files.
+    // Released segment files are reused (the default, said here because the suite is about
+    // it): kill -9 with reused files.
     o.wal_reuse_segments = true;
     o
 }

@@ -58,7 +58,7 @@ pub struct EngineOptions {
     pub tree: TreeOptions,
     pub block_cache_bytes: usize,
     pub wal_segment_bytes: u64,
-    /// `WalOptions::reuse_segments` (off by default; see there).
+    /// `WalOptions::reuse_segments` (on by default; see there).
     pub wal_reuse_segments: bool,
     pub background_threads: usize,
 }
@@ -72,7 +72,7 @@ impl Default for EngineOptions {
             tree: TreeOptions::default(),
             block_cache_bytes: limits::BLOCK_CACHE_DEFAULT_BYTES,
             wal_segment_bytes: limits::WAL_SEGMENT_SIZE_DEFAULT_BYTES,
-            wal_reuse_segments: false,
+            wal_reuse_segments: true,
             background_threads: 2,
         }
     }

@@ -3,8 +3,13 @@
 //! A segment file is a 40-byte header followed by batches. A batch is a BATCH frame followed by
 //! its DATA frames (and any skippable frames). Every frame is
 //! `length u32 | type u8 | seq u64 | checksum u64 | payload`, little-endian, where the checksum
-//! is xxh3-64 over the first 13 bytes and the payload. All-zero bytes where a frame should
-//! start mean "end of log" (preallocated or padding space).
+//! is xxh3-64, seeded with the segment's salt, over the first 13 bytes and the payload. All-zero
+//! bytes where a frame should start mean "end of log" (preallocated or padding space).
+//!
+//! The salt is drawn at random for each segment (a reused file gets a new one), so frames left
+//! in a reused file by its older segment, and bytes a client stored that happen to look like
+//! frames, fail the checksum of the segment now in the file. Salt 0 is the unseeded xxh3 of
+//! version 1 segments, which had zeros in the salt's place.
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -13,9 +18,9 @@ use crate::key::SeqNo;
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"HLOGWAL\x1a";
 /// Format version this build writes and the newest it reads. 2: the segment may be a reused
-/// file, so frames of older segments (numbered below the base seq) may follow the log's end;
-/// version 1 segments read by the same rules. A version 1 reader would take those frames for
-/// corruption, hence the bump.
+/// file, so bytes of older segments may follow the log's end, and frame checksums are seeded
+/// with the header's salt. Version 1 segments (salt bytes zero) read by the same rules. A
+/// version 1 reader would compute every salted checksum wrong, hence the bump.
 pub const SEGMENT_FORMAT_VERSION: u32 = 2;
 /// Bytes of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 40;
@@ -40,6 +45,8 @@ pub struct SegmentHeader {
     pub id: u64,
     /// Sequence number of the segment's first record (the last record before it plus one).
     pub base_seq: SeqNo,
+    /// Seed of every frame checksum in the segment (random; 0 in version 1 segments).
+    pub salt: u32,
 }
 
 /// Why a segment header does not decode.
@@ -61,7 +68,7 @@ pub fn encode_segment_header(h: &SegmentHeader) -> [u8; SEGMENT_HEADER_LEN] {
     let mut b = [0u8; SEGMENT_HEADER_LEN];
     b[0..8].copy_from_slice(&SEGMENT_MAGIC);
     b[8..12].copy_from_slice(&SEGMENT_FORMAT_VERSION.to_le_bytes());
-    // 12..16 reserved (zero)
+    b[12..16].copy_from_slice(&h.salt.to_le_bytes());
     b[16..24].copy_from_slice(&h.id.to_le_bytes());
     b[24..32].copy_from_slice(&h.base_seq.to_le_bytes());
     let sum = xxhash_rust::xxh3::xxh3_64(&b[0..32]);
@@ -90,6 +97,7 @@ pub fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderProblem> {
     Ok(SegmentHeader {
         id: u64_at(b, 16),
         base_seq: u64_at(b, 24),
+        salt: u32_at(b, 12),
     })
 }
 
@@ -105,32 +113,66 @@ pub struct BatchInfo {
     pub synced_through: u64,
 }
 
-fn checksum(head: &[u8], payload: &[u8]) -> u64 {
-    let mut h = Xxh3::new();
-    h.update(head);
-    h.update(payload);
-    h.digest()
+/// The frame checksum of one segment: xxh3-64 seeded with the segment's salt. Holds the
+/// seeded hasher (its secret is derived from the seed once, not per frame).
+pub struct FrameSum {
+    salt: u32,
+    h: Box<Xxh3>,
+}
+
+impl FrameSum {
+    pub fn new(salt: u32) -> Self {
+        FrameSum {
+            salt,
+            h: Box::new(Xxh3::with_seed(u64::from(salt))),
+        }
+    }
+
+    /// The salt this checksum is seeded with.
+    pub fn salt(&self) -> u32 {
+        self.salt
+    }
+
+    fn sum(&mut self, head: &[u8], payload: &[u8]) -> u64 {
+        self.h.reset();
+        self.h.update(head);
+        self.h.update(payload);
+        self.h.digest()
+    }
+}
+
+impl std::fmt::Debug for FrameSum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameSum")
+            .field("salt", &self.salt)
+            .finish()
+    }
 }
 
 /// Appends one frame to `out`.
-pub fn encode_frame(out: &mut Vec<u8>, kind: u8, seq: SeqNo, payload: &[u8]) {
+pub fn encode_frame(out: &mut Vec<u8>, sum: &mut FrameSum, kind: u8, seq: SeqNo, payload: &[u8]) {
     let start = out.len();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.push(kind);
     out.extend_from_slice(&seq.to_le_bytes());
-    let sum = checksum(&out[start..start + 13], payload);
+    let sum = sum.sum(&out[start..start + 13], payload);
     out.extend_from_slice(&sum.to_le_bytes());
     out.extend_from_slice(payload);
 }
 
 /// Appends a BATCH frame.
-pub fn encode_batch_frame(out: &mut Vec<u8>, first_seq: SeqNo, info: &BatchInfo) {
+pub fn encode_batch_frame(
+    out: &mut Vec<u8>,
+    sum: &mut FrameSum,
+    first_seq: SeqNo,
+    info: &BatchInfo,
+) {
     let mut p = [0u8; BATCH_PAYLOAD_LEN];
     p[0..4].copy_from_slice(&info.records.to_le_bytes());
     // 4..8 reserved (zero)
     p[8..16].copy_from_slice(&info.batch_len.to_le_bytes());
     p[16..24].copy_from_slice(&info.synced_through.to_le_bytes());
-    encode_frame(out, FRAME_BATCH, first_seq, &p);
+    encode_frame(out, sum, FRAME_BATCH, first_seq, &p);
 }
 
 /// Bytes a DATA frame with a `payload_len`-byte payload takes.
@@ -159,7 +201,7 @@ pub enum FrameAt {
 }
 
 /// Decodes the frame at `at`, refusing payloads longer than `max_payload`.
-pub fn frame_at(buf: &[u8], at: usize, max_payload: usize) -> FrameAt {
+pub fn frame_at(buf: &[u8], at: usize, max_payload: usize, sum: &mut FrameSum) -> FrameAt {
     let rest = buf.get(at..).unwrap_or(&[]);
     if rest.len() < FRAME_HEADER_LEN {
         return if rest.iter().all(|b| *b == 0) {
@@ -176,7 +218,7 @@ pub fn frame_at(buf: &[u8], at: usize, max_payload: usize) -> FrameAt {
         return FrameAt::Invalid;
     }
     let payload = &rest[FRAME_HEADER_LEN..FRAME_HEADER_LEN + len];
-    if checksum(&rest[..13], payload) != u64_at(rest, 13) {
+    if sum.sum(&rest[..13], payload) != u64_at(rest, 13) {
         return FrameAt::Invalid;
     }
     FrameAt::Frame(Frame {
@@ -201,12 +243,12 @@ pub fn batch_info(payload: &[u8]) -> Option<BatchInfo> {
 
 /// Whether a checksummed BATCH frame starts at `at` (used to look for valid data after
 /// damage); returns what it says.
-pub fn batch_frame_at(buf: &[u8], at: usize) -> Option<(SeqNo, BatchInfo)> {
+pub fn batch_frame_at(buf: &[u8], at: usize, sum: &mut FrameSum) -> Option<(SeqNo, BatchInfo)> {
     let head = buf.get(at..at + FRAME_HEADER_LEN)?;
     if head[4] != FRAME_BATCH || u32_at(head, 0) as usize != BATCH_PAYLOAD_LEN {
         return None;
     }
-    match frame_at(buf, at, BATCH_PAYLOAD_LEN) {
+    match frame_at(buf, at, BATCH_PAYLOAD_LEN, sum) {
         FrameAt::Frame(f) => batch_info(&buf[f.payload_start..f.payload_end]).map(|i| (f.seq, i)),
         _ => None,
     }
@@ -233,6 +275,7 @@ mod tests {
         let h = SegmentHeader {
             id: 7,
             base_seq: 1234,
+            salt: 0xDEAD_BEEF,
         };
         let b = encode_segment_header(&h);
         assert_eq!(decode_segment_header(&b), Ok(h));
@@ -252,19 +295,59 @@ mod tests {
             decode_segment_header(&newer),
             Err(HeaderProblem::Newer(next))
         );
-        // Version 1 (segments from before files were reused) still reads.
+        // Version 1 (segments from before files were reused: zeros where the salt is) still
+        // reads, as salt 0.
         let mut v1 = b;
         v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        v1[12..16].copy_from_slice(&[0; 4]);
         let sum = xxhash_rust::xxh3::xxh3_64(&v1[0..32]);
         v1[32..40].copy_from_slice(&sum.to_le_bytes());
-        assert_eq!(decode_segment_header(&v1), Ok(h));
+        assert_eq!(
+            decode_segment_header(&v1),
+            Ok(SegmentHeader { salt: 0, ..h })
+        );
+    }
+
+    #[test]
+    fn salt_zero_is_the_unseeded_checksum_of_version_1_and_other_salts_differ() {
+        let payload = b"the same frame under two salts";
+        let mut plain = Vec::new();
+        encode_frame(&mut plain, &mut FrameSum::new(0), FRAME_DATA, 5, payload);
+        // Version 1's definition: unseeded xxh3-64 over the first 13 bytes and the payload.
+        let mut v1 = plain[..13].to_vec();
+        v1.extend_from_slice(payload);
+        assert_eq!(u64_at(&plain, 13), xxhash_rust::xxh3::xxh3_64(&v1));
+        let mut salted = Vec::new();
+        encode_frame(&mut salted, &mut FrameSum::new(77), FRAME_DATA, 5, payload);
+        assert_ne!(plain, salted);
+        // A frame reads only under its own salt, whatever the payload's size.
+        for len in [0usize, 1, 16, 17, 128, 129, 240, 241, 1024, 5000] {
+            let p = vec![0x5Au8; len];
+            let mut f = Vec::new();
+            encode_frame(&mut f, &mut FrameSum::new(77), FRAME_DATA, 5, &p);
+            assert!(matches!(
+                frame_at(&f, 0, 1 << 20, &mut FrameSum::new(77)),
+                FrameAt::Frame(_)
+            ));
+            assert_eq!(
+                frame_at(&f, 0, 1 << 20, &mut FrameSum::new(78)),
+                FrameAt::Invalid,
+                "{len}"
+            );
+            assert_eq!(
+                frame_at(&f, 0, 1 << 20, &mut FrameSum::new(0)),
+                FrameAt::Invalid,
+                "{len}"
+            );
+        }
     }
 
     #[test]
     fn frames_round_trip_and_any_flipped_bit_is_caught() {
         let mut buf = Vec::new();
-        encode_frame(&mut buf, FRAME_DATA, 42, b"payload bytes");
-        let FrameAt::Frame(f) = frame_at(&buf, 0, 1 << 20) else {
+        let sum = &mut FrameSum::new(3);
+        encode_frame(&mut buf, sum, FRAME_DATA, 42, b"payload bytes");
+        let FrameAt::Frame(f) = frame_at(&buf, 0, 1 << 20, sum) else {
             panic!("frame expected")
         };
         assert_eq!(
@@ -276,18 +359,21 @@ mod tests {
                 let mut b = buf.clone();
                 b[i] ^= 1 << bit;
                 assert!(
-                    matches!(frame_at(&b, 0, 1 << 20), FrameAt::Invalid | FrameAt::Zero),
+                    matches!(
+                        frame_at(&b, 0, 1 << 20, sum),
+                        FrameAt::Invalid | FrameAt::Zero
+                    ),
                     "byte {i} bit {bit}"
                 );
             }
         }
         assert_eq!(
-            frame_at(&buf[..buf.len() - 1], 0, 1 << 20),
+            frame_at(&buf[..buf.len() - 1], 0, 1 << 20, sum),
             FrameAt::Invalid
         );
-        assert_eq!(frame_at(&[0u8; 30], 0, 1 << 20), FrameAt::Zero);
+        assert_eq!(frame_at(&[0u8; 30], 0, 1 << 20, sum), FrameAt::Zero);
         assert_eq!(
-            frame_at(&buf, 0, 4),
+            frame_at(&buf, 0, 4, sum),
             FrameAt::Invalid,
             "over-long payload accepted"
         );
@@ -301,10 +387,12 @@ mod tests {
             batch_len: 100,
             synced_through: 40,
         };
-        encode_batch_frame(&mut buf, 9, &info);
+        let sum = &mut FrameSum::new(11);
+        encode_batch_frame(&mut buf, sum, 9, &info);
         assert_eq!(buf.len(), 3 + BATCH_FRAME_LEN);
-        assert_eq!(batch_frame_at(&buf, 3), Some((9, info)));
-        assert_eq!(batch_frame_at(&buf, 2), None);
-        assert_eq!(batch_frame_at(&buf, 4), None);
+        assert_eq!(batch_frame_at(&buf, 3, sum), Some((9, info)));
+        assert_eq!(batch_frame_at(&buf, 2, sum), None);
+        assert_eq!(batch_frame_at(&buf, 4, sum), None);
+        assert_eq!(batch_frame_at(&buf, 3, &mut FrameSum::new(12)), None);
     }
 }

@@ -44,11 +44,10 @@ pub struct WalOptions {
     pub preallocate: bool,
     /// Keep released segment files (at most 2, as `*.wal.free`) and reuse them for new
     /// segments, so batches overwrite allocated, durable blocks: a batch's fdatasync then
-    /// writes the batch and nothing else (no zeros ahead, no size change). **Off by default**:
-    /// a reused file's old bytes include stored values, and frame checksums are not yet
-    /// salted per segment, so a value crafted as WAL frames could, after a crash and with the
-    /// log's end landing exactly on it, be read by recovery as part of the log
-    /// (docs/FORMAT.md, "Reused files").
+    /// writes the batch and nothing else (no zeros ahead, no size change). On by default.
+    /// A reused file's old bytes include stored values; every segment's frame checksums are
+    /// seeded with its own random salt, so neither the older segment's frames nor a value
+    /// crafted as frames read as log after a crash (docs/FORMAT.md, "Reused files").
     pub reuse_segments: bool,
     /// The first sequence number new records may take. Recovery starts a fresh segment at
     /// this number when the recovered log ends below it: data flushed to SSTables may carry
@@ -64,7 +63,7 @@ impl Default for WalOptions {
             durability: Durability::Sync,
             direct_io: false,
             preallocate: true,
-            reuse_segments: false,
+            reuse_segments: true,
             min_next_seq: 0,
         }
     }

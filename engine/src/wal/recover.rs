@@ -8,17 +8,19 @@
 //! later batch was written, so they rotted: corruption.
 //!
 //! A segment may be a reused file (format version 2), so the bytes after the log's end of the
-//! last segment can be frames of older segments, intact or cut anywhere. Their sequence
-//! numbers are below the segment's base seq, which no frame of the segment itself has: such
-//! a frame where a batch or record should be is damage by the rule above, and frames below
-//! the base seq never count as later batches.
+//! last segment can be frames of older segments, intact or cut anywhere. They were checksummed
+//! with the older segment's salt, so under this segment's salt they are damage by the rule
+//! above, as are bytes a client stored that look like frames (they cannot carry a checksum for
+//! a salt drawn after they were written). Should two salts ever be equal, the older frames are
+//! still told apart: their sequence numbers are below the segment's base seq, which no frame
+//! of the segment itself has, so they are damage too and never count as later batches.
 
 use crate::error::{Result, StorageError};
 use crate::key::SeqNo;
 use crate::limits::WAL_RECORD_SIZE_MAX_BYTES;
 use crate::wal::format::{
-    batch_frame_at, batch_info, frame_at, FrameAt, BATCH_FRAME_LEN, FRAME_BATCH, FRAME_DATA,
-    FRAME_SKIPPABLE_MIN, SEGMENT_HEADER_LEN,
+    batch_frame_at, batch_info, frame_at, FrameAt, FrameSum, SegmentHeader, BATCH_FRAME_LEN,
+    FRAME_BATCH, FRAME_DATA, FRAME_SKIPPABLE_MIN, SEGMENT_HEADER_LEN,
 };
 
 /// What a segment holds.
@@ -34,8 +36,15 @@ pub struct SegmentScan {
     pub next_seq: SeqNo,
 }
 
-/// Scans a whole segment (`buf` = the file's bytes, header included).
-pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> Result<SegmentScan> {
+/// Scans a whole segment (`buf` = the file's bytes, `header` decoded from its start).
+pub fn scan_segment(
+    buf: &[u8],
+    name: &str,
+    header: &SegmentHeader,
+    is_last: bool,
+) -> Result<SegmentScan> {
+    let base_seq = header.base_seq;
+    let sum = &mut FrameSum::new(header.salt);
     let seg = Seg {
         buf,
         name,
@@ -57,7 +66,7 @@ pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> R
                 next_seq: next,
             });
         }
-        let frame = match frame_at(buf, pos, WAL_RECORD_SIZE_MAX_BYTES) {
+        let frame = match frame_at(buf, pos, WAL_RECORD_SIZE_MAX_BYTES, sum) {
             FrameAt::Zero if buf[pos..].iter().all(|b| *b == 0) => {
                 return Ok(SegmentScan {
                     records,
@@ -67,12 +76,12 @@ pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> R
                 });
             }
             FrameAt::Zero | FrameAt::Invalid => {
-                return damaged(&seg, pos, pos, records, next);
+                return damaged(&seg, sum, pos, pos, records, next);
             }
             FrameAt::Frame(f) => f,
         };
         if is_last && older(frame.kind, frame.seq, base_seq) {
-            return damaged(&seg, pos, pos, records, next);
+            return damaged(&seg, sum, pos, pos, records, next);
         }
         match frame.kind {
             FRAME_BATCH => {}
@@ -103,15 +112,15 @@ pub fn scan_segment(buf: &[u8], name: &str, base_seq: SeqNo, is_last: bool) -> R
         {
             Some(end) if end <= buf.len() => end,
             // The batch runs past the end of the file: it was being written.
-            _ => return damaged(&seg, buf.len(), pos, records, next),
+            _ => return damaged(&seg, sum, buf.len(), pos, records, next),
         };
         let batch = &buf[..end];
         let mut q = frame.payload_end;
         let mut got: Vec<(SeqNo, usize, usize)> = Vec::with_capacity(info.records as usize);
         while q < end {
-            let f = match frame_at(batch, q, WAL_RECORD_SIZE_MAX_BYTES) {
+            let f = match frame_at(batch, q, WAL_RECORD_SIZE_MAX_BYTES, sum) {
                 FrameAt::Frame(f) if !(is_last && older(f.kind, f.seq, base_seq)) => f,
-                _ => return damaged(&seg, q, pos, records, next),
+                _ => return damaged(&seg, sum, q, pos, records, next),
             };
             match f.kind {
                 FRAME_DATA => {
@@ -167,6 +176,7 @@ struct Seg<'a> {
 /// Damage at `at` in the batch starting at `cut`: a torn tail or corruption (module docs).
 fn damaged(
     seg: &Seg<'_>,
+    sum: &mut FrameSum,
     at: usize,
     cut: usize,
     records: Vec<(SeqNo, usize, usize)>,
@@ -188,7 +198,7 @@ fn damaged(
         // or after the damaged batch (so at or above the base seq: older frames of a reused
         // file never count), and claiming no more durability than the offset it was written
         // at (a real batch at y was written when at most y bytes were durable).
-        if let Some((seq, info)) = batch_frame_at(buf, y) {
+        if let Some((seq, info)) = batch_frame_at(buf, y, sum) {
             if seq >= next.max(base_seq)
                 && info.synced_through <= y as u64
                 && info.synced_through > at as u64

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::format::{
-    encode_batch_frame, encode_frame, BatchInfo, BATCH_FRAME_LEN, FRAME_DATA, FRAME_HEADER_LEN,
+    encode_batch_frame, encode_frame, BatchInfo, FrameSum, BATCH_FRAME_LEN, FRAME_DATA,
+    FRAME_HEADER_LEN,
 };
 use super::{Durability, Wal, WalOptions};
 use crate::error::StorageError;
@@ -854,19 +855,26 @@ fn newer_format_and_foreign_files_are_refused() {
     ));
 }
 
-/// A hand-built segment: header, then `body`.
+/// Salt of hand-built segments.
+const TEST_SALT: u32 = 0x5EED;
+
+/// A hand-built segment: header, then `body` (frames checksummed with [`TEST_SALT`]).
 fn write_segment(dir: &Path, body: &[u8]) {
-    let mut bytes =
-        super::format::encode_segment_header(&super::format::SegmentHeader { id: 1, base_seq: 1 })
-            .to_vec();
+    let mut bytes = super::format::encode_segment_header(&super::format::SegmentHeader {
+        id: 1,
+        base_seq: 1,
+        salt: TEST_SALT,
+    })
+    .to_vec();
     bytes.extend_from_slice(body);
     std::fs::write(dir.join(format!("{:020}.wal", 1)), bytes).expect("write");
 }
 
 fn batch(first: SeqNo, frames: &[(u8, SeqNo, &[u8])], records: u32) -> Vec<u8> {
     let mut body = Vec::new();
+    let sum = &mut FrameSum::new(TEST_SALT);
     for (kind, seq, p) in frames {
-        encode_frame(&mut body, *kind, *seq, p);
+        encode_frame(&mut body, sum, *kind, *seq, p);
     }
     let mut out = Vec::new();
     let info = BatchInfo {
@@ -874,7 +882,7 @@ fn batch(first: SeqNo, frames: &[(u8, SeqNo, &[u8])], records: u32) -> Vec<u8> {
         batch_len: (BATCH_FRAME_LEN + body.len()) as u64,
         synced_through: 40,
     };
-    encode_batch_frame(&mut out, first, &info);
+    encode_batch_frame(&mut out, sum, first, &info);
     out.extend_from_slice(&body);
     out
 }
@@ -883,7 +891,13 @@ fn batch(first: SeqNo, frames: &[(u8, SeqNo, &[u8])], records: u32) -> Vec<u8> {
 fn reserved_skippable_frames_are_skipped_and_must_understand_ones_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut body = Vec::new();
-    encode_frame(&mut body, 200, 0, b"a future top-level annotation");
+    encode_frame(
+        &mut body,
+        &mut FrameSum::new(TEST_SALT),
+        200,
+        0,
+        b"a future top-level annotation",
+    );
     body.extend(batch(
         1,
         &[
@@ -924,6 +938,30 @@ fn a_segment_whose_creation_was_torn_is_discarded() {
     assert_eq!(wal.append(b"x").expect("append"), 11);
     wal.close().expect("close");
     assert_eq!(reopen(dir.path(), opts).expect("reopen").len(), 11);
+
+    // An O_DIRECT block the header never reached (zeros) is a torn creation too.
+    let next_id = segments(dir.path()).len() + 1;
+    let mut block = vec![0u8; 4096];
+    let torn = dir.path().join(format!("{next_id:020}.wal"));
+    std::fs::write(&torn, &block).expect("torn header");
+    assert_eq!(reopen(dir.path(), opts).expect("reopen").len(), 11);
+    // ... and the segment created in its place has a header.
+    let bytes = std::fs::read(&torn).expect("read");
+    assert!(super::format::decode_segment_header(&bytes).is_ok());
+
+    // A header that does not decode with anything but zeros after it held data: corruption,
+    // and the file stays.
+    let next_id = segments(dir.path()).len() + 1;
+    block[..8].copy_from_slice(&super::format::SEGMENT_MAGIC);
+    block[8] = 2;
+    block[100] = 1;
+    let rotten = dir.path().join(format!("{next_id:020}.wal"));
+    std::fs::write(&rotten, &block).expect("rotten header");
+    assert!(matches!(
+        reopen(dir.path(), opts),
+        Err(StorageError::Corruption(_))
+    ));
+    assert!(rotten.exists());
 }
 
 #[test]
@@ -1204,27 +1242,59 @@ mod recovery_props {
     use proptest::prelude::*;
 
     use super::super::format::{encode_segment_header, SegmentHeader};
-    use super::super::recover::scan_segment;
+    use super::super::recover::{scan_segment, SegmentScan};
     use super::*;
+
+    fn header(id: u64, base_seq: SeqNo, salt: u32) -> Vec<u8> {
+        encode_segment_header(&SegmentHeader { id, base_seq, salt }).to_vec()
+    }
+
+    fn scan(
+        seg: &[u8],
+        base_seq: SeqNo,
+        salt: u32,
+        is_last: bool,
+    ) -> crate::error::Result<SegmentScan> {
+        let h = SegmentHeader {
+            id: 1,
+            base_seq,
+            salt,
+        };
+        scan_segment(seg, "prop", &h, is_last)
+    }
 
     /// A valid segment of `n` single-record batches (all synced, as in Sync mode).
     fn valid_segment(n: u64) -> (Vec<u8>, Vec<usize>) {
-        let mut seg = encode_segment_header(&SegmentHeader { id: 1, base_seq: 1 }).to_vec();
+        let mut seg = header(1, 1, TEST_SALT);
+        let starts = batches(&mut seg, TEST_SALT, 1, n, payload);
+        (seg, starts)
+    }
+
+    /// Batches of one record each from `first`, the record of seq `s` holding `body(s)`,
+    /// appended to `seg` (each synced-through its own start, as in Sync mode) under `salt`;
+    /// the batches' start offsets.
+    fn batches(
+        seg: &mut Vec<u8>,
+        salt: u32,
+        first: SeqNo,
+        n: u64,
+        body: impl Fn(SeqNo) -> Vec<u8>,
+    ) -> Vec<usize> {
+        let sum = &mut FrameSum::new(salt);
         let mut starts = Vec::new();
         for i in 0..n {
             starts.push(seg.len());
-            let p = payload(i);
-            let mut body = Vec::new();
-            encode_frame(&mut body, FRAME_DATA, i + 1, &p);
+            let mut frames = Vec::new();
+            encode_frame(&mut frames, sum, FRAME_DATA, first + i, &body(first + i));
             let info = BatchInfo {
                 records: 1,
-                batch_len: (BATCH_FRAME_LEN + body.len()) as u64,
+                batch_len: (BATCH_FRAME_LEN + frames.len()) as u64,
                 synced_through: seg.len() as u64,
             };
-            encode_batch_frame(&mut seg, i + 1, &info);
-            seg.extend_from_slice(&body);
+            encode_batch_frame(seg, sum, first + i, &info);
+            seg.extend_from_slice(&frames);
         }
-        (seg, starts)
+        starts
     }
 
     proptest! {
@@ -1233,10 +1303,10 @@ mod recovery_props {
         /// Arbitrary bytes after a valid header never panic the reader.
         #[test]
         fn arbitrary_segment_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let mut seg = encode_segment_header(&SegmentHeader { id: 1, base_seq: 1 }).to_vec();
+            let mut seg = header(1, 1, TEST_SALT);
             seg.extend_from_slice(&body);
-            let _ = scan_segment(&seg, "prop", 1, true);
-            let _ = scan_segment(&seg, "prop", 1, false);
+            let _ = scan(&seg, 1, TEST_SALT, true);
+            let _ = scan(&seg, 1, TEST_SALT, false);
         }
 
         /// Damage anywhere in a synced log: recovery either reports corruption or (damage in the
@@ -1246,7 +1316,7 @@ mod recovery_props {
             let (mut seg, starts) = valid_segment(n);
             let at = 40 + pos.index(seg.len() - 40);
             seg[at] ^= 1 << bit;
-            match scan_segment(&seg, "prop", 1, true) {
+            match scan(&seg, 1, TEST_SALT, true) {
                 Ok(scan) => {
                     let last_start = *starts.last().expect("batches");
                     prop_assert!(at >= last_start, "damage at {} before the last batch accepted", at);
@@ -1263,54 +1333,36 @@ mod recovery_props {
         }
     }
 
-    /// Batches of one record each from `first`, appended to `seg` (each synced-through its
-    /// own start, as in Sync mode); the batches' start offsets. `same_size`: every payload has
-    /// 40 bytes of `fill`, so an older file's frames line up with a newer one's.
-    fn batches(seg: &mut Vec<u8>, first: SeqNo, n: u64, same_size: bool, fill: u8) -> Vec<usize> {
-        let mut starts = Vec::new();
-        for i in 0..n {
-            starts.push(seg.len());
-            let p = if same_size {
-                vec![fill; 40]
-            } else {
-                payload(first + i)
-            };
-            let mut body = Vec::new();
-            encode_frame(&mut body, FRAME_DATA, first + i, &p);
-            let info = BatchInfo {
-                records: 1,
-                batch_len: (BATCH_FRAME_LEN + body.len()) as u64,
-                synced_through: seg.len() as u64,
-            };
-            encode_batch_frame(seg, first + i, &info);
-            seg.extend_from_slice(&body);
-        }
-        starts
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         /// A reused segment file: the new segment's batches over an older segment's bytes,
         /// the last new batch possibly torn. As the last segment it yields exactly the whole
         /// new batches and cuts the rest; as a sealed one it is corruption; rot in a new batch
-        /// followed by a later new batch is corruption whatever the old bytes are.
+        /// followed by a later new batch is corruption whatever the old bytes are. Salts differ
+        /// as they do when drawn at random, or are equal (a 2^-32 chance the sequence numbers
+        /// still cover).
         #[test]
         fn a_reused_file_ends_where_its_own_batches_end(
             n_old in 20u64..60,
             n_new in 1u64..12,
             gap in 1u64..1000,
             same_size in any::<bool>(),
+            old_salt in any::<u32>(),
+            same_salt in any::<bool>(),
             torn in any::<bool>(),
             cut in any::<proptest::sample::Index>(),
             rot in any::<Option<(proptest::sample::Index, u8)>>(),
         ) {
-            let mut old = encode_segment_header(&SegmentHeader { id: 3, base_seq: 1 }).to_vec();
-            batches(&mut old, 1, n_old, same_size, 7);
+            // Same size: every payload has 40 bytes, so the older file's frames line up with
+            // the newer one's; different bytes, so a torn write cannot complete a batch by chance.
+            let body = |fill: u8| move |s: SeqNo| if same_size { vec![fill; 40] } else { payload(s) };
+            let new_salt = if same_salt { old_salt } else { old_salt.wrapping_add(1) };
+            let mut old = header(3, 1, old_salt);
+            batches(&mut old, old_salt, 1, n_old, body(7));
             let base = n_old + gap;
-            let mut new = encode_segment_header(&SegmentHeader { id: 9, base_seq: base }).to_vec();
-            // Different bytes from the old file's: a torn write cannot complete a batch by chance.
-            let starts = batches(&mut new, base, n_new, same_size, 9);
+            let mut new = header(9, base, new_salt);
+            let starts = batches(&mut new, new_salt, base, n_new, body(9));
             prop_assume!(new.len() + 64 < old.len());
             let last_start = *starts.last().expect("batches");
             let full = new.clone();
@@ -1329,18 +1381,17 @@ mod recovery_props {
             } else {
                 (n_new - 1, last_start)
             };
-            let scan = scan_segment(&file, "reused", base, true);
-            let scan = match scan {
+            let got = match scan(&file, base, new_salt, true) {
                 Ok(s) => s,
                 Err(e) => return Err(TestCaseError::fail(format!("reused file refused: {e}"))),
             };
-            prop_assert_eq!(scan.valid_end, end);
-            prop_assert!(scan.torn);
-            let seqs: Vec<SeqNo> = scan.records.iter().map(|r| r.0).collect();
+            prop_assert_eq!(got.valid_end, end);
+            prop_assert!(got.torn);
+            let seqs: Vec<SeqNo> = got.records.iter().map(|r| r.0).collect();
             prop_assert_eq!(seqs, (base..base + whole).collect::<Vec<_>>());
-            prop_assert_eq!(scan.next_seq, base + whole);
+            prop_assert_eq!(got.next_seq, base + whole);
             prop_assert!(matches!(
-                scan_segment(&file, "reused", base, false),
+                scan(&file, base, new_salt, false),
                 Err(StorageError::Corruption(_))
             ));
             if let Some((at, bit)) = rot {
@@ -1351,10 +1402,56 @@ mod recovery_props {
                     let mut rotten = file.clone();
                     rotten[at] ^= 1 << (bit % 8);
                     prop_assert!(matches!(
-                        scan_segment(&rotten, "reused", base, true),
+                        scan(&rotten, base, new_salt, true),
                         Err(StorageError::Corruption(_))
                     ), "rot at {} in a synced batch was not reported", at);
                 }
+            }
+        }
+    }
+
+    /// The attack the salt closes: a client stores a value whose bytes are a well-formed batch
+    /// numbered as the log's next one. Its record sits in an older segment's file at the very
+    /// offset where, after the file is reused and the machine crashes, the new log ends.
+    /// Unsalted (both segments salt 0, as version 1 checksums were), recovery replays the
+    /// client's bytes as a record nobody wrote; under the new segment's own salt it does not.
+    #[test]
+    fn bytes_a_client_stored_in_a_reused_file_are_never_replayed() {
+        for (old_salt, new_salt, replayed) in
+            [(0, 0, true), (0, 0x1234_5678, false), (41, 42, false)]
+        {
+            let base: SeqNo = 1000;
+            let mut new = header(9, base, new_salt);
+            batches(&mut new, new_salt, base, 3, payload);
+            let end = new.len();
+            // The forged batch, as its author would compute it: the checksum they can compute
+            // without the (later, random) salt of the segment that will reuse the file.
+            let mut forged = Vec::new();
+            batches(&mut forged, old_salt, base + 3, 1, |_| {
+                b"forged: never written".to_vec()
+            });
+            // The older segment holds one record whose value starts with the forged bytes, and
+            // that value's bytes fall exactly at `end`.
+            let mut old = header(3, 1, old_salt);
+            let lead = end - old.len() - BATCH_FRAME_LEN - FRAME_HEADER_LEN;
+            let mut value = vec![0x33u8; lead];
+            value.extend_from_slice(&forged);
+            value.extend_from_slice(&[0x44; 64]);
+            batches(&mut old, old_salt, 1, 1, |_| value.clone());
+            assert_eq!(old[end..end + forged.len()], forged[..]);
+            let mut file = old;
+            file[..end].copy_from_slice(&new);
+            let got = scan(&file, base, new_salt, true).expect("scan");
+            let seqs: Vec<SeqNo> = got.records.iter().map(|r| r.0).collect();
+            if replayed {
+                assert_eq!(seqs, vec![base, base + 1, base + 2, base + 3], "unsalted");
+            } else {
+                assert_eq!(
+                    seqs,
+                    vec![base, base + 1, base + 2],
+                    "salts {old_salt} {new_salt}"
+                );
+                assert_eq!(got.valid_end, end);
             }
         }
     }

@@ -21,8 +21,8 @@ use crate::key::SeqNo;
 use crate::limits::{GROUP_COMMIT_BATCH_MAX, WAL_RECORD_SIZE_MAX_BYTES};
 use crate::wal::format::{
     data_frame_len, decode_segment_header, encode_batch_frame, encode_frame, encode_segment_header,
-    BatchInfo, HeaderProblem, SegmentHeader, BATCH_FRAME_LEN, FRAME_DATA, SEGMENT_FORMAT_VERSION,
-    SEGMENT_HEADER_LEN,
+    BatchInfo, FrameSum, HeaderProblem, SegmentHeader, BATCH_FRAME_LEN, FRAME_DATA,
+    SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_LEN,
 };
 use crate::wal::recover::scan_segment;
 use crate::wal::{Durability, WalOptions, WalStats};
@@ -460,6 +460,8 @@ struct Active {
     tail: Vec<u8>,
     /// A reused file: bytes of older segments may follow `write_pos` (cut at close).
     recycled: bool,
+    /// The segment's frame checksum (seeded with the salt in its header).
+    sum: FrameSum,
 }
 
 impl Active {
@@ -910,7 +912,7 @@ fn recover(
                 path.display()
             )));
         }
-        let scan = scan_segment(&buf, &name, header.base_seq, is_last)?;
+        let scan = scan_segment(&buf, &name, &header, is_last)?;
         for &(seq, start, end) in &scan.records {
             replay(seq, &buf[start..end])?;
         }
@@ -950,6 +952,7 @@ fn recover(
                 file_len,
                 tail,
                 recycled: false,
+                sum: FrameSum::new(header.salt),
             });
         }
     }
@@ -982,10 +985,26 @@ fn recover(
 }
 
 /// A last segment whose header is unreadable holds nothing if no batch was ever written to
-/// it: then it is the remains of a creation that crashed before the header was durable.
+/// it: then it is the remains of a creation that crashed before the header was durable. A
+/// created segment's header is synced before any batch is written, so such a file has
+/// nothing but zeros after the header's place (a reused file gets its header under its
+/// `.wal.free` name, so it never shows as a segment with a torn header).
 fn torn_creation(buf: &[u8]) -> bool {
     let body = buf.get(SEGMENT_HEADER_LEN..).unwrap_or(&[]);
-    (0..body.len()).all(|i| crate::wal::format::batch_frame_at(body, i).is_none())
+    body.iter().all(|b| *b == 0)
+}
+
+/// A new segment's salt: random (std's `RandomState` is keyed from the operating system's
+/// random source), never 0 (the unsalted checksum of version 1).
+fn fresh_salt(id: u64) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(id);
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    let x = h.finish();
+    ((x >> 32) as u32 ^ x as u32).max(1)
 }
 
 /// Creates segment `id` starting at `base_seq`: header written and synced, directory synced.
@@ -1004,7 +1023,8 @@ fn create_segment(
             ..OpenOptions::create_new()
         },
     )?;
-    let header = encode_segment_header(&SegmentHeader { id, base_seq });
+    let salt = fresh_salt(id);
+    let header = encode_segment_header(&SegmentHeader { id, base_seq, salt });
     let (tail, file_len) = if file.is_direct() {
         let mut block = AlignedBuf::default();
         block.zeroed(DIRECT_IO_ALIGN)[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
@@ -1024,6 +1044,7 @@ fn create_segment(
         file_len,
         tail,
         recycled: false,
+        sum: FrameSum::new(salt),
     })
 }
 
@@ -1323,9 +1344,10 @@ impl Committer {
             batch_len: batch_len as u64,
             synced_through: self.active.synced_pos,
         };
-        encode_batch_frame(&mut self.batch, first, &info);
+        let sum = &mut self.active.sum;
+        encode_batch_frame(&mut self.batch, sum, first, &info);
         for (i, payload) in pending.iter().enumerate() {
-            encode_frame(&mut self.batch, FRAME_DATA, first + i as u64, payload);
+            encode_frame(&mut self.batch, sum, FRAME_DATA, first + i as u64, payload);
         }
         let pos = self.active.write_pos;
         let end = pos + batch_len as u64;
@@ -1461,7 +1483,8 @@ impl Committer {
     /// Makes a released segment file, if one is kept, segment `id`: the new header written
     /// and synced while it still has its `.wal.free` name, then renamed and the directory
     /// synced, before any batch goes into it. The bytes after the header are older segments'
-    /// frames, which recovery tells apart by their sequence numbers (below the base seq).
+    /// frames, checksummed under other salts (and numbered below the base seq): recovery
+    /// takes them for a torn tail.
     /// `Ok(None)` when no file is kept, or the kept one failed before its rename (it is
     /// removed): the caller creates the segment.
     fn reuse_segment(&mut self, id: u64) -> Result<Option<Active>> {
@@ -1469,9 +1492,11 @@ impl Committer {
             return Ok(None);
         };
         let io = Arc::clone(&self.shared.io);
+        let salt = fresh_salt(id);
         let header = encode_segment_header(&SegmentHeader {
             id,
             base_seq: self.next_seq,
+            salt,
         });
         let opts = OpenOptions {
             direct: self.shared.opts.direct_io,
@@ -1513,6 +1538,7 @@ impl Committer {
             },
             tail: if direct { header.to_vec() } else { Vec::new() },
             recycled: true,
+            sum: FrameSum::new(salt),
         }))
     }
 
