@@ -214,7 +214,7 @@ impl IoFile for UringFile {
                 return self.read_exact_at(buf, *offset);
             }
             // The batch goes to the device together, on the caller's own ring.
-            return local_read_many(self.fd(), reqs, !self.direct);
+            return local_read_many(&self.file, reqs, !self.direct);
         }
         let ops: Vec<Span> = reqs
             .iter_mut()
@@ -821,7 +821,6 @@ fn on_sync(job: &mut Job, generation: u32, res: i32) {
     job.record_error(io::Error::from_raw_os_error(-res));
 }
 
-/// Entries of each calling thread's own ring (a write and its linked sync need two).
 /// Entries of each calling thread's own ring: a write and its linked sync need two; a batch of
 /// reads keeps up to this many in flight.
 const LOCAL_RING_ENTRIES: u32 = 64;
@@ -829,6 +828,58 @@ const LOCAL_RING_ENTRIES: u32 = 64;
 thread_local! {
     /// The calling thread's ring for writes and syncs (see the module comment).
     static LOCAL_RING: std::cell::RefCell<Option<IoUring>> = const { std::cell::RefCell::new(None) };
+    /// Batches of buffered reads in a row that the page cache served whole on this thread
+    /// (see [`CacheStreak`]).
+    static CACHE_STREAK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// When a thread's batched reads have all been page-cache hits for a while, asking the page
+/// cache first with `RWF_NOWAIT` only costs: `preadv2` with the flag takes about 90 ns more per
+/// 4 KiB read than a plain `pread` (docs/results/2026-12-05-wal-commit.md). So after
+/// [`CacheStreak::TRUSTED`] all-hit batches in a row, the thread reads its batches with plain
+/// `pread`, as the std backend does, and asks with `RWF_NOWAIT` again only every
+/// [`CacheStreak::PROBE_EVERY`]-th batch. A probe that finds a miss ends the streak: from then
+/// on every batch asks first again, and its misses go to the device together. The price of
+/// trusting the cache is that a batch read plainly waits for its misses one by one, as std
+/// would, for at most `PROBE_EVERY` batches after the working set left the cache.
+struct CacheStreak;
+
+impl CacheStreak {
+    const TRUSTED: u32 = 64;
+    const PROBE_EVERY: u32 = 64;
+
+    /// Whether this batch is read plainly; counts it.
+    fn read_plainly() -> bool {
+        CACHE_STREAK.with(|c| {
+            let n = c.get();
+            if n < Self::TRUSTED || (n - Self::TRUSTED) % Self::PROBE_EVERY == 0 {
+                return false;
+            }
+            // Wraps within the probe cycle, so the count never overflows.
+            let next = n + 1;
+            c.set(if next >= Self::TRUSTED + Self::PROBE_EVERY {
+                Self::TRUSTED
+            } else {
+                next
+            });
+            true
+        })
+    }
+
+    /// Records whether an asked-first batch was served whole by the page cache.
+    fn asked(all_hit: bool) {
+        CACHE_STREAK.with(|c| {
+            let n = c.get();
+            c.set(if !all_hit {
+                0
+            } else if n >= Self::TRUSTED {
+                // A passed probe: the next batches are read plainly.
+                Self::TRUSTED + 1
+            } else {
+                n + 1
+            });
+        })
+    }
 }
 
 /// The calling thread's ring: single issuer, completions run when the thread waits for them
@@ -950,14 +1001,22 @@ fn local_write(fd: RawFd, buf: &[u8], offset: u64, sync: Option<bool>) -> io::Re
 ///
 /// With `try_cache_first` (buffered files), each read is first tried as `preadv2` with
 /// `RWF_NOWAIT`, which copies what is in the page cache and never waits for the device; only
-/// what that leaves goes to the ring. A page-cache hit then costs what a plain `pread` does
-/// (through the ring it cost 8–20 % more per read), and the misses still reach the device
-/// together.
+/// what that leaves goes to the ring. A page-cache hit then costs about what a plain `pread`
+/// does (through the ring it cost 8–20 % more per read), and the misses still reach the device
+/// together. While the page cache keeps serving whole batches, batches are read with plain
+/// `pread` ([`CacheStreak`]).
 fn local_read_many(
-    fd: RawFd,
+    file: &File,
     reqs: &mut [(u64, &mut [u8])],
     try_cache_first: bool,
 ) -> io::Result<()> {
+    if try_cache_first && CacheStreak::read_plainly() {
+        for (offset, buf) in reqs.iter_mut() {
+            std::os::unix::fs::FileExt::read_exact_at(file, buf, *offset)?;
+        }
+        return Ok(());
+    }
+    let fd = file.as_raw_fd();
     // Bytes read so far per request; on the stack for the batch sizes the engine uses.
     let mut on_stack = [0usize; LOCAL_RING_ENTRIES as usize];
     let mut on_heap = Vec::new();
@@ -973,6 +1032,7 @@ fn local_read_many(
             done[i] = cached_prefix(fd, buf, *offset);
             all &= done[i] == buf.len();
         }
+        CacheStreak::asked(all);
         // All served by the page cache: the ring is not needed.
         if all {
             return Ok(());
@@ -1091,6 +1151,93 @@ fn drain_local(ring: &mut IoUring, mut outstanding: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The streak's cycle: asked first until `TRUSTED` whole hits, then plain reads with a
+    /// probe every `PROBE_EVERY`-th batch; a probe that misses goes back to asking first.
+    /// (Thread-local state: the test's own thread starts at 0.)
+    #[test]
+    fn cache_streak_trusts_the_page_cache_after_whole_hits_and_a_miss_ends_it() {
+        std::thread::spawn(|| {
+            for _ in 0..CacheStreak::TRUSTED {
+                assert!(!CacheStreak::read_plainly());
+                CacheStreak::asked(true);
+            }
+            for _round in 0..3 {
+                // The probe of the cycle asks first ...
+                assert!(!CacheStreak::read_plainly());
+                CacheStreak::asked(true);
+                // ... then the rest of the cycle reads plainly.
+                for _ in 1..CacheStreak::PROBE_EVERY {
+                    assert!(CacheStreak::read_plainly());
+                }
+            }
+            assert!(!CacheStreak::read_plainly(), "a probe is due");
+            CacheStreak::asked(false);
+            for _ in 0..CacheStreak::TRUSTED {
+                assert!(!CacheStreak::read_plainly(), "a miss ends the streak");
+                CacheStreak::asked(true);
+            }
+            assert!(!CacheStreak::read_plainly());
+            CacheStreak::asked(true);
+            assert!(CacheStreak::read_plainly());
+            // A miss on the way to trust starts the count again.
+            CACHE_STREAK.with(|c| c.set(10));
+            CacheStreak::asked(false);
+            assert_eq!(CACHE_STREAK.with(|c| c.get()), 0);
+        })
+        .join()
+        .expect("streak thread");
+    }
+
+    /// Batched reads return the file's bytes whichever way a batch is read (asked first,
+    /// plainly, or a probe), and reading past the end is an error in every mode.
+    #[test]
+    fn batched_reads_are_exact_across_the_streak_modes() {
+        let Ok(io) = UringBackend::new() else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        let f = io.open(&path, OpenOptions::read_only()).expect("open");
+        std::thread::spawn(move || {
+            for n in 0..(CacheStreak::TRUSTED + 3 * CacheStreak::PROBE_EVERY) as usize {
+                let plain = CACHE_STREAK.with(|c| c.get()) > CacheStreak::TRUSTED;
+                let offs: Vec<u64> = (0..4)
+                    .map(|i| ((n * 4099 + i * 9001) % 60_000) as u64)
+                    .collect();
+                let mut bufs = vec![vec![0u8; 3000]; 4];
+                let mut reqs: Vec<(u64, &mut [u8])> = offs
+                    .iter()
+                    .zip(bufs.iter_mut())
+                    .map(|(o, b)| (*o, b.as_mut_slice()))
+                    .collect();
+                f.read_many(&mut reqs).expect("read_many");
+                for (o, b) in offs.iter().zip(&bufs) {
+                    let o = *o as usize;
+                    assert_eq!(&b[..], &data[o..o + 3000], "batch {n} (plain: {plain})");
+                }
+                // Past the end, asked first (the first batch) or plainly: an error either way.
+                if n == 0 || (plain && n % 17 == 0) {
+                    let mut first = vec![0u8; 10];
+                    let mut past = vec![0u8; 10];
+                    let mut reqs: Vec<(u64, &mut [u8])> =
+                        vec![(0, first.as_mut_slice()), (65_530, past.as_mut_slice())];
+                    assert_eq!(
+                        f.read_many(&mut reqs).expect_err("past end").kind(),
+                        io::ErrorKind::UnexpectedEof
+                    );
+                }
+            }
+            assert!(
+                CACHE_STREAK.with(|c| c.get()) >= CacheStreak::TRUSTED,
+                "a file in the page cache is trusted"
+            );
+        })
+        .join()
+        .expect("reader thread");
+    }
 
     #[test]
     fn operations_fail_instead_of_hanging_once_the_ring_thread_is_gone() {
