@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 
 use crate::executor::Executor;
 use crate::metrics::{answer_facts, Metrics, Outcome};
+use crate::placer::{self, ReadPlacer};
 use crate::sigv4::{self, Credentials, RequestParts};
 
 /// The JSON 1.0 content type DynamoDB speaks.
@@ -68,9 +69,10 @@ pub struct ServerConfig {
     /// Extra gauges on `/metrics` (e.g. the durability mode), as `hashlog_<name>`.
     pub static_gauges: Vec<(String, f64)>,
     /// Run small reads on the reactor threads ([`placement`]); `false`: every operation runs
-    /// on the blocking pool. Off by default: inline reads cost less CPU, but a reactor thread
-    /// that a read stalls (a disk read, the OS preempting it) delays every connection it
-    /// serves, and GetItem's p99 got worse (docs/results/2026-12-05-server-peers-2.md).
+    /// on the blocking pool. On by default: an inline GetItem costs half the server CPU of an
+    /// offloaded one and answers sooner; a data block it must read from the file is read
+    /// through `tokio::task::block_in_place`, so the reactor's other connections move to
+    /// another thread meanwhile (docs/ARCHITECTURE.md, "The HTTP front's threads").
     pub inline_reads: bool,
 }
 
@@ -85,7 +87,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             static_gauges: Vec::new(),
-            inline_reads: false,
+            inline_reads: true,
         }
     }
 }
@@ -155,6 +157,8 @@ pub struct App {
     connections_open: AtomicU64,
     connections_total: AtomicU64,
     started: Instant,
+    /// Whether small reads run inline right now ([`crate::placer`]).
+    placer: ReadPlacer,
 }
 
 impl App {
@@ -176,6 +180,7 @@ impl App {
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             started: Instant::now(),
+            placer: ReadPlacer::default(),
             config,
         })
     }
@@ -609,15 +614,22 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
     }
 
     // With `inline_reads`, reads that touch no log and answer little run here, on the
-    // reactor; everything else (a write waits for its WAL sync; a Scan page is up to 1 MB of
-    // work) on a blocking thread.
+    // reactor, while recent ones found their blocks in memory ([`crate::placer`]); everything
+    // else (a write waits for its WAL sync; a Scan page is up to 1 MB of work) on a blocking
+    // thread.
     let facts = (body.len() <= INLINE_BODY_MAX_BYTES).then(|| probe(&body));
-    let place = match &facts {
-        Some(f) if app.config.inline_reads => placement(&operation, f),
-        _ => Placement::Offload,
+    let eligible = match &facts {
+        Some(f) if app.config.inline_reads => placement(&operation, f) == Placement::Inline,
+        _ => false,
+    };
+    let place = if eligible && app.placer.inline() {
+        Placement::Inline
+    } else {
+        Placement::Offload
     };
     let a = Arc::clone(&app);
     let work = move || {
+        let file_reads = placer::file_reads_on_thread();
         let table = match facts {
             Some(f) => f.table,
             None => probe(&body).table,
@@ -632,15 +644,26 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
                 .map_err(|e| ApiError::internal(format!("could not encode the response: {e}"))),
             Err(e) => Ok(error_body(e)),
         };
-        (table, result, encoded)
+        let missed = placer::file_reads_on_thread() != file_reads;
+        (table, result, encoded, missed)
     };
     let joined = match place {
-        Placement::Inline => std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .map_err(|p| panic_text(p.as_ref())),
-        Placement::Offload => tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| e.to_string()),
+        Placement::Inline => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hashlog::io::blocking::with_blocking_hook(placer::read_in_place, work)
+        }))
+        .map_err(|p| panic_text(p.as_ref())),
+        Placement::Offload => tokio::task::spawn_blocking(move || {
+            hashlog::io::blocking::with_blocking_hook(placer::read_counted, work)
+        })
+        .await
+        .map_err(|e| e.to_string()),
     };
+    let joined = joined.map(|(table, result, encoded, missed)| {
+        if eligible {
+            app.placer.observe(missed);
+        }
+        (table, result, encoded)
+    });
     match joined {
         Ok((table, Ok(v), Ok(bytes))) => {
             app.record(&call, &table, 200, None, Some(&v));
@@ -795,6 +818,57 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read from the file inside an inline request goes through `block_in_place`: on a
+    /// runtime with one worker, work queued on the runtime still runs while the read waits
+    /// (here the "read" waits for exactly such work). Without the hook the worker is simply
+    /// blocked and the queued work never runs while it waits.
+    #[test]
+    fn an_inline_read_that_waits_for_the_file_leaves_the_reactor_to_other_tasks() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let wait_for_other_task = |hooked: bool| {
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let read = || {
+                        hashlog::io::blocking::blocking(|| {
+                            let (tx, rx) = std::sync::mpsc::channel();
+                            tokio::spawn(async move {
+                                let _ = tx.send(());
+                            });
+                            Ok(rx.recv_timeout(Duration::from_millis(if hooked {
+                                10_000
+                            } else {
+                                300
+                            })))
+                        })
+                    };
+                    let got = if hooked {
+                        hashlog::io::blocking::with_blocking_hook(
+                            crate::placer::read_in_place,
+                            read,
+                        )
+                    } else {
+                        read()
+                    };
+                    got.expect("read").is_ok()
+                })
+                .await
+                .expect("task")
+            })
+        };
+        assert!(
+            wait_for_other_task(true),
+            "block_in_place let the other task run"
+        );
+        assert!(
+            !wait_for_other_task(false),
+            "a plainly blocked worker runs nothing else"
+        );
+    }
 
     #[test]
     fn targets_map_to_operations() {

@@ -7,6 +7,7 @@
 pub mod executor;
 pub mod http;
 pub mod metrics;
+pub mod placer;
 pub mod sigv4;
 pub mod triggers;
 

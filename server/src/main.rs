@@ -112,10 +112,14 @@ struct ServeArgs {
     /// HTTP front's threads"); writes and long reads run on a separate blocking pool.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     reactor_threads: u16,
-    /// Run small reads (GetItem, catalog reads, Query with Limit <= 25) on the reactor
-    /// threads instead of the blocking pool: less CPU per read, but a stalled read delays the
-    /// other connections of its thread (docs/ARCHITECTURE.md, "The HTTP front's threads").
+    /// Run every operation on the blocking pool, small reads included. By default small reads
+    /// (GetItem, catalog reads, Query with Limit <= 25) run on the reactor threads: half the
+    /// CPU per read, but a read the OS preempts delays the other connections of its thread
+    /// (docs/ARCHITECTURE.md, "The HTTP front's threads").
     #[arg(long)]
+    offload_reads: bool,
+    /// Small reads on the reactor threads: the default (kept so older command lines work).
+    #[arg(long, hide = true, conflicts_with = "offload_reads")]
     inline_reads: bool,
 }
 
@@ -224,7 +228,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             },
         )],
         request_bytes_in_flight_max: args.max_in_flight_mib.max(1) * 1024 * 1024,
-        inline_reads: args.inline_reads,
+        inline_reads: args.inline_reads || !args.offload_reads,
         ..ServerConfig::default()
     };
     let triggers = Triggers::start(

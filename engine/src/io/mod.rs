@@ -4,6 +4,7 @@
 //! and a seeded fault injector ([`faulty`]) that wraps either. [`default_backend`] probes the
 //! kernel and falls back to std I/O, saying why, when a ring cannot be set up.
 
+pub mod blocking;
 pub mod faulty;
 pub mod std_backend;
 pub mod uring;

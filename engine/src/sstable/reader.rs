@@ -194,7 +194,11 @@ impl SstReader {
         if let Some(b) = self.cache.get(self.id, h.offset) {
             return Ok(b);
         }
-        let mut raw = self.read_raw(h.offset, h.len as usize + super::TRAILER_BYTES)?;
+        // A miss reads the file: through the thread's blocking hook (a reactor thread hands its
+        // other work away while the read may wait for the device).
+        let mut raw = crate::io::blocking::blocking(|| {
+            self.read_raw(h.offset, h.len as usize + super::TRAILER_BYTES)
+        })?;
         let n = verify_block(&raw, self.id, h.offset, "data block")?;
         raw.truncate(n);
         let b = Block::decode(raw, self.id, h.offset)?;

@@ -751,3 +751,53 @@ proptest! {
         }
     }
 }
+
+/// A data block read from the file (a block-cache miss) goes through the thread's blocking
+/// hook, once per block; hits, and keys the bloom filter rules out, never do. Iterators too.
+#[test]
+fn block_cache_misses_and_only_they_go_through_the_blocking_hook() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static HOOKED: AtomicUsize = AtomicUsize::new(0);
+    fn hook(f: &mut dyn FnMut()) {
+        HOOKED.fetch_add(1, Ordering::SeqCst);
+        f();
+    }
+    let t = tmp();
+    let es = entries(500, 2);
+    write_table(&t.path, &es, SstOptions::default());
+    for mode in [ReadMode::Mmap, ReadMode::Io] {
+        let r = open_table(&t.path, mode).expect("open");
+        let e = &es[250];
+        let run = || {
+            crate::io::blocking::with_blocking_hook(hook, || {
+                let before = HOOKED.load(Ordering::SeqCst);
+                let got = r.get(&e.user_key, e.seq).expect("get");
+                (got, HOOKED.load(Ordering::SeqCst) - before)
+            })
+        };
+        let (got, first) = run();
+        assert_eq!(got.as_ref(), Some(e));
+        assert_eq!(
+            first, 1,
+            "{mode:?}: the miss reads one block through the hook"
+        );
+        let (got, second) = run();
+        assert_eq!(got.as_ref(), Some(e));
+        assert_eq!(second, 0, "{mode:?}: a cached block needs no hook");
+        let (absent, none) = crate::io::blocking::with_blocking_hook(hook, || {
+            let before = HOOKED.load(Ordering::SeqCst);
+            let g = r.get(b"zzz-not-there", u64::MAX).expect("get");
+            (g, HOOKED.load(Ordering::SeqCst) - before)
+        });
+        assert_eq!((absent, none), (None, 0));
+        let before = HOOKED.load(Ordering::SeqCst);
+        let all = crate::io::blocking::with_blocking_hook(hook, || read_all(&r).expect("read"));
+        assert_eq!(all, es);
+        let hooked = HOOKED.load(Ordering::SeqCst) - before;
+        assert_eq!(
+            hooked,
+            r.block_count() - 1,
+            "{mode:?}: every block but the cached one"
+        );
+    }
+}
