@@ -165,6 +165,52 @@ impl SstReader {
         Ok(Arc::new(reader))
     }
 
+    /// Whether data block `i`'s bytes are in the page cache (see [`SstReader::resident`]).
+    #[cfg(test)]
+    pub(crate) fn block_resident(&self, i: usize) -> bool {
+        let h = self.index.handle(i);
+        self.resident(h.offset, h.len as usize + super::TRAILER_BYTES)
+    }
+
+    /// The data block a point read of `user_key` at `snapshot` reads.
+    #[cfg(test)]
+    pub(crate) fn block_of(&self, user_key: &[u8], snapshot: SeqNo) -> usize {
+        self.index.find(user_key, snapshot)
+    }
+
+    /// Whether `len` bytes at `offset` are in the page cache, so reading them cannot wait for
+    /// the device: asked of the kernel (`mincore`) for a mapped table; never known (false) for
+    /// one read through the file.
+    fn resident(&self, offset: u64, len: usize) -> bool {
+        let Some(m) = &self.mmap else {
+            return false;
+        };
+        let page = page_size();
+        let Ok(start) = usize::try_from(offset) else {
+            return false;
+        };
+        let Some(end) = start.checked_add(len).filter(|e| *e <= m.len()) else {
+            return false;
+        };
+        if len == 0 {
+            return true;
+        }
+        let base = m.as_ptr() as usize;
+        let first = (base + start) & !(page - 1);
+        let last = base + end;
+        let pages = (last - first).div_ceil(page);
+        let mut vec = [0u8; 64];
+        if pages > vec.len() {
+            return false;
+        }
+        // SAFETY: `first..last` lies within the mapping (its start rounded down to the page the
+        // mapping's own first byte is on, which is page-aligned), and `vec` has a byte for
+        // each of its `pages` pages.
+        let r =
+            unsafe { libc::mincore(first as *mut libc::c_void, last - first, vec.as_mut_ptr()) };
+        r == 0 && vec[..pages].iter().all(|b| b & 1 == 1)
+    }
+
     /// Reads `len` bytes at `offset`, from the mapping or through the file.
     fn read_raw(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         if let Some(m) = &self.mmap {
@@ -194,11 +240,15 @@ impl SstReader {
         if let Some(b) = self.cache.get(self.id, h.offset) {
             return Ok(b);
         }
-        // A miss reads the file: through the thread's blocking hook (a reactor thread hands its
-        // other work away while the read may wait for the device).
-        let mut raw = crate::io::blocking::blocking(|| {
-            self.read_raw(h.offset, h.len as usize + super::TRAILER_BYTES)
-        })?;
+        // A miss reads the file. When the bytes may have to come from the device, through the
+        // thread's blocking hook (a reactor thread hands its other work away meanwhile); bytes
+        // of the mapping that are resident in the page cache are copied at once.
+        let len = h.len as usize + super::TRAILER_BYTES;
+        let mut raw = if self.resident(h.offset, len) {
+            self.read_raw(h.offset, len)?
+        } else {
+            crate::io::blocking::blocking(|| self.read_raw(h.offset, len))?
+        };
         let n = verify_block(&raw, self.id, h.offset, "data block")?;
         raw.truncate(n);
         let b = Block::decode(raw, self.id, h.offset)?;
@@ -489,3 +539,16 @@ impl Iterator for SstIter {
 }
 
 impl std::iter::FusedIterator for SstIter {}
+
+/// The system's page size (mappings start on a page).
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(p)
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}

@@ -752,52 +752,98 @@ proptest! {
     }
 }
 
-/// A data block read from the file (a block-cache miss) goes through the thread's blocking
-/// hook, once per block; hits, and keys the bloom filter rules out, never do. Iterators too.
+/// Pages of `path` in the page cache, and pages in all.
+fn resident_pages(path: &Path) -> (usize, usize) {
+    let f = std::fs::File::open(path).expect("open");
+    // SAFETY: a read-only mapping of a file nothing writes during the test.
+    let m = unsafe { memmap2::Mmap::map(&f) }.expect("map");
+    let pages = m.len().div_ceil(4096);
+    let mut v = vec![0u8; pages + 1];
+    // SAFETY: the mapping is page-aligned and `v` has a byte per page.
+    let r = unsafe { libc::mincore(m.as_ptr() as *mut libc::c_void, m.len(), v.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore");
+    (v[..pages].iter().filter(|b| *b & 1 == 1).count(), pages)
+}
+
+/// Drops the file's pages from the page cache where the file system allows it.
+fn drop_from_page_cache(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).expect("open");
+    f.sync_all().expect("sync");
+    // SAFETY: advice on an open descriptor; no memory is involved.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+}
+
+/// A data block that must be read from the file (a block-cache miss whose bytes may not be in
+/// the page cache) goes through the thread's blocking hook, once per block; hits, keys the
+/// bloom filter rules out, and mapped bytes the page cache holds never do. Iterators too.
 #[test]
-fn block_cache_misses_and_only_they_go_through_the_blocking_hook() {
+fn block_reads_that_may_wait_for_the_device_and_only_they_go_through_the_blocking_hook() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static HOOKED: AtomicUsize = AtomicUsize::new(0);
     fn hook(f: &mut dyn FnMut()) {
         HOOKED.fetch_add(1, Ordering::SeqCst);
         f();
     }
-    let t = tmp();
-    let es = entries(500, 2);
-    write_table(&t.path, &es, SstOptions::default());
-    for mode in [ReadMode::Mmap, ReadMode::Io] {
-        let r = open_table(&t.path, mode).expect("open");
-        let e = &es[250];
-        let run = || {
-            crate::io::blocking::with_blocking_hook(hook, || {
-                let before = HOOKED.load(Ordering::SeqCst);
-                let got = r.get(&e.user_key, e.seq).expect("get");
-                (got, HOOKED.load(Ordering::SeqCst) - before)
-            })
-        };
-        let (got, first) = run();
-        assert_eq!(got.as_ref(), Some(e));
-        assert_eq!(
-            first, 1,
-            "{mode:?}: the miss reads one block through the hook"
-        );
-        let (got, second) = run();
-        assert_eq!(got.as_ref(), Some(e));
-        assert_eq!(second, 0, "{mode:?}: a cached block needs no hook");
-        let (absent, none) = crate::io::blocking::with_blocking_hook(hook, || {
+    fn hooked<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        crate::io::blocking::with_blocking_hook(hook, || {
             let before = HOOKED.load(Ordering::SeqCst);
-            let g = r.get(b"zzz-not-there", u64::MAX).expect("get");
-            (g, HOOKED.load(Ordering::SeqCst) - before)
-        });
-        assert_eq!((absent, none), (None, 0));
-        let before = HOOKED.load(Ordering::SeqCst);
-        let all = crate::io::blocking::with_blocking_hook(hook, || read_all(&r).expect("read"));
-        assert_eq!(all, es);
-        let hooked = HOOKED.load(Ordering::SeqCst) - before;
-        assert_eq!(
-            hooked,
-            r.block_count() - 1,
-            "{mode:?}: every block but the cached one"
+            let r = f();
+            (r, HOOKED.load(Ordering::SeqCst) - before)
+        })
+    }
+    let t = tmp();
+    let es = entries(20_000, 1);
+    write_table(&t.path, &es, SstOptions::default());
+    let mut seen_cold = false;
+    for mode in [ReadMode::Io, ReadMode::Mmap] {
+        for cold in [false, true] {
+            if !cold {
+                // Every page read once: resident wherever a page cache exists.
+                let _ = std::fs::read(&t.path).expect("read");
+            }
+            let r = open_table(&t.path, mode).expect("open");
+            if cold {
+                drop_from_page_cache(&t.path);
+            }
+            for e in [&es[7_000], &es[13_000], &es[19_000]] {
+                // Io reads never know whether the bytes are resident; mapped ones ask.
+                let expect = match mode {
+                    ReadMode::Io => 1,
+                    ReadMode::Mmap => {
+                        usize::from(!r.block_resident(r.block_of(&e.user_key, e.seq)))
+                    }
+                };
+                seen_cold |= mode == ReadMode::Mmap && expect == 1;
+                let (got, first) = hooked(|| r.get(&e.user_key, e.seq).expect("get"));
+                assert_eq!(got.as_ref(), Some(e));
+                assert_eq!(first, expect, "{mode:?} cold={cold}");
+                let (got, second) = hooked(|| r.get(&e.user_key, e.seq).expect("get"));
+                assert_eq!(got.as_ref(), Some(e));
+                assert_eq!(second, 0, "{mode:?}: a cached block needs no hook");
+            }
+            let (absent, none) = hooked(|| r.get(b"zzz-not-there", u64::MAX).expect("get"));
+            assert_eq!((absent, none), (None, 0));
+            if !cold {
+                let (all, n) = hooked(|| read_all(&r).expect("read"));
+                assert_eq!(all, es);
+                match mode {
+                    // Every block but those still cached (the cache holds 1 MiB of ~2.6).
+                    ReadMode::Io => assert!(n >= r.block_count() - 3 && n <= r.block_count()),
+                    ReadMode::Mmap => assert_eq!(n, 0, "a resident mapping is read at once"),
+                }
+            }
+        }
+    }
+    // Where the file system can drop pages, the mapped reads did meet non-resident blocks.
+    let (resident, pages) = {
+        drop_from_page_cache(&t.path);
+        resident_pages(&t.path)
+    };
+    if resident < pages / 2 {
+        assert!(
+            seen_cold,
+            "no mapped read found its block out of the page cache"
         );
     }
 }
