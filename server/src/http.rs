@@ -304,8 +304,6 @@ fn content_type_of(headers: &HeaderMap) -> Result<&'static str, String> {
 /// Largest request body whose operation may run on a reactor thread (see [`placement`]);
 /// bigger bodies are parsed, and run, on a blocking thread.
 pub const INLINE_BODY_MAX_BYTES: usize = 16 * 1024;
-/// Largest `Limit` of a Query that may run on a reactor thread (see [`placement`]).
-pub const INLINE_QUERY_LIMIT_MAX: u64 = 25;
 
 /// Where the HTTP front runs an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,16 +321,17 @@ pub enum Placement {
 /// in docs/ARCHITECTURE.md, "The HTTP front's threads").
 ///
 /// Inline: GetItem (one item of at most 400 KB, read without a lock), the catalog reads
-/// (DescribeTable, ListTables, DescribeTimeToLive, ListTagsOfResource, DescribeLimits), and a
-/// Query whose `Limit` is at most [`INLINE_QUERY_LIMIT_MAX`]. Offloaded: every write,
-/// BatchGetItem and TransactGetItems (up to 100 items: 16 MB and 4 MB answers), Scan and a
-/// Query without a small `Limit` (a page reads up to 1 MB), the Streams API, and anything
-/// else. The caller offloads bodies over [`INLINE_BODY_MAX_BYTES`] without asking.
-pub fn placement(operation: &str, facts: &RequestFacts) -> Placement {
+/// (DescribeTable, ListTables, DescribeTimeToLive, ListTagsOfResource, DescribeLimits), and
+/// Query: a page reads up to 1 MB, but past its first 32 items or 64 KiB the engine reads the
+/// rest through the thread's blocking hook, which moves it off the reactor
+/// (`block_in_place`), and the answer of such a page is encoded off it too. Offloaded: every
+/// write, BatchGetItem and TransactGetItems (up to 100 items: 16 MB and 4 MB answers), Scan (a
+/// page reads up to 1 MB, usually all of it), the Streams API, and anything else. The caller
+/// offloads bodies over [`INLINE_BODY_MAX_BYTES`] without asking.
+pub fn placement(operation: &str, _facts: &RequestFacts) -> Placement {
     match operation {
         "GetItem" | "DescribeTable" | "ListTables" | "DescribeTimeToLive"
-        | "ListTagsOfResource" | "DescribeLimits" => Placement::Inline,
-        "Query" if facts.limit.is_some_and(|l| l <= INLINE_QUERY_LIMIT_MAX) => Placement::Inline,
+        | "ListTagsOfResource" | "DescribeLimits" | "Query" => Placement::Inline,
         _ => Placement::Offload,
     }
 }
@@ -639,12 +638,23 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         drop(body);
         drop(permit);
         drop(body_permit);
-        let encoded = match &result {
+        let missed = placer::file_reads_on_thread() != file_reads;
+        let encode = || match &result {
             Ok(v) => serde_json::to_vec(v)
                 .map_err(|e| ApiError::internal(format!("could not encode the response: {e}"))),
             Err(e) => Ok(error_body(e)),
         };
-        let missed = placer::file_reads_on_thread() != file_reads;
+        // Work that went through the blocking hook (a long Query page, a read from the
+        // device) may have a long answer: it is encoded through the hook too, off the reactor.
+        let encoded = if missed {
+            hashlog::io::blocking::blocking(|| Ok(encode())).unwrap_or_else(|e| {
+                Err(ApiError::internal(format!(
+                    "could not encode the response: {e}"
+                )))
+            })
+        } else {
+            encode()
+        };
         (table, result, encoded, missed)
     };
     let joined = match place {
@@ -968,7 +978,6 @@ mod tests {
             "BatchGetItem",
             "TransactGetItems",
             "Scan",
-            "Query",
             "Streams.ListStreams",
             "Streams.DescribeStream",
             "Streams.GetShardIterator",
@@ -977,15 +986,10 @@ mod tests {
         ] {
             assert_eq!(placement(op, &none), Placement::Offload, "{op}");
         }
+        // A Query runs inline with or without a Limit (a long page leaves the reactor itself).
+        assert_eq!(placement("Query", &none), Placement::Inline);
         assert_eq!(placement("Query", &limited(1)), Placement::Inline);
-        assert_eq!(
-            placement("Query", &limited(INLINE_QUERY_LIMIT_MAX)),
-            Placement::Inline
-        );
-        assert_eq!(
-            placement("Query", &limited(INLINE_QUERY_LIMIT_MAX + 1)),
-            Placement::Offload
-        );
+        assert_eq!(placement("Query", &limited(10_000)), Placement::Inline);
         // A Limit makes a Scan no cheaper to place: it may filter through 1 MB per page.
         assert_eq!(placement("Scan", &limited(1)), Placement::Offload);
         assert_eq!(placement("PutItem", &limited(1)), Placement::Offload);

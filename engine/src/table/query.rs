@@ -91,6 +91,13 @@ struct Page {
     fetched: usize,
 }
 
+/// Items of a page read before the rest of it goes through the thread's blocking hook
+/// (`hashlog::io::blocking`): a server running the page on a reactor thread moves the rest of a
+/// long page off it (`block_in_place`); elsewhere the rest simply runs.
+pub(crate) const PAGE_ITEMS_BEFORE_HOOK: usize = 32;
+/// Item bytes of a page read before the rest of it goes through the blocking hook.
+pub(crate) const PAGE_BYTES_BEFORE_HOOK: usize = 64 * 1024;
+
 fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiError> {
     let mut page = Page {
         items: Vec::new(),
@@ -109,7 +116,11 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
     // Items returned whole (no fetch, filter or projection) stay as their stored bytes: the
     // page needs only their sizes, and for an index read the key of the item it stops at.
     let whole = !spec.fetch && spec.filter.is_none() && spec.projection.is_none();
-    while let Some(r) = it.next() {
+    // One item; `Ok(true)` when the page is complete.
+    let mut step = |page: &mut Page| -> Result<bool, ApiError> {
+        let Some(r) = it.next() else {
+            return Ok(true);
+        };
         let (k, v) = r.map_err(storage)?;
         let (entry, size) = if whole {
             read_item(v)?
@@ -168,6 +179,23 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
             if limit_hit || it.peek().is_some() {
                 page.last_key = lk;
             }
+            return Ok(true);
+        }
+        Ok(false)
+    };
+    while !step(&mut page)? {
+        if page.scanned >= PAGE_ITEMS_BEFORE_HOOK || page.bytes >= PAGE_BYTES_BEFORE_HOOK {
+            // A long page: the rest of it through the blocking hook.
+            let rest = crate::io::blocking::blocking(|| {
+                Ok(loop {
+                    match step(&mut page) {
+                        Ok(false) => {}
+                        done => break done,
+                    }
+                })
+            })
+            .map_err(storage)?;
+            rest?;
             break;
         }
     }

@@ -910,6 +910,48 @@ fn query_applies_sort_key_conditions_direction_and_select() {
     assert_eq!(got, vec!["a", "ab", "abc"]);
 }
 
+/// A page past its first 32 items (or 64 KiB) reads the rest through the thread's blocking
+/// hook, once; shorter pages never touch it; the items are the same either way, in order,
+/// with or without a filter and with the limit honoured.
+#[test]
+fn long_pages_read_their_rest_through_the_blocking_hook() {
+    static HOOKED: AtomicUsize = AtomicUsize::new(0);
+    fn hook(f: &mut dyn FnMut()) {
+        HOOKED.fetch_add(1, Ordering::SeqCst);
+        f();
+    }
+    let db = db();
+    create(&db, "long", Some("N"));
+    fill_sorted(&db, "long", "p", 100);
+    let items = super::query::PAGE_ITEMS_BEFORE_HOOK;
+    for (limit, filter, want_hooks, want) in [
+        (Some(items), false, 0, (0..items as i64).collect::<Vec<_>>()),
+        (Some(items + 1), false, 1, (0..items as i64 + 1).collect()),
+        (None, false, 1, (0..100).collect()),
+        (None, true, 1, (0..100).filter(|i| i % 2 == 1).collect()),
+        (Some(10), true, 0, vec![1, 3, 5, 7, 9]),
+    ] {
+        let mut body = json!({"TableName": "long", "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "p"}}});
+        if let Some(l) = limit {
+            body["Limit"] = json!(l);
+        }
+        if filter {
+            body["FilterExpression"] = json!("odd = :t");
+            body["ExpressionAttributeValues"][":t"] = json!({"BOOL": true});
+        }
+        let (r, hooks) = crate::io::blocking::with_blocking_hook(hook, || {
+            let before = HOOKED.load(Ordering::SeqCst);
+            let r = ok(&db, "Query", body.clone());
+            (r, HOOKED.load(Ordering::SeqCst) - before)
+        });
+        assert_eq!(sks(&r), want, "limit {limit:?} filter {filter}");
+        assert_eq!(hooks, want_hooks, "limit {limit:?} filter {filter}");
+        // Without a hook: the same answer.
+        assert_eq!(ok(&db, "Query", body), r);
+    }
+}
+
 #[test]
 fn query_and_scan_reject_bad_parameters() {
     let db = db();
