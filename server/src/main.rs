@@ -113,7 +113,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     reactor_threads: u16,
     /// Run every operation on the blocking pool, small reads included. By default small reads
-    /// (GetItem, catalog reads, Query with Limit <= 25) run on the reactor threads: half the
+    /// (GetItem, catalog reads, Query) run on the reactor threads: half the
     /// CPU per read, but a read the OS preempts delays the other connections of its thread
     /// (docs/ARCHITECTURE.md, "The HTTP front's threads").
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! Where small reads run: on the reactor thread (inline) while recent ones were served from
-//! memory, on the blocking pool while many read data blocks from the file.
+//! memory quickly, on the blocking pool while many had to leave the reactor (a data block read
+//! from the device, a long Query page).
 //!
 //! An inline GetItem costs about half the server CPU of one sent to the blocking pool (no two
 //! thread handoffs) and answers sooner, as long as it finds its block in the block cache. A
@@ -8,7 +9,8 @@
 //! whole request would have, so a workload whose reads often miss the block cache is better
 //! served from the pool (docs/results/2026-12-05-server-inline-reads.md). [`ReadPlacer`]
 //! watches every eligible read, wherever it ran, through the engine's blocking hook
-//! (`hashlog::io::blocking`), which counts the reads from the file on the running thread.
+//! (`hashlog::io::blocking`), which counts on the running thread each time work went through
+//! it.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
