@@ -629,6 +629,7 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
     let a = Arc::clone(&app);
     let work = move || {
         let file_reads = placer::file_reads_on_thread();
+        let long_work = placer::long_work_on_thread();
         let table = match facts {
             Some(f) => f.table,
             None => probe(&body).table,
@@ -639,19 +640,20 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         drop(permit);
         drop(body_permit);
         let missed = placer::file_reads_on_thread() != file_reads;
+        let long = placer::long_work_on_thread() != long_work;
         let encode = || match &result {
             Ok(v) => serde_json::to_vec(v)
                 .map_err(|e| ApiError::internal(format!("could not encode the response: {e}"))),
             Err(e) => Ok(error_body(e)),
         };
-        // Work that went through the blocking hook (a long Query page, a read from the
-        // device) may have a long answer: it is encoded through the hook too, off the reactor.
-        let encoded = if missed {
-            hashlog::io::blocking::blocking(|| Ok(encode())).unwrap_or_else(|e| {
-                Err(ApiError::internal(format!(
-                    "could not encode the response: {e}"
-                )))
-            })
+        // A long page has a long answer: it is encoded through the hook too, off the reactor.
+        let encoded = if long {
+            hashlog::io::blocking::blocking(hashlog::io::blocking::Wait::LongWork, || Ok(encode()))
+                .unwrap_or_else(|e| {
+                    Err(ApiError::internal(format!(
+                        "could not encode the response: {e}"
+                    )))
+                })
         } else {
             encode()
         };
@@ -844,7 +846,7 @@ mod tests {
             rt.block_on(async move {
                 tokio::spawn(async move {
                     let read = || {
-                        hashlog::io::blocking::blocking(|| {
+                        hashlog::io::blocking::blocking(hashlog::io::blocking::Wait::Device, || {
                             let (tx, rx) = std::sync::mpsc::channel();
                             tokio::spawn(async move {
                                 let _ = tx.send(());

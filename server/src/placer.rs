@@ -9,11 +9,14 @@
 //! whole request would have, so a workload whose reads often miss the block cache is better
 //! served from the pool (docs/results/2026-12-05-server-inline-reads.md). [`ReadPlacer`]
 //! watches every eligible read, wherever it ran, through the engine's blocking hook
-//! (`hashlog::io::blocking`), which counts on the running thread each time work went through
-//! it.
+//! (`hashlog::io::blocking`), whose server hooks count on the running thread each read that
+//! may wait for the device. (The rest of a long Query page also goes through the hook, off the
+//! reactor, but is counted apart: it says nothing about whether other reads find memory.)
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use hashlog::io::blocking::Wait;
 
 /// Eligible reads per decision.
 pub const WINDOW: u64 = 1024;
@@ -21,23 +24,35 @@ pub const WINDOW: u64 = 1024;
 pub const MISS_SHARE_MAX_DIVISOR: u64 = 64;
 
 thread_local! {
-    /// Reads from the file the engine made on this thread through the blocking hook.
+    /// Reads that may wait for the device, made through the blocking hook on this thread.
     static FILE_READS: Cell<u64> = const { Cell::new(0) };
+    /// Long work (the rest of long pages) done through the blocking hook on this thread.
+    static LONG_WORK: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Reads from the file made on this thread so far (compare before and after a request).
+/// Reads that may wait for the device made on this thread so far (compare before and after a
+/// request).
 pub fn file_reads_on_thread() -> u64 {
     FILE_READS.with(|c| c.get())
 }
 
-fn count() {
-    FILE_READS.with(|c| c.set(c.get().wrapping_add(1)));
+/// Long work done through the hook on this thread so far.
+pub fn long_work_on_thread() -> u64 {
+    LONG_WORK.with(|c| c.get())
 }
 
-/// The hook of inline reads: counts the read, then runs it through `block_in_place` (on a
+fn count(why: Wait) {
+    let cell = match why {
+        Wait::Device => &FILE_READS,
+        Wait::LongWork => &LONG_WORK,
+    };
+    cell.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+/// The hook of inline reads: counts the work, then runs it through `block_in_place` (on a
 /// multi-thread runtime; elsewhere it just runs).
-pub fn read_in_place(read: &mut dyn FnMut()) {
-    count();
+pub fn read_in_place(why: Wait, read: &mut dyn FnMut()) {
+    count(why);
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(read)
@@ -46,9 +61,9 @@ pub fn read_in_place(read: &mut dyn FnMut()) {
     }
 }
 
-/// The hook of offloaded reads: counts the read and runs it (a pool thread may block).
-pub fn read_counted(read: &mut dyn FnMut()) {
-    count();
+/// The hook of offloaded reads: counts the work and runs it (a pool thread may block).
+pub fn read_counted(why: Wait, read: &mut dyn FnMut()) {
+    count(why);
     read();
 }
 
@@ -68,16 +83,15 @@ impl ReadPlacer {
         !self.offload.load(Ordering::Relaxed)
     }
 
-    /// Records one eligible read, and whether it read from the file. The read that completes
-    /// a window decides for the next one.
+    /// Records one eligible read, and whether it read from the device. The read that completes
+    /// a window (every `WINDOW`-th, counted without end) decides for the next one.
     pub fn observe(&self, missed: bool) {
         if missed {
             self.missed.fetch_add(1, Ordering::Relaxed);
         }
-        let n = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == WINDOW {
+        let n = self.reads.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if n.is_multiple_of(WINDOW) {
             let m = self.missed.swap(0, Ordering::Relaxed);
-            self.reads.fetch_sub(WINDOW, Ordering::Relaxed);
             let offload = m * MISS_SHARE_MAX_DIVISOR > WINDOW;
             self.offload.store(offload, Ordering::Relaxed);
             if offload {
@@ -139,7 +153,7 @@ mod tests {
         }
         // 20 windows of misses: each closed once and sent reads to the pool.
         assert_eq!(p.offload_windows(), 20);
-        assert_eq!(p.reads.load(Ordering::Relaxed), 0);
+        assert_eq!(p.reads.load(Ordering::Relaxed), 20 * WINDOW);
         assert!(!p.inline());
     }
 
@@ -147,16 +161,24 @@ mod tests {
     fn the_hooks_count_reads_from_the_file_on_their_thread() {
         std::thread::spawn(|| {
             let before = file_reads_on_thread();
+            let long = long_work_on_thread();
             let got = hashlog::io::blocking::with_blocking_hook(read_counted, || {
-                hashlog::io::blocking::blocking(|| Ok(5))
+                hashlog::io::blocking::blocking(Wait::Device, || Ok(5))
             });
             assert_eq!(got.expect("read"), 5);
             // Outside a runtime the inline hook just runs the read.
             let got = hashlog::io::blocking::with_blocking_hook(read_in_place, || {
-                hashlog::io::blocking::blocking(|| Ok(6))
+                hashlog::io::blocking::blocking(Wait::Device, || Ok(6))
             });
             assert_eq!(got.expect("read"), 6);
             assert_eq!(file_reads_on_thread() - before, 2);
+            // Long work is counted apart.
+            let got = hashlog::io::blocking::with_blocking_hook(read_in_place, || {
+                hashlog::io::blocking::blocking(Wait::LongWork, || Ok(7))
+            });
+            assert_eq!(got.expect("work"), 7);
+            assert_eq!(file_reads_on_thread() - before, 2);
+            assert_eq!(long_work_on_thread() - long, 1);
         })
         .join()
         .expect("thread");

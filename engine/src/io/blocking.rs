@@ -13,8 +13,18 @@ use std::cell::Cell;
 
 use crate::error::{Result, StorageError};
 
-/// Runs the closure it is given (once), in whatever way lets the thread wait for the device.
-pub type BlockingHook = fn(&mut dyn FnMut());
+/// Why work goes through the blocking hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A read that may wait for the device (a data block not in the page cache).
+    Device,
+    /// CPU work too long for a reactor thread (the rest of a long Query or Scan page).
+    LongWork,
+}
+
+/// Runs the closure it is given (once), in whatever way lets the thread wait for the device
+/// or work long; told why.
+pub type BlockingHook = fn(Wait, &mut dyn FnMut());
 
 thread_local! {
     static HOOK: Cell<Option<BlockingHook>> = const { Cell::new(None) };
@@ -35,16 +45,16 @@ pub fn with_blocking_hook<R>(hook: BlockingHook, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs `read`, which may wait for the device, through this thread's hook if it has one. The
-/// hook is unset while `read` runs, so reads nested in it run directly.
-pub fn blocking<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
+/// Runs `read`, which may wait for the device or work long (`why`), through this thread's hook
+/// if it has one. The hook is unset while `read` runs, so work nested in it runs directly.
+pub fn blocking<T>(why: Wait, read: impl FnOnce() -> Result<T>) -> Result<T> {
     let Some(hook) = HOOK.with(|h| h.take()) else {
         return read();
     };
     let _restore = Restore(Some(hook));
     let mut read = Some(read);
     let mut out: Option<Result<T>> = None;
-    hook(&mut || {
+    hook(why, &mut || {
         if let Some(r) = read.take() {
             out = Some(r());
         }
@@ -71,25 +81,25 @@ mod tests {
 
     static CALLS: AtomicUsize = AtomicUsize::new(0);
 
-    fn counting(f: &mut dyn FnMut()) {
+    fn counting(_: Wait, f: &mut dyn FnMut()) {
         CALLS.fetch_add(1, Ordering::SeqCst);
         f();
     }
 
-    fn dropping(_: &mut dyn FnMut()) {}
+    fn dropping(_: Wait, _: &mut dyn FnMut()) {}
 
     #[test]
     fn reads_go_through_the_hook_only_inside_with_blocking_hook() {
         std::thread::spawn(|| {
             let before = CALLS.load(Ordering::SeqCst);
-            assert_eq!(blocking(|| Ok(1)).expect("plain"), 1);
+            assert_eq!(blocking(Wait::Device, || Ok(1)).expect("plain"), 1);
             assert_eq!(CALLS.load(Ordering::SeqCst), before);
             let got = with_blocking_hook(counting, || {
                 assert!(hook_is_set());
                 // Nested reads run directly: the hook is unset inside a hooked read.
-                blocking(|| {
+                blocking(Wait::Device, || {
                     assert!(!hook_is_set());
-                    blocking(|| Ok(2))
+                    blocking(Wait::LongWork, || Ok(2))
                 })
             });
             assert_eq!(got.expect("hooked"), 2);
@@ -97,10 +107,10 @@ mod tests {
             assert!(!hook_is_set(), "the hook is put back");
             // Errors come back as they are; a hook that does not run the read still reads.
             let e = with_blocking_hook(counting, || {
-                blocking::<()>(|| Err(StorageError::Corruption("x".into())))
+                blocking::<()>(Wait::Device, || Err(StorageError::Corruption("x".into())))
             });
             assert!(matches!(e, Err(StorageError::Corruption(_))));
-            let v = with_blocking_hook(dropping, || blocking(|| Ok(3)));
+            let v = with_blocking_hook(dropping, || blocking(Wait::LongWork, || Ok(3)));
             assert_eq!(v.expect("dropping hook"), 3);
         })
         .join()

@@ -199,16 +199,21 @@ impl SstReader {
         let first = (base + start) & !(page - 1);
         let last = base + end;
         let pages = (last - first).div_ceil(page);
-        let mut vec = [0u8; 64];
-        if pages > vec.len() {
-            return false;
-        }
+        // A byte per page: on the stack for blocks up to 256 KiB (4 KiB pages), else on the heap.
+        let mut small = [0u8; 64];
+        let mut large = Vec::new();
+        let vec: &mut [u8] = if pages <= small.len() {
+            &mut small[..pages]
+        } else {
+            large.resize(pages, 0);
+            &mut large
+        };
         // SAFETY: `first..last` lies within the mapping (its start rounded down to the page the
         // mapping's own first byte is on, which is page-aligned), and `vec` has a byte for
         // each of its `pages` pages.
         let r =
             unsafe { libc::mincore(first as *mut libc::c_void, last - first, vec.as_mut_ptr()) };
-        r == 0 && vec[..pages].iter().all(|b| b & 1 == 1)
+        r == 0 && vec.iter().all(|b| b & 1 == 1)
     }
 
     /// Reads `len` bytes at `offset`, from the mapping or through the file.
@@ -247,7 +252,9 @@ impl SstReader {
         let mut raw = if self.resident(h.offset, len) {
             self.read_raw(h.offset, len)?
         } else {
-            crate::io::blocking::blocking(|| self.read_raw(h.offset, len))?
+            crate::io::blocking::blocking(crate::io::blocking::Wait::Device, || {
+                self.read_raw(h.offset, len)
+            })?
         };
         let n = verify_block(&raw, self.id, h.offset, "data block")?;
         raw.truncate(n);

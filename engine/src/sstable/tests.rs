@@ -781,7 +781,8 @@ fn drop_from_page_cache(path: &Path) {
 fn block_reads_that_may_wait_for_the_device_and_only_they_go_through_the_blocking_hook() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static HOOKED: AtomicUsize = AtomicUsize::new(0);
-    fn hook(f: &mut dyn FnMut()) {
+    fn hook(why: crate::io::blocking::Wait, f: &mut dyn FnMut()) {
+        assert_eq!(why, crate::io::blocking::Wait::Device);
         HOOKED.fetch_add(1, Ordering::SeqCst);
         f();
     }

@@ -186,7 +186,7 @@ fn run_page(tables: &Tables, t: &Table, spec: PageSpec<'_>) -> Result<Page, ApiE
     while !step(&mut page)? {
         if page.scanned >= PAGE_ITEMS_BEFORE_HOOK || page.bytes >= PAGE_BYTES_BEFORE_HOOK {
             // A long page: the rest of it through the blocking hook.
-            let rest = crate::io::blocking::blocking(|| {
+            let rest = crate::io::blocking::blocking(crate::io::blocking::Wait::LongWork, || {
                 Ok(loop {
                     match step(&mut page) {
                         Ok(false) => {}

@@ -916,7 +916,8 @@ fn query_applies_sort_key_conditions_direction_and_select() {
 #[test]
 fn long_pages_read_their_rest_through_the_blocking_hook() {
     static HOOKED: AtomicUsize = AtomicUsize::new(0);
-    fn hook(f: &mut dyn FnMut()) {
+    fn hook(why: crate::io::blocking::Wait, f: &mut dyn FnMut()) {
+        assert_eq!(why, crate::io::blocking::Wait::LongWork);
         HOOKED.fetch_add(1, Ordering::SeqCst);
         f();
     }

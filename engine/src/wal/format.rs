@@ -9,7 +9,7 @@
 //! The salt is drawn at random for each segment (a reused file gets a new one), so frames left
 //! in a reused file by its older segment, and bytes a client stored that happen to look like
 //! frames, fail the checksum of the segment now in the file. Salt 0 is the unseeded xxh3 of
-//! version 1 segments, which had zeros in the salt's place.
+//! segments of versions 1 and 2, which had reserved bytes in the salt's place.
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -17,11 +17,14 @@ use crate::key::SeqNo;
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"HLOGWAL\x1a";
-/// Format version this build writes and the newest it reads. 2: the segment may be a reused
-/// file, so bytes of older segments may follow the log's end, and frame checksums are seeded
-/// with the header's salt. Version 1 segments (salt bytes zero) read by the same rules. A
-/// version 1 reader would compute every salted checksum wrong, hence the bump.
-pub const SEGMENT_FORMAT_VERSION: u32 = 2;
+/// Format version this build writes and the newest it reads. 3: frame checksums are seeded
+/// with the header's salt. 2: the segment may be a reused file, so bytes of older segments may
+/// follow the log's end (checksums unseeded). 1: neither. Versions 1 and 2 read as salt 0 (the
+/// unseeded checksum) by the same rules. An older reader would compute every salted checksum
+/// wrong and take the log for a torn tail at its first frame, hence each bump.
+pub const SEGMENT_FORMAT_VERSION: u32 = 3;
+/// The first version whose header holds a salt.
+pub const SALTED_SINCE_VERSION: u32 = 3;
 /// Bytes of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 40;
 /// Bytes of a frame header (length, type, seq, checksum).
@@ -45,7 +48,7 @@ pub struct SegmentHeader {
     pub id: u64,
     /// Sequence number of the segment's first record (the last record before it plus one).
     pub base_seq: SeqNo,
-    /// Seed of every frame checksum in the segment (random; 0 in version 1 segments).
+    /// Seed of every frame checksum in the segment (random; 0 in version 1 and 2 segments).
     pub salt: u32,
 }
 
@@ -97,7 +100,12 @@ pub fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderProblem> {
     Ok(SegmentHeader {
         id: u64_at(b, 16),
         base_seq: u64_at(b, 24),
-        salt: u32_at(b, 12),
+        // Bytes 12..16 were reserved before the salt: versions before it are unsalted.
+        salt: if version >= SALTED_SINCE_VERSION {
+            u32_at(b, 12)
+        } else {
+            0
+        },
     })
 }
 
@@ -295,17 +303,19 @@ mod tests {
             decode_segment_header(&newer),
             Err(HeaderProblem::Newer(next))
         );
-        // Version 1 (segments from before files were reused: zeros where the salt is) still
-        // reads, as salt 0.
-        let mut v1 = b;
-        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-        v1[12..16].copy_from_slice(&[0; 4]);
-        let sum = xxhash_rust::xxh3::xxh3_64(&v1[0..32]);
-        v1[32..40].copy_from_slice(&sum.to_le_bytes());
-        assert_eq!(
-            decode_segment_header(&v1),
-            Ok(SegmentHeader { salt: 0, ..h })
-        );
+        // Versions 1 and 2 (before checksums were salted) still read, as salt 0, whatever
+        // their reserved bytes hold.
+        for v in [1u32, 2] {
+            let mut old = b;
+            old[8..12].copy_from_slice(&v.to_le_bytes());
+            let sum = xxhash_rust::xxh3::xxh3_64(&old[0..32]);
+            old[32..40].copy_from_slice(&sum.to_le_bytes());
+            assert_eq!(
+                decode_segment_header(&old),
+                Ok(SegmentHeader { salt: 0, ..h }),
+                "v{v}"
+            );
+        }
     }
 
     #[test]

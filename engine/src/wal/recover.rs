@@ -7,7 +7,7 @@
 //! everything from there is cut. Otherwise the damaged bytes had been made durable before a
 //! later batch was written, so they rotted: corruption.
 //!
-//! A segment may be a reused file (format version 2), so the bytes after the log's end of the
+//! A segment may be a reused file (format version 2 and later), so the bytes after the log's end of the
 //! last segment can be frames of older segments, intact or cut anywhere. They were checksummed
 //! with the older segment's salt, so under this segment's salt they are damage by the rule
 //! above, as are bytes a client stored that look like frames (they cannot carry a checksum for

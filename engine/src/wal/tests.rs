@@ -1413,7 +1413,7 @@ mod recovery_props {
     /// The attack the salt closes: a client stores a value whose bytes are a well-formed batch
     /// numbered as the log's next one. Its record sits in an older segment's file at the very
     /// offset where, after the file is reused and the machine crashes, the new log ends.
-    /// Unsalted (both segments salt 0, as version 1 checksums were), recovery replays the
+    /// Unsalted (both segments salt 0, as version 1 and 2 checksums were), recovery replays the
     /// client's bytes as a record nobody wrote; under the new segment's own salt it does not.
     #[test]
     fn bytes_a_client_stored_in_a_reused_file_are_never_replayed() {

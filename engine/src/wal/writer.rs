@@ -995,7 +995,7 @@ fn torn_creation(buf: &[u8]) -> bool {
 }
 
 /// A new segment's salt: random (std's `RandomState` is keyed from the operating system's
-/// random source), never 0 (the unsalted checksum of version 1).
+/// random source), never 0 (the unsalted checksum of versions 1 and 2).
 fn fresh_salt(id: u64) -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
