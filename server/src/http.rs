@@ -214,6 +214,16 @@ impl App {
                 "uptime_seconds".to_string(),
                 self.started.elapsed().as_secs_f64(),
             ),
+            // Where small reads run now (1: inline on the reactors), and how many windows of
+            // reads from the device sent them to the blocking pool (server/src/placer.rs).
+            (
+                "reads_inline".to_string(),
+                f64::from(u8::from(self.config.inline_reads && self.placer.inline())),
+            ),
+            (
+                "read_offload_windows_total".to_string(),
+                self.placer.offload_windows() as f64,
+            ),
         ];
         gauges.extend(self.config.static_gauges.iter().cloned());
         gauges.extend(self.executor.engine_metrics());

@@ -564,6 +564,9 @@ fn health_and_metrics_pages() {
         "dynamodb_ConditionalCheckFailedRequests{table=\"t\",operation=\"Fail\"} 1",
         "dynamodb_UserErrors{table=\"t\",operation=\"Fail\"} 1",
         "hashlog_fake_gauge 42",
+        // Small reads run inline (the default) and no window sent them to the pool.
+        "hashlog_reads_inline 1",
+        "hashlog_read_offload_windows_total 0",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
