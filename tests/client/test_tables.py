@@ -214,6 +214,43 @@ def test_query_key_conditions_filters_pagination_and_reverse(ddb, table):
     assert none["Count"] == 0 and none["Items"] == []
 
 
+def test_long_query_pages_are_whole_ordered_and_stop_at_one_megabyte(ddb, table):
+    # 600 items of about 2 KB under one key: a page past its first 32 items or 64 KiB reads
+    # the rest off the reactor thread; a page stops at 1 MB as DynamoDB's do.
+    blob = "x" * 2000
+    items = [{"pk": {"S": "long"}, "sk": {"N": str(i)}, "odd": {"BOOL": i % 2 == 1}, "v": {"S": blob}}
+             for i in range(600)]
+    for start in range(0, 600, 25):
+        reqs = [{"PutRequest": {"Item": it}} for it in items[start:start + 25]]
+        left = ddb.batch_write_item(RequestItems={table: reqs}).get("UnprocessedItems", {})
+        assert not left
+    vals = {":p": {"S": "long"}}
+
+    def collect(extra_vals=None, **kw):
+        got, pages, start = [], [], {}
+        while True:
+            r = ddb.query(TableName=table, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={**vals, **(extra_vals or {})}, **kw, **start)
+            got += [int(i["sk"]["N"]) for i in r["Items"]]
+            pages.append(r)
+            if "LastEvaluatedKey" not in r:
+                return got, pages
+            start = {"ExclusiveStartKey": r["LastEvaluatedKey"]}
+
+    got, pages = collect()
+    assert got == list(range(600))
+    # The first page stopped at the 1 MB cap, well past the first 32 items.
+    assert 32 < pages[0]["Count"] < 600 and "LastEvaluatedKey" in pages[0]
+    assert all(i["v"]["S"] == blob for p in pages for i in p["Items"])
+    got, pages = collect(ScanIndexForward=False, Limit=100)
+    assert got == list(range(599, -1, -1))
+    assert [p["Count"] for p in pages[:6]] == [100] * 6
+    got, _ = collect(FilterExpression="odd = :t", extra_vals={":t": {"BOOL": True}})
+    assert got == list(range(1, 600, 2))
+    got, _ = collect(ProjectionExpression="sk", Limit=250)
+    assert got == list(range(600))
+
+
 def test_query_begins_with_on_string_sort_key(ddb):
     name = unique("events")
     ddb.create_table(TableName=name,
