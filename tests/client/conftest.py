@@ -87,12 +87,15 @@ class Server:
     def host(self):
         return self.url.split("://", 1)[1]
 
-    def client(self, **kw):
+    def client(self, patient=False, **kw):
+        """A boto3 client of this server. By default it does not retry, so a test sees every
+        error; `patient=True` retries throttles as the SDKs' standard mode does."""
+        retries = {"mode": "standard", "max_attempts": 10} if patient else {"max_attempts": 1}
         return boto3.client(
             "dynamodb",
             endpoint_url=self.url,
             region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30),
+            config=Config(retries=retries, connect_timeout=5, read_timeout=30),
             **kw,
         )
 

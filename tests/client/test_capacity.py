@@ -1,9 +1,7 @@
 """Capacity as a DynamoDB user meets it: a provisioned table throttles beyond its throughput with
 ProvisionedThroughputExceededException, the SDK's retries get the writes through, an on-demand
 table absorbs the same burst, and UpdateTable raises the limit."""
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import unique
@@ -35,8 +33,7 @@ def test_provisioned_table_throttles_and_sdk_retries_succeed(server, ddb):
             ddb.get_item(TableName=name, Key={"pk": {"S": "k0"}}, ConsistentRead=True)
     assert e.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
     # The SDK's standard retry mode backs off and gets a write through.
-    patient = boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1",
-                           config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    patient = server.client(patient=True)
     patient.put_item(TableName=name, Item={"pk": {"S": "eventually"}})
     # /metrics shows the throttles per table (CloudWatch's ThrottledRequests).
     import urllib.request
