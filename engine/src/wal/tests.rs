@@ -276,7 +276,8 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
             reuse_segments: true,
             ..WalOptions::default()
         };
-        let (wal, _) = open(std_io(), dir.path(), opts).expect("open");
+        let io = faulty_over_std(FaultConfig::default(), 2);
+        let (wal, _) = open(io.clone(), dir.path(), opts).expect("open");
         let mut acked = Records::new();
         let mut freed = std::collections::BTreeSet::new();
         let mut reused = false;
@@ -296,7 +297,8 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
         }
         assert!(reused, "no released segment file was reused");
         // A crash: the active segment (a reused file) keeps older segments' bytes after its
-        // end, and recovery must stop at its own last batch.
+        // end (no close cuts them), and recovery must stop at its own last batch.
+        io.simulate_crash().expect("crash");
         drop(wal);
         let got = reopen(dir.path(), opts).expect("reopen after a crash");
         let k = replayed_from(&acked, &got);
@@ -312,6 +314,38 @@ fn released_segments_are_reused_and_the_log_replays_after_a_crash_and_a_close() 
         wal.close().expect("close");
         assert_eq!(&reopen(dir.path(), opts).expect("reopen")[..], &acked[k..]);
     }
+}
+
+#[test]
+fn a_kept_file_holding_another_logs_batches_replays_none_of_them() {
+    // A file kept for reuse may hold anything: here whole segments of another log with the
+    // same ids and sequence numbers. Reused, its bytes after the new header never read as
+    // this log's records.
+    let other = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        segment_size_bytes: 4096,
+        ..WalOptions::default()
+    };
+    let (wal, _) = open(std_io(), other.path(), opts).expect("open");
+    for i in 0..200u64 {
+        wal.append(format!("other-{i}").as_bytes()).expect("append");
+    }
+    wal.close().expect("close");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (k, seg) in segments(other.path()).iter().take(2).enumerate() {
+        std::fs::copy(seg, dir.path().join(format!("{:020}.wal.free", 1000 + k))).expect("copy");
+    }
+    let io = faulty_over_std(FaultConfig::default(), 3);
+    let (wal, _) = open(io.clone(), dir.path(), opts).expect("open");
+    let mut acked = Records::new();
+    for i in 0..200u64 {
+        let p = payload(i);
+        acked.push((wal.append(&p).expect("append"), p));
+    }
+    // A crash, so no close cuts the other log's bytes after the active segment's end.
+    io.simulate_crash().expect("crash");
+    drop(wal);
+    assert_eq!(reopen(dir.path(), opts).expect("reopen"), acked);
 }
 
 #[test]
