@@ -145,6 +145,34 @@ def test_numbers_are_exact_and_canonical(ddb, table):
     assert "Number overflow" in message(e)
 
 
+def test_thirty_two_nested_maps_are_stored_read_updated_and_deleted(ddb, table):
+    # DynamoDB takes attributes nested 32 levels deep; the 33rd is refused.
+    def nest(levels):
+        v = {"S": "leaf"}
+        for kind in reversed(levels):
+            v = {"M": {"x": v}} if kind == "M" else {"L": [v]}
+        return v
+
+    key = {"pk": {"S": "deep"}, "sk": {"N": "1"}}
+    for levels in ["M" * 32, "L" * 32, "ML" * 16]:
+        ddb.put_item(TableName=table, Item={**key, "d": nest(levels)})
+        assert ddb.get_item(TableName=table, Key=key)["Item"]["d"] == nest(levels)
+        got = ddb.query(TableName=table, KeyConditionExpression="pk = :p",
+                        ExpressionAttributeValues={":p": {"S": "deep"}})["Items"]
+        assert got == [{**key, "d": nest(levels)}]
+        ddb.update_item(TableName=table, Key=key, UpdateExpression="SET e = :v",
+                        ExpressionAttributeValues={":v": nest(levels)})
+        assert ddb.scan(TableName=table, Select="COUNT")["Count"] == 1
+        ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE d, e")
+    ddb.delete_item(TableName=table, Key=key)
+    assert "Item" not in ddb.get_item(TableName=table, Key=key)
+    for levels in ["M" * 33, "L" * 33]:
+        with pytest.raises(ClientError) as e:
+            ddb.put_item(TableName=table, Item={**key, "d": nest(levels)})
+        assert code(e) == "ValidationException"
+        assert "Nesting Levels have exceeded supported limits" in e.value.response["Error"]["Message"]
+
+
 def test_conditions(ddb, table):
     key = {"pk": {"S": "c"}, "sk": {"N": "1"}}
     ddb.put_item(TableName=table, Item={**key, "v": {"N": "1"}}, ConditionExpression="attribute_not_exists(pk)")

@@ -84,7 +84,7 @@ fn encode_value(out: &mut Vec<u8>, v: &AttributeValue) {
 }
 
 fn bad(e: impl std::fmt::Display) -> ModelError {
-    ModelError::validation(format!("stored item is corrupt: {e}"))
+    ModelError::corrupt(format!("stored item is corrupt: {e}"))
 }
 
 pub fn decode_item(buf: &[u8]) -> Result<Item, ModelError> {
@@ -132,7 +132,10 @@ fn decode_value(r: &mut Reader<'_>, depth: usize) -> Result<AttributeValue, Mode
         3 => AttributeValue::B(r.bytes().map_err(bad)?.to_vec()),
         4 => AttributeValue::Bool(r.u8().map_err(bad)? != 0),
         5 => AttributeValue::Null,
-        6 => AttributeValue::M(decode_map(r, depth + 1)?),
+        // One level per container, as validation counts them: the map's entries are one
+        // deeper than the map (counting the map twice refused 32 nested maps that validation
+        // had accepted, and the item could then never be read, replaced or deleted).
+        6 => AttributeValue::M(decode_map(r, depth)?),
         7 => {
             let n = r.count(1).map_err(bad)?;
             let mut l = Vec::with_capacity(n);

@@ -27,6 +27,8 @@ pub enum ModelErrorKind {
     Validation,
     /// SerializationException (the JSON does not have the shape the API expects).
     Serialization,
+    /// Stored bytes that do not decode: InternalServerError (nothing the caller sent is wrong).
+    Corrupt,
 }
 
 /// An invalid value, with DynamoDB's message.
@@ -41,6 +43,12 @@ impl ModelError {
     pub fn validation(message: impl Into<String>) -> ModelError {
         ModelError {
             kind: ModelErrorKind::Validation,
+            message: message.into(),
+        }
+    }
+    pub fn corrupt(message: impl Into<String>) -> ModelError {
+        ModelError {
+            kind: ModelErrorKind::Corrupt,
             message: message.into(),
         }
     }
@@ -63,6 +71,7 @@ impl From<ModelError> for crate::api::ApiError {
         match e.kind {
             ModelErrorKind::Validation => crate::api::ApiError::validation(e.message),
             ModelErrorKind::Serialization => crate::api::ApiError::serialization(e.message),
+            ModelErrorKind::Corrupt => crate::api::ApiError::internal(e.message),
         }
     }
 }

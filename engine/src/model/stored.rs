@@ -148,7 +148,7 @@ fn value_size(c: &Cursor<'_>, depth: usize) -> Option<usize> {
             _ => return None,
         },
         5 => 1,
-        6 => map_size(c, depth + 1, true)?,
+        6 => map_size(c, depth, true)?,
         7 => {
             let n = c.count(1)?;
             let mut size = 3;

@@ -113,4 +113,59 @@ mod tests {
             .contains("regular expression"));
         assert!(validate_table_name("My_Table-1.0", "tableName").is_ok());
     }
+
+    /// `levels` containers, outermost first (`'M'` or `'L'`), around a string.
+    fn nested(levels: &[u8]) -> AttributeValue {
+        let mut v = AttributeValue::S("leaf".into());
+        for &k in levels.iter().rev() {
+            v = if k == b'M' {
+                AttributeValue::M(Item::from([("x".to_string(), v)]))
+            } else {
+                AttributeValue::L(vec![v])
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn every_nesting_validation_accepts_is_stored_read_and_served() {
+        // Maps were counted twice by the decoders: 32 nested maps passed validation and
+        // the stored item then never decoded again.
+        let schema = KeySchema {
+            partition: KeyAttr {
+                name: "pk".into(),
+                ty: ScalarType::S,
+            },
+            sort: None,
+        };
+        let mut accepted = 0;
+        for depth in [1usize, 31, 32, 33, 34] {
+            for pattern in [&b"M"[..], b"L", b"ML", b"LLM"] {
+                let levels: Vec<u8> = pattern.iter().copied().cycle().take(depth).collect();
+                let mut item = Item::new();
+                item.insert("pk".into(), AttributeValue::S("k".into()));
+                item.insert("d".into(), nested(&levels));
+                let ok = validate_item(&item, &schema).is_ok();
+                assert_eq!(ok, depth <= 32, "depth {depth} of {pattern:?}");
+                if !ok {
+                    continue;
+                }
+                accepted += 1;
+                let bytes = crate::model::encode_item(&item);
+                assert_eq!(crate::model::decode_item(&bytes).as_ref(), Ok(&item));
+                let (stored, size) = crate::model::StoredItem::new(bytes)
+                    .expect("the stored-bytes reader accepts it too");
+                assert_eq!(size, item_size(&item));
+                assert_eq!(stored.decode().as_ref(), Ok(&item));
+            }
+        }
+        assert_eq!(accepted, 12);
+    }
+
+    #[test]
+    fn stored_bytes_that_do_not_decode_are_an_internal_error() {
+        let e = crate::model::decode_item(&[1, 9, 9]).expect_err("garbage");
+        let api: crate::api::ApiError = e.into();
+        assert_eq!(api.code, crate::api::ErrorCode::InternalServerError);
+    }
 }
