@@ -24,6 +24,9 @@ def test_provisioned_table_throttles_and_sdk_retries_succeed(server, ddb):
         except ClientError as e:
             assert e.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
             assert "provisioned throughput for the table was exceeded" in e.response["Error"]["Message"]
+            reasons = e.response["ThrottlingReasons"]
+            assert len(reasons) == 1 and reasons[0]["resource"].endswith(f":table/{name}")
+            assert reasons[0]["reason"].startswith("TableWrite"), reasons
             throttled += 1
     # Adaptive capacity may lend a new table some burst; 60 back-to-back writes at 1 WCU
     # still run into the limit.
@@ -53,4 +56,22 @@ def test_on_demand_table_absorbs_a_burst(ddb):
     create(ddb, name, None)
     for i in range(200):
         ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+    ddb.delete_table(TableName=name)
+
+
+def test_a_hot_key_on_an_on_demand_table_is_throttled_with_the_on_demand_message(ddb):
+    # A partition serves at most 1,000 WCU a second even on demand: four 390 KB puts to one
+    # key (about 1,560 WCU) back to back, without retries, meet the limit.
+    name = unique("hotkey")
+    create(ddb, name, None)
+    big = "x" * 390_000
+    with pytest.raises(ClientError) as e:
+        for _ in range(20):
+            ddb.put_item(TableName=name, Item={"pk": {"S": "hot"}, "v": {"S": big}})
+    err = e.value.response
+    assert err["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    assert err["Error"]["Message"].startswith(
+        "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling")
+    assert err["ThrottlingReasons"] == [{"reason": "TableWriteKeyRangeThroughputExceeded",
+                                        "resource": ddb.describe_table(TableName=name)["Table"]["TableArn"]}]
     ddb.delete_table(TableName=name)

@@ -64,6 +64,25 @@ def test_create_table_validation(ddb):
     assert code(e) == "ValidationException"
 
 
+def test_table_class_is_kept_and_described(ddb):
+    name = unique("cls")
+    schema = dict(KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                  BillingMode="PAY_PER_REQUEST")
+    with pytest.raises(ClientError) as e:
+        ddb.create_table(TableName=name, TableClass="COLD", **schema)
+    assert code(e) == "ValidationException"
+    ddb.create_table(TableName=name, TableClass="STANDARD_INFREQUENT_ACCESS", **schema)
+    try:
+        d = ddb.describe_table(TableName=name)["Table"]
+        assert d["TableClassSummary"]["TableClass"] == "STANDARD_INFREQUENT_ACCESS"
+        ddb.update_table(TableName=name, TableClass="STANDARD")
+        s = ddb.describe_table(TableName=name)["Table"]["TableClassSummary"]
+        assert s["TableClass"] == "STANDARD" and "LastUpdateDateTime" in s
+    finally:
+        ddb.delete_table(TableName=name)
+
+
 def test_list_tables_paginates(ddb):
     names = sorted(unique("page") for _ in range(3))
     for n in names:

@@ -25,7 +25,7 @@ fn token(v: &Value) -> &'static str {
     match v {
         Value::Null => "VALUE_NULL",
         Value::Bool(_) => "VALUE_BOOLEAN",
-        Value::Number(_) => "VALUE_NUMBER_INT",
+        Value::Number(_) => "NUMBER_VALUE",
         Value::String(_) => "VALUE_STRING",
         Value::Array(_) => "START_ARRAY",
         Value::Object(_) => "START_OBJECT",

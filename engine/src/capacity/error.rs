@@ -59,10 +59,16 @@ pub struct Throttled {
     pub reason: ThrottleReason,
     /// The partition (its stable id, see [`super::PartitionStats::id`]) the key routed to.
     pub partition_id: u64,
+    /// The table is on demand (DynamoDB words the exception differently there).
+    pub on_demand: bool,
 }
 
 /// DynamoDB's message for `ProvisionedThroughputExceededException`.
 pub const PROVISIONED_EXCEEDED_MESSAGE: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+
+/// DynamoDB's message for `ProvisionedThroughputExceededException` on an on-demand table
+/// (quoted in the TransactWriteItems API reference's cancellation reasons).
+pub const ON_DEMAND_EXCEEDED_MESSAGE: &str = "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. If exceptions persist, check if you have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html";
 
 /// Our message for `ThrottlingException` on an on-demand maximum (DynamoDB's exact wording for
 /// this case is not documented; see docs/CAPACITY.md).
@@ -82,6 +88,7 @@ impl Throttled {
     pub fn message(&self) -> &'static str {
         match self.reason {
             ThrottleReason::OnDemandMax => ON_DEMAND_MAX_MESSAGE,
+            _ if self.on_demand => ON_DEMAND_EXCEEDED_MESSAGE,
             _ => PROVISIONED_EXCEEDED_MESSAGE,
         }
     }
@@ -103,6 +110,11 @@ impl Throttled {
     pub fn throttling_reason(&self) -> String {
         format!("Table{}{}", self.op.name(), self.limit_type())
     }
+
+    /// The same for a global secondary index, e.g. `IndexWriteKeyRangeThroughputExceeded`.
+    pub fn index_throttling_reason(&self) -> String {
+        format!("Index{}{}", self.op.name(), self.limit_type())
+    }
 }
 
 impl fmt::Display for Throttled {
@@ -123,9 +135,16 @@ mod tests {
             op: Op::Write,
             reason: ThrottleReason::PartitionMax,
             partition_id: 3,
+            on_demand: false,
         };
         assert_eq!(t.error_type(), "ProvisionedThroughputExceededException");
         assert_eq!(t.to_string(), PROVISIONED_EXCEEDED_MESSAGE);
+        let od = Throttled {
+            on_demand: true,
+            ..t
+        };
+        assert_eq!(od.error_type(), "ProvisionedThroughputExceededException");
+        assert_eq!(od.to_string(), ON_DEMAND_EXCEEDED_MESSAGE);
         assert_eq!(
             t.throttling_reason(),
             "TableWriteKeyRangeThroughputExceeded"
@@ -134,6 +153,7 @@ mod tests {
             op: Op::Read,
             reason: ThrottleReason::OnDemandMax,
             partition_id: 0,
+            on_demand: false,
         };
         assert_eq!(t.error_type(), "ThrottlingException");
         assert_eq!(
@@ -144,6 +164,7 @@ mod tests {
             op: Op::Read,
             reason: ThrottleReason::TableProvisioned,
             partition_id: 0,
+            on_demand: false,
         };
         assert_eq!(
             t.throttling_reason(),

@@ -463,6 +463,7 @@ impl TableCapacity {
                 op,
                 reason: ThrottleReason::PartitionMax,
                 partition_id: 0,
+                on_demand: self.on_demand(),
             });
         };
         let max_debits = p.max_debits(self.max_weight.map(|w| w as u64));
@@ -491,9 +492,17 @@ impl TableCapacity {
                     op,
                     reason,
                     partition_id: p.id,
+                    on_demand: self.on_demand(),
                 })
             }
         }
+    }
+
+    /// Whether the table is on demand: its partitions' allowances are then the partition
+    /// maximum (`apply_mode`), so their refusals name it.
+    #[inline]
+    fn on_demand(&self) -> bool {
+        self.allowance_reason.load(Relaxed) == REASON_PARTITION_MAX
     }
 
     /// Does the table bucket of dimension `i` admit? Counts this thread's gathered debits, so

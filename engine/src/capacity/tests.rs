@@ -385,6 +385,7 @@ fn on_demand_maximum_throttles_with_its_own_reason() {
         op: Op::Write,
         reason: ThrottleReason::OnDemandMax,
         partition_id: 0,
+        on_demand: true,
     };
     assert_eq!(e.error_type(), "ThrottlingException");
 }

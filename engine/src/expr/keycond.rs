@@ -186,12 +186,27 @@ pub(crate) fn key_query_from_terms(
     if terms.is_empty() || terms.len() > 2 {
         return Err(ExprError::new("Conditions can be of length 1 or 2 only"));
     }
+    let unsupported = || ExprError::new("Query key condition not supported");
+    // DynamoDB's order: more conditions than key attributes, then a missing partition key,
+    // then a condition on something other than the sort key names the sort key as missing.
+    if terms.len() > 1 + usize::from(sort_key.is_some()) {
+        return Err(unsupported());
+    }
     if !terms.iter().any(|t| t.attr == partition_key) {
         return Err(ExprError::new(format!(
             "Query condition missed key schema element: {partition_key}"
         )));
     }
-    let unsupported = || ExprError::new("Query key condition not supported");
+    if let Some(sk) = sort_key {
+        if terms
+            .iter()
+            .any(|t| t.attr != partition_key && t.attr != sk)
+        {
+            return Err(ExprError::new(format!(
+                "Query condition missed key schema element: {sk}"
+            )));
+        }
+    }
     let mut partition = None;
     let mut sort = None;
     for t in terms {

@@ -1162,9 +1162,10 @@ fn key_condition_errors() {
         err("attr1 = :a"),
         "Query condition missed key schema element: pk"
     );
+    // DynamoDB names the sort key when the second condition is on another attribute.
     assert_eq!(
         err("pk = :p AND status1 = :a"),
-        "Query key condition not supported"
+        "Query condition missed key schema element: sk"
     );
     assert_eq!(err("pk > :p"), "Query key condition not supported");
     assert_eq!(
@@ -1380,7 +1381,14 @@ fn key_conditions_convert() {
         convert_key_conditions(&bad, "pk", Some("sk"))
             .unwrap_err()
             .message,
-        "Query key condition not supported"
+        "Attempted conditional constraint is not an indexable operation"
+    );
+    let hash_only = json!({"pk": {"ComparisonOperator": "NULL"}});
+    assert_eq!(
+        convert_key_conditions(&hash_only, "pk", None)
+            .unwrap_err()
+            .message,
+        "Attempted conditional constraint is not an indexable operation"
     );
 }
 

@@ -21,8 +21,10 @@ fn token(v: &Value) -> &'static str {
         Value::Null => "VALUE_NULL",
         Value::Bool(true) => "VALUE_TRUE",
         Value::Bool(false) => "VALUE_FALSE",
-        Value::Number(n) if n.is_f64() => "VALUE_NUMBER_FLOAT",
-        Value::Number(_) => "VALUE_NUMBER_INT",
+        // DynamoDB's current parser names a JSON number NUMBER_VALUE ("NUMBER_VALUE cannot be
+        // converted to String", as reported from the service in 2023 and 2024); the other
+        // names are Jackson's, as older reports show them.
+        Value::Number(_) => "NUMBER_VALUE",
         Value::String(_) => "VALUE_STRING",
         Value::Array(_) => "START_ARRAY",
         Value::Object(_) => "START_OBJECT",
@@ -380,7 +382,7 @@ mod tests {
             (e.kind, e.message.as_str()),
             (
                 ModelErrorKind::Serialization,
-                "VALUE_NUMBER_INT cannot be converted to String"
+                "NUMBER_VALUE cannot be converted to String"
             )
         );
         assert_eq!(

@@ -17,7 +17,7 @@ use super::index::Change;
 use super::items::{item_collection_metrics, parse_projection, size_of};
 use super::{storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
-use crate::api::{ApiError, ErrorCode, ReadItem, ReadResponse};
+use crate::api::{ApiError, ReadItem, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Projection};
@@ -118,6 +118,7 @@ impl Tables {
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut response_bytes = 0usize;
         let mut throttled = 0usize;
+        let mut first_throttle = None;
         for spec in specs {
             let mut found = Vec::new();
             let mut left = Vec::new();
@@ -127,10 +128,14 @@ impl Tables {
                     continue;
                 }
                 // A throttled key comes back unprocessed, as DynamoDB returns it.
-                let Ok(mut charge) = self.admit(&spec.table, Op::Read, key) else {
-                    throttled += 1;
-                    left.push((*raw_key).clone());
-                    continue;
+                let mut charge = match self.admit(&spec.table, Op::Read, key) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        throttled += 1;
+                        first_throttle.get_or_insert(e);
+                        left.push((*raw_key).clone());
+                        continue;
+                    }
                 };
                 // Without a projection items are returned whole, from their stored bytes.
                 let (shown, size, shown_size) = match &spec.projection {
@@ -161,11 +166,10 @@ impl Tables {
                 unprocessed.insert(spec.name.to_string(), Value::Object(echo));
             }
         }
-        if throttled > 0 && throttled == total {
-            return Err(ApiError::new(
-                ErrorCode::ProvisionedThroughputExceededException,
-                crate::capacity::error::PROVISIONED_EXCEEDED_MESSAGE,
-            ));
+        if throttled == total {
+            if let Some(e) = first_throttle {
+                return Err(e);
+            }
         }
         Ok(ReadResponse::batch_get(
             responses,

@@ -90,7 +90,14 @@ pub struct TableDesc {
     /// Absent (entries written before it existed, and `hash-split` tables): hash-split.
     #[serde(default, skip_serializing_if = "PartitioningStrategy::is_hash_split")]
     pub partitioning: PartitioningStrategy,
+    /// TableClass as set by CreateTable or UpdateTable, with when it was last changed
+    /// (DescribeTable's TableClassSummary). A label only: every class is stored alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_class: Option<(String, Option<f64>)>,
 }
+
+/// The values TableClass takes.
+const TABLE_CLASSES: [&str; 2] = ["STANDARD", "STANDARD_INFREQUENT_ACCESS"];
 
 impl TableDesc {
     /// The key schema, or an error when the stored description is not one.
@@ -185,6 +192,12 @@ impl TableDesc {
         }
         if let Some((r, w)) = self.on_demand_max {
             d["OnDemandThroughput"] = json!({"MaxReadRequestUnits": r, "MaxWriteRequestUnits": w});
+        }
+        if let Some((class, changed)) = &self.table_class {
+            d["TableClassSummary"] = match changed {
+                Some(t) => json!({"TableClass": class, "LastUpdateDateTime": t}),
+                None => json!({"TableClass": class}),
+            };
         }
         if let Some(sd) = &self.stream {
             d["LatestStreamArn"] = json!(sd.arn(&table_arn));
@@ -785,6 +798,7 @@ impl Tables {
             None => self.opts.default_partitioning,
         };
         let deletion_protection = r.bool("DeletionProtectionEnabled")?.unwrap_or(false);
+        let table_class = r.enum_str("TableClass", &TABLE_CLASSES)?;
 
         let _guard = self.catalog_lock.lock();
         if self.catalog.read().contains_key(name) {
@@ -874,6 +888,7 @@ impl Tables {
             old_streams: Vec::new(),
             on_demand_max,
             partitioning,
+            table_class: table_class.map(|c| (c.to_string(), None)),
         };
         let persisted = self.persist(
             &d,
@@ -978,6 +993,7 @@ impl Tables {
             None => None,
         };
         let deletion_protection = r.bool("DeletionProtectionEnabled")?;
+        let table_class = r.enum_str("TableClass", &TABLE_CLASSES)?;
         let gsi_updates = parse_gsi_updates(r)?;
         if r.has("ReplicaUpdates") {
             return Err(not_supported("ReplicaUpdates"));
@@ -1051,6 +1067,9 @@ impl Tables {
         }
         if let Some(p) = deletion_protection {
             d.deletion_protection = p;
+        }
+        if let Some(c) = table_class {
+            d.table_class = Some((c.to_string(), Some(now)));
         }
         if on_demand_max.is_some() {
             d.on_demand_max = on_demand_max;

@@ -28,7 +28,10 @@ pub(crate) fn parse_condition(
     has_update: bool,
 ) -> Result<Option<Condition>, ApiError> {
     let mut expression = vec![("ConditionExpression", r.has("ConditionExpression"))];
-    let mut legacy = vec![("Expected", r.has("Expected"))];
+    let mut legacy = vec![
+        ("Expected", r.has("Expected")),
+        ("ConditionalOperator", r.has("ConditionalOperator")),
+    ];
     if has_update {
         expression.push(("UpdateExpression", r.has("UpdateExpression")));
         legacy.push(("AttributeUpdates", r.has("AttributeUpdates")));

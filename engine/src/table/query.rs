@@ -407,6 +407,7 @@ impl Tables {
             &[
                 ("KeyConditions", r.has("KeyConditions")),
                 ("QueryFilter", r.has("QueryFilter")),
+                ("ConditionalOperator", r.has("ConditionalOperator")),
                 ("AttributesToGet", r.has("AttributesToGet")),
             ],
             r.has("ExpressionAttributeNames"),
@@ -447,6 +448,14 @@ impl Tables {
             }
             Some(f)
         } else if let Some(qf) = r.get("QueryFilter") {
+            if let Some(k) = qf
+                .as_object()
+                .and_then(|m| m.keys().find(|a| schema.is_key_attribute(a)))
+            {
+                return Err(ApiError::validation(format!(
+                    "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
+                )));
+            }
             expr::convert_filter(qf, conditional_operator(r)?)?
         } else {
             None
@@ -563,6 +572,7 @@ impl Tables {
             ],
             &[
                 ("ScanFilter", r.has("ScanFilter")),
+                ("ConditionalOperator", r.has("ConditionalOperator")),
                 ("AttributesToGet", r.has("AttributesToGet")),
             ],
             r.has("ExpressionAttributeNames"),

@@ -71,13 +71,23 @@ impl Drop for Charge {
     }
 }
 
-/// The API error of a throttled request.
-pub(crate) fn throttled_error(t: &Throttled) -> ApiError {
+/// The API error of a throttled request on the table or index with ARN `resource`
+/// (`index`: a GSI's): DynamoDB's exception and message, with `ThrottlingReasons` naming the
+/// limit and the resource, as the service's responses have since 2025.
+pub(crate) fn throttled_error(t: &Throttled, resource: &str, index: bool) -> ApiError {
     let code = match t.error_type() {
         "ThrottlingException" => ErrorCode::ThrottlingException,
         _ => ErrorCode::ProvisionedThroughputExceededException,
     };
-    ApiError::new(code, t.message())
+    let reason = if index {
+        t.index_throttling_reason()
+    } else {
+        t.throttling_reason()
+    };
+    ApiError::new(code, t.message()).with_extra(
+        "ThrottlingReasons",
+        serde_json::json!([{"reason": reason, "resource": resource}]),
+    )
 }
 
 /// A GSI's mode: its own provisioned throughput, or on-demand with its table.
@@ -151,7 +161,7 @@ impl Tables {
             if let Some(cap) = self.index_capacity_of(t, ix) {
                 let ticket = cap
                     .admit_key(Op::Write, partition_key_bytes(key))
-                    .map_err(|e| throttled_error(&e))?;
+                    .map_err(|e| throttled_error(&e, &self.index_arn(t, ix), true))?;
                 charge.gsis.push((ix.name().to_string(), cap, ticket));
             }
         }
@@ -168,8 +178,18 @@ impl Tables {
         let Some(cap) = self.index_capacity_of(t, ix) else {
             return Ok(Charge::none());
         };
-        let ticket = cap.admit(Op::Read, hash).map_err(|e| throttled_error(&e))?;
+        let ticket = cap
+            .admit(Op::Read, hash)
+            .map_err(|e| throttled_error(&e, &self.index_arn(t, ix), true))?;
         Ok(Charge::admitted(cap, ticket, 0.5))
+    }
+
+    fn table_arn(&self, t: &Table) -> String {
+        t.desc.arn(&self.opts.region, &self.opts.account_id)
+    }
+
+    fn index_arn(&self, t: &Table, ix: &super::Index) -> String {
+        format!("{}/index/{}", self.table_arn(t), ix.name())
     }
 
     fn controller(
@@ -212,7 +232,7 @@ impl Tables {
         };
         let ticket = cap
             .admit_key(op, partition_key_bytes(key))
-            .map_err(|e| throttled_error(&e))?;
+            .map_err(|e| throttled_error(&e, &self.table_arn(t), false))?;
         let units = match op {
             Op::Read => 0.5,
             Op::Write => 1.0,
@@ -225,7 +245,9 @@ impl Tables {
         let Some(cap) = self.capacity_of(t) else {
             return Ok(Charge::none());
         };
-        let ticket = cap.admit(op, hash).map_err(|e| throttled_error(&e))?;
+        let ticket = cap
+            .admit(op, hash)
+            .map_err(|e| throttled_error(&e, &self.table_arn(t), false))?;
         Ok(Charge::admitted(cap, ticket, 0.5))
     }
 
