@@ -332,6 +332,26 @@ fn start_key(r: &Req<'_>, t: &Table, index: Option<&Index>) -> Result<Option<Vec
     Ok(Some(k))
 }
 
+/// [`start_key`] for a Query, with DynamoDB's Query messages for a table's start key: other
+/// attributes than the key's are "invalid", a key attribute of the wrong type does "not match
+/// the schema".
+fn query_start_key(
+    r: &Req<'_>,
+    t: &Table,
+    index: Option<&Index>,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    if index.is_none() {
+        if let Some(esk) = r.item("ExclusiveStartKey")? {
+            let names = t.schema.names();
+            if esk.len() != names.len() || names.iter().any(|n| !esk.contains_key(*n)) {
+                return Err(ApiError::validation("The provided starting key is invalid"));
+            }
+            return Ok(Some(t.schema.key_of(&esk)?));
+        }
+    }
+    start_key(r, t, index)
+}
+
 /// Every top-level attribute a condition reads.
 fn condition_attributes<'c>(c: &'c Condition, out: &mut Vec<&'c str>) {
     fn operand<'c>(o: &'c Operand, out: &mut Vec<&'c str>) {
@@ -525,7 +545,30 @@ impl Tables {
                 }
             },
         };
-        if let Some(k) = start_key(r, &t, index)? {
+        if let Some(k) = query_start_key(r, &t, index)? {
+            // DynamoDB's order and words: the start key's sort key against the range
+            // condition first, then its partition key against the queried one.
+            if let (Some(_), Some(sk)) = (&kq.sort, &schema.sort) {
+                if let Some(v) = r
+                    .item("ExclusiveStartKey")?
+                    .and_then(|e| e.get(&sk.name).cloned())
+                {
+                    let at = match eq(&v)?.0 {
+                        Bound::Included(a) | Bound::Excluded(a) => Some(a),
+                        Bound::Unbounded => None,
+                    };
+                    if at.is_some_and(|a| !within(&a, &lower, &upper)) {
+                        return Err(ApiError::validation(
+                            "The provided starting key does not match the range key predicate",
+                        ));
+                    }
+                }
+            }
+            if !k.starts_with(&prefix) && kq.sort.is_some() {
+                return Err(ApiError::validation(
+                    "The query can return at most one row and cannot be restarted",
+                ));
+            }
             if !k.starts_with(&prefix) || !within(&k, &lower, &upper) {
                 return Err(ApiError::validation(
                     "The provided starting key is outside query boundaries based on provided conditions",
