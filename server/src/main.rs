@@ -201,7 +201,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.allow_unauthenticated,
     )?;
     let credentials = match &args.credentials {
-        Some(p) => Some(Credentials::load(p).map_err(|e| e.to_string())?),
+        Some(p) => Some(
+            Credentials::load(p)
+                .map_err(|e| e.to_string())?
+                .in_region(&args.region),
+        ),
         None => None,
     };
     if let Some(c) = &credentials {
@@ -219,6 +223,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let backend = open_backend(&args)?;
     let config = ServerConfig {
         credentials,
+        region: args.region.clone(),
         static_gauges: vec![(
             "durability_buffered".into(),
             if args.durability == DurabilityArg::Buffered {

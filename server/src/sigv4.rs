@@ -74,6 +74,8 @@ pub enum CredentialsError {
 #[derive(Clone, Default)]
 pub struct Credentials {
     keys: HashMap<String, String>,
+    /// The region requests must be signed for (`None`: any, as before a server names one).
+    region: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -123,7 +125,14 @@ impl Credentials {
             }
         }
         finish(&mut id, &mut secret);
-        Credentials { keys }
+        Credentials { keys, region: None }
+    }
+
+    /// Requests must be signed for `region`, as DynamoDB's endpoint for a region refuses a
+    /// signature scoped to another one.
+    pub fn in_region(mut self, region: &str) -> Credentials {
+        self.region = Some(region.to_string());
+        self
     }
 
     /// Reads and parses a shared-credentials file; refuses one with no usable pair.
@@ -145,7 +154,7 @@ impl Credentials {
     pub fn single(access_key_id: &str, secret_access_key: &str) -> Credentials {
         let mut keys = HashMap::new();
         keys.insert(access_key_id.to_string(), secret_access_key.to_string());
-        Credentials { keys }
+        Credentials { keys, region: None }
     }
 
     pub fn len(&self) -> usize {
@@ -626,6 +635,12 @@ pub fn check_headers(
         return Err(AuthError::Invalid(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{amz_date}'.",
             auth.scope_date
+        )));
+    }
+    if creds.region.as_ref().is_some_and(|r| *r != auth.region) {
+        return Err(AuthError::Invalid(format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            auth.region
         )));
     }
     if auth.service != SERVICE {

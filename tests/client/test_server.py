@@ -128,7 +128,7 @@ def test_describe_endpoints(ddb, server):
 
 def test_health_and_metrics(ddb, server, hash_table):
     with urllib.request.urlopen(server.url + "/", timeout=10) as r:
-        assert r.status == 200 and r.read().startswith(b"healthy")
+        assert r.status == 200 and r.read() == b"healthy: dynamodb.us-east-1.amazonaws.com "
     for i in range(3):
         ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"m{i}"}}, ReturnConsumedCapacity="TOTAL")
     ddb.scan(TableName=hash_table, ReturnConsumedCapacity="TOTAL")

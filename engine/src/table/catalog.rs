@@ -1225,6 +1225,16 @@ impl Tables {
                 other => return Err(Req::type_error(other, "String")),
             }
         }
+        // Tag keys are 1 to 128 characters, as TagResource checks them.
+        if names
+            .iter()
+            .any(|k| k.is_empty() || k.chars().count() > 128)
+        {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '[{}]' at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]",
+                names.join(", ")
+            )));
+        }
         let _guard = self.catalog_lock.lock();
         let t = self.table_by_arn(arn)?;
         partitioning_tag_unchanged(&t.desc, None, names.iter().any(|k| k == PARTITIONING_TAG))?;

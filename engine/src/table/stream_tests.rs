@@ -475,3 +475,50 @@ fn a_replaced_stream_stays_readable_until_24_hours_after_it_was_disabled() {
     assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
     ok(&db, "Streams.DescribeStream", json!({"StreamArn": second}));
 }
+
+#[test]
+fn at_timestamp_iterators_shard_filters_and_whole_second_times() {
+    let db = db();
+    let arn = create_streamed(&db, "sts", "KEYS_ONLY");
+    put(&db, "sts", "a", "1");
+    let (recs, _) = records(&db, &shard_iterator(&db, &arn, "TRIM_HORIZON", None));
+    let t = recs[0]["dynamodb"]["ApproximateCreationDateTime"]
+        .as_f64()
+        .expect("time");
+    assert_eq!(t, t.floor(), "rounded down to the second");
+    let shard = ok(&db, "Streams.DescribeStream", json!({"StreamArn": arn}))["StreamDescription"]
+        ["Shards"][0]["ShardId"]
+        .as_str()
+        .expect("shard")
+        .to_string();
+    let at = |ts: f64| {
+        let it = ok(
+            &db,
+            "Streams.GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": ts}),
+        )["ShardIterator"]
+            .as_str()
+            .expect("it")
+            .to_string();
+        records(&db, &it).0.len()
+    };
+    assert_eq!(at(t - 3600.0), 1, "an hour back: the record");
+    assert_eq!(at(t + 3600.0), 0, "an hour ahead: nothing yet");
+    let e = call(
+        &db,
+        "Streams.GetShardIterator",
+        json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "AT_TIMESTAMP"}),
+    )
+    .expect_err("no timestamp");
+    assert_eq!(e.code, ErrorCode::ValidationException);
+    // The only shard has no parent: no shard is its child.
+    let children = ok(
+        &db,
+        "Streams.DescribeStream",
+        json!({"StreamArn": arn, "ShardFilter": {"Type": "CHILD_SHARDS", "ShardId": shard}}),
+    );
+    assert_eq!(children["StreamDescription"]["Shards"], json!([]));
+    // Every Streams operation exists: another name is unknown, not "not supported".
+    let e = call(&db, "Streams.Foo", json!({})).expect_err("unknown");
+    assert_eq!(e.code, ErrorCode::UnknownOperationException);
+}

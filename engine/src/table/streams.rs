@@ -476,7 +476,8 @@ impl Tables {
         let keys = t.schema.extract_key(keys_of)?;
         let mut size = item_size(&keys);
         let mut body = json!({
-            "ApproximateCreationDateTime": (now_secs() * 1000.0).floor() / 1000.0,
+            // "Rounded down to the closest second", as the StreamRecord reference says.
+            "ApproximateCreationDateTime": now_secs().floor(),
             "Keys": item_to_json(&keys),
             "StreamViewType": sd.view_type,
         });
@@ -626,12 +627,39 @@ impl Tables {
             ));
         }
         let after = r.str("ExclusiveStartShardId")?;
+        // ShardFilter {Type: CHILD_SHARDS, ShardId}: only the shards whose parent is ShardId.
+        let parent_filter = match r.object("ShardFilter")? {
+            None => None,
+            Some(f) => {
+                match f.get("Type").and_then(Value::as_str) {
+                    Some("CHILD_SHARDS") => {}
+                    other => {
+                        return Err(constraint(
+                            other.unwrap_or("null"),
+                            "shardFilter.type",
+                            "Member must satisfy enum value set: [CHILD_SHARDS]",
+                        ))
+                    }
+                }
+                let Some(id) = f.get("ShardId").and_then(Value::as_str) else {
+                    return Err(ApiError::validation(
+                        "1 validation error detected: Value null at 'shardFilter.shardId' failed to satisfy constraint: Member must not be null",
+                    ));
+                };
+                Some(id.to_string())
+            }
+        };
         let (t, sd) = self.stream_by_arn(arn)?;
         let state = self.stream_state(&sd)?;
         let shards: Vec<(ShardMeta, Option<u64>)> = {
             let g = state.inner.lock();
             g.shards
                 .iter()
+                .filter(|s| {
+                    parent_filter
+                        .as_ref()
+                        .is_none_or(|p| s.parent.as_ref() == Some(p))
+                })
                 .map(|s| (s.clone(), Self::shard_end(&sd, &g, s)))
                 .collect()
         };
@@ -690,6 +718,7 @@ impl Tables {
                     "LATEST",
                     "AT_SEQUENCE_NUMBER",
                     "AFTER_SEQUENCE_NUMBER",
+                    "AT_TIMESTAMP",
                 ],
             )?
             .ok_or_else(|| Req::missing("ShardIteratorType"))?;
@@ -710,12 +739,61 @@ impl Tables {
             s.parse::<u64>()
                 .map_err(|_| ApiError::validation(format!("Invalid SequenceNumber: {s}")))
         };
+        let latest = match end {
+            Some(e) => e + 1,
+            None => (state.watermark() + 1).max(shard.start),
+        };
         let position = match kind {
             "TRIM_HORIZON" => shard.start,
-            "LATEST" => match end {
-                Some(e) => e + 1,
-                None => (state.watermark() + 1).max(shard.start),
-            },
+            "LATEST" => latest,
+            "AT_TIMESTAMP" => {
+                // The first record created at or after Timestamp (epoch seconds); none yet:
+                // where the next one will be.
+                let ts = match r.get("Timestamp") {
+                    Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::MAX),
+                    Some(v) => {
+                        return Err(ApiError::serialization(format!(
+                            "{} cannot be converted to Timestamp",
+                            if v.is_string() {
+                                "STRING_VALUE"
+                            } else {
+                                "value"
+                            }
+                        )))
+                    }
+                    None => {
+                        return Err(ApiError::validation(
+                            "Must specify a timestamp for iterator type AT_TIMESTAMP",
+                        ))
+                    }
+                };
+                let mut at = latest;
+                for kv in self
+                    .kv
+                    .scan(
+                        sd.space,
+                        Bound::Included(record_key(shard.no, 0)),
+                        Bound::Included(record_key(shard.no, u64::MAX)),
+                        false,
+                    )
+                    .map_err(storage)?
+                {
+                    let (k, v) = kv.map_err(storage)?;
+                    let (_, rec) = decode_record(&v)?;
+                    let created = rec["dynamodb"]["ApproximateCreationDateTime"]
+                        .as_f64()
+                        .unwrap_or(0.0);
+                    if created >= ts.floor() {
+                        let mut seq = [0u8; 8];
+                        if let Some(tail) = k.get(4..12) {
+                            seq.copy_from_slice(tail);
+                        }
+                        at = u64::from_be_bytes(seq);
+                        break;
+                    }
+                }
+                at
+            }
             _ => {
                 let n = parse_seq()?;
                 if n < shard.start || end.is_some_and(|e| n > e) {

@@ -298,6 +298,20 @@ fn scope_must_match_date_and_service() {
 }
 
 #[test]
+fn a_server_in_a_region_refuses_signatures_for_another() {
+    let h = boto_headers(BOTO_AUTH);
+    let home = boto_creds().in_region("us-east-1");
+    assert!(verify(&boto_parts(&h), BOTO_BODY, &home, boto_now()).is_ok());
+    let away = boto_creds().in_region("eu-west-1");
+    let e = verify(&boto_parts(&h), BOTO_BODY, &away, boto_now()).expect_err("region");
+    assert_eq!(e.code(), ErrorCode::InvalidSignatureException);
+    assert_eq!(
+        e.to_string(),
+        "Credential should be scoped to a valid region, not 'us-east-1'. "
+    );
+}
+
+#[test]
 fn signatures_we_compute_verify_for_any_region_and_key() {
     let creds = Credentials::single("AKID2", "s3cr3t/+=");
     let body = br#"{"TableName":"x","Item":{"k":{"S":"v"}}}"#;
