@@ -26,6 +26,9 @@ use crate::partition::{PartitioningStrategy, PARTITIONING_TAG};
 
 const TABLE_PREFIX: &[u8] = b"table/";
 const NEXT_SPACE_KEY: &[u8] = b"meta/next_space";
+/// Deleted tables whose streams are still readable (`deleted/{TableId}`), for 24 hours after
+/// the deletion, as DynamoDB keeps them.
+const DELETED_PREFIX: &[u8] = b"deleted/";
 
 /// Largest provisioned throughput DynamoDB's API accepts for one dimension.
 const THROUGHPUT_MAX: i64 = 1_000_000_000_000;
@@ -235,6 +238,32 @@ fn table_key(name: &str) -> Vec<u8> {
     let mut k = TABLE_PREFIX.to_vec();
     k.extend_from_slice(name.as_bytes());
     k
+}
+
+fn deleted_key(table_id: &str) -> Vec<u8> {
+    let mut k = DELETED_PREFIX.to_vec();
+    k.extend_from_slice(table_id.as_bytes());
+    k
+}
+
+/// Deleted tables whose streams are kept (their descriptions as at the deletion, every
+/// stream disabled).
+pub(crate) fn load_deleted(kv: &dyn Kv) -> Result<Vec<Arc<Table>>, ApiError> {
+    let mut upper = DELETED_PREFIX.to_vec();
+    upper.push(0xFF);
+    let mut out = Vec::new();
+    for r in kv.scan(
+        SYSTEM_SPACE,
+        Bound::Included(DELETED_PREFIX.to_vec()),
+        Bound::Excluded(upper),
+        false,
+    )? {
+        let (_, v) = r?;
+        let desc: TableDesc = serde_json::from_slice(&v)
+            .map_err(|e| ApiError::internal(format!("catalog entry is corrupt: {e}")))?;
+        out.push(Arc::new(Table::from_desc(desc)?));
+    }
+    Ok(out)
 }
 
 /// Every table of the catalog.
@@ -629,6 +658,51 @@ impl Tables {
                 expired += 1;
             }
         }
+        // Deleted tables: every stream goes 24 hours after it was disabled (at the deletion
+        // at the latest); the entry goes with the last one.
+        let old = |s: &StreamDesc| {
+            s.disabled_at
+                .is_none_or(|d| now - d > super::streams::STREAM_RETENTION_SECS)
+        };
+        let deleted: Vec<Arc<Table>> = self.deleted.read().clone();
+        for t in deleted {
+            let streams: Vec<&StreamDesc> =
+                t.desc.stream.iter().chain(&t.desc.old_streams).collect();
+            if !streams.iter().any(|s| old(s)) {
+                continue;
+            }
+            let mut d = t.desc.clone();
+            d.old_streams.retain(|s| !old(s));
+            if d.stream.as_ref().is_some_and(old) {
+                d.stream = None;
+            }
+            let key = deleted_key(&d.table_id);
+            let last = d.stream.is_none() && d.old_streams.is_empty();
+            let kept = if last {
+                None
+            } else {
+                Some(Arc::new(Table::from_desc(d.clone())?))
+            };
+            self.kv.write(vec![KvWrite {
+                space: SYSTEM_SPACE,
+                key,
+                value: if last {
+                    None
+                } else {
+                    Some(serde_json::to_vec(&d).map_err(|e| ApiError::internal(e.to_string()))?)
+                },
+            }])?;
+            {
+                let mut list = self.deleted.write();
+                list.retain(|x| !Arc::ptr_eq(x, &t));
+                list.extend(kept);
+            }
+            for s in streams.into_iter().filter(|s| old(s)) {
+                self.kv.drop_space(s.space).map_err(storage)?;
+                self.streams.lock().remove(&s.space);
+                expired += 1;
+            }
+        }
         Ok(expired)
     }
 
@@ -923,12 +997,36 @@ impl Tables {
             ));
         }
         let desc = t.desc.describe(self, &t.schema, "DELETING");
-        self.kv.write(vec![KvWrite {
+        let mut writes = vec![KvWrite {
             space: SYSTEM_SPACE,
             key: table_key(t.name()),
             value: None,
-        }])?;
+        }];
+        // Its streams stay readable, disabled, for 24 hours (DynamoDB's DeleteTable): the
+        // description is kept under `deleted/` until they expire.
+        let kept = if t.desc.stream.is_some() || !t.desc.old_streams.is_empty() {
+            let now = now_secs();
+            let mut d = t.desc.clone();
+            if let Some(s) = d.stream.as_mut() {
+                if s.enabled {
+                    s.enabled = false;
+                    s.disabled_at = Some(now);
+                }
+            }
+            writes.push(KvWrite {
+                space: SYSTEM_SPACE,
+                key: deleted_key(&d.table_id),
+                value: Some(serde_json::to_vec(&d).map_err(|e| ApiError::internal(e.to_string()))?),
+            });
+            Some(Arc::new(Table::from_desc(d)?))
+        } else {
+            None
+        };
+        self.kv.write(writes)?;
         self.catalog.write().remove(t.name());
+        if let Some(k) = kept {
+            self.deleted.write().push(k);
+        }
         // The catalog no longer names the keyspace; in-flight item calls that still hold the
         // table fail with ResourceNotFoundException once it is gone.
         self.kv.drop_space(t.space()).map_err(storage)?;
@@ -936,10 +1034,6 @@ impl Tables {
         for ix in &t.indexes {
             self.kv.drop_space(ix.space()).map_err(storage)?;
             self.capacity_dropped(ix.space());
-        }
-        for sd in t.desc.stream.iter().chain(&t.desc.old_streams) {
-            self.kv.drop_space(sd.space).map_err(storage)?;
-            self.streams.lock().remove(&sd.space);
         }
         Ok(json!({"TableDescription": desc}))
     }

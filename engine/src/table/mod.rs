@@ -99,6 +99,8 @@ pub struct Tables {
     pub(crate) kv: Arc<dyn Kv>,
     pub(crate) opts: DatabaseOptions,
     pub(crate) catalog: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// Deleted tables whose streams are still readable (24 hours, as in DynamoDB).
+    pub(crate) deleted: RwLock<Vec<Arc<Table>>>,
     /// Serializes catalog changes (create, delete, update, tag) against each other.
     pub(crate) catalog_lock: Mutex<()>,
     pub(crate) locks: KeyLocks,
@@ -143,10 +145,12 @@ impl Tables {
     /// crash interrupted.
     pub fn open(kv: Arc<dyn Kv>, opts: DatabaseOptions) -> Result<Arc<Tables>, ApiError> {
         let loaded = catalog::load_all(kv.as_ref())?;
+        let deleted = catalog::load_deleted(kv.as_ref())?;
         let tables = Arc::new_cyclic(|me| Tables {
             kv,
             opts,
             catalog: RwLock::new(loaded),
+            deleted: RwLock::new(deleted),
             catalog_lock: Mutex::new(()),
             locks: KeyLocks::new(),
             tokens: transact::TokenCache::default(),

@@ -522,3 +522,43 @@ fn at_timestamp_iterators_shard_filters_and_whole_second_times() {
     let e = call(&db, "Streams.Foo", json!({})).expect_err("unknown");
     assert_eq!(e.code, ErrorCode::UnknownOperationException);
 }
+
+#[test]
+fn a_deleted_tables_stream_stays_readable_disabled_for_24_hours_and_across_a_reopen() {
+    use crate::api::DatabaseOptions;
+    use crate::kv::{Kv, MemKv};
+    use std::sync::Arc;
+    let kv: Arc<dyn Kv> = Arc::new(MemKv::new());
+    let arn;
+    {
+        let db = Database::new(Arc::clone(&kv), DatabaseOptions::default()).expect("db");
+        arn = create_streamed(&db, "del", "NEW_IMAGE");
+        put(&db, "del", "a", "1");
+        put(&db, "del", "b", "2");
+        ok(&db, "DeleteTable", json!({"TableName": "del"}));
+    }
+    let db = Database::new(Arc::clone(&kv), DatabaseOptions::default()).expect("reopen");
+    // A new table of the same name has a stream of its own; the old one is still listed.
+    create_streamed(&db, "del", "KEYS_ONLY");
+    let l = ok(&db, "Streams.ListStreams", json!({"TableName": "del"}));
+    assert_eq!(l["Streams"].as_array().map(Vec::len), Some(2), "{l}");
+    let d = ok(&db, "Streams.DescribeStream", json!({"StreamArn": arn}));
+    assert_eq!(d["StreamDescription"]["StreamStatus"], "DISABLED");
+    assert_eq!(d["StreamDescription"]["TableName"], "del");
+    let (recs, next) = records(&db, &shard_iterator(&db, &arn, "TRIM_HORIZON", None));
+    assert_eq!(recs.len(), 2, "the records written before the deletion");
+    assert!(next.is_none(), "the shard is closed");
+    // A sweep 25 hours later forgets it, for good.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        + 25.0 * 3600.0;
+    db.tables().expire_old_streams(later).expect("expire");
+    let e = call(&db, "Streams.DescribeStream", json!({"StreamArn": arn})).expect_err("gone");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+    drop(db);
+    let db = Database::new(Arc::clone(&kv), DatabaseOptions::default()).expect("reopen");
+    let l = ok(&db, "Streams.ListStreams", json!({"TableName": "del"}));
+    assert_eq!(l["Streams"].as_array().map(Vec::len), Some(1), "{l}");
+}

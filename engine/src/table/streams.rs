@@ -547,7 +547,9 @@ impl Tables {
                 },
             ));
         }
-        for t in self.catalog.read().values() {
+        let live = self.catalog.read().values().cloned().collect::<Vec<_>>();
+        let deleted = self.deleted.read().clone();
+        for t in live.iter().chain(&deleted) {
             for sd in t.desc.stream.iter().chain(&t.desc.old_streams) {
                 if sd.arn(&t.desc.arn(&self.opts.region, &self.opts.account_id)) == arn {
                     return Ok((Arc::clone(t), sd.clone()));
@@ -572,10 +574,15 @@ impl Tables {
             ));
         }
         let start = r.str("ExclusiveStartStreamArn")?;
-        let mut all: Vec<(String, String, String)> = self
+        let tables: Vec<Arc<Table>> = self
             .catalog
             .read()
             .values()
+            .cloned()
+            .chain(self.deleted.read().iter().cloned())
+            .collect();
+        let mut all: Vec<(String, String, String)> = tables
+            .iter()
             .filter(|t| table.is_none_or(|n| t.name() == n))
             .flat_map(|t| {
                 t.desc.stream.iter().chain(&t.desc.old_streams).map(|sd| {
