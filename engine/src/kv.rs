@@ -62,6 +62,12 @@ pub trait Kv: Send + Sync {
     fn get_at(&self, space: SpaceId, key: &[u8], snapshot: Snapshot) -> Result<Option<Vec<u8>>>;
     /// A snapshot of everything visible now.
     fn snapshot(&self) -> Snapshot;
+    /// A hint that `keys` of `space` are about to be read one by one: a store may read
+    /// what they need ahead, in batches. Returns how many blocks it read (0: nothing to do,
+    /// as for a store in memory). Reads are as correct without it.
+    fn prefetch(&self, _space: SpaceId, _keys: &[&[u8]]) -> Result<usize> {
+        Ok(0)
+    }
     /// Keys in `[lower, upper]` (bounds as given) in ascending order, or descending when
     /// `reverse`, as of the latest snapshot.
     fn scan(

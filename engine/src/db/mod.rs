@@ -1013,6 +1013,27 @@ impl Kv for Engine {
         Snapshot(self.inner.visibility.visible())
     }
 
+    fn prefetch(&self, space: SpaceId, keys: &[&[u8]]) -> Result<usize> {
+        let sp = self.space(space)?;
+        let snapshot = self.inner.visibility.visible();
+        // Keys grouped by the partition (tree) they route to.
+        let mut per: Vec<(&Arc<Tree>, Vec<&[u8]>)> = Vec::new();
+        for &k in keys {
+            let Some(t) = sp.route(routing_hash(k)) else {
+                continue;
+            };
+            match per.iter_mut().find(|(p, _)| Arc::ptr_eq(p, t)) {
+                Some((_, ks)) => ks.push(k),
+                None => per.push((t, vec![k])),
+            }
+        }
+        let mut read = 0;
+        for (t, ks) in per {
+            read += t.prefetch(&ks, snapshot)?;
+        }
+        Ok(read)
+    }
+
     fn scan(
         &self,
         space: SpaceId,

@@ -270,6 +270,8 @@ enum Op {
     Compact,
     Reopen,
     Scan(bool),
+    /// Prefetch these keys, then get each: the answers are the model's.
+    PrefetchGet(Vec<u8>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -281,6 +283,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
         1 => any::<bool>().prop_map(Op::Scan),
+        1 => prop::collection::vec(any::<u8>(), 1..12).prop_map(Op::PrefetchGet),
     ]
 }
 
@@ -336,6 +339,14 @@ proptest! {
                 Op::Scan(rev) => {
                     prop_assert_eq!(scan_all(&engine, 5, rev), scan_all(&model, 5, rev));
                 }
+                Op::PrefetchGet(ks) => {
+                    let keys: Vec<Vec<u8>> = ks.iter().map(|k| pkey(*k)).collect();
+                    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                    engine.prefetch(5, &refs).expect("prefetch");
+                    for k in &keys {
+                        prop_assert_eq!(engine.get(5, k).expect("get"), model.get(5, k).expect("get"));
+                    }
+                }
             }
         }
         for k in 0..=255u8 {
@@ -349,5 +360,50 @@ proptest! {
             let want: Vec<_> = model.scan(5, Bound::Included(a.clone()), Bound::Excluded(b.clone()), rev).expect("scan").collect::<Result<_>>().expect("iter");
             prop_assert_eq!(got, want);
         }
+    }
+}
+
+#[test]
+fn prefetch_reads_ahead_what_gets_then_find_and_changes_no_answer() {
+    for mode in [crate::sstable::ReadMode::Io, crate::sstable::ReadMode::Mmap] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = small_options(CompactionStrategy::Leveled);
+        opts.tree.read_mode = mode;
+        let mut model = BTreeMap::new();
+        {
+            let e = Engine::open(dir.path(), opts.clone()).expect("open");
+            e.create_space(7, 2).expect("create");
+            for round in 0..10u32 {
+                let batch: Vec<KvWrite> = (0..60u32)
+                    .map(|k| {
+                        let kk = key(0x9e37_79b9_7f4a_7c15, k + round * 7);
+                        let v = format!("r{round}k{k}").repeat(8).into_bytes();
+                        model.insert(kk.clone(), v.clone());
+                        put(7, kk, &v)
+                    })
+                    .collect();
+                e.write(batch).expect("write");
+            }
+            e.flush_all().expect("flush");
+            e.compact_all().expect("compact");
+            e.close().expect("close");
+        }
+        // Reopened: an empty block cache, the data in SSTables only.
+        let e = Engine::open(dir.path(), opts).expect("reopen");
+        let mut keys: Vec<Vec<u8>> = model.keys().step_by(3).cloned().collect();
+        keys.push(key(0x1234, 999_999)); // absent
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let read = e.prefetch(7, &refs).expect("prefetch");
+        if mode == crate::sstable::ReadMode::Io {
+            assert!(read >= 2, "cold blocks read in batches: {read}");
+            assert_eq!(e.prefetch(7, &refs).expect("again"), 0, "now cached");
+        }
+        for k in &keys {
+            assert_eq!(e.get(7, k).expect("get").as_ref(), model.get(k));
+        }
+        assert!(matches!(
+            e.prefetch(99, &refs),
+            Err(StorageError::NoSuchSpace(99))
+        ));
     }
 }

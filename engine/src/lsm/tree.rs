@@ -258,6 +258,41 @@ impl Tree {
         Ok(None)
     }
 
+    /// Reads ahead, in one batch per SSTable, the data blocks that [`Tree::get`] of each of
+    /// `keys` would read first: for a key no memtable holds, in the first table (newest level
+    /// first) whose range and bloom filter may hold it. Returns how many blocks it read.
+    pub fn prefetch(&self, keys: &[&[u8]], snapshot: SeqNo) -> Result<usize> {
+        let st = self.state();
+        let mut per: Vec<(&Arc<SstReader>, Vec<&[u8]>)> = Vec::new();
+        'key: for &k in keys {
+            if st.active.get(k, snapshot).is_some()
+                || st.immutables.iter().any(|m| m.get(k, snapshot).is_some())
+            {
+                continue;
+            }
+            for (n, level) in st.levels.iter().enumerate() {
+                let first = if n == 0 {
+                    level.iter().find(|t| t.reader.may_contain(k))
+                } else {
+                    let at = level.partition_point(|t| t.info.largest.as_slice() < k);
+                    level.get(at).filter(|t| t.reader.may_contain(k))
+                };
+                if let Some(t) = first {
+                    match per.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &t.reader)) {
+                        Some((_, ks)) => ks.push(k),
+                        None => per.push((&t.reader, vec![k])),
+                    }
+                    continue 'key;
+                }
+            }
+        }
+        let mut read = 0;
+        for (r, ks) in per {
+            read += r.prefetch(&ks, snapshot)?;
+        }
+        Ok(read)
+    }
+
     /// Sources for a merged scan of `[lower, upper]`, newest first.
     pub fn sources(
         &self,

@@ -249,13 +249,67 @@ impl SstReader {
         // thread's blocking hook (a reactor thread hands its other work away meanwhile); bytes
         // of the mapping that are resident in the page cache are copied at once.
         let len = h.len as usize + super::TRAILER_BYTES;
-        let mut raw = if self.resident(h.offset, len) {
+        let raw = if self.resident(h.offset, len) {
             self.read_raw(h.offset, len)?
         } else {
             crate::io::blocking::blocking(crate::io::blocking::Wait::Device, || {
                 self.read_raw(h.offset, len)
             })?
         };
+        self.install_block(i, raw)
+    }
+
+    /// Reads into the block cache, as one batch ([`IoFile::read_many`]: one submission on
+    /// io_uring), the data blocks that point reads of `keys` at `snapshot` would read and that
+    /// are neither cached nor (for a mapped table) resident in the page cache. Returns how
+    /// many it read; fewer than two wanted blocks are left to the reads themselves. Blocks
+    /// are verified as [`SstReader::get`] verifies them.
+    pub fn prefetch(&self, keys: &[&[u8]], snapshot: SeqNo) -> Result<usize> {
+        let mut want: Vec<usize> = keys
+            .iter()
+            .filter(|k| self.may_contain(k))
+            .map(|k| self.index.find(k, snapshot))
+            .filter(|&i| i < self.index.len())
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        want.retain(|&i| {
+            let h = self.index.handle(i);
+            self.cache.get(self.id, h.offset).is_none()
+                && !self.resident(h.offset, h.len as usize + super::TRAILER_BYTES)
+        });
+        if want.len() < 2 {
+            return Ok(0);
+        }
+        let mut bufs: Vec<Vec<u8>> = want
+            .iter()
+            .map(|&i| vec![0u8; self.index.handle(i).len as usize + super::TRAILER_BYTES])
+            .collect();
+        {
+            let mut reqs: Vec<(u64, &mut [u8])> = want
+                .iter()
+                .zip(bufs.iter_mut())
+                .map(|(&i, b)| (self.index.handle(i).offset, b.as_mut_slice()))
+                .collect();
+            crate::io::blocking::blocking(crate::io::blocking::Wait::Device, || {
+                self.file.read_many(&mut reqs).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        corruption(self.id, "read past the end of the file", 0)
+                    } else {
+                        StorageError::Io(e)
+                    }
+                })
+            })?;
+        }
+        for (&i, raw) in want.iter().zip(bufs) {
+            self.install_block(i, raw)?;
+        }
+        Ok(want.len())
+    }
+
+    /// Verifies, decodes and caches the raw bytes (block and trailer) of data block `i`.
+    fn install_block(&self, i: usize, mut raw: Vec<u8>) -> Result<Arc<Block>> {
+        let h = self.index.handle(i);
         let n = verify_block(&raw, self.id, h.offset, "data block")?;
         raw.truncate(n);
         let b = Block::decode(raw, self.id, h.offset)?;

@@ -848,3 +848,69 @@ fn block_reads_that_may_wait_for_the_device_and_only_they_go_through_the_blockin
         );
     }
 }
+
+#[test]
+fn prefetch_reads_the_blocks_point_reads_need_in_one_batch_and_verifies_them() {
+    let t = tmp();
+    let es: Vec<Entry> = (0..2000u64)
+        .map(|i| put(format!("k{i:06}").as_bytes(), 1, &[i as u8; 40]))
+        .collect();
+    write_table(&t.path, &es, small_blocks());
+    let open = |cache: &Arc<BlockCache>| {
+        SstReader::open(
+            test_file(&t.path, false, true),
+            ID,
+            Arc::clone(cache),
+            ReadMode::Io,
+        )
+        .expect("open")
+    };
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    let r = open(&cache);
+    let keys: Vec<Vec<u8>> = (0..2000u64)
+        .step_by(97)
+        .map(|i| format!("k{i:06}").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let absent = b"k999999x".to_vec();
+    let read = r
+        .prefetch(&[refs.as_slice(), &[absent.as_slice()]].concat(), 5)
+        .expect("prefetch");
+    assert_eq!(
+        read,
+        keys.len(),
+        "one block per key here, none for the absent key"
+    );
+    let before = cache.stats();
+    for (k, i) in keys.iter().zip((0..2000u64).step_by(97)) {
+        let e = r.get(k, 5).expect("get").expect("present");
+        assert_eq!(e.value, vec![i as u8; 40]);
+    }
+    let after = cache.stats();
+    assert_eq!(
+        after.misses, before.misses,
+        "every read hit the prefetched blocks"
+    );
+    assert_eq!(
+        r.prefetch(&refs, 5).expect("again"),
+        0,
+        "cached blocks are not read twice"
+    );
+    // A damaged block fails the prefetch as it fails a read.
+    let bytes = std::fs::read(&t.path).expect("read");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&t.path)
+        .expect("open rw");
+    f.write_all_at(&[bytes[300] ^ 0x41], 300).expect("flip");
+    let r = open(&Arc::new(BlockCache::new(1 << 20)));
+    let all: Vec<Vec<u8>> = (0..2000u64)
+        .step_by(7)
+        .map(|i| format!("k{i:06}").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+    assert!(matches!(
+        r.prefetch(&refs, 5),
+        Err(StorageError::Corruption(_))
+    ));
+}
