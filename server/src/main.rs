@@ -68,7 +68,8 @@ struct ServeArgs {
     /// Log level (error, warn, info, debug, trace) or filter; RUST_LOG overrides.
     #[arg(long, default_value = "info")]
     log: String,
-    /// Region named in ARNs.
+    /// The region this endpoint stands in for: named in ARNs and in the `GET /` health
+    /// answer, and, with --credentials, the region requests must be signed for.
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Seconds between TTL sweeps (expired items deleted, old stream records trimmed).

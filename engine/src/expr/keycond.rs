@@ -207,6 +207,24 @@ pub(crate) fn key_query_from_terms(
             )));
         }
     }
+    // Then operators no index serves (the legacy KeyConditions' NULL, NE, IN, CONTAINS...;
+    // a KeyConditionExpression cannot name them).
+    if terms.iter().any(|t| {
+        !matches!(
+            t.op,
+            ComparisonOp::Eq
+                | ComparisonOp::Lt
+                | ComparisonOp::Le
+                | ComparisonOp::Gt
+                | ComparisonOp::Ge
+                | ComparisonOp::Between
+                | ComparisonOp::BeginsWith
+        )
+    }) {
+        return Err(ExprError::new(
+            "Attempted conditional constraint is not an indexable operation",
+        ));
+    }
     let mut partition = None;
     let mut sort = None;
     for t in terms {

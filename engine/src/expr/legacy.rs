@@ -376,20 +376,6 @@ pub fn convert_key_conditions(
             )));
         };
         validate_comparison(op, &values)?;
-        if !matches!(
-            op,
-            ComparisonOp::Eq
-                | ComparisonOp::Lt
-                | ComparisonOp::Le
-                | ComparisonOp::Gt
-                | ComparisonOp::Ge
-                | ComparisonOp::Between
-                | ComparisonOp::BeginsWith
-        ) {
-            return Err(ExprError::new(
-                "Attempted conditional constraint is not an indexable operation",
-            ));
-        }
         terms.push(KeyTerm {
             attr: attr.clone(),
             op,

@@ -706,6 +706,34 @@ impl Tables {
         Ok(expired)
     }
 
+    /// `now`, or the first millisecond after it that no other stream of a table named `name`
+    /// (its earlier streams in `d`, a deleted table's) has as its label: a stream ARN is the
+    /// table ARN and the label, so a table deleted and re-created within one millisecond
+    /// would otherwise give two streams one ARN.
+    fn fresh_stream_time(&self, name: &str, d: Option<&TableDesc>, now: f64) -> f64 {
+        let deleted = self.deleted.read();
+        let taken: Vec<&str> = d
+            .into_iter()
+            .chain(deleted.iter().map(|t| &t.desc).filter(|t| t.name == name))
+            .flat_map(|t| t.stream.iter().chain(&t.old_streams))
+            .map(|s| s.label.as_str())
+            .collect();
+        if !taken.contains(&label_of(now).as_str()) {
+            return now;
+        }
+        // Whole milliseconds, each placed mid-millisecond so float rounding cannot give the
+        // previous label back; at most one step per label taken.
+        let mut ms = (now * 1000.0) as i64;
+        for _ in 0..=taken.len() {
+            ms += 1;
+            let at = (ms as f64 + 0.5) / 1000.0;
+            if !taken.contains(&label_of(at).as_str()) {
+                return at;
+            }
+        }
+        (ms as f64 + 1.5) / 1000.0
+    }
+
     /// Replaces a table's description in memory after it was persisted.
     fn install(&self, desc: TableDesc) -> Result<Arc<Table>, ApiError> {
         let t = Arc::new(Table::from_desc(desc)?);
@@ -921,12 +949,13 @@ impl Tables {
                     return Err(e.into());
                 }
                 next += 1;
+                let at = self.fresh_stream_time(name, None, created_at);
                 Some(StreamDesc {
                     view_type,
-                    label: label_of(created_at),
+                    label: label_of(at),
                     space: next - 1,
                     enabled: true,
-                    created_at,
+                    created_at: at,
                     disabled_at: None,
                 })
             }
@@ -1023,9 +1052,14 @@ impl Tables {
             None
         };
         self.kv.write(writes)?;
-        self.catalog.write().remove(t.name());
-        if let Some(k) = kept {
-            self.deleted.write().push(k);
+        {
+            // Both under the catalog's write lock: a reader looking for the stream sees the
+            // table in one list or the other, never in neither.
+            let mut catalog = self.catalog.write();
+            catalog.remove(t.name());
+            if let Some(k) = kept {
+                self.deleted.write().push(k);
+            }
         }
         // The catalog no longer names the keyspace; in-flight item calls that still hold the
         // table fail with ResourceNotFoundException once it is gone.
@@ -1189,12 +1223,13 @@ impl Tables {
                 if let Some(old) = d.stream.take() {
                     d.old_streams.push(old);
                 }
+                let at = self.fresh_stream_time(&d.name, Some(&d), now);
                 d.stream = Some(StreamDesc {
                     view_type,
-                    label: label_of(now),
+                    label: label_of(at),
                     space,
                     enabled: true,
-                    created_at: now,
+                    created_at: at,
                     disabled_at: None,
                 });
             }

@@ -215,11 +215,11 @@ impl Index {
     pub fn start_key(&self, base: &KeySchema, esk: &Item) -> Result<Vec<u8>, ApiError> {
         let invalid =
             |m: &str| ApiError::validation(format!("The provided starting key is invalid: {m}"));
+        // Missing or extra attributes: DynamoDB's bare "invalid", as for a table's start key.
+        let shape = || ApiError::validation("The provided starting key is invalid");
         let mut base_key = Item::new();
         for n in base.names() {
-            let v = esk
-                .get(n)
-                .ok_or_else(|| invalid("The provided key element does not match the schema"))?;
+            let v = esk.get(n).ok_or_else(shape)?;
             base_key.insert(n.to_string(), v.clone());
         }
         let bk = base.key_of(&base_key).map_err(|e| invalid(&e.message))?;
@@ -231,9 +231,7 @@ impl Index {
                 .filter(|n| !base.is_key_attribute(n))
                 .count();
         if esk.len() != expected {
-            return Err(invalid(
-                "The provided key element does not match the schema",
-            ));
+            return Err(shape());
         }
         self.entry_key(esk, &bk)?
             .ok_or_else(|| invalid("The provided key element does not match the schema"))

@@ -134,7 +134,10 @@ fn keys_only_view_list_and_disable() {
     );
     put(&db, "kos", "b", "1");
     let d = ok(&db, "Streams.DescribeStream", json!({"StreamArn": arn}));
-    assert_eq!(d["StreamDescription"]["StreamStatus"], "DISABLED");
+    assert_eq!(
+        d["StreamDescription"]["StreamStatus"], "DISABLED",
+        "{arn} {l} {d}"
+    );
     assert!(d["StreamDescription"]["Shards"][0]["SequenceNumberRange"]
         .get("EndingSequenceNumber")
         .is_some());
@@ -543,7 +546,10 @@ fn a_deleted_tables_stream_stays_readable_disabled_for_24_hours_and_across_a_reo
     let l = ok(&db, "Streams.ListStreams", json!({"TableName": "del"}));
     assert_eq!(l["Streams"].as_array().map(Vec::len), Some(2), "{l}");
     let d = ok(&db, "Streams.DescribeStream", json!({"StreamArn": arn}));
-    assert_eq!(d["StreamDescription"]["StreamStatus"], "DISABLED");
+    assert_eq!(
+        d["StreamDescription"]["StreamStatus"], "DISABLED",
+        "{arn} {l} {d}"
+    );
     assert_eq!(d["StreamDescription"]["TableName"], "del");
     let (recs, next) = records(&db, &shard_iterator(&db, &arn, "TRIM_HORIZON", None));
     assert_eq!(recs.len(), 2, "the records written before the deletion");

@@ -547,8 +547,13 @@ impl Tables {
                 },
             ));
         }
-        let live = self.catalog.read().values().cloned().collect::<Vec<_>>();
-        let deleted = self.deleted.read().clone();
+        // The catalog's read lock is held while `deleted` is read: DeleteTable moves a table
+        // from one to the other under the catalog's write lock.
+        let (live, deleted) = {
+            let catalog = self.catalog.read();
+            let deleted = self.deleted.read().clone();
+            (catalog.values().cloned().collect::<Vec<_>>(), deleted)
+        };
         for t in live.iter().chain(&deleted) {
             for sd in t.desc.stream.iter().chain(&t.desc.old_streams) {
                 if sd.arn(&t.desc.arn(&self.opts.region, &self.opts.account_id)) == arn {
@@ -574,13 +579,11 @@ impl Tables {
             ));
         }
         let start = r.str("ExclusiveStartStreamArn")?;
-        let tables: Vec<Arc<Table>> = self
-            .catalog
-            .read()
-            .values()
-            .cloned()
-            .chain(self.deleted.read().iter().cloned())
-            .collect();
+        let tables: Vec<Arc<Table>> = {
+            let catalog = self.catalog.read();
+            let deleted = self.deleted.read();
+            catalog.values().chain(deleted.iter()).cloned().collect()
+        };
         let mut all: Vec<(String, String, String)> = tables
             .iter()
             .filter(|t| table.is_none_or(|n| t.name() == n))
@@ -658,28 +661,31 @@ impl Tables {
         };
         let (t, sd) = self.stream_by_arn(arn)?;
         let state = self.stream_state(&sd)?;
-        let shards: Vec<(ShardMeta, Option<u64>)> = {
+        let all: Vec<(ShardMeta, Option<u64>)> = {
             let g = state.inner.lock();
             g.shards
                 .iter()
-                .filter(|s| {
-                    parent_filter
-                        .as_ref()
-                        .is_none_or(|p| s.parent.as_ref() == Some(p))
-                })
                 .map(|s| (s.clone(), Self::shard_end(&sd, &g, s)))
                 .collect()
         };
-        let skip = match after {
-            Some(a) => shards
-                .iter()
-                .position(|(s, _)| s.id == a)
-                .map_or(0, |i| i + 1),
+        // ExclusiveStartShardId is found among all shards, then the filter applies: a start
+        // shard that is not itself a child still moves the page on.
+        let from = match after {
+            Some(a) => all.iter().position(|(s, _)| s.id == a).map_or(0, |i| i + 1),
             None => 0,
         };
+        let shards: Vec<(ShardMeta, Option<u64>)> = all
+            .into_iter()
+            .skip(from)
+            .filter(|(s, _)| {
+                parent_filter
+                    .as_ref()
+                    .is_none_or(|p| s.parent.as_ref() == Some(p))
+            })
+            .collect();
         let mut listed = Vec::new();
         let mut last_id = None;
-        for (s, end) in shards.iter().skip(skip).take(limit as usize) {
+        for (s, end) in shards.iter().take(limit as usize) {
             let first = self.edge_record(sd.space, s.no, false)?;
             let mut range = json!({"StartingSequenceNumber": seq_str(first.unwrap_or(s.start))});
             if let Some(e) = end {
@@ -702,7 +708,7 @@ impl Tables {
             "KeySchema": t.schema.to_json(),
             "Shards": listed,
         });
-        if skip + (limit as usize) < shards.len() {
+        if (limit as usize) < shards.len() {
             if let Some(id) = last_id {
                 desc["LastEvaluatedShardId"] = json!(id);
             }
@@ -762,7 +768,7 @@ impl Tables {
                         return Err(ApiError::serialization(format!(
                             "{} cannot be converted to Timestamp",
                             if v.is_string() {
-                                "STRING_VALUE"
+                                "VALUE_STRING"
                             } else {
                                 "value"
                             }
@@ -774,13 +780,16 @@ impl Tables {
                         ))
                     }
                 };
+                // Only records below `latest` (the shard's end, or the watermark of an open
+                // one): past it a record may still be committing, and an iterator started
+                // after it would skip it for good.
                 let mut at = latest;
                 for kv in self
                     .kv
                     .scan(
                         sd.space,
                         Bound::Included(record_key(shard.no, 0)),
-                        Bound::Included(record_key(shard.no, u64::MAX)),
+                        Bound::Excluded(record_key(shard.no, latest)),
                         false,
                     )
                     .map_err(storage)?
@@ -908,10 +917,13 @@ impl Tables {
     /// Deletes stream records older than the retention period, and the metadata of closed
     /// shards left empty for that long; returns how many records.
     pub(crate) fn trim_streams(&self, now: f64) -> Result<usize, ApiError> {
-        let streams: Vec<StreamDesc> = self
-            .catalog
-            .read()
-            .values()
+        let tables: Vec<Arc<Table>> = {
+            let catalog = self.catalog.read();
+            let deleted = self.deleted.read();
+            catalog.values().chain(deleted.iter()).cloned().collect()
+        };
+        let streams: Vec<StreamDesc> = tables
+            .iter()
             .flat_map(|t| {
                 t.desc
                     .stream
