@@ -7,6 +7,7 @@
 //! `hashlog-bench run --runner sim|engine|http` runs one YCSB configuration on the simulated
 //! clock (capacity layer only) or on the real clock through DynamoDB's request API.
 
+mod batchget;
 mod config;
 mod cost;
 mod http;
@@ -63,6 +64,9 @@ enum Cmd {
     /// Batched 4 KiB page-cache reads through `read_many`, io_uring against std, interleaved
     /// per round (the ratio is taken within each round).
     Ioreads(IoreadsArgs),
+    /// Batched point reads from cold SSTables (BatchGetItem's shape): the engine's prefetch
+    /// (one `read_many` batch per SSTable) against key by key, io_uring and std.
+    Batchget(BatchgetArgs),
     /// PutItem/GetItem/Query of fixed-size items against any DynamoDB endpoint over HTTP
     /// (keep-alive connections, one per thread).
     Http(HttpArgs),
@@ -73,6 +77,28 @@ enum Cmd {
     /// The real-clock runner's own per-op cost (against a client that answers at once)
     /// next to a PutItem through `Database::execute`, and the key generators' throughput.
     Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BatchgetArgs {
+    /// Items loaded (1 table, flushed and compacted).
+    #[arg(long, default_value_t = 200_000)]
+    items: u64,
+    /// Value bytes per item.
+    #[arg(long, default_value_t = 1000)]
+    value_bytes: usize,
+    /// Keys per batch (BatchGetItem takes up to 100).
+    #[arg(long, default_value_t = 100)]
+    keys: usize,
+    /// Batches per row.
+    #[arg(long, default_value_t = 40)]
+    batches: u64,
+    /// Rounds (rows alternate their order).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Directory for the database, on the disk to measure [default: a temporary directory].
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -439,6 +465,7 @@ fn main() {
         Cmd::Writeamp(a) => run_writeamp(a),
         Cmd::Walcommit(a) => run_walcommit(a),
         Cmd::Ioreads(a) => run_ioreads(a),
+        Cmd::Batchget(a) => run_batchget(a),
         Cmd::Http(a) => run_http(a),
         Cmd::Run(a) => run_sim(a),
         Cmd::Study(a) => run_study(a, matches.subcommand_matches("study")),
@@ -1127,6 +1154,32 @@ fn dir_or_temp(dir: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempD
             Ok((t.path().to_path_buf(), Some(t)))
         }
     }
+}
+
+fn run_batchget(a: BatchgetArgs) -> Result<(), String> {
+    if a.items == 0 || a.keys == 0 || a.batches == 0 || a.rounds == 0 {
+        return Err("--items, --keys, --batches and --rounds must be positive".into());
+    }
+    let (dir, _tmp) = dir_or_temp(&a.dir)?;
+    let db = dir.join("batchget-db");
+    let _ = std::fs::remove_dir_all(&db);
+    println!(
+        "# {}; {} items of {} B in {} (flushed, compacted); {} batches of {} keys per row; page cache dropped and engine reopened before each row",
+        machine(),
+        a.items,
+        a.value_bytes,
+        db.display(),
+        a.batches,
+        a.keys
+    );
+    batchget::load(&db, a.items, a.value_bytes)?;
+    let rows = batchget::run(&db, a.items, a.keys, a.batches, a.rounds)?;
+    println!("{}", batchget::HEADER);
+    for r in &rows {
+        println!("{}", r.format());
+    }
+    let _ = std::fs::remove_dir_all(&db);
+    Ok(())
 }
 
 fn run_ioreads(a: IoreadsArgs) -> Result<(), String> {
