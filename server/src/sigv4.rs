@@ -239,7 +239,7 @@ pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
     let (algorithm, rest) = h.split_once(' ').unwrap_or((h, ""));
     if algorithm != ALGORITHM {
         return Err(AuthError::Incomplete(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}'"
+            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
         )));
     }
     let mut credential = None;
@@ -279,7 +279,19 @@ pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
         }
     };
     let parts: Vec<&str> = credential.split('/').collect();
-    if parts.len() != 5 || parts[4] != "aws4_request" || parts.iter().any(|p| p.is_empty()) {
+    if parts.len() != 5 {
+        return Err(AuthError::Incomplete(format!(
+            "Credential must have exactly 5 slash-delimited elements, e.g. \
+             keyid/date/region/service/term, got '{credential}'"
+        )));
+    }
+    if parts[4] != "aws4_request" {
+        return Err(AuthError::Invalid(format!(
+            "Credential should be scoped with a valid terminator: 'aws4_request', not '{}'. ",
+            parts[4]
+        )));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
         return Err(AuthError::Incomplete(format!(
             "Credential should be scoped to a valid region, service and date: \
              'AKID/YYYYMMDD/region/service/aws4_request', not '{credential}'."
@@ -587,6 +599,11 @@ pub fn check_headers(
     now: i64,
 ) -> Result<Pending, AuthError> {
     let raw = parts.header("authorization").ok_or(AuthError::Missing)?;
+    // A scheme that is not AWS Signature Version 4 at all (`Basic …`, a bare `AWS4`) is no
+    // token, as DynamoDB answers it.
+    if !raw.trim_start().starts_with("AWS4-") {
+        return Err(AuthError::Missing);
+    }
     let auth = parse_authorization(raw)?;
     let (amz_date, when) = match parts.header("x-amz-date") {
         Some(d) => {
@@ -612,10 +629,6 @@ pub fn check_headers(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
     }
-    let secret = creds
-        .secret(&auth.access_key_id)
-        .ok_or(AuthError::UnknownKey)?
-        .to_string();
     if when < now - CLOCK_SKEW_MAX_SECS {
         return Err(AuthError::Invalid(format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
@@ -648,6 +661,12 @@ pub fn check_headers(
             "Credential should be scoped to correct service: '{SERVICE}'. "
         )));
     }
+    // The key is looked up last, as DynamoDB does: a request with an unknown key and a stale
+    // date is told about the date.
+    let secret = creds
+        .secret(&auth.access_key_id)
+        .ok_or(AuthError::UnknownKey)?
+        .to_string();
     Ok(Pending {
         auth,
         secret,

@@ -821,7 +821,8 @@ impl Tables {
                     if n < first && first > shard.start {
                         return Err(ApiError::new(
                             ErrorCode::TrimmedDataAccessException,
-                            format!("The requested sequence number {n} is beyond the trim horizon of the shard"),
+                            // DynamoDB's words for it, as the service answers them.
+                            "The data you are trying to access has been trimmed.",
                         ));
                     }
                 }

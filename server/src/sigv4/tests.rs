@@ -262,14 +262,49 @@ fn malformed_authorization_is_incomplete_signature() {
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/dynamodb/aws4_request",
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/dynamodb, SignedHeaders=host, Signature=ab",
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/us-east-1/dynamodb/aws4_request, SignedHeaders=, Signature=ab",
-        "AWS AKIDEXAMPLE:abc",
-        "garbage",
-        "",
+        "AWS4-",
     ] {
         let h = boto_headers(bad);
         let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err(bad);
         assert_eq!(e.code(), ErrorCode::IncompleteSignatureException, "{bad:?}: {e}");
     }
+    // Not Signature Version 4 at all: no token, as DynamoDB says.
+    for bad in ["AWS AKIDEXAMPLE:abc", "Basic abc", "AWS4", "garbage", ""] {
+        let h = boto_headers(bad);
+        let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err(bad);
+        assert_eq!(
+            e.code(),
+            ErrorCode::MissingAuthenticationTokenException,
+            "{bad:?}: {e}"
+        );
+    }
+    // DynamoDB's words for a bad algorithm, a credential of the wrong shape, a bad terminator.
+    let h = boto_headers(&BOTO_AUTH.replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA25"));
+    let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err("algorithm");
+    assert_eq!(
+        e.to_string(),
+        "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). "
+    );
+    let h =
+        boto_headers(&BOTO_AUTH.replace("/us-east-1/dynamodb/aws4_request", "/us-east-1/dynamodb"));
+    let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err("four parts");
+    assert_eq!(e.code(), ErrorCode::IncompleteSignatureException);
+    assert!(
+        e.to_string()
+            .starts_with("Credential must have exactly 5 slash-delimited elements"),
+        "{e}"
+    );
+    let h = boto_headers(&BOTO_AUTH.replace("aws4_request", "aws5_request"));
+    let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err("terminator");
+    assert_eq!(e.code(), ErrorCode::InvalidSignatureException);
+    assert_eq!(
+        e.to_string(),
+        "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
+    );
+    // An unknown key with a stale date is told about the date first.
+    let h = boto_headers(&BOTO_AUTH.replace("AKIDEXAMPLE", "AKIDNOBODY"));
+    let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now() + 3600).expect_err("stale");
+    assert!(e.to_string().starts_with("Signature expired:"), "{e}");
     // Host must be signed.
     let h = boto_headers(&BOTO_AUTH.replace("content-type;host;", "content-type;"));
     let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err("no host");
