@@ -110,6 +110,18 @@ def test_index_errors(ddb, orders):
         ddb.put_item(TableName=orders, Item={"customer": {"S": "a"}, "order": {"S": "b"}, "total": {"S": "ten"}})
     assert code(e) == "ValidationException"
     assert "Type mismatch for Index Key total" in message(e)
+    # Key attributes are scalars: no document path into one, the table's or an index's.
+    for filt, name, who in [("#n.x = :s", "status", "IndexKey: status"), ("#n[0] = :s", "total", "IndexKey: total")]:
+        with pytest.raises(ClientError) as e:
+            ddb.query(TableName=orders, KeyConditionExpression="customer = :c", FilterExpression=filt,
+                      ExpressionAttributeNames={"#n": name},
+                      ExpressionAttributeValues={":c": {"S": "x"}, ":s": {"S": "open"}})
+        assert message(e) == ("Key attributes must be scalars; list random access '[]' and map lookup "
+                              "'.' are not allowed: " + who)
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=orders, Key={"customer": {"S": "a"}, "order": {"S": "b"}},
+                     ProjectionExpression="customer.givenName")
+    assert message(e).endswith("are not allowed: Key: customer")
 
 
 def test_update_table_creates_gsi_online_and_deletes_it(ddb, orders):

@@ -95,6 +95,10 @@ impl Tables {
             ctx.finish()?;
             let kind = ReadKind::from_consistent(sr.bool("ConsistentRead")?.unwrap_or(false));
             let table = self.table(name, "BatchGetItem")?;
+            super::items::check_scalar_key_paths(
+                &table,
+                projection.iter().flat_map(|p| p.paths.iter()),
+            )?;
             let mut seen = HashSet::new();
             let mut keys = Vec::new();
             for k in sr.array("Keys")?.into_iter().flatten() {

@@ -54,6 +54,35 @@ pub(crate) fn parse_condition(
     Ok(None)
 }
 
+/// DynamoDB refuses a document path into a key attribute (`pk.a`, `pk[0]`) in a projection
+/// or a filter: keys are scalars. The table's keys are looked at first, then every index's.
+pub(crate) fn check_scalar_key_paths<'p>(
+    t: &Table,
+    paths: impl Iterator<Item = &'p expr::Path>,
+) -> Result<(), ApiError> {
+    let nested: Vec<&str> = paths
+        .filter(|p| !p.is_top_level())
+        .map(|p| p.head())
+        .collect();
+    if nested.is_empty() {
+        return Ok(());
+    }
+    let refuse = |kind: &str, n: &str| {
+        ApiError::validation(format!(
+            "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {kind}: {n}"
+        ))
+    };
+    if let Some(n) = t.schema.names().into_iter().find(|n| nested.contains(n)) {
+        return Err(refuse("Key", n));
+    }
+    for ix in &t.indexes {
+        if let Some(n) = ix.schema.names().into_iter().find(|n| nested.contains(n)) {
+            return Err(refuse("IndexKey", n));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn conditional_operator(r: &Req<'_>) -> Result<ConditionalOperator, ApiError> {
     Ok(match r.enum_str("ConditionalOperator", &["AND", "OR"])? {
         Some(s) => ConditionalOperator::parse(s).unwrap_or(ConditionalOperator::And),
@@ -311,6 +340,7 @@ impl Tables {
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
         let t = self.table(name, "GetItem")?;
+        check_scalar_key_paths(&t, proj.iter().flat_map(|p| p.paths.iter()))?;
         let (_, key) = key_param(r, &t.schema)?;
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
         let mut charge = self.admit(&t, Op::Read, &key)?;

@@ -11,7 +11,7 @@ use std::ops::Bound;
 
 use super::capacity::{Consumed, ReturnCapacity};
 use super::index::Index;
-use super::items::{conditional_operator, parse_projection};
+use super::items::{check_scalar_key_paths, conditional_operator, parse_projection};
 use super::throttle::Charge;
 use super::{read_item, storage, Table, Tables};
 use crate::api::request::{constraint, ExprCtx, Req};
@@ -354,9 +354,16 @@ fn query_start_key(
 
 /// Every top-level attribute a condition reads.
 fn condition_attributes<'c>(c: &'c Condition, out: &mut Vec<&'c str>) {
-    fn operand<'c>(o: &'c Operand, out: &mut Vec<&'c str>) {
+    let mut paths = Vec::new();
+    condition_paths(c, &mut paths);
+    out.extend(paths.into_iter().map(expr::Path::head));
+}
+
+/// Every document path a condition reads.
+fn condition_paths<'c>(c: &'c Condition, out: &mut Vec<&'c expr::Path>) {
+    fn operand<'c>(o: &'c Operand, out: &mut Vec<&'c expr::Path>) {
         match o {
-            Operand::Path(p) => out.push(p.head()),
+            Operand::Path(p) => out.push(p),
             Operand::Size(inner) => operand(inner, out),
             Operand::Value(_) => {}
         }
@@ -378,11 +385,11 @@ fn condition_attributes<'c>(c: &'c Condition, out: &mut Vec<&'c str>) {
             operand(a, out);
             list.iter().for_each(|o| operand(o, out));
         }
-        Condition::Exists(p) | Condition::NotExists(p) => out.push(p.head()),
+        Condition::Exists(p) | Condition::NotExists(p) => out.push(p),
         Condition::And(cs) | Condition::Or(cs) => {
-            cs.iter().for_each(|c| condition_attributes(c, out));
+            cs.iter().for_each(|c| condition_paths(c, out));
         }
-        Condition::Not(c) => condition_attributes(c, out),
+        Condition::Not(c) => condition_paths(c, out),
     }
 }
 
@@ -482,6 +489,12 @@ impl Tables {
         };
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
+        let mut filter_paths = Vec::new();
+        if let Some(f) = &filter {
+            condition_paths(f, &mut filter_paths);
+        }
+        check_scalar_key_paths(&t, filter_paths.into_iter())?;
+        check_scalar_key_paths(&t, projection.iter().flat_map(|p| p.paths.iter()))?;
         let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
 
         let prefix = schema.partition_prefix(&kq.partition)?;
@@ -682,6 +695,12 @@ impl Tables {
         };
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
+        let mut filter_paths = Vec::new();
+        if let Some(f) = &filter {
+            condition_paths(f, &mut filter_paths);
+        }
+        check_scalar_key_paths(&t, filter_paths.into_iter())?;
+        check_scalar_key_paths(&t, projection.iter().flat_map(|p| p.paths.iter()))?;
         let fetch = needs_fetch(index, &t, r, projection.as_ref(), filter.as_ref())?;
         let first_hash = segment.map_or(0, |(lo, _)| lo);
         let mut charge = match index.filter(|i| i.desc.global) {
