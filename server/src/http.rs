@@ -470,19 +470,67 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Resp, Infallibl
             ),
         });
     }
+    let origin = req.headers().contains_key(hyper::header::ORIGIN);
+    if method == Method::OPTIONS && origin {
+        return Ok(cors_preflight(&app, req.headers()));
+    }
     if method != Method::POST {
-        let mut r = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "DynamoDB requests are POST /\n",
-            "text/plain; charset=utf-8",
-        );
-        r.headers_mut().insert(
-            hyper::header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, POST"),
-        );
+        // DynamoDB's answer to any other method: 404 and this body.
+        let body = b"<UnknownOperationException/>\n".to_vec();
+        let mut r = api_response(404, body, &app.ids.next(), "text/plain; charset=utf-8");
+        if origin {
+            allow_any_origin(&mut r);
+        }
         return Ok(r);
     }
-    Ok(api(app, req).await)
+    let mut r = api(app, req).await;
+    if origin {
+        allow_any_origin(&mut r);
+    }
+    Ok(r)
+}
+
+/// A browser's request (it sent `Origin`) may read the answer, from any origin, as
+/// DynamoDB's endpoints allow: the AWS SDK for JavaScript in a page works against hashlog.
+fn allow_any_origin(r: &mut Resp) {
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("x-amzn-RequestId,x-amzn-ErrorType,x-amz-crc32"),
+    );
+}
+
+/// A CORS preflight (`OPTIONS` with `Origin`): 200 with no body, allowing the headers and
+/// method asked for, for two days, as DynamoDB answers it.
+fn cors_preflight(app: &App, headers: &hyper::HeaderMap) -> Resp {
+    let mut r = api_response(
+        200,
+        Vec::new(),
+        &app.ids.next(),
+        "text/plain; charset=utf-8",
+    );
+    let h = r.headers_mut();
+    h.remove(CONTENT_TYPE);
+    h.remove("x-amz-crc32");
+    h.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        hyper::header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("172800"),
+    );
+    if let Some(v) = headers.get(hyper::header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(hyper::header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+    }
+    if let Some(v) = headers.get(hyper::header::ACCESS_CONTROL_REQUEST_METHOD) {
+        h.insert(hyper::header::ACCESS_CONTROL_ALLOW_METHODS, v.clone());
+    }
+    r
 }
 
 async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {

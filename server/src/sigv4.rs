@@ -237,11 +237,6 @@ impl AuthorizationHeader {
 pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
     let h = h.trim();
     let (algorithm, rest) = h.split_once(' ').unwrap_or((h, ""));
-    if algorithm != ALGORITHM {
-        return Err(AuthError::Incomplete(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
-        )));
-    }
     let mut credential = None;
     let mut signed = None;
     let mut signature = None;
@@ -265,8 +260,8 @@ pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
             let mut missing = Vec::new();
             for (present, name) in [
                 (c.is_some(), "Credential"),
-                (sh.is_some(), "SignedHeaders"),
                 (s.is_some(), "Signature"),
+                (sh.is_some(), "SignedHeaders"),
             ] {
                 if !present {
                     missing.push(format!("Authorization header requires '{name}' parameter."));
@@ -278,6 +273,13 @@ pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
             )));
         }
     };
+    // The parameters are looked for first (an `AWS4-` with none is told what is missing),
+    // then the algorithm.
+    if algorithm != ALGORITHM {
+        return Err(AuthError::Incomplete(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
+        )));
+    }
     let parts: Vec<&str> = credential.split('/').collect();
     if parts.len() != 5 {
         return Err(AuthError::Incomplete(format!(
@@ -604,7 +606,20 @@ pub fn check_headers(
     if !raw.trim_start().starts_with("AWS4-") {
         return Err(AuthError::Missing);
     }
-    let auth = parse_authorization(raw)?;
+    // Missing parameters and a missing date are reported together, in DynamoDB's order.
+    let dated = parts.header("x-amz-date").is_some() || parts.header("date").is_some();
+    let auth = match parse_authorization(raw) {
+        Err(AuthError::Incomplete(m))
+            if !dated && m.starts_with("Authorization header requires '") =>
+        {
+            let (params, _) = m.split_once(" Authorization=").unwrap_or((m.as_str(), ""));
+            return Err(AuthError::Incomplete(format!(
+                "{params} Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={}",
+                raw.trim()
+            )));
+        }
+        r => r?,
+    };
     let (amz_date, when) = match parts.header("x-amz-date") {
         Some(d) => {
             let d = d.trim();

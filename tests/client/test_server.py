@@ -332,3 +332,34 @@ def test_aws_cli_round_trip(server):
 def test_aws_cli_reports_service_errors(server):
     p = aws(server, "get-item", "--table-name", "no_such_table", "--key", '{"pk":{"S":"a"}}', check=False)
     assert p.returncode != 0 and "ResourceNotFoundException" in p.stderr
+
+
+def test_browsers_get_cors_and_other_methods_get_dynamodbs_404(server):
+    host = server.host
+    conn = http.client.HTTPConnection(host, timeout=10)
+    try:
+        # A preflight from a page: allowed, with what it asked for, for two days.
+        conn.request("OPTIONS", "/", headers={"Origin": "http://localhost:3000",
+                                              "Access-Control-Request-Headers": "content-type, x-amz-target",
+                                              "Access-Control-Request-Method": "POST"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b""
+        assert r.getheader("access-control-allow-origin") == "*"
+        assert r.getheader("access-control-allow-headers") == "content-type, x-amz-target"
+        assert r.getheader("access-control-allow-methods") == "POST"
+        assert r.getheader("access-control-max-age") == "172800"
+        # The call itself may be read by the page.
+        conn.request("POST", "/", body=b"{}", headers={"Origin": "http://localhost:3000",
+                                                       "Content-Type": "application/x-amz-json-1.0",
+                                                       "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+        r = conn.getresponse()
+        assert r.status == 200 and "TableNames" in json.loads(r.read())
+        assert r.getheader("access-control-allow-origin") == "*"
+        # Other methods: DynamoDB's 404, and the connection stays usable.
+        for method in ["PUT", "DELETE", "PATCH", "OPTIONS"]:
+            conn.request(method, "/")
+            r = conn.getresponse()
+            assert r.status == 404 and r.read() == b"<UnknownOperationException/>\n", method
+            assert r.getheader("x-amz-crc32") == "3552371480"
+    finally:
+        conn.close()

@@ -301,6 +301,16 @@ fn malformed_authorization_is_incomplete_signature() {
         e.to_string(),
         "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. "
     );
+    // `AWS4-` alone, without a date: everything missing, in one message, as DynamoDB words it.
+    let h: Vec<(String, String)> = boto_headers("AWS4-")
+        .into_iter()
+        .filter(|(k, _)| k != "x-amz-date")
+        .collect();
+    let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now()).expect_err("bare");
+    assert_eq!(
+        e.to_string(),
+        "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4-"
+    );
     // An unknown key with a stale date is told about the date first.
     let h = boto_headers(&BOTO_AUTH.replace("AKIDEXAMPLE", "AKIDNOBODY"));
     let e = verify(&boto_parts(&h), BOTO_BODY, &creds, boto_now() + 3600).expect_err("stale");
