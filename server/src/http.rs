@@ -131,10 +131,33 @@ impl RequestIds {
         }
     }
 
-    /// 32 upper-case hex digits, unique within the process and very likely across runs.
+    /// 52 characters of `[0-9A-V]`, the length and alphabet of DynamoDB's request ids (52
+    /// of `[0-9A-Z]`): 256 bits, the counter among them, so unique within the process and
+    /// very likely across runs.
     fn next(&self) -> String {
+        const DIGITS: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:016X}{:016X}", self.prefix, mix(self.prefix ^ n) ^ n)
+        let words = [
+            self.prefix,
+            n,
+            mix(self.prefix ^ n),
+            mix(n.rotate_left(17) ^ !self.prefix),
+        ];
+        let mut out = String::with_capacity(52);
+        let (mut acc, mut bits) = (0u128, 0u32);
+        for w in words {
+            acc = (acc << 64) | u128::from(w);
+            bits += 64;
+            while bits >= 5 {
+                bits -= 5;
+                out.push(char::from(DIGITS[((acc >> bits) & 31) as usize]));
+            }
+            acc &= (1u128 << bits) - 1;
+        }
+        if bits > 0 {
+            out.push(char::from(DIGITS[((acc << (5 - bits)) & 31) as usize]));
+        }
+        out
     }
 }
 
@@ -1061,11 +1084,18 @@ mod tests {
     }
 
     #[test]
-    fn request_ids_are_unique() {
+    fn request_ids_are_unique_and_shaped_as_dynamodbs() {
         let ids = RequestIds::new();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10_000 {
-            assert!(seen.insert(ids.next()));
+            let id = ids.next();
+            assert_eq!(id.len(), 52, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()),
+                "{id}"
+            );
+            assert!(seen.insert(id));
         }
     }
 
