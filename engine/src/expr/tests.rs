@@ -978,6 +978,20 @@ fn set_writes_nested_paths_and_appends_past_the_end() {
 }
 
 #[test]
+fn indexes_past_the_end_append_in_index_order_whatever_the_text_order() {
+    // DynamoDB: `SET c[4] = :x, c[2] = :y` on [1, 3] gives [1, 3, y, x]; applied in text
+    // order, y landed on x and x was lost.
+    for src in [
+        "SET lst[4] = :n, lst[2] = :s",
+        "SET lst[2] = :s, lst[4] = :n",
+    ] {
+        let mut it = item(&[("lst", AV::L(vec![n(1), n(3)]))]);
+        apply(src, &mut it).expect("ok");
+        assert_eq!(it["lst"], AV::L(vec![n(1), n(3), s("str"), n(5)]), "{src}");
+    }
+}
+
+#[test]
 fn set_values_see_the_item_before_the_update() {
     let mut it = item(&[("a", n(1)), ("b", n(2))]);
     apply("SET a = b, b = a", &mut it).expect("swap");

@@ -252,7 +252,13 @@ pub fn apply_update(update: &UpdateExpr, item: &mut Item) -> Result<UpdateOutcom
     }
     let mut work = item.clone();
     let mut out = UpdateOutcome::default();
-    for ((path, _), v) in update.set.iter().zip(values) {
+    // In path order, list indexes ascending: paths never overlap, so the order matters only
+    // for indexes past a list's end, which append. `SET l[4] = :x, l[2] = :y` on a list of
+    // two appends y then x, as DynamoDB does; in text order y would land on x.
+    let mut sets: Vec<(&Path, AttributeValue)> =
+        update.set.iter().map(|(p, _)| p).zip(values).collect();
+    sets.sort_by(|(a, _), (b, _)| cmp_paths_desc(b, a));
+    for (path, v) in sets {
         let landed = slot(&mut work, path)?.put(v);
         out.paths.push(landed_path(path, landed));
     }

@@ -20,7 +20,7 @@ use super::{storage, Index, Table, Tables};
 use crate::api::request::{constraint, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::kv::{Kv, KvWrite, SpaceId, SYSTEM_SPACE};
-use crate::limits::{KEY_ATTRIBUTE_NAME_MAX_BYTES, TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN};
+use crate::limits::KEY_ATTRIBUTE_NAME_MAX_BYTES;
 use crate::model::{validate_table_name, KeyAttr, KeySchema, ScalarType};
 use crate::partition::{PartitioningStrategy, PARTITIONING_TAG};
 
@@ -1095,10 +1095,7 @@ impl Tables {
         }
         let start = r.str("ExclusiveStartTableName")?;
         if let Some(s) = start {
-            let n = s.chars().count();
-            if !(TABLE_NAME_LEN_MIN..=TABLE_NAME_LEN_MAX).contains(&n) {
-                validate_table_name(s, "exclusiveStartTableName")?;
-            }
+            validate_table_name(s, "exclusiveStartTableName")?;
         }
         let catalog = self.catalog.read();
         let mut names = catalog
@@ -1312,7 +1309,14 @@ impl Tables {
             return Err(malformed());
         }
         let name = resource.strip_prefix("table/").ok_or_else(malformed)?;
-        if name.is_empty() || name.contains('/') {
+        // A name no table can have (too short, too long, other characters) is a malformed
+        // ARN, not a missing table.
+        if name.len() < 3
+            || name.len() > 255
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
             return Err(malformed());
         }
         let not_found = || {
@@ -1330,6 +1334,12 @@ impl Tables {
         let arn = r.req_str("ResourceArn")?;
         let list = r.array("Tags")?.ok_or_else(|| Req::missing("Tags"))?;
         let tags = parse_tags(list, "tags")?;
+        if tags.is_empty() {
+            // DynamoDB's words, spelling included.
+            return Err(ApiError::validation(
+                "Atleast one Tag needs to be provided as Input.",
+            ));
+        }
         let _guard = self.catalog_lock.lock();
         let t = self.table_by_arn(arn)?;
         let set = tags.iter().rev().find(|(k, _)| k == PARTITIONING_TAG);
@@ -1353,6 +1363,11 @@ impl Tables {
                 Value::String(s) => names.push(s.clone()),
                 other => return Err(Req::type_error(other, "String")),
             }
+        }
+        if names.is_empty() {
+            return Err(ApiError::validation(
+                "Atleast one Tag Key needs to be provided as Input.",
+            ));
         }
         // Tag keys are 1 to 128 characters, as TagResource checks them.
         if names
@@ -1554,6 +1569,19 @@ impl Tables {
     ) -> Result<(Option<IndexDesc>, Vec<IndexDesc>), ApiError> {
         if updates.is_empty() {
             return Ok((None, Vec::new()));
+        }
+        let mut named: Vec<&str> = Vec::with_capacity(updates.len());
+        for u in &updates {
+            let n = match u {
+                GsiUpdate::Create(spec) => spec.name.as_str(),
+                GsiUpdate::Update(n, _) | GsiUpdate::Delete(n) => n.as_str(),
+            };
+            if named.contains(&n) {
+                return Err(invalid(format!(
+                    "Only one global secondary index update per index is allowed simultaneously. Index: {n}"
+                )));
+            }
+            named.push(n);
         }
         let online = updates
             .iter()
