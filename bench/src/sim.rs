@@ -232,6 +232,9 @@ fn capacity_config(c: &SimConfig) -> CapacityConfig {
         on_demand_initial_read_peak: d.on_demand_initial_read_peak / s,
         on_demand_initial_write_peak: d.on_demand_initial_write_peak / s,
         split_for_heat: c.strategy == Strategy::SplitForHeat,
+        // Tables start cold, as the study always measured them (the server's tables start
+        // with their whole burst; docs/CAPACITY.md).
+        initial_burst_secs: 1,
         ..d
     };
     if c.policy == Policy::ProvEven {

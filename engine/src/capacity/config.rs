@@ -46,6 +46,12 @@ pub struct CapacityConfig {
     pub partition_size_max_bytes: u64,
     /// Seconds of unused provisioned capacity a bucket keeps (burst capacity).
     pub burst_window_secs: u64,
+    /// Seconds of its provisioned rate a new provisioned table (and each of its partitions)
+    /// starts with, at most `burst_window_secs`. Default: the whole burst window, so a new
+    /// table absorbs a first burst as DynamoDB's do (a table of 5 WCU takes a few hundred
+    /// writes at once before it throttles; tests and tutorials create such tables and fill
+    /// them). 1 models a cold start for studies.
+    pub initial_burst_secs: u64,
     /// Seconds of the partition maximum its hard bucket may hold (how far a partition may
     /// exceed its per-second maximum in a short spike).
     pub partition_max_window_secs: u64,
@@ -96,6 +102,7 @@ impl Default for CapacityConfig {
             partition_write_max: 1000,
             partition_size_max_bytes: 10 * 1024 * 1024 * 1024,
             burst_window_secs: 300,
+            initial_burst_secs: 300,
             partition_max_window_secs: 1,
             on_demand_window_secs: 1,
             tick_micros: 1_000_000,

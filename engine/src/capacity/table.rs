@@ -417,14 +417,22 @@ impl TableCapacity {
             }
             tc.map.publish(PartitionMap::with_layout(0, parts, layout));
             tc.apply_mode(&mut st, mode, now, true);
-            // Partitions start with one second of their allowance.
+            // Partitions start with `initial_burst_secs` of their allowance.
+            let secs = tc.initial_burst_secs();
             for p in &tc.map.load().parts {
                 for (b, ops) in p.share.iter().zip(&p.ops) {
-                    b.set_balance(b.rate_milli() as i64, &ops.consumed_milli);
+                    b.set_balance((b.rate_milli() * secs) as i64, &ops.consumed_milli);
                 }
             }
         }
         tc
+    }
+
+    /// Seconds of its rate a new table's buckets start with (1 to the burst window).
+    fn initial_burst_secs(&self) -> u64 {
+        self.cfg
+            .initial_burst_secs
+            .clamp(1, self.cfg.burst_window_secs.max(1))
     }
 
     /// The configuration.
@@ -869,9 +877,10 @@ impl TableCapacity {
                     self.table_reason[i].store(REASON_TABLE_PROVISIONED, Relaxed);
                 }
                 if initial {
+                    let secs = self.initial_burst_secs();
                     for (i, r) in rate.iter().enumerate() {
-                        // A new table starts with one second of capacity, not a full burst.
-                        self.table[i].set_balance(*r as i64);
+                        // A new table starts with `initial_burst_secs` of its rate.
+                        self.table[i].set_balance((*r * secs) as i64);
                     }
                 }
                 self.allowance_reason

@@ -11,10 +11,50 @@ use super::*;
 const START_US: u64 = 20_000 * 86_400 * MICROS_PER_SEC;
 const GB: u64 = 1024 * 1024 * 1024;
 
+/// A table on a simulated clock. These tests measure steady-state mechanics, so a new table
+/// starts cold (one second of its rate, `initial_burst_secs: 1`), not with the default burst.
 fn table(mode: CapacityMode, size: u64, cfg: CapacityConfig) -> (SimClock, TableCapacity) {
     let clock = SimClock::new(START_US);
+    let cfg = CapacityConfig {
+        initial_burst_secs: 1,
+        ..cfg
+    };
     let tc = TableCapacity::new(mode, size, cfg, Arc::new(clock.clone()));
     (clock, tc)
+}
+
+#[test]
+fn a_new_provisioned_table_absorbs_a_first_burst_then_throttles() {
+    // The default: a new table starts with its whole burst window, 300 s of its rate.
+    let clock = SimClock::new(START_US);
+    let tc = TableCapacity::new(
+        CapacityMode::provisioned(5, 5),
+        0,
+        CapacityConfig::default(),
+        Arc::new(clock.clone()),
+    );
+    let burst = |from: u64| {
+        let mut n = 0u64;
+        for i in from..from + 3000 {
+            match tc.admit(Op::Write, i.wrapping_mul(0x9e37_79b9_7f4a_7c15)) {
+                Ok(t) => {
+                    tc.charge(t, 1.0);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        n
+    };
+    // At once: as much as its one partition serves in a second (1,000 WCU), far past the
+    // 5 a second it is provisioned for.
+    let first = burst(0);
+    assert!((990..=1010).contains(&first), "{first}");
+    // A second later, the rest of the 1,500 units of burst (5 WCU x 300 s), then no more.
+    clock.advance(Duration::from_secs(1));
+    let second = burst(10_000);
+    assert!((480..=520).contains(&second), "{second}");
+    assert_eq!(burst(20_000), 0);
 }
 
 #[derive(Debug, Default, Clone, Copy)]

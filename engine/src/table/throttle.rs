@@ -349,9 +349,15 @@ mod tests {
     use crate::api::{Database, DatabaseOptions, ErrorCode};
     use crate::kv::MemKv;
 
+    /// Capacity enforced, new tables starting cold (one second of their rate) so a short
+    /// test meets the limits.
     fn enforcing() -> Database {
         let opts = DatabaseOptions {
             enforce_capacity: true,
+            capacity_config: Some(crate::capacity::CapacityConfig {
+                initial_burst_secs: 1,
+                ..Default::default()
+            }),
             ..DatabaseOptions::default()
         };
         Database::new(Arc::new(MemKv::new()), opts).expect("db")
