@@ -235,6 +235,17 @@ impl Tables {
                         let item = Req { obj: p }
                             .item("Item")?
                             .ok_or_else(|| Req::missing_at("requestItems.member.member.putRequest.item"))?;
+                        // A key attribute missing or of the wrong type: BatchWriteItem's own
+                        // words, not PutItem's.
+                        if let Err(e) = table.schema.user_key(&item) {
+                            if e.message.contains("Type mismatch for key")
+                                || e.message.contains("Missing the key")
+                            {
+                                return Err(ApiError::validation(
+                                    "The provided key element does not match the schema",
+                                ));
+                            }
+                        }
                         validate_item(&item, &table.schema)?;
                         self.check_index_keys(&table, &item)?;
                         let size = item_size(&item);

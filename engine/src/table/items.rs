@@ -139,6 +139,12 @@ fn return_values<'a>(r: &Req<'a>, allowed: &[&str]) -> Result<&'a str, ApiError>
         )?
         .unwrap_or("NONE");
     if !allowed.contains(&rv) {
+        // PutItem and DeleteItem allow only these two, and DynamoDB says so.
+        if allowed == ["NONE", "ALL_OLD"] {
+            return Err(ApiError::validation(
+                "ReturnValues can only be ALL_OLD or NONE",
+            ));
+        }
         return Err(ApiError::validation("Return values set to invalid value"));
     }
     Ok(rv)
@@ -152,7 +158,15 @@ pub(crate) fn item_collection_metrics(r: &Req<'_>) -> Result<bool, ApiError> {
 /// The `Key` parameter: exactly the key attributes, as the storage key.
 pub(crate) fn key_param(r: &Req<'_>, schema: &KeySchema) -> Result<(Item, Vec<u8>), ApiError> {
     let key = r.item("Key")?.ok_or_else(|| Req::missing("Key"))?;
-    let k = schema.key_of(&key)?;
+    let k = schema.key_of(&key).map_err(|e| {
+        // A Key parameter's empty key value is worded as "were invalid:" (an item's, as
+        // PutItem reports it, as "are not valid.").
+        let m = e.message.replace(
+            "One or more parameter values are not valid. The AttributeValue",
+            "One or more parameter values were invalid: The AttributeValue",
+        );
+        ApiError::validation(m)
+    })?;
     Ok((key, k))
 }
 

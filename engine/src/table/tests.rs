@@ -467,7 +467,7 @@ fn put_get_delete_with_projection_and_return_values() {
         "PutItem",
         json!({"TableName": "items", "Item": {"pk": {"S": "a"}}, "ReturnValues": "ALL_NEW"}),
     );
-    assert_eq!(validation(&e), "Return values set to invalid value");
+    assert_eq!(validation(&e), "ReturnValues can only be ALL_OLD or NONE");
     let e = err(
         &db,
         "PutItem",
@@ -504,7 +504,7 @@ fn put_get_delete_with_projection_and_return_values() {
         "DeleteItem",
         json!({"TableName": "items", "Key": {"pk": {"S": "a"}}, "ReturnValues": "UPDATED_NEW"}),
     );
-    assert_eq!(validation(&e), "Return values set to invalid value");
+    assert_eq!(validation(&e), "ReturnValues can only be ALL_OLD or NONE");
 }
 
 #[test]
@@ -979,6 +979,10 @@ fn query_and_scan_reject_bad_parameters() {
          "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: pk"),
         ("GetItem", json!({"TableName": "qry", "Key": {"pk": {"S": "p"}, "sk": {"N": "1"}}, "ProjectionExpression": "pk.x"}),
          "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: pk"),
+        ("GetItem", json!({"TableName": "qry", "Key": {"pk": {"S": ""}, "sk": {"N": "1"}}}),
+         "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
+        ("BatchWriteItem", json!({"RequestItems": {"qry": [{"PutRequest": {"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}}}]}}),
+         "The provided key element does not match the schema"),
         ("ListTables", json!({"ExclusiveStartTableName": "a;b"}),
          "1 validation error detected: Value 'a;b' at 'exclusiveStartTableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"),
         ("TagResource", json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/qry", "Tags": []}),
