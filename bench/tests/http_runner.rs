@@ -128,6 +128,12 @@ fn http_runner_loads_runs_and_counts_throttles() {
             },
             DatabaseOptions {
                 enforce_capacity: true,
+                // New tables start cold, so the 1 RCU / 1 WCU table below throttles at once
+                // (by default a new table starts with 300 s of burst).
+                capacity_config: Some(hashlog::capacity::CapacityConfig {
+                    initial_burst_secs: 1,
+                    ..Default::default()
+                }),
                 ..DatabaseOptions::default()
             },
         )

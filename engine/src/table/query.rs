@@ -719,9 +719,11 @@ impl Tables {
             if let Some((lo, hi)) = segment {
                 let h = routing_hash(&k);
                 if h < lo || hi.is_some_and(|hi| h >= hi) {
-                    return Err(ApiError::validation(
-                        "The provided starting key is invalid: Exclusive start key does not belong to the given segment",
-                    ));
+                    return Err(ApiError::validation(format!(
+                        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {} Segment: {}",
+                        r.i64("TotalSegments")?.unwrap_or(1),
+                        r.i64("Segment")?.unwrap_or(0)
+                    )));
                 }
             }
             lower = Bound::Excluded(k);
