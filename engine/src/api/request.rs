@@ -193,7 +193,9 @@ impl ExprCtx {
                     out.insert(k.clone(), AttributeValue::from_json(v).map_err(|e| {
                         ApiError::from(crate::model::ModelError {
                             kind: e.kind,
-                            message: if e.message.starts_with("One or more") || e.message.starts_with("Supplied") {
+                            // Every invalid value (numbers, sets, empties) is named with its
+                            // key, as DynamoDB does; type errors are SerializationExceptions.
+                            message: if e.kind == crate::model::ModelErrorKind::Validation {
                                 format!("ExpressionAttributeValues contains invalid value: {} for key {k}", e.message)
                             } else {
                                 e.message

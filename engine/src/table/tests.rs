@@ -983,6 +983,8 @@ fn query_and_scan_reject_bad_parameters() {
          "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
         ("BatchWriteItem", json!({"RequestItems": {"qry": [{"PutRequest": {"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}}}]}}),
          "The provided key element does not match the schema"),
+        ("UpdateItem", json!({"TableName": "qry", "Key": {"pk": {"S": "p"}, "sk": {"N": "1"}}, "UpdateExpression": "SET a = :b", "ExpressionAttributeValues": {":b": {"N": "b"}}}),
+         "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: b for key :b"),
         ("ListTables", json!({"ExclusiveStartTableName": "a;b"}),
          "1 validation error detected: Value 'a;b' at 'exclusiveStartTableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"),
         ("TagResource", json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/qry", "Tags": []}),
