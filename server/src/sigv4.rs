@@ -235,6 +235,12 @@ impl AuthorizationHeader {
 
 /// Parses an Authorization header value.
 pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
+    parse_authorization_dated(h, true)
+}
+
+/// [`parse_authorization`], told whether the request has a date header: missing parameters
+/// and a missing date are reported together, in DynamoDB's order.
+fn parse_authorization_dated(h: &str, dated: bool) -> Result<AuthorizationHeader, AuthError> {
     let h = h.trim();
     let (algorithm, rest) = h.split_once(' ').unwrap_or((h, ""));
     let mut credential = None;
@@ -266,6 +272,12 @@ pub fn parse_authorization(h: &str) -> Result<AuthorizationHeader, AuthError> {
                 if !present {
                     missing.push(format!("Authorization header requires '{name}' parameter."));
                 }
+            }
+            if !dated {
+                missing.push(
+                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+                        .into(),
+                );
             }
             return Err(AuthError::Incomplete(format!(
                 "{} Authorization={h}",
@@ -606,20 +618,8 @@ pub fn check_headers(
     if !raw.trim_start().starts_with("AWS4-") {
         return Err(AuthError::Missing);
     }
-    // Missing parameters and a missing date are reported together, in DynamoDB's order.
     let dated = parts.header("x-amz-date").is_some() || parts.header("date").is_some();
-    let auth = match parse_authorization(raw) {
-        Err(AuthError::Incomplete(m))
-            if !dated && m.starts_with("Authorization header requires '") =>
-        {
-            let (params, _) = m.split_once(" Authorization=").unwrap_or((m.as_str(), ""));
-            return Err(AuthError::Incomplete(format!(
-                "{params} Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={}",
-                raw.trim()
-            )));
-        }
-        r => r?,
-    };
+    let auth = parse_authorization_dated(raw, dated)?;
     let (amz_date, when) = match parts.header("x-amz-date") {
         Some(d) => {
             let d = d.trim();

@@ -92,6 +92,13 @@ impl BlockCache {
         }
     }
 
+    /// Whether the block of `table` at `offset` is cached, counting nothing (a read-ahead
+    /// asks this, and the read that follows counts its hit).
+    pub(crate) fn contains(&self, table: u64, offset: u64) -> bool {
+        let key = (table, offset);
+        self.shards[shard_of(key)].lock().map.contains_key(&key)
+    }
+
     /// Caches a block, evicting others as the budget requires. A block larger than a shard's
     /// share of the budget is not cached.
     pub(crate) fn insert(&self, table: u64, offset: u64, block: Arc<Block>) {

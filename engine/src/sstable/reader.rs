@@ -275,7 +275,7 @@ impl SstReader {
         want.dedup();
         want.retain(|&i| {
             let h = self.index.handle(i);
-            self.cache.get(self.id, h.offset).is_none()
+            !self.cache.contains(self.id, h.offset)
                 && !self.resident(h.offset, h.len as usize + super::TRAILER_BYTES)
         });
         if want.len() < 2 {

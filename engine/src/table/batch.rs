@@ -236,20 +236,22 @@ impl Tables {
                             .item("Item")?
                             .ok_or_else(|| Req::missing_at("requestItems.member.member.putRequest.item"))?;
                         // A key attribute missing or of the wrong type: BatchWriteItem's own
-                        // words, not PutItem's.
-                        if let Err(e) = table.schema.user_key(&item) {
+                        // words, not PutItem's (an empty key value keeps PutItem's).
+                        let key = table.schema.user_key(&item).map_err(|e| {
                             if e.message.contains("Type mismatch for key")
                                 || e.message.contains("Missing the key")
                             {
-                                return Err(ApiError::validation(
+                                ApiError::validation(
                                     "The provided key element does not match the schema",
-                                ));
+                                )
+                            } else {
+                                e.into()
                             }
-                        }
+                        })?;
                         validate_item(&item, &table.schema)?;
                         self.check_index_keys(&table, &item)?;
                         let size = item_size(&item);
-                        (table.schema.user_key(&item)?, Some(item), size)
+                        (key, Some(item), size)
                     }
                     (None, Some(d)) => {
                         let k = Req { obj: d }

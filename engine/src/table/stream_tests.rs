@@ -44,6 +44,16 @@ fn records(db: &Database, it: &str) -> (Vec<Value>, Option<String>) {
     )
 }
 
+/// The TTL sweep's stream expiry, run as if 25 hours had passed.
+fn sweep_a_day_later(db: &Database) {
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        + 25.0 * 3600.0;
+    db.tables().expire_old_streams(later).expect("expire");
+}
+
 fn put(db: &Database, t: &str, pk: &str, v: &str) {
     ok(
         db,
@@ -468,12 +478,7 @@ fn a_replaced_stream_stays_readable_until_24_hours_after_it_was_disabled() {
     assert_eq!(new.len(), 1);
     assert_eq!(new[0]["dynamodb"]["Keys"]["pk"]["S"], "b");
     // A sweep 25 hours later forgets the old stream; the current one stays.
-    let later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64()
-        + 25.0 * 3600.0;
-    db.tables().expire_old_streams(later).expect("expire");
+    sweep_a_day_later(&db);
     let e = call(&db, "Streams.DescribeStream", json!({"StreamArn": first})).expect_err("gone");
     assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
     ok(&db, "Streams.DescribeStream", json!({"StreamArn": second}));
@@ -555,12 +560,7 @@ fn a_deleted_tables_stream_stays_readable_disabled_for_24_hours_and_across_a_reo
     assert_eq!(recs.len(), 2, "the records written before the deletion");
     assert!(next.is_none(), "the shard is closed");
     // A sweep 25 hours later forgets it, for good.
-    let later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64()
-        + 25.0 * 3600.0;
-    db.tables().expire_old_streams(later).expect("expire");
+    sweep_a_day_later(&db);
     let e = call(&db, "Streams.DescribeStream", json!({"StreamArn": arn})).expect_err("gone");
     assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
     drop(db);
