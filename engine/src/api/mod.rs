@@ -13,6 +13,7 @@ mod response;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod types;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -245,6 +246,9 @@ impl Database {
             })?
         };
         let r = Req::new(&raw)?;
+        // DynamoDB deserializes the whole body before it validates anything: a type error
+        // anywhere is a SerializationException before any missing member is reported.
+        types::check(operation, &raw)?;
         shape::check(operation, &r)?;
         let t = &self.tables;
         let json = |r: Result<Value, ApiError>| r.map(Response::Json);

@@ -81,14 +81,14 @@ impl<'a> Req<'a> {
         self.str(k)?.ok_or_else(|| Req::missing(k))
     }
 
+    /// A Boolean member: a JSON boolean or one of the strings DynamoDB's parser reads as one
+    /// ([`crate::model::json_bool`]).
     pub fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
         match self.get(k) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(ApiError::serialization(format!(
-                "{} cannot be converted to Boolean",
-                token(v)
-            ))),
+            Some(v) => crate::model::json_bool(v).map(Some).ok_or_else(|| {
+                ApiError::serialization(format!("{} cannot be converted to Boolean", token(v)))
+            }),
         }
     }
 

@@ -443,3 +443,103 @@ fn reads_of_stored_bytes_answer_the_decoded_item_or_its_error() {
         }
     }
 }
+
+/// DynamoDB validates a request's values before it looks its table up: an invalid request
+/// naming a missing table is a ValidationException, and a type error anywhere is a
+/// SerializationException before a missing member is reported.
+#[test]
+fn requests_are_validated_before_their_table_is_looked_up() {
+    let db = db();
+    create(&db, "present", false);
+    let big = "x".repeat(400 * 1024);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "PutItem",
+            json!({"TableName": "absent", "Item": {"pk": {"S": "a"}, "v": {"S": big}}}),
+            "Item size has exceeded the maximum allowed size",
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "absent", "Key": {"pk": {"N": "1e126"}}}),
+            "Number overflow. Attempting to store a number with magnitude larger than supported range",
+        ),
+        (
+            "DeleteItem",
+            json!({"TableName": "absent", "Key": {"pk": {"SS": []}}}),
+            "One or more parameter values were invalid: An string set  may not be empty",
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "absent", "Key": {"pk": {"S": "a", "N": "1"}}}),
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+        ),
+        (
+            "BatchGetItem",
+            json!({"RequestItems": {"absent": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "a"}}]}}}),
+            "Provided list of item keys contains duplicates",
+        ),
+        (
+            "BatchWriteItem",
+            json!({"RequestItems": {"absent": [{"PutRequest": {"Item": {"pk": {"NS": []}}}}]}}),
+            "One or more parameter values were invalid: An number set  may not be empty",
+        ),
+        // The first action names a missing table, the second holds an invalid value.
+        (
+            "TransactWriteItems",
+            json!({"TransactItems": [
+                {"Put": {"TableName": "absent", "Item": {"pk": {"S": "a"}}}},
+                {"Put": {"TableName": "present", "Item": {"pk": {"N": "x"}}}}
+            ]}),
+            "The parameter cannot be converted to a numeric value: x",
+        ),
+        (
+            "Query",
+            json!({"TableName": "absent", "KeyConditions": {"pk": {"ComparisonOperator": "EQ"}}}),
+            "One or more parameter values were invalid: Invalid number of argument(s) for the EQ ComparisonOperator",
+        ),
+        (
+            "Scan",
+            json!({"TableName": "absent", "ExclusiveStartKey": {"pk": {"NS": []}}}),
+            "The provided starting key is invalid: One or more parameter values were invalid: An number set  may not be empty",
+        ),
+        (
+            "Scan",
+            json!({"TableName": "absent", "FilterExpression": "a = :v"}),
+            "Invalid FilterExpression: An expression attribute value used in expression is not defined; attribute value: :v",
+        ),
+    ];
+    for (op, body, message) in cases {
+        let e = call(&db, op, body.clone()).expect_err(op);
+        assert_eq!(e.code, ErrorCode::ValidationException, "{op} {body}");
+        assert_eq!(e.message, message, "{op}");
+    }
+    // A valid request to a missing table is still ResourceNotFoundException.
+    let e = call(&db, "Query", json!({"TableName": "absent", "KeyConditionExpression": "pk = :v", "ExpressionAttributeValues": {":v": {"S": "a"}}}))
+        .expect_err("missing table");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+    // Type errors come before the missing TableName.
+    for (op, body) in [
+        ("GetItem", json!({"ConsistentRead": "maybe"})),
+        ("PutItem", json!({"Item": {"x": {"S": 23}}})),
+        ("UpdateItem", json!({"Expected": {"x": {"Exists": 23}}})),
+        ("Query", json!({"Limit": "2"})),
+    ] {
+        let e = call(&db, op, body.clone()).expect_err(op);
+        assert_eq!(
+            e.code,
+            ErrorCode::SerializationException,
+            "{op} {body}: {}",
+            e.message
+        );
+    }
+    // DynamoDB's parser reads these strings as booleans.
+    call(&db, "PutItem", json!({"TableName": "present", "Item": {"pk": {"S": "b"}, "t": {"BOOL": "yes"}, "z": {"NULL": "1"}}})).expect("string booleans");
+    let got = call(
+        &db,
+        "GetItem",
+        json!({"TableName": "present", "Key": {"pk": {"S": "b"}}, "ConsistentRead": "true"}),
+    )
+    .expect("get");
+    assert_eq!(got["Item"]["t"], json!({"BOOL": true}));
+    assert_eq!(got["Item"]["z"], json!({"NULL": true}));
+}

@@ -365,6 +365,20 @@ pub fn convert_key_conditions(
     partition_key: &str,
     sort_key: Option<&str>,
 ) -> Result<KeyQuery, ExprError> {
+    key_query_from_terms(key_terms(key_conditions)?, partition_key, sort_key)
+}
+
+/// The checks of [`convert_key_conditions`] that need no key schema (each condition's operator
+/// and values, and their number), which DynamoDB makes before it looks the table up.
+pub fn check_key_conditions(key_conditions: &Json) -> Result<(), ExprError> {
+    let terms = key_terms(key_conditions)?;
+    if terms.is_empty() || terms.len() > 2 {
+        return Err(ExprError::new("Conditions can be of length 1 or 2 only"));
+    }
+    Ok(())
+}
+
+fn key_terms(key_conditions: &Json) -> Result<Vec<KeyTerm>, ExprError> {
     let mut terms = Vec::new();
     for (attr, spec) in object(key_conditions)? {
         let spec = object(spec)?;
@@ -382,7 +396,7 @@ pub fn convert_key_conditions(
             values,
         });
     }
-    key_query_from_terms(terms, partition_key, sort_key)
+    Ok(terms)
 }
 
 /// AttributeUpdates (`{attr: {Action: PUT|ADD|DELETE, Value}}`) as an update.

@@ -37,8 +37,9 @@ pub use ast::{
 pub use eval::{eval_condition, values_equal};
 pub use keycond::{analyze_key_condition, KeyQuery, SortCondition};
 pub use legacy::{
-    check_expression_parameters, convert_attribute_updates, convert_attributes_to_get,
-    convert_expected, convert_filter, convert_key_conditions, ConditionalOperator,
+    check_expression_parameters, check_key_conditions, convert_attribute_updates,
+    convert_attributes_to_get, convert_expected, convert_filter, convert_key_conditions,
+    ConditionalOperator,
 };
 pub use parser::{parse_condition, parse_projection, parse_update};
 pub use path::{project, project_paths, resolve_path};

@@ -142,8 +142,8 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
         "S" => AttributeValue::S(string(val)?.to_string()),
         "N" => AttributeValue::N(number(string(val)?)?),
         "B" => AttributeValue::B(binary(val)?),
-        "BOOL" => AttributeValue::Bool(val.as_bool().ok_or_else(|| not_a("Boolean", val))?),
-        "NULL" => match val.as_bool() {
+        "BOOL" => AttributeValue::Bool(json_bool(val).ok_or_else(|| not_a("Boolean", val))?),
+        "NULL" => match json_bool(val) {
             Some(true) => AttributeValue::Null,
             Some(false) => {
                 return Err(ModelError::validation(
@@ -224,6 +224,25 @@ fn unreachable_type(ty: &str) -> Result<AttributeValue, ModelError> {
 }
 
 /// An item (a JSON object of attribute name → attribute value).
+/// A Boolean as DynamoDB's request parser reads one: a JSON boolean, or one of the strings
+/// `true`/`yes`/`1` and `false`/`no`/`0` (ASCII case-insensitive).
+pub fn json_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => {
+            let is = |t: &str| s.eq_ignore_ascii_case(t);
+            if is("true") || is("yes") || is("1") {
+                Some(true)
+            } else if is("false") || is("no") || is("0") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 pub fn item_from_json(v: &Value) -> Result<Item, ModelError> {
     let obj = v.as_object().ok_or_else(|| not_a("Map", v))?;
     let mut out = Item::new();

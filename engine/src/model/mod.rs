@@ -12,12 +12,14 @@ mod validate;
 mod value;
 
 pub use codec::{decode_item, encode_item, ITEM_FORMAT_VERSION};
-pub use json::{item_from_json, item_to_json};
+pub use json::{item_from_json, item_to_json, json_bool};
 pub use keys::{KeyAttr, KeySchema, ScalarType};
 pub use number::{Number, NumberError};
 pub use size::{attribute_value_size, item_size};
 pub use stored::StoredItem;
-pub use validate::{validate_attribute_value, validate_item, validate_table_name};
+pub use validate::{
+    validate_attribute_value, validate_item, validate_item_values, validate_table_name,
+};
 pub use value::{AttributeValue, Item};
 
 /// Which DynamoDB error an invalid value is.

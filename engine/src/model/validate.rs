@@ -33,6 +33,13 @@ pub fn validate_attribute_value(v: &AttributeValue) -> Result<(), ModelError> {
 /// An item to be stored: key attributes valid, names within limits, size ≤ 400 KB.
 pub fn validate_item(item: &Item, schema: &KeySchema) -> Result<(), ModelError> {
     schema.user_key(item)?;
+    validate_item_values(item)
+}
+
+/// The checks of [`validate_item`] that need no table: attribute names, values and the item's
+/// size. DynamoDB makes them while it validates the request, before it looks the table up, so
+/// an invalid item sent to a missing table is a ValidationException.
+pub fn validate_item_values(item: &Item) -> Result<(), ModelError> {
     for (name, v) in item {
         if name.is_empty() {
             return Err(ModelError::validation(

@@ -23,7 +23,7 @@ use crate::capacity::Op;
 use crate::expr::{self, Projection};
 use crate::kv::KvWrite;
 use crate::limits::{BATCH_GET_KEYS_MAX, BATCH_SIZE_MAX_BYTES, BATCH_WRITE_REQUESTS_MAX};
-use crate::model::{encode_item, item_from_json, item_size, validate_item};
+use crate::model::{encode_item, item_from_json, item_size, validate_item_values};
 
 pub(crate) fn duplicate_keys() -> ApiError {
     ApiError::validation("Provided list of item keys contains duplicates")
@@ -80,8 +80,17 @@ impl Tables {
                 "Too many items requested for the BatchGetItem call",
             ));
         }
-        // Validate everything before reading anything.
-        let mut specs: Vec<GetSpec<'_>> = Vec::with_capacity(ri.len());
+        // Validate everything before looking up any table (as DynamoDB does, so an invalid
+        // request to a missing table is a ValidationException), then against each table's
+        // schema, before reading anything.
+        struct Parsed<'a> {
+            name: &'a str,
+            raw: &'a Map<String, Value>,
+            projection: Option<Projection>,
+            kind: ReadKind,
+            keys: Vec<(&'a Value, crate::model::Item)>,
+        }
+        let mut parsed: Vec<Parsed<'_>> = Vec::with_capacity(ri.len());
         for (name, spec) in ri {
             let sr = Req::new(spec)?;
             expr::check_expression_parameters(
@@ -90,30 +99,53 @@ impl Tables {
                 sr.has("ExpressionAttributeNames"),
                 false,
             )?;
+            let keys = sr
+                .array("Keys")?
+                .into_iter()
+                .flatten()
+                .map(|k| Ok((k, item_from_json(k)?)))
+                .collect::<Result<Vec<_>, ApiError>>()?;
             let mut ctx = ExprCtx::from_req(&sr)?;
             let projection = parse_projection(&sr, &mut ctx)?;
             ctx.finish()?;
-            let kind = ReadKind::from_consistent(sr.bool("ConsistentRead")?.unwrap_or(false));
-            let table = self.table(name, "BatchGetItem")?;
-            super::items::check_scalar_key_paths(
-                &table,
-                projection.iter().flat_map(|p| p.paths.iter()),
-            )?;
+            // Duplicates by value (the same attributes and values), after the projection as
+            // DynamoDB orders them; the storage keys are compared again below, once the
+            // schema is known.
             let mut seen = HashSet::new();
-            let mut keys = Vec::new();
-            for k in sr.array("Keys")?.into_iter().flatten() {
-                let key = table.schema.key_of(&item_from_json(k)?)?;
-                if !seen.insert(key.clone()) {
-                    return Err(duplicate_keys());
-                }
-                keys.push((k, key));
+            if !keys.iter().all(|(_, item)| seen.insert(encode_item(item))) {
+                return Err(duplicate_keys());
             }
-            specs.push(GetSpec {
-                table,
+            let kind = ReadKind::from_consistent(sr.bool("ConsistentRead")?.unwrap_or(false));
+            parsed.push(Parsed {
                 name,
                 raw: sr.obj,
                 projection,
                 kind,
+                keys,
+            });
+        }
+        let mut specs: Vec<GetSpec<'_>> = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            let table = self.table(p.name, "BatchGetItem")?;
+            super::items::check_scalar_key_paths(
+                &table,
+                p.projection.iter().flat_map(|p| p.paths.iter()),
+            )?;
+            let mut seen = HashSet::new();
+            let mut keys = Vec::with_capacity(p.keys.len());
+            for (raw, item) in p.keys {
+                let key = table.schema.key_of(&item)?;
+                if !seen.insert(key.clone()) {
+                    return Err(duplicate_keys());
+                }
+                keys.push((raw, key));
+            }
+            specs.push(GetSpec {
+                table,
+                name: p.name,
+                raw: p.raw,
+                projection: p.projection,
+                kind: p.kind,
                 keys,
             });
         }
@@ -224,17 +256,48 @@ impl Tables {
             /// The table as the request named it (name or ARN).
             name: &'r str,
         }
-        let mut plans: Vec<Planned> = Vec::with_capacity(total);
-        let mut seen = HashSet::new();
+        // Every request's values first, before any table is looked up (DynamoDB's order: an
+        // invalid item sent to a missing table is a ValidationException); then each against
+        // its table's schema.
+        enum Parsed {
+            Put(crate::model::Item),
+            Delete(crate::model::Item),
+        }
+        let mut parsed: Vec<(&str, Vec<(&Value, Parsed)>)> = Vec::with_capacity(ri.len());
         for (name, reqs) in ri {
-            let table = self.table(name, "BatchWriteItem")?;
+            let mut list = Vec::new();
             for w in reqs.as_array().into_iter().flatten() {
                 let wr = Req::new(w)?;
-                let (key, value, size) = match (wr.object("PutRequest")?, wr.object("DeleteRequest")?) {
+                let one = match (wr.object("PutRequest")?, wr.object("DeleteRequest")?) {
                     (Some(p), None) => {
                         let item = Req { obj: p }
                             .item("Item")?
                             .ok_or_else(|| Req::missing_at("requestItems.member.member.putRequest.item"))?;
+                        validate_item_values(&item)?;
+                        Parsed::Put(item)
+                    }
+                    (None, Some(d)) => Parsed::Delete(
+                        Req { obj: d }
+                            .item("Key")?
+                            .ok_or_else(|| Req::missing_at("requestItems.member.member.deleteRequest.key"))?,
+                    ),
+                    _ => {
+                        return Err(ApiError::validation(
+                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                        ))
+                    }
+                };
+                list.push((w, one));
+            }
+            parsed.push((name, list));
+        }
+        let mut plans: Vec<Planned> = Vec::with_capacity(total);
+        let mut seen = HashSet::new();
+        for (name, list) in parsed {
+            let table = self.table(name, "BatchWriteItem")?;
+            for (w, one) in list {
+                let (key, value, size) = match one {
+                    Parsed::Put(item) => {
                         // A key attribute missing or of the wrong type: BatchWriteItem's own
                         // words, not PutItem's (an empty key value keeps PutItem's).
                         let key = table.schema.user_key(&item).map_err(|e| {
@@ -248,22 +311,11 @@ impl Tables {
                                 e.into()
                             }
                         })?;
-                        validate_item(&item, &table.schema)?;
                         self.check_index_keys(&table, &item)?;
                         let size = item_size(&item);
                         (key, Some(item), size)
                     }
-                    (None, Some(d)) => {
-                        let k = Req { obj: d }
-                            .item("Key")?
-                            .ok_or_else(|| Req::missing_at("requestItems.member.member.deleteRequest.key"))?;
-                        (table.schema.key_of(&k)?, None, 0)
-                    }
-                    _ => {
-                        return Err(ApiError::validation(
-                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
-                        ))
-                    }
+                    Parsed::Delete(k) => (table.schema.key_of(&k)?, None, 0),
                 };
                 if !seen.insert((table.space(), key.clone())) {
                     return Err(duplicate_keys());

@@ -19,14 +19,13 @@ use crate::capacity::Op;
 use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, UpdateExpr};
 use crate::kv::KvWrite;
 use crate::limits::ITEM_SIZE_MAX_BYTES;
-use crate::model::{encode_item, item_size, item_to_json, validate_item, Item, KeySchema};
+use crate::model::{
+    encode_item, item_size, item_to_json, validate_item, validate_item_values, Item, KeySchema,
+};
 
-/// A parsed write condition (ConditionExpression or legacy Expected).
-pub(crate) fn parse_condition(
-    r: &Req<'_>,
-    ctx: &mut ExprCtx,
-    has_update: bool,
-) -> Result<Option<Condition>, ApiError> {
+/// A single-item write's expression and legacy parameters may not be mixed (DynamoDB's first
+/// check after the request's shape, before any value is looked at).
+pub(crate) fn condition_parameters(r: &Req<'_>, has_update: bool) -> Result<(), ApiError> {
     let mut expression = vec![("ConditionExpression", r.has("ConditionExpression"))];
     let mut legacy = vec![
         ("Expected", r.has("Expected")),
@@ -44,6 +43,15 @@ pub(crate) fn parse_condition(
         r.has("ExpressionAttributeNames"),
         r.has("ExpressionAttributeValues"),
     )?;
+    Ok(())
+}
+
+/// A parsed write condition (ConditionExpression or legacy Expected); call after
+/// [`condition_parameters`].
+pub(crate) fn parse_condition(
+    r: &Req<'_>,
+    ctx: &mut ExprCtx,
+) -> Result<Option<Condition>, ApiError> {
     if let Some(src) = r.str("ConditionExpression")? {
         return Ok(Some(ctx.condition(ExprKind::Condition, src)?));
     }
@@ -155,9 +163,15 @@ pub(crate) fn item_collection_metrics(r: &Req<'_>) -> Result<bool, ApiError> {
     Ok(r.enum_str("ReturnItemCollectionMetrics", &["SIZE", "NONE"])? == Some("SIZE"))
 }
 
-/// The `Key` parameter: exactly the key attributes, as the storage key.
-pub(crate) fn key_param(r: &Req<'_>, schema: &KeySchema) -> Result<(Item, Vec<u8>), ApiError> {
-    let key = r.item("Key")?.ok_or_else(|| Req::missing("Key"))?;
+/// The `Key` parameter's values, parsed and checked before the table is looked up (as DynamoDB
+/// validates a request's values before it looks for its table).
+pub(crate) fn key_item(r: &Req<'_>) -> Result<Item, ApiError> {
+    r.item("Key")?.ok_or_else(|| Req::missing("Key"))
+}
+
+/// The `Key` parameter ([`key_item`]) against the table's schema: exactly the key attributes,
+/// as the storage key.
+pub(crate) fn key_param(key: Item, schema: &KeySchema) -> Result<(Item, Vec<u8>), ApiError> {
     let k = schema.key_of(&key).map_err(|e| {
         // A Key parameter's empty key value is worded as "were invalid:" (an item's, as
         // PutItem reports it, as "are not valid.").
@@ -301,17 +315,19 @@ impl Tables {
     }
 
     pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
+        // The whole request is validated before the table is looked up, in DynamoDB's order.
         let name = r.req_str("TableName")?;
+        condition_parameters(r, false)?;
+        let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
         let rv = return_values(r, &["NONE", "ALL_OLD"])?;
+        validate_item_values(&item)?;
         let on_fail = return_old_on_failure(r)?;
         let cap = ReturnCapacity::parse(r)?;
         let metrics = item_collection_metrics(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
-        let cond = parse_condition(r, &mut ctx, false)?;
+        let cond = parse_condition(r, &mut ctx)?;
         ctx.finish()?;
         let t = self.table(name, "PutItem")?;
-        validate_item(&item, &t.schema)?;
         let key = t.schema.user_key(&item)?;
         self.check_index_keys(&t, &item)?;
 
@@ -343,6 +359,7 @@ impl Tables {
             r.has("ExpressionAttributeNames"),
             r.has("ExpressionAttributeValues"),
         )?;
+        let key_item = key_item(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
         let proj = parse_projection(r, &mut ctx)?;
         if ctx.values.is_some() {
@@ -355,7 +372,7 @@ impl Tables {
         let cap = ReturnCapacity::parse(r)?;
         let t = self.table(name, "GetItem")?;
         check_scalar_key_paths(&t, proj.iter().flat_map(|p| p.paths.iter()))?;
-        let (_, key) = key_param(r, &t.schema)?;
+        let (_, key) = key_param(key_item, &t.schema)?;
         // Reads need no lock: every write is atomic in the store, and a read sees the latest.
         let mut charge = self.admit(&t, Op::Read, &key)?;
         // Without a projection the item is returned whole, from its stored bytes.
@@ -377,15 +394,17 @@ impl Tables {
 
     pub(crate) fn delete_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let name = r.req_str("TableName")?;
+        condition_parameters(r, false)?;
+        let key_item = key_item(r)?;
         let rv = return_values(r, &["NONE", "ALL_OLD"])?;
         let on_fail = return_old_on_failure(r)?;
         let cap = ReturnCapacity::parse(r)?;
         let metrics = item_collection_metrics(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
-        let cond = parse_condition(r, &mut ctx, false)?;
+        let cond = parse_condition(r, &mut ctx)?;
         ctx.finish()?;
         let t = self.table(name, "DeleteItem")?;
-        let (_, key) = key_param(r, &t.schema)?;
+        let (_, key) = key_param(key_item, &t.schema)?;
 
         let mut charge = self.admit_write(&t, &key)?;
         let _lock = self.locks.lock_one(t.space(), &key);
@@ -411,6 +430,8 @@ impl Tables {
 
     pub(crate) fn update_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let name = r.req_str("TableName")?;
+        condition_parameters(r, true)?;
+        let key_item = key_item(r)?;
         let rv = return_values(
             r,
             &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
@@ -419,17 +440,19 @@ impl Tables {
         let cap = ReturnCapacity::parse(r)?;
         let metrics = item_collection_metrics(r)?;
         let mut ctx = ExprCtx::from_req(r)?;
-        let cond = parse_condition(r, &mut ctx, true)?;
+        // Legacy AttributeUpdates are checked before Expected, as DynamoDB orders them.
+        let legacy_update = match r.get("AttributeUpdates") {
+            Some(au) if !r.has("UpdateExpression") => Some(expr::convert_attribute_updates(au)?),
+            _ => None,
+        };
+        let cond = parse_condition(r, &mut ctx)?;
         let update: Option<UpdateExpr> = match r.str("UpdateExpression")? {
             Some(src) => Some(ctx.update(src)?),
-            None => match r.get("AttributeUpdates") {
-                Some(au) => Some(expr::convert_attribute_updates(au)?),
-                None => None,
-            },
+            None => legacy_update,
         };
         ctx.finish()?;
         let t = self.table(name, "UpdateItem")?;
-        let (key_item, key) = key_param(r, &t.schema)?;
+        let (key_item, key) = key_param(key_item, &t.schema)?;
         if let Some(u) = &update {
             check_key_untouched(u, &t.schema)?;
         }

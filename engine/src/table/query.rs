@@ -332,6 +332,20 @@ fn start_key(r: &Req<'_>, t: &Table, index: Option<&Index>) -> Result<Option<Vec
     Ok(Some(k))
 }
 
+/// An ExclusiveStartKey's values, checked before the table is looked up: an invalid one is
+/// "The provided starting key is invalid: …" whatever the table.
+fn start_key_values(r: &Req<'_>) -> Result<(), ApiError> {
+    match r.item("ExclusiveStartKey") {
+        Err(e) if e.code == crate::api::ErrorCode::ValidationException => {
+            Err(ApiError::validation(format!(
+                "The provided starting key is invalid: {}",
+                e.message
+            )))
+        }
+        other => other.map(|_| ()),
+    }
+}
+
 /// [`start_key`] for a Query, with DynamoDB's Query messages for a table's start key: other
 /// attributes than the key's are "invalid", a key attribute of the wrong type does "not match
 /// the schema".
@@ -440,32 +454,63 @@ impl Tables {
             r.has("ExpressionAttributeNames"),
             r.has("ExpressionAttributeValues"),
         )?;
+        // Everything that needs no table is checked before the table is looked up, in
+        // DynamoDB's order: the legacy filter, the start key's values, a key condition at all,
+        // then the expressions.
+        let legacy_filter = match r.get("QueryFilter") {
+            Some(qf) if !r.has("FilterExpression") => {
+                Some(expr::convert_filter(qf, conditional_operator(r)?)?)
+            }
+            _ => None,
+        };
+        start_key_values(r)?;
+        if !r.has("KeyConditionExpression") && !r.has("KeyConditions") {
+            return Err(ApiError::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        }
         let limit = parse_limit(r)?;
         let forward = r.bool("ScanIndexForward")?.unwrap_or(true);
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let key_expr = match r.str("KeyConditionExpression")? {
+            Some(src) => Some(ctx.condition(ExprKind::KeyCondition, src)?),
+            None => None,
+        };
+        let filter_expr = match r.str("FilterExpression")? {
+            Some(src) => Some(ctx.condition(ExprKind::Filter, src)?),
+            None => None,
+        };
+        let projection = parse_projection(r, &mut ctx)?;
+        ctx.finish()?;
+        let legacy_key = match (&key_expr, r.get("KeyConditions")) {
+            (None, Some(kc)) => {
+                expr::check_key_conditions(kc)?;
+                Some(kc)
+            }
+            _ => None,
+        };
+
         let t = self.table(name, "Query")?;
         let index = named_index(r, &t, consistent)?;
         let count_only = parse_select(r, index)?;
         let schema = index.map(|i| &i.schema).unwrap_or(&t.schema);
-        let mut ctx = ExprCtx::from_req(r)?;
         let sk_name = schema.sort.as_ref().map(|s| s.name.as_str());
-        let kq = if let Some(src) = r.str("KeyConditionExpression")? {
-            let c = ctx.condition(ExprKind::KeyCondition, src)?;
-            expr::analyze_key_condition(&c, &schema.partition.name, sk_name)?
-        } else if let Some(kc) = r.get("KeyConditions") {
-            expr::convert_key_conditions(kc, &schema.partition.name, sk_name)?
-        } else {
-            return Err(ApiError::validation(
-                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-            ));
+        let kq = match (&key_expr, legacy_key) {
+            (Some(c), _) => expr::analyze_key_condition(c, &schema.partition.name, sk_name)?,
+            (None, Some(kc)) => expr::convert_key_conditions(kc, &schema.partition.name, sk_name)?,
+            (None, None) => {
+                return Err(ApiError::validation(
+                    "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+                ))
+            }
         };
         kq.check_types(
             schema.partition.ty.as_str(),
             schema.sort.as_ref().map(|s| s.ty.as_str()),
         )?;
-        let filter = if let Some(src) = r.str("FilterExpression")? {
-            let f = ctx.condition(ExprKind::Filter, src)?;
+        let filter = if let Some(f) = filter_expr {
             let mut attrs = Vec::new();
             condition_attributes(&f, &mut attrs);
             if let Some(k) = attrs.into_iter().find(|a| schema.is_key_attribute(a)) {
@@ -483,12 +528,10 @@ impl Tables {
                     "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
                 )));
             }
-            expr::convert_filter(qf, conditional_operator(r)?)?
+            legacy_filter.flatten()
         } else {
             None
         };
-        let projection = parse_projection(r, &mut ctx)?;
-        ctx.finish()?;
         let mut filter_paths = Vec::new();
         if let Some(f) = &filter {
             condition_paths(f, &mut filter_paths);
@@ -637,6 +680,16 @@ impl Tables {
         let limit = parse_limit(r)?;
         let consistent = r.bool("ConsistentRead")?.unwrap_or(false);
         let cap = ReturnCapacity::parse(r)?;
+        // Everything that needs no table is checked before the table is looked up, in
+        // DynamoDB's order: the legacy filter, the start key's values, the segments, then the
+        // expressions.
+        let legacy_filter = match r.get("ScanFilter") {
+            Some(sf) if !r.has("FilterExpression") => {
+                expr::convert_filter(sf, conditional_operator(r)?)?
+            }
+            _ => None,
+        };
+        start_key_values(r)?;
         let segment = match (r.i64("Segment")?, r.i64("TotalSegments")?) {
             (None, None) => None,
             (Some(s), Some(n)) => {
@@ -682,19 +735,16 @@ impl Tables {
                 ))
             }
         };
-        let t = self.table(name, "Scan")?;
-        let index = named_index(r, &t, consistent)?;
-        let count_only = parse_select(r, index)?;
         let mut ctx = ExprCtx::from_req(r)?;
-        let filter = if let Some(src) = r.str("FilterExpression")? {
-            Some(ctx.condition(ExprKind::Filter, src)?)
-        } else if let Some(sf) = r.get("ScanFilter") {
-            expr::convert_filter(sf, conditional_operator(r)?)?
-        } else {
-            None
+        let filter = match r.str("FilterExpression")? {
+            Some(src) => Some(ctx.condition(ExprKind::Filter, src)?),
+            None => legacy_filter,
         };
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
+        let t = self.table(name, "Scan")?;
+        let index = named_index(r, &t, consistent)?;
+        let count_only = parse_select(r, index)?;
         let mut filter_paths = Vec::new();
         if let Some(f) = &filter {
             condition_paths(f, &mut filter_paths);

@@ -34,7 +34,7 @@ use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Projection, UpdateExpr};
 use crate::kv::KvWrite;
 use crate::limits::{TRANSACT_ACTIONS_MAX, TRANSACT_SIZE_MAX_BYTES, TRANSACT_TOKEN_TTL_SECS};
-use crate::model::{decode_item, encode_item, item_size, item_to_json, validate_item, Item};
+use crate::model::{decode_item, encode_item, item_size, item_to_json, validate_item_values, Item};
 
 /// Longest ClientRequestToken.
 const CLIENT_TOKEN_LEN_MAX: usize = 36;
@@ -236,7 +236,21 @@ fn multiple_operations() -> ApiError {
     ApiError::validation("Transaction request cannot include multiple operations on one item")
 }
 
-fn parse_action(tables: &Tables, v: &Value, index: usize) -> Result<Action, ApiError> {
+/// One action of a write transaction, checked as far as it can be without its table.
+struct Unbound<'a> {
+    name: &'a str,
+    kind: ActionKind,
+    /// The Put's item, or the other kinds' Key.
+    item: Item,
+    update: Option<UpdateExpr>,
+    cond: Option<Condition>,
+    return_old: bool,
+}
+
+/// An action's values and expressions, before any table is looked up (DynamoDB validates
+/// the whole request first: an invalid action naming a missing table is a
+/// ValidationException).
+fn parse_action(v: &Value, index: usize) -> Result<Unbound<'_>, ApiError> {
     let r = Req::new(v)?;
     let present: Vec<(ActionKind, &str)> = [
         (ActionKind::ConditionCheck, "ConditionCheck"),
@@ -260,6 +274,21 @@ fn parse_action(tables: &Tables, v: &Value, index: usize) -> Result<Action, ApiE
             lower(field)
         ))
     })?;
+    let item = if *kind == ActionKind::Put {
+        let item = ar.item("Item")?.ok_or_else(|| {
+            Req::missing_at(&format!("transactItems.{}.member.put.item", index + 1))
+        })?;
+        validate_item_values(&item)?;
+        item
+    } else {
+        ar.item("Key")?.ok_or_else(|| {
+            Req::missing_at(&format!(
+                "transactItems.{}.member.{}.key",
+                index + 1,
+                lower(field)
+            ))
+        })?
+    };
     let mut ctx = ExprCtx::from_req(&ar)?;
     let cond = match ar.str("ConditionExpression")? {
         Some(src) => Some(ctx.condition(ExprKind::Condition, src)?),
@@ -285,41 +314,40 @@ fn parse_action(tables: &Tables, v: &Value, index: usize) -> Result<Action, ApiE
     ctx.finish()?;
     let return_old = ar.enum_str("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])?
         == Some("ALL_OLD");
-    let table = tables.table(name, "TransactWriteItems")?;
-    let (key_item, key, item) = if *kind == ActionKind::Put {
-        let item = ar.item("Item")?.ok_or_else(|| {
-            Req::missing_at(&format!("transactItems.{}.member.put.item", index + 1))
-        })?;
-        validate_item(&item, &table.schema)?;
-        tables.check_index_keys(&table, &item)?;
-        (
-            table.schema.extract_key(&item)?,
-            table.schema.user_key(&item)?,
-            Some(item),
-        )
-    } else {
-        let k = ar.item("Key")?.ok_or_else(|| {
-            Req::missing_at(&format!(
-                "transactItems.{}.member.{}.key",
-                index + 1,
-                lower(field)
-            ))
-        })?;
-        let key = table.schema.key_of(&k)?;
-        (k, key, None)
-    };
-    if let Some(u) = &update {
-        check_key_untouched(u, &table.schema)?;
-    }
-    Ok(Action {
-        table,
+    Ok(Unbound {
+        name,
         kind: *kind,
-        key,
-        key_item,
         item,
         update,
         cond,
         return_old,
+    })
+}
+
+/// A parsed action against its table's schema.
+fn bind_action(tables: &Tables, a: Unbound<'_>) -> Result<Action, ApiError> {
+    let table = tables.table(a.name, "TransactWriteItems")?;
+    let (key_item, key, item) = if a.kind == ActionKind::Put {
+        let item = a.item;
+        let key = table.schema.user_key(&item)?;
+        tables.check_index_keys(&table, &item)?;
+        (table.schema.extract_key(&item)?, key, Some(item))
+    } else {
+        let key = table.schema.key_of(&a.item)?;
+        (a.item, key, None)
+    };
+    if let Some(u) = &a.update {
+        check_key_untouched(u, &table.schema)?;
+    }
+    Ok(Action {
+        table,
+        kind: a.kind,
+        key,
+        key_item,
+        item,
+        update: a.update,
+        cond: a.cond,
+        return_old: a.return_old,
     })
 }
 
@@ -358,8 +386,13 @@ impl Tables {
         let mut actions = Vec::with_capacity(list.len());
         let mut seen = HashSet::new();
         let mut total_size = 0usize;
-        for (i, v) in list.iter().enumerate() {
-            let a = parse_action(self, v, i)?;
+        let unbound = list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_action(v, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        for u in unbound {
+            let a = bind_action(self, u)?;
             if !seen.insert((a.table.space(), a.key.clone())) {
                 return Err(multiple_operations());
             }
@@ -549,8 +582,9 @@ impl Tables {
             key: Vec<u8>,
             projection: Option<Projection>,
         }
-        let mut gets = Vec::with_capacity(list.len());
-        let mut seen = HashSet::new();
+        // Every action's key and projection first, then the tables (DynamoDB validates the
+        // whole request before it looks any table up).
+        let mut parsed = Vec::with_capacity(list.len());
         for (i, v) in list.iter().enumerate() {
             let ir = Req::new(v)?;
             let g = ir
@@ -560,16 +594,21 @@ impl Tables {
             let name = gr.str("TableName")?.ok_or_else(|| {
                 Req::missing_at(&format!("transactItems.{}.member.get.tableName", i + 1))
             })?;
+            let k = gr.item("Key")?.ok_or_else(|| {
+                Req::missing_at(&format!("transactItems.{}.member.get.key", i + 1))
+            })?;
             let mut ctx = ExprCtx::from_req(&gr)?;
             let projection = match gr.str("ProjectionExpression")? {
                 Some(src) => Some(ctx.projection(src)?),
                 None => None,
             };
             ctx.finish()?;
+            parsed.push((name, k, projection));
+        }
+        let mut gets = Vec::with_capacity(list.len());
+        let mut seen = HashSet::new();
+        for (name, k, projection) in parsed {
             let table = self.table(name, "TransactGetItems")?;
-            let k = gr.item("Key")?.ok_or_else(|| {
-                Req::missing_at(&format!("transactItems.{}.member.get.key", i + 1))
-            })?;
             let key = table.schema.key_of(&k)?;
             if !seen.insert((table.space(), key.clone())) {
                 return Err(multiple_operations());
