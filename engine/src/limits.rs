@@ -20,6 +20,8 @@ pub const NUMBER_DIGITS_MAX: usize = 38;
 /// Table and index name length bounds.
 pub const TABLE_NAME_LEN_MIN: usize = 3;
 pub const TABLE_NAME_LEN_MAX: usize = 255;
+/// Length of the attribute name UpdateTimeToLive names, in characters.
+pub const TTL_ATTRIBUTE_NAME_LEN_MAX: usize = 255;
 /// Bytes of data a Query or Scan reads for one page, before filtering.
 pub const QUERY_PAGE_MAX_BYTES: usize = 1024 * 1024;
 /// BatchGetItem keys per request.

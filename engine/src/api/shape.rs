@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use super::request::Req;
 use super::ApiError;
-use crate::limits::{SCAN_TOTAL_SEGMENTS_MAX, TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN};
+use crate::limits::{
+    SCAN_TOTAL_SEGMENTS_MAX, TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN, TTL_ATTRIBUTE_NAME_LEN_MAX,
+};
 
 /// DynamoDB lists at most this many violations in one message.
 const MAX_REPORTED: usize = 10;
@@ -34,6 +36,22 @@ const SELECT: &[&str] = &[
     "ALL_PROJECTED_ATTRIBUTES",
 ];
 const BILLING_MODE: &[&str] = &["PROVISIONED", "PAY_PER_REQUEST"];
+/// A legacy condition's ComparisonOperator, in the order DynamoDB lists them.
+const COMPARISON_OPERATOR: &[&str] = &[
+    "IN",
+    "NULL",
+    "BETWEEN",
+    "LT",
+    "NOT_CONTAINS",
+    "EQ",
+    "GT",
+    "NOT_NULL",
+    "NE",
+    "LE",
+    "BEGINS_WITH",
+    "GE",
+    "CONTAINS",
+];
 
 /// Whether a TableName member may hold a table ARN instead of a name.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,9 +137,11 @@ impl<'r, 'a> Shape<'r, 'a> {
             self.length(s, k, len, 1, Some(TABLE_ARN_LEN_MAX));
             return Ok(());
         }
-        if !s
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+        // The pattern is `[a-zA-Z0-9_.-]+`: the empty name breaks it as well as the length.
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
         {
             self.violation(
                 Some(s),
@@ -139,15 +159,42 @@ impl<'r, 'a> Shape<'r, 'a> {
 
     fn enumerated(&mut self, k: &str, allowed: &[&str]) -> Result<(), ApiError> {
         if let Some(s) = self.r.str(k)? {
-            if !allowed.contains(&s) {
-                self.violation(
-                    Some(s),
-                    k,
-                    &format!(
-                        "Member must satisfy enum value set: [{}]",
-                        allowed.join(", ")
-                    ),
-                );
+            self.enum_value(s, k, allowed);
+        }
+        Ok(())
+    }
+
+    fn enum_value(&mut self, s: &str, path: &str, allowed: &[&str]) {
+        if !allowed.contains(&s) {
+            self.violation(
+                Some(s),
+                path,
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A legacy condition map (KeyConditions, QueryFilter, ScanFilter): each condition's
+    /// ComparisonOperator, reported at `<map>.<attribute>.member.comparisonOperator`. (Its
+    /// values are the operation's own checks.)
+    fn conditions(&mut self, k: &str) -> Result<(), ApiError> {
+        let Some(m) = self.r.object(k)? else {
+            return Ok(());
+        };
+        for (attr, spec) in m {
+            let path = format!("{}.{attr}.member.comparisonOperator", lower_first(k));
+            let op = spec
+                .as_object()
+                .and_then(|o| o.get("ComparisonOperator"))
+                .filter(|v| !v.is_null());
+            match op {
+                None => self.not_null(&path),
+                Some(Value::String(s)) => self.enum_value(s, &path, COMPARISON_OPERATOR),
+                // Another JSON type was the type check's to refuse.
+                Some(_) => {}
             }
         }
         Ok(())
@@ -229,6 +276,36 @@ impl<'r, 'a> Shape<'r, 'a> {
         Ok(())
     }
 
+    /// UpdateTimeToLive's TimeToLiveSpecification members. A missing specification is not in
+    /// DynamoDB's list (`{"TableName": "abc;"}` reports only the name's pattern); the
+    /// operation reports it when nothing here does.
+    fn ttl_specification(&mut self) -> Result<(), ApiError> {
+        let Some(spec) = self.r.object("TimeToLiveSpecification")? else {
+            return Ok(());
+        };
+        let spec = Req { obj: spec };
+        match spec.str("AttributeName")? {
+            None => self.not_null("timeToLiveSpecification.attributeName"),
+            Some(a) => {
+                // The empty name has a message of its own (`UpdateTimeToLive`), after this list.
+                let len = a.chars().count();
+                if len > TTL_ATTRIBUTE_NAME_LEN_MAX {
+                    self.length(
+                        a,
+                        "timeToLiveSpecification.attributeName",
+                        len,
+                        0,
+                        Some(TTL_ATTRIBUTE_NAME_LEN_MAX),
+                    );
+                }
+            }
+        }
+        if spec.get("Enabled").is_none() {
+            self.not_null("timeToLiveSpecification.enabled");
+        }
+        Ok(())
+    }
+
     fn finish(self) -> Result<(), ApiError> {
         match self.errors.len() {
             0 => Ok(()),
@@ -241,9 +318,41 @@ impl<'r, 'a> Shape<'r, 'a> {
     }
 }
 
+/// The TableName of a table-management call (CreateTable, DescribeTable, DeleteTable,
+/// UpdateTable, DescribeTimeToLive, UpdateTimeToLive). DynamoDB checks its presence and length
+/// before the constraint list, each with a message of its own (its pattern stays in the
+/// list); the data-plane calls report both in the list. A table ARN, where one is allowed,
+/// has its own bounds (see [`Shape::name`]).
+fn control_plane_table_name(r: &Req<'_>, arn: Arn) -> Result<(), ApiError> {
+    let Some(name) = r.str("TableName")? else {
+        return Err(ApiError::validation(
+            "The parameter 'TableName' is required but was not present in the request",
+        ));
+    };
+    if arn == Arn::Allowed && name.starts_with("arn:") {
+        return Ok(());
+    }
+    if out_of_bounds(
+        name.chars().count(),
+        TABLE_NAME_LEN_MIN,
+        Some(TABLE_NAME_LEN_MAX),
+    ) {
+        return Err(ApiError::validation(format!(
+            "TableName must be at least {TABLE_NAME_LEN_MIN} characters long and at most {TABLE_NAME_LEN_MAX} characters long"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the first validation pass of `operation` over its request (operations without one
 /// pass unchecked here).
 pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
+    match operation {
+        "CreateTable" => control_plane_table_name(r, Arn::NotAllowed)?,
+        "DescribeTable" | "DeleteTable" | "UpdateTable" | "DescribeTimeToLive"
+        | "UpdateTimeToLive" => control_plane_table_name(r, Arn::Allowed)?,
+        _ => {}
+    }
     let mut s = Shape::new(r);
     match operation {
         "GetItem" => {
@@ -297,26 +406,32 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
                 RETURN_VALUES_ON_FAILURE,
             )?;
         }
+        // Query's and Scan's orders are those of DynamoDB's recorded messages with more than
+        // ten violations (dynalite's "incorrect attributes" tests): which ten it lists depends
+        // on them.
         "Query" => {
-            s.int("Limit", 1, None)?;
-            s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
-            s.list("AttributesToGet", false, 1, Some(255))?;
             s.enumerated("Select", SELECT)?;
-            s.enumerated("ConditionalOperator", CONDITIONAL_OPERATOR)?;
-            s.table_name(Arn::Allowed)?;
             s.name("IndexName", false, Arn::NotAllowed)?;
+            s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
+            s.conditions("QueryFilter")?;
+            s.table_name(Arn::Allowed)?;
+            s.enumerated("ConditionalOperator", CONDITIONAL_OPERATOR)?;
+            s.list("AttributesToGet", false, 1, Some(255))?;
+            s.int("Limit", 1, None)?;
+            s.conditions("KeyConditions")?;
         }
         "Scan" => {
             let total_max = SCAN_TOTAL_SEGMENTS_MAX as i64;
-            s.int("Limit", 1, None)?;
-            s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
-            s.list("AttributesToGet", false, 1, Some(255))?;
-            s.int("Segment", 0, Some(total_max - 1))?;
             s.enumerated("Select", SELECT)?;
-            s.enumerated("ConditionalOperator", CONDITIONAL_OPERATOR)?;
-            s.int("TotalSegments", 1, Some(total_max))?;
-            s.table_name(Arn::Allowed)?;
             s.name("IndexName", false, Arn::NotAllowed)?;
+            s.int("TotalSegments", 1, Some(total_max))?;
+            s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
+            s.table_name(Arn::Allowed)?;
+            s.enumerated("ConditionalOperator", CONDITIONAL_OPERATOR)?;
+            s.conditions("ScanFilter")?;
+            s.int("Segment", 0, Some(total_max - 1))?;
+            s.int("Limit", 1, None)?;
+            s.list("AttributesToGet", false, 1, Some(255))?;
         }
         "BatchGetItem" => {
             s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
@@ -349,7 +464,15 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
             s.enumerated("BillingMode", BILLING_MODE)?;
             s.list("KeySchema", true, 1, Some(2))?;
         }
-        "DescribeTable" | "DeleteTable" => s.table_name(Arn::Allowed)?,
+        "ListTables" => {
+            s.name("ExclusiveStartTableName", false, Arn::NotAllowed)?;
+            s.int("Limit", 1, Some(100))?;
+        }
+        "DescribeTable" | "DeleteTable" | "DescribeTimeToLive" => s.table_name(Arn::Allowed)?,
+        "UpdateTimeToLive" => {
+            s.table_name(Arn::Allowed)?;
+            s.ttl_specification()?;
+        }
         "UpdateTable" => {
             s.table_name(Arn::Allowed)?;
             s.enumerated("BillingMode", BILLING_MODE)?;
@@ -399,8 +522,13 @@ mod tests {
         );
         let long = "a".repeat(256);
         assert_eq!(
-            message("DeleteTable", json!({ "TableName": long })),
+            message("DeleteItem", json!({ "TableName": long, "Key": {} })),
             format!("1 validation error detected: Value '{long}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to 255")
+        );
+        // The table-management calls name a bad length in words of their own.
+        assert_eq!(
+            message("DeleteTable", json!({ "TableName": long })),
+            "TableName must be at least 3 characters long and at most 255 characters long"
         );
     }
 
@@ -418,11 +546,11 @@ mod tests {
                 "Scan",
                 json!({"TableName": "tbl", "Limit": 0, "Segment": -1, "TotalSegments": 1000001, "Select": "SOME"})
             ),
-            "4 validation errors detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1; Value '-1' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0; Value 'SOME' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]; Value '1000001' at 'totalSegments' failed to satisfy constraint: Member must have value less than or equal to 1000000"
+            "4 validation errors detected: Value 'SOME' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]; Value '1000001' at 'totalSegments' failed to satisfy constraint: Member must have value less than or equal to 1000000; Value '-1' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0; Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
         );
         assert_eq!(
             message("Query", json!({"TableName": "tbl", "IndexName": "ix", "Limit": -5})),
-            "2 validation errors detected: Value '-5' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1; Value 'ix' at 'indexName' failed to satisfy constraint: Member must have length greater than or equal to 3"
+            "2 validation errors detected: Value 'ix' at 'indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value '-5' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
         );
         assert_eq!(
             message("PutItem", json!({"ReturnValuesOnConditionCheckFailure": "ALL_NEW"})),

@@ -543,3 +543,220 @@ fn requests_are_validated_before_their_table_is_looked_up() {
     assert_eq!(got["Item"]["t"], json!({"BOOL": true}));
     assert_eq!(got["Item"]["z"], json!({"NULL": true}));
 }
+
+#[test]
+fn table_management_calls_check_their_table_name_first() {
+    let db = db();
+    let long = "a".repeat(256);
+    let length = "TableName must be at least 3 characters long and at most 255 characters long";
+    let required = "The parameter 'TableName' is required but was not present in the request";
+    for op in [
+        "CreateTable",
+        "DescribeTable",
+        "DeleteTable",
+        "UpdateTable",
+        "DescribeTimeToLive",
+        "UpdateTimeToLive",
+    ] {
+        for (body, message) in [
+            (json!({}), required),
+            (json!({"TableName": ""}), length),
+            (json!({"TableName": "a;"}), length),
+            (json!({ "TableName": long }), length),
+        ] {
+            let e = call(&db, op, body.clone()).expect_err(op);
+            assert_eq!(e.code, ErrorCode::ValidationException, "{op} {body}");
+            assert_eq!(e.message, message, "{op} {body}");
+        }
+    }
+    // The name's pattern stays in the constraint list, and the data plane keeps the list
+    // for every rule.
+    let e = call(&db, "DescribeTable", json!({"TableName": "abc;"})).expect_err("pattern");
+    assert_eq!(e.message, "1 validation error detected: Value 'abc;' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
+    let e = call(&db, "Query", json!({"TableName": ""})).expect_err("query");
+    assert_eq!(e.message, "2 validation errors detected: Value '' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3");
+}
+
+#[test]
+fn update_time_to_live_reports_its_specification_as_dynamodb_does() {
+    let db = db();
+    create(&db, "ttl", false);
+    let cases = [
+        // A missing specification is not in DynamoDB's list.
+        (
+            json!({"TableName": "abc;"}),
+            "1 validation error detected: Value 'abc;' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        ),
+        (
+            json!({"TableName": "ttl"}),
+            "1 validation error detected: Value null at 'timeToLiveSpecification' failed to satisfy constraint: Member must not be null",
+        ),
+        (
+            json!({"TableName": "absent", "TimeToLiveSpecification": {}}),
+            "2 validation errors detected: Value null at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'timeToLiveSpecification.enabled' failed to satisfy constraint: Member must not be null",
+        ),
+        (
+            json!({"TableName": "absent", "TimeToLiveSpecification": {"AttributeName": "", "Enabled": true}}),
+            "TimeToLiveSpecification.AttributeName must be non empty",
+        ),
+    ];
+    for (body, message) in cases {
+        let e = call(&db, "UpdateTimeToLive", body.clone()).expect_err("invalid");
+        assert_eq!(e.code, ErrorCode::ValidationException, "{body}");
+        assert_eq!(e.message, message, "{body}");
+    }
+}
+
+#[test]
+fn key_condition_expression_shape_is_checked_before_the_table_lookup() {
+    let db = db();
+    let cases = [
+        ("attribute_type(a, :a)", "Invalid operator used in KeyConditionExpression: attribute_type"),
+        ("a > :a and b > :a or c > :a", "Invalid operator used in KeyConditionExpression: OR"),
+        ("a between size(b) and :a", "KeyConditionExpressions cannot contain nested operations"),
+        ("a.d > :a", "KeyConditionExpressions cannot have conditions on nested attributes"),
+        ("b > a", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
+        (":a > :b", "Invalid condition in KeyConditionExpression: No key attribute specified"),
+        ("b > :a and b < :a", "KeyConditionExpressions must only contain one condition per key"),
+        ("a = :a and b = :a and c = :a", "Conditions can be of length 1 or 2 only"),
+        (
+            "begins_with(:a, b)",
+            "Invalid condition in KeyConditionExpression: begins_with operator must have the key attribute as its first operand",
+        ),
+    ];
+    for (expr, message) in cases {
+        let mut body = json!({"TableName": "absent", "KeyConditionExpression": expr});
+        for (p, v) in [(":a", "S"), (":b", "T")] {
+            if expr.contains(p) {
+                body["ExpressionAttributeValues"][p] = json!({ "S": v });
+            }
+        }
+        let e = call(&db, "Query", body).expect_err(expr);
+        assert_eq!(e.code, ErrorCode::ValidationException, "{expr}");
+        assert_eq!(e.message, message, "{expr}");
+    }
+    // Only the schema's checks need the table: a well-formed condition on a missing table is
+    // ResourceNotFoundException even when it names no key attribute of any table.
+    let e = call(&db, "Query", json!({"TableName": "absent", "KeyConditionExpression": "z = :a", "ExpressionAttributeValues": {":a": {"S": "x"}}}))
+        .expect_err("missing table");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+}
+
+#[test]
+fn query_start_key_is_checked_around_the_key_conditions() {
+    let db = db();
+    create(&db, "ranged", true);
+    let no_key = json!({"z": {"ComparisonOperator": "NULL"}});
+    let on_pk = json!({"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}});
+    let cases = [
+        // Before the key conditions: the number of attributes, then the partition key.
+        (json!({}), &no_key, "The provided starting key is invalid"),
+        (
+            json!({"pk": {"S": "a"}}),
+            &no_key,
+            "The provided starting key is invalid",
+        ),
+        (
+            json!({"x": {"S": "a"}, "y": {"N": "1"}}),
+            &no_key,
+            "The provided starting key is invalid",
+        ),
+        (
+            json!({"pk": {"N": "1"}, "x": {"N": "1"}}),
+            &no_key,
+            "The provided key element does not match the schema",
+        ),
+        // A good partition key: the key conditions, then the sort key.
+        (
+            json!({"pk": {"S": "a"}, "sk": {"S": "1"}}),
+            &no_key,
+            "Query condition missed key schema element: pk",
+        ),
+        (
+            json!({"pk": {"S": "a"}, "sk": {"S": "1"}}),
+            &on_pk,
+            "The provided key element does not match the schema",
+        ),
+        (
+            json!({"pk": {"S": "a"}, "x": {"N": "1"}}),
+            &on_pk,
+            "The provided starting key is invalid",
+        ),
+    ];
+    for (esk, kc, message) in cases {
+        let body = json!({"TableName": "ranged", "ExclusiveStartKey": esk, "KeyConditions": kc});
+        let e = call(&db, "Query", body.clone()).expect_err("invalid start key");
+        assert_eq!(e.message, message, "{body}");
+    }
+}
+
+#[test]
+fn legacy_condition_operators_are_in_the_constraint_list_at_their_member_paths() {
+    let db = db();
+    let e = call(&db, "Query", json!({"TableName": "absent", "KeyConditions": {"a": {"ComparisonOperator": ""}}, "QueryFilter": {"b": {}}}))
+        .expect_err("query");
+    assert_eq!(e.message, "2 validation errors detected: Value null at 'queryFilter.b.member.comparisonOperator' failed to satisfy constraint: Member must not be null; Value '' at 'keyConditions.a.member.comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]");
+    let e = call(
+        &db,
+        "Scan",
+        json!({"TableName": "absent", "ScanFilter": {"b": {}}}),
+    )
+    .expect_err("scan");
+    assert_eq!(e.message, "1 validation error detected: Value null at 'scanFilter.b.member.comparisonOperator' failed to satisfy constraint: Member must not be null");
+    // DynamoDB lists ten violations; its order decides which.
+    let e = call(&db, "Scan", json!({"TableName": "abc;", "ReturnConsumedCapacity": "hi", "AttributesToGet": [], "IndexName": "abc;", "Segment": -1, "TotalSegments": -1, "Select": "hi", "Limit": -1, "ScanFilter": {"a": {}, "b": {"ComparisonOperator": ""}}, "ConditionalOperator": "AN"}))
+        .expect_err("eleven");
+    assert!(
+        e.message.starts_with("10 validation errors detected: "),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("attributesToGet"), "{}", e.message);
+}
+
+#[test]
+fn update_table_and_tagging_check_their_members_before_the_table() {
+    let db = db();
+    let e = call(&db, "UpdateTable", json!({"TableName": "absent", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "ix1"}}, {"Delete": {"IndexName": "ix1"}}]}))
+        .expect_err("repeated");
+    assert_eq!(e.code, ErrorCode::ValidationException);
+    assert_eq!(e.message, "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: ix1");
+    for op in ["TagResource", "UntagResource", "ListTagsOfResource"] {
+        let e = call(&db, op, json!({})).expect_err(op);
+        assert_eq!(e.message, "Invalid TableArn", "{op}");
+    }
+    let short = "arn:aws:dynamodb:us-east-1:000000000000:table/ab";
+    for (op, body) in [
+        ("TagResource", json!({"ResourceArn": short, "Tags": []})),
+        (
+            "UntagResource",
+            json!({"ResourceArn": short, "TagKeys": []}),
+        ),
+    ] {
+        let e = call(&db, op, body).expect_err(op);
+        assert_eq!(
+            e.message,
+            format!("Invalid TableArn: Invalid ResourceArn provided as input {short}"),
+            "{op}"
+        );
+    }
+    let absent = "arn:aws:dynamodb:us-east-1:000000000000:table/absent";
+    let e = call(
+        &db,
+        "UntagResource",
+        json!({"ResourceArn": absent, "TagKeys": ["k"]}),
+    )
+    .expect_err("untag");
+    assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
+    assert_eq!(e.message, "Requested resource not found");
+    let e = call(
+        &db,
+        "TagResource",
+        json!({"ResourceArn": absent, "Tags": [{"Key": "k", "Value": "v"}]}),
+    )
+    .expect_err("tag");
+    assert_eq!(
+        e.message,
+        format!("Requested resource not found: ResourcArn: {absent} not found")
+    );
+}

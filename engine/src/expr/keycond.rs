@@ -174,18 +174,26 @@ fn collect(c: &Condition, out: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
     Ok(())
 }
 
+/// The checks of the key conditions (in legacy form) that need no key schema: each term's
+/// operator against its values, then their number. DynamoDB makes them before it looks the
+/// table up.
+pub(crate) fn check_terms(terms: &[KeyTerm]) -> Result<(), ExprError> {
+    for t in terms {
+        validate_comparison(t.op, &t.values)?;
+    }
+    if terms.is_empty() || terms.len() > 2 {
+        return Err(ExprError::new("Conditions can be of length 1 or 2 only"));
+    }
+    Ok(())
+}
+
 /// The checks shared by KeyConditionExpression and KeyConditions once both are in legacy form.
 pub(crate) fn key_query_from_terms(
     terms: Vec<KeyTerm>,
     partition_key: &str,
     sort_key: Option<&str>,
 ) -> Result<KeyQuery, ExprError> {
-    for t in &terms {
-        validate_comparison(t.op, &t.values)?;
-    }
-    if terms.is_empty() || terms.len() > 2 {
-        return Err(ExprError::new("Conditions can be of length 1 or 2 only"));
-    }
+    check_terms(&terms)?;
     let unsupported = || ExprError::new("Query key condition not supported");
     // DynamoDB's order: more conditions than key attributes, then a missing partition key,
     // then a condition on something other than the sort key names the sort key as missing.
@@ -252,6 +260,18 @@ pub(crate) fn key_query_from_terms(
     }
     let partition = partition.ok_or_else(unsupported)?;
     Ok(KeyQuery { partition, sort })
+}
+
+/// The checks of [`analyze_key_condition`] that need no key schema: the condition's shape
+/// (only `=`, `<`, `<=`, `>`, `>=`, BETWEEN and begins_with joined by AND; one plain
+/// attribute per condition, first in BETWEEN and begins_with; no function operands; one
+/// condition per attribute), then [`check_terms`]. DynamoDB reports these before it looks the
+/// table up, so a malformed KeyConditionExpression on a missing table is a
+/// ValidationException, not ResourceNotFoundException.
+pub fn check_key_condition(cond: &Condition) -> Result<(), ExprError> {
+    let mut terms = Vec::new();
+    collect(cond, &mut terms)?;
+    check_terms(&terms)
 }
 
 /// Analyzes a parsed KeyConditionExpression for a table (or index) whose key attributes are

@@ -9,7 +9,7 @@ use super::ast::{
     CmpOp, Condition, Operand, Path, Projection, SetValue, UpdateExpr, UpdateOperand, Value,
 };
 use super::eval::compare_values;
-use super::keycond::{key_query_from_terms, KeyQuery, KeyTerm};
+use super::keycond::{check_terms, key_query_from_terms, KeyQuery, KeyTerm};
 use super::ExprError;
 use crate::model::AttributeValue;
 
@@ -371,11 +371,7 @@ pub fn convert_key_conditions(
 /// The checks of [`convert_key_conditions`] that need no key schema (each condition's operator
 /// and values, and their number), which DynamoDB makes before it looks the table up.
 pub fn check_key_conditions(key_conditions: &Json) -> Result<(), ExprError> {
-    let terms = key_terms(key_conditions)?;
-    if terms.is_empty() || terms.len() > 2 {
-        return Err(ExprError::new("Conditions can be of length 1 or 2 only"));
-    }
-    Ok(())
+    check_terms(&key_terms(key_conditions)?)
 }
 
 fn key_terms(key_conditions: &Json) -> Result<Vec<KeyTerm>, ExprError> {

@@ -35,7 +35,7 @@ pub use ast::{
     UpdateOperand, Value,
 };
 pub use eval::{eval_condition, values_equal};
-pub use keycond::{analyze_key_condition, KeyQuery, SortCondition};
+pub use keycond::{analyze_key_condition, check_key_condition, KeyQuery, SortCondition};
 pub use legacy::{
     check_expression_parameters, check_key_conditions, convert_attribute_updates,
     convert_attributes_to_get, convert_expected, convert_filter, convert_key_conditions,

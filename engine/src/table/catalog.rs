@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::index::{self, IndexDesc, IndexSpec, GSI_PER_TABLE_MAX, LSI_PER_TABLE_MAX};
 use super::streams::{label_of, parse_stream_spec, StreamDesc};
-use super::{storage, Index, Table, Tables};
+use super::{resource_not_found, storage, Index, Table, Tables};
 use crate::api::request::{constraint, Req};
 use crate::api::{ApiError, ErrorCode};
 use crate::kv::{Kv, KvWrite, SpaceId, SYSTEM_SPACE};
@@ -41,8 +41,6 @@ const TAG_KEY_LEN_MAX: usize = 128;
 const TAG_VALUE_LEN_MAX: usize = 256;
 /// Tags on one resource.
 const TAGS_PER_RESOURCE_MAX: usize = 50;
-/// TTL attribute name length.
-const TTL_ATTRIBUTE_NAME_LEN_MAX: usize = 255;
 
 /// What the catalog stores of a table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -1078,25 +1076,10 @@ impl Tables {
     }
 
     pub(crate) fn list_tables(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let limit = r.i64("Limit")?.unwrap_or(100);
-        if limit < 1 {
-            return Err(constraint(
-                &limit.to_string(),
-                "limit",
-                "Member must have value greater than or equal to 1",
-            ));
-        }
-        if limit > 100 {
-            return Err(constraint(
-                &limit.to_string(),
-                "limit",
-                "Member must have value less than or equal to 100",
-            ));
-        }
+        // Limit's bounds (1–100) and ExclusiveStartTableName's form are checked with the
+        // other constraints (`api::shape`).
+        let limit = r.i64("Limit")?.unwrap_or(100).clamp(1, 100);
         let start = r.str("ExclusiveStartTableName")?;
-        if let Some(s) = start {
-            validate_table_name(s, "exclusiveStartTableName")?;
-        }
         let catalog = self.catalog.read();
         let mut names = catalog
             .keys()
@@ -1283,57 +1266,20 @@ impl Tables {
         Ok(json!({"TableDescription": desc}))
     }
 
-    /// The table a `ResourceArn` names.
-    fn table_by_arn(&self, arn: &str) -> Result<Arc<Table>, ApiError> {
-        if arn.is_empty() || arn.len() > 1011 {
-            return Err(constraint(
-                arn,
-                "resourceArn",
-                if arn.is_empty() {
-                    "Member must have length greater than or equal to 1"
-                } else {
-                    "Member must have length less than or equal to 1011"
-                },
-            ));
+    /// The table a checked `ResourceArn` names (`None`: no such table here, including one of
+    /// another region or account).
+    fn table_by_arn(&self, arn: &TableArn<'_>) -> Option<Arc<Table>> {
+        if arn.region != self.opts.region || arn.account != self.opts.account_id {
+            return None;
         }
-        let malformed = || {
-            ApiError::validation(format!(
-                "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
-            ))
-        };
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [prefix, _partition, service, region, account, resource] = parts.as_slice() else {
-            return Err(malformed());
-        };
-        if *prefix != "arn" || *service != "dynamodb" {
-            return Err(malformed());
-        }
-        let name = resource.strip_prefix("table/").ok_or_else(malformed)?;
-        // A name no table can have (too short, too long, other characters) is a malformed
-        // ARN, not a missing table.
-        if name.len() < 3
-            || name.len() > 255
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        {
-            return Err(malformed());
-        }
-        let not_found = || {
-            ApiError::not_found(format!(
-                "Requested resource not found: ResourcArn: {arn} not found"
-            ))
-        };
-        if *region != self.opts.region || *account != self.opts.account_id {
-            return Err(not_found());
-        }
-        self.catalog.read().get(name).cloned().ok_or_else(not_found)
+        self.catalog.read().get(arn.name).cloned()
     }
 
     pub(crate) fn tag_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let arn = r.req_str("ResourceArn")?;
+        let arn = resource_arn(r)?;
         let list = r.array("Tags")?.ok_or_else(|| Req::missing("Tags"))?;
         let tags = parse_tags(list, "tags")?;
+        let arn = TableArn::parse(arn)?;
         if tags.is_empty() {
             // DynamoDB's words, spelling included.
             return Err(ApiError::validation(
@@ -1341,7 +1287,9 @@ impl Tables {
             ));
         }
         let _guard = self.catalog_lock.lock();
-        let t = self.table_by_arn(arn)?;
+        let t = self
+            .table_by_arn(&arn)
+            .ok_or_else(|| arn_not_found(arn.arn))?;
         let set = tags.iter().rev().find(|(k, _)| k == PARTITIONING_TAG);
         partitioning_tag_unchanged(&t.desc, set.map(|(_, v)| v.as_str()), false)?;
         let mut d = t.desc.clone();
@@ -1355,7 +1303,7 @@ impl Tables {
     }
 
     pub(crate) fn untag_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let arn = r.req_str("ResourceArn")?;
+        let arn = resource_arn(r)?;
         let keys = r.array("TagKeys")?.ok_or_else(|| Req::missing("TagKeys"))?;
         let mut names = Vec::with_capacity(keys.len());
         for k in keys {
@@ -1364,6 +1312,7 @@ impl Tables {
                 other => return Err(Req::type_error(other, "String")),
             }
         }
+        let arn = TableArn::parse(arn)?;
         if names.is_empty() {
             return Err(ApiError::validation(
                 "Atleast one Tag Key needs to be provided as Input.",
@@ -1380,7 +1329,9 @@ impl Tables {
             )));
         }
         let _guard = self.catalog_lock.lock();
-        let t = self.table_by_arn(arn)?;
+        // Unlike TagResource and ListTagsOfResource, DynamoDB's UntagResource does not name
+        // the ARN when the table is missing.
+        let t = self.table_by_arn(&arn).ok_or_else(resource_not_found)?;
         partitioning_tag_unchanged(&t.desc, None, names.iter().any(|k| k == PARTITIONING_TAG))?;
         let mut d = t.desc.clone();
         for k in &names {
@@ -1392,8 +1343,10 @@ impl Tables {
     }
 
     pub(crate) fn list_tags_of_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let arn = r.req_str("ResourceArn")?;
-        let t = self.table_by_arn(arn)?;
+        let arn = TableArn::parse(resource_arn(r)?)?;
+        let t = self
+            .table_by_arn(&arn)
+            .ok_or_else(|| arn_not_found(arn.arn))?;
         let tags: Vec<Value> = t
             .desc
             .tags
@@ -1415,15 +1368,11 @@ impl Tables {
         let enabled = sr
             .bool("Enabled")?
             .ok_or_else(|| Req::missing_at("timeToLiveSpecification.enabled"))?;
-        if attr.is_empty() || attr.len() > TTL_ATTRIBUTE_NAME_LEN_MAX {
-            return Err(constraint(
-                attr,
-                "timeToLiveSpecification.attributeName",
-                &if attr.is_empty() {
-                    "Member must have length greater than or equal to 1".to_string()
-                } else {
-                    format!("Member must have length less than or equal to {TTL_ATTRIBUTE_NAME_LEN_MAX}")
-                },
+        // DynamoDB's own message, after the constraint list (`api::shape`), which holds the
+        // name's upper bound.
+        if attr.is_empty() {
+            return Err(ApiError::validation(
+                "TimeToLiveSpecification.AttributeName must be non empty",
             ));
         }
         let _guard = self.catalog_lock.lock();
@@ -1515,6 +1464,75 @@ enum GsiUpdate {
     Delete(String),
 }
 
+/// The ResourceArn of a tagging call. DynamoDB reports a missing one before any other
+/// member (even a missing Tags list), and in these words.
+fn resource_arn<'a>(r: &Req<'a>) -> Result<&'a str, ApiError> {
+    r.str("ResourceArn")?
+        .ok_or_else(|| ApiError::validation("Invalid TableArn"))
+}
+
+/// TagResource's and ListTagsOfResource's words for a table ARN that names no table here.
+fn arn_not_found(arn: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Requested resource not found: ResourcArn: {arn} not found"
+    ))
+}
+
+/// A `ResourceArn` of the form `arn:<partition>:dynamodb:<region>:<account>:table/<name>`.
+struct TableArn<'a> {
+    arn: &'a str,
+    region: &'a str,
+    account: &'a str,
+    name: &'a str,
+}
+
+impl<'a> TableArn<'a> {
+    /// Checks the ARN's length and form, which need no table: DynamoDB reports them before
+    /// an empty tag list and before looking the table up.
+    fn parse(arn: &'a str) -> Result<TableArn<'a>, ApiError> {
+        if arn.is_empty() || arn.len() > 1011 {
+            return Err(constraint(
+                arn,
+                "resourceArn",
+                if arn.is_empty() {
+                    "Member must have length greater than or equal to 1"
+                } else {
+                    "Member must have length less than or equal to 1011"
+                },
+            ));
+        }
+        let malformed = || {
+            ApiError::validation(format!(
+                "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+            ))
+        };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, _partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(malformed());
+        };
+        if *prefix != "arn" || *service != "dynamodb" {
+            return Err(malformed());
+        }
+        let name = resource.strip_prefix("table/").ok_or_else(malformed)?;
+        // A name no table can have (too short, too long, other characters) is a malformed
+        // ARN, not a missing table.
+        if name.len() < 3
+            || name.len() > 255
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err(malformed());
+        }
+        Ok(TableArn {
+            arn,
+            region,
+            account,
+            name,
+        })
+    }
+}
+
 fn parse_gsi_updates(r: &Req<'_>) -> Result<Vec<GsiUpdate>, ApiError> {
     let Some(list) = r.array("GlobalSecondaryIndexUpdates")? else {
         return Ok(Vec::new());
@@ -1554,6 +1572,20 @@ fn parse_gsi_updates(r: &Req<'_>) -> Result<Vec<GsiUpdate>, ApiError> {
             out.push(GsiUpdate::Delete(name_of(o, "delete")?));
         }
     }
+    // Needs no table: DynamoDB reports it before looking the table up.
+    let mut named: Vec<&str> = Vec::with_capacity(out.len());
+    for u in &out {
+        let n = match u {
+            GsiUpdate::Create(spec) => spec.name.as_str(),
+            GsiUpdate::Update(n, _) | GsiUpdate::Delete(n) => n.as_str(),
+        };
+        if named.contains(&n) {
+            return Err(invalid(format!(
+                "Only one global secondary index update per index is allowed simultaneously. Index: {n}"
+            )));
+        }
+        named.push(n);
+    }
     Ok(out)
 }
 
@@ -1569,19 +1601,6 @@ impl Tables {
     ) -> Result<(Option<IndexDesc>, Vec<IndexDesc>), ApiError> {
         if updates.is_empty() {
             return Ok((None, Vec::new()));
-        }
-        let mut named: Vec<&str> = Vec::with_capacity(updates.len());
-        for u in &updates {
-            let n = match u {
-                GsiUpdate::Create(spec) => spec.name.as_str(),
-                GsiUpdate::Update(n, _) | GsiUpdate::Delete(n) => n.as_str(),
-            };
-            if named.contains(&n) {
-                return Err(invalid(format!(
-                    "Only one global secondary index update per index is allowed simultaneously. Index: {n}"
-                )));
-            }
-            named.push(n);
         }
         let online = updates
             .iter()

@@ -21,7 +21,7 @@ use crate::capacity::Op;
 use crate::expr::{self, Condition, ExprKind, Operand, Projection, SortCondition};
 use crate::key::routing_hash;
 use crate::limits::{QUERY_PAGE_MAX_BYTES, SCAN_TOTAL_SEGMENTS_MAX};
-use crate::model::{decode_item, item_size, AttributeValue, Item};
+use crate::model::{decode_item, item_size, AttributeValue, Item, KeyAttr, KeySchema};
 
 /// The smallest byte string greater than every string with this prefix (None: no such bound).
 pub(crate) fn prefix_successor(p: &[u8]) -> Option<Vec<u8>> {
@@ -248,15 +248,25 @@ fn parse_select(r: &Req<'_>, index: Option<&Index>) -> Result<bool, ApiError> {
         (Some("ALL_PROJECTED_ATTRIBUTES"), Some(p)) => Err(ApiError::validation(format!(
             "Cannot specify the {p} when choosing to get ALL_PROJECTED_ATTRIBUTES"
         ))),
-        (Some("ALL_ATTRIBUTES"), None)
-            if index.is_some_and(|i| i.desc.global && !i.projects_all()) =>
+        (s, _) => Ok(s == Some("COUNT")),
+    }
+}
+
+/// Select ALL_ATTRIBUTES on a global index that does not project every attribute. DynamoDB
+/// checks it last, after the start key, the key conditions and the filter.
+fn check_select_all_on_global_index(r: &Req<'_>, index: Option<&Index>) -> Result<(), ApiError> {
+    match index {
+        Some(ix)
+            if ix.desc.global
+                && !ix.projects_all()
+                && r.str("Select")? == Some("ALL_ATTRIBUTES") =>
         {
-            let name = index.map(Index::name).unwrap_or_default();
             Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its projection type is not ALL"
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                ix.name()
             )))
         }
-        (s, _) => Ok(s == Some("COUNT")),
+        _ => Ok(()),
     }
 }
 
@@ -346,24 +356,70 @@ fn start_key_values(r: &Req<'_>) -> Result<(), ApiError> {
     }
 }
 
-/// [`start_key`] for a Query, with DynamoDB's Query messages for a table's start key: other
-/// attributes than the key's are "invalid", a key attribute of the wrong type does "not match
-/// the schema".
-fn query_start_key(
-    r: &Req<'_>,
-    t: &Table,
-    index: Option<&Index>,
-) -> Result<Option<Vec<u8>>, ApiError> {
-    if index.is_none() {
-        if let Some(esk) = r.item("ExclusiveStartKey")? {
-            let names = t.schema.names();
-            if esk.len() != names.len() || names.iter().any(|n| !esk.contains_key(*n)) {
-                return Err(ApiError::validation("The provided starting key is invalid"));
-            }
-            return Ok(Some(t.schema.key_of(&esk)?));
+/// The attributes a Query's start key must hold: the table's key attributes and, for an
+/// index read, the index's.
+fn start_key_attribute_count(base: &KeySchema, schema: &KeySchema) -> usize {
+    base.names().len()
+        + schema
+            .names()
+            .iter()
+            .filter(|n| !base.is_key_attribute(n))
+            .count()
+}
+
+fn typed_as(v: &AttributeValue, a: &KeyAttr) -> bool {
+    v.type_descriptor() == a.ty.as_str()
+}
+
+/// The checks of a Query's ExclusiveStartKey that DynamoDB makes before the key conditions,
+/// against the queried key schema (`schema`, the table's `base` or an index's): the number of
+/// attributes and the partition key ("invalid" when either is wrong or missing; "does not
+/// match the schema" when the partition key has another type). The rest follows the key
+/// conditions ([`query_start_key_rest`]).
+fn query_start_key_head(r: &Req<'_>, base: &KeySchema, schema: &KeySchema) -> Result<(), ApiError> {
+    let Some(esk) = r.item("ExclusiveStartKey")? else {
+        return Ok(());
+    };
+    let invalid = || ApiError::validation("The provided starting key is invalid");
+    if esk.len() != start_key_attribute_count(base, schema) {
+        return Err(invalid());
+    }
+    let pk = esk.get(&schema.partition.name).ok_or_else(invalid)?;
+    if !typed_as(pk, &schema.partition) {
+        return Err(ApiError::validation(
+            "The provided key element does not match the schema",
+        ));
+    }
+    Ok(())
+}
+
+/// The rest of [`query_start_key_head`]'s checks, after the key conditions: the queried sort
+/// key ("invalid" when missing, "does not match the schema" when of another type), then, for
+/// an index read, the table's key attributes ("The provided starting key is invalid: The
+/// provided key element does not match the schema" for either).
+fn query_start_key_rest(r: &Req<'_>, base: &KeySchema, schema: &KeySchema) -> Result<(), ApiError> {
+    let Some(esk) = r.item("ExclusiveStartKey")? else {
+        return Ok(());
+    };
+    if let Some(sk) = &schema.sort {
+        let v = esk
+            .get(&sk.name)
+            .ok_or_else(|| ApiError::validation("The provided starting key is invalid"))?;
+        if !typed_as(v, sk) {
+            return Err(ApiError::validation(
+                "The provided key element does not match the schema",
+            ));
         }
     }
-    start_key(r, t, index)
+    let base_key = std::iter::once(&base.partition).chain(base.sort.as_ref());
+    for a in base_key.filter(|a| !schema.is_key_attribute(&a.name)) {
+        if !esk.get(&a.name).is_some_and(|v| typed_as(v, a)) {
+            return Err(ApiError::validation(
+                "The provided starting key is invalid: The provided key element does not match the schema",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every top-level attribute a condition reads.
@@ -456,7 +512,7 @@ impl Tables {
         )?;
         // Everything that needs no table is checked before the table is looked up, in
         // DynamoDB's order: the legacy filter, the start key's values, a key condition at all,
-        // then the expressions.
+        // then the expressions and the key condition's shape.
         let legacy_filter = match r.get("QueryFilter") {
             Some(qf) if !r.has("FilterExpression") => {
                 Some(expr::convert_filter(qf, conditional_operator(r)?)?)
@@ -485,6 +541,10 @@ impl Tables {
         let projection = parse_projection(r, &mut ctx)?;
         ctx.finish()?;
         let legacy_key = match (&key_expr, r.get("KeyConditions")) {
+            (Some(c), _) => {
+                expr::check_key_condition(c)?;
+                None
+            }
             (None, Some(kc)) => {
                 expr::check_key_conditions(kc)?;
                 Some(kc)
@@ -492,11 +552,15 @@ impl Tables {
             _ => None,
         };
 
+        // Then, against the schema: the index, Select, the start key's size and partition
+        // key, the key conditions, the filter's key attributes, the rest of the start key, and
+        // Select ALL_ATTRIBUTES on a global index (the order dynalite's recorded cases show).
         let t = self.table(name, "Query")?;
         let index = named_index(r, &t, consistent)?;
         let count_only = parse_select(r, index)?;
         let schema = index.map(|i| &i.schema).unwrap_or(&t.schema);
         let sk_name = schema.sort.as_ref().map(|s| s.name.as_str());
+        query_start_key_head(r, &t.schema, schema)?;
         let kq = match (&key_expr, legacy_key) {
             (Some(c), _) => expr::analyze_key_condition(c, &schema.partition.name, sk_name)?,
             (None, Some(kc)) => expr::convert_key_conditions(kc, &schema.partition.name, sk_name)?,
@@ -532,6 +596,14 @@ impl Tables {
         } else {
             None
         };
+        query_start_key_rest(r, &t.schema, schema)?;
+        // What is left of a table's start key to refuse (its values' sizes) keeps Query's bare
+        // messages.
+        let start = match (index, r.item("ExclusiveStartKey")?) {
+            (None, Some(esk)) => Some(t.schema.key_of(&esk)?),
+            _ => start_key(r, &t, index)?,
+        };
+        check_select_all_on_global_index(r, index)?;
         let mut filter_paths = Vec::new();
         if let Some(f) = &filter {
             condition_paths(f, &mut filter_paths);
@@ -601,7 +673,7 @@ impl Tables {
                 }
             },
         };
-        if let Some(k) = query_start_key(r, &t, index)? {
+        if let Some(k) = start {
             // DynamoDB's order and words: the start key's sort key against the range
             // condition first, then its partition key against the queried one.
             if let (Some(_), Some(sk)) = (&kq.sort, &schema.sort) {
@@ -745,6 +817,7 @@ impl Tables {
         let t = self.table(name, "Scan")?;
         let index = named_index(r, &t, consistent)?;
         let count_only = parse_select(r, index)?;
+        check_select_all_on_global_index(r, index)?;
         let mut filter_paths = Vec::new();
         if let Some(f) = &filter {
             condition_paths(f, &mut filter_paths);

@@ -183,11 +183,11 @@ fn create_table_rejects_what_dynamodb_rejects() {
         ),
         (
             json!({"TableName": "ab", "KeySchema": [h("a")], "AttributeDefinitions": [s("a")], "BillingMode": "PAY_PER_REQUEST"}),
-            "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3",
+            "TableName must be at least 3 characters long and at most 255 characters long",
         ),
         (
             json!({"KeySchema": [h("a")], "AttributeDefinitions": [s("a")]}),
-            "1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null",
+            "The parameter 'TableName' is required but was not present in the request",
         ),
         (
             json!({"TableName": "tbl", "KeySchema": [h("a")], "AttributeDefinitions": [s("a")], "BillingMode": "FREE"}),
