@@ -4,6 +4,8 @@
 # THREADS may be a comma-separated list (each server is measured at every connection count).
 # BENCH and HASHLOG override the client and server binaries (e.g. to compare builds).
 # ONLY=REGEX measures only the servers whose label matches (e.g. ONLY='hashlog|dynalite').
+# CLIENT_THREADS=K drives the connections from K event-loop threads (hashlog-bench http
+# --client-threads) instead of one blocking thread per connection.
 # The last two columns are CPU time per operation of the client and of the server process.
 # Peers are looked up in $PEERS (default /tmp/peers), installed with:
 #   cargo install dynoxide-rs --root $PEERS/dx
@@ -31,7 +33,7 @@ run() { # label port command...
   if wait_port "$port"; then
     sleep 0.5
     for t in ${THREADS//,/ }; do
-      "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$t" --ops "$OPS" --keys 5000 --server-pid "$pid" || echo "| $label | failed | $t | | | | | | | |"
+      "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$t" ${CLIENT_THREADS:+--client-threads "$CLIENT_THREADS"} --ops "$OPS" --keys 5000 --server-pid "$pid" || echo "| $label | failed | $t | | | | | | | |"
     done
   else
     echo "| $label | did not start | | | | | | | | |"
@@ -40,7 +42,7 @@ run() { # label port command...
   wait "$pid" 2>/dev/null || true
 }
 
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items"
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items; client: $([ -n "${CLIENT_THREADS:-}" ] && echo "$CLIENT_THREADS event-loop thread(s)" || echo "one blocking thread per connection")"
 echo "| server | op | connections | ops/s | p50 µs | p99 µs | p99.9 µs | errors | client CPU µs/op | server CPU µs/op |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 # --capacity off: the peers enforce no capacity (as DynamoDB Local); a new on-demand table

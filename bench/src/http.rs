@@ -10,7 +10,7 @@
 //! `Item` and a Query's a `Count` of at least one (the put phase loaded every key); anything
 //! else counts as an error.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,16 +23,20 @@ use serde_json::{json, Value};
 
 pub struct Conn {
     host: String,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    stream: TcpStream,
     /// The server said it closes the connection after its answer (`Connection: close`, or
     /// HTTP/1.0 without keep-alive): the next request opens a new one, as any client would.
     closing: bool,
-    /// Reused buffers: the request being sent, a response header line, the response body.
+    /// Reused buffers: the request being sent, bytes read and not yet parsed, one read's
+    /// bytes, the last response's body.
     req: Vec<u8>,
-    line: Vec<u8>,
+    rbuf: Vec<u8>,
+    tmp: Vec<u8>,
     body: Vec<u8>,
 }
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
 
 fn addr_of(endpoint: &str) -> Result<String, String> {
     let rest = endpoint
@@ -74,6 +78,127 @@ fn parse_usize(b: &[u8], radix: u32) -> Option<usize> {
         .and_then(|s| usize::from_str_radix(s, radix).ok())
 }
 
+/// Writes a DynamoDB request (headers and body) into `out`.
+fn write_request(out: &mut Vec<u8>, host: &str, op: &str, body: &[u8]) -> Result<(), String> {
+    out.clear();
+    write!(
+        out,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.{op}\r\n\
+         X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// One HTTP/1.1 response read from the front of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+struct Parsed {
+    status: u16,
+    /// Bytes of the buffer the response took.
+    consumed: usize,
+    /// The server closes the connection after it.
+    closing: bool,
+}
+
+/// The line starting at `*at` (without its `\n`), moving `*at` past it; `None` while the
+/// buffer does not hold the whole line.
+fn next_line<'b>(buf: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
+    let rest = buf.get(*at..)?;
+    let n = rest.iter().position(|b| *b == b'\n')?;
+    *at += n + 1;
+    Some(&rest[..n])
+}
+
+/// Parses the response at the start of `buf`, its body (de-chunked) into `body`. `Ok(None)`
+/// while `buf` does not hold all of it yet: read more and call again. One parser for the
+/// blocking and the event-driven client.
+fn parse_response(buf: &[u8], body: &mut Vec<u8>) -> Result<Option<Parsed>, String> {
+    let mut at = 0;
+    let Some(status_line) = next_line(buf, &mut at) else {
+        return Ok(None);
+    };
+    let status: u16 = status_line
+        .split(|b| *b == b' ')
+        .filter(|p| !p.is_empty())
+        .nth(1)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("bad status line {:?}", String::from_utf8_lossy(status_line)))?;
+    let mut closing = status_line.starts_with(b"HTTP/1.0");
+    let mut len: Option<usize> = None;
+    let mut chunked = false;
+    loop {
+        let Some(line) = next_line(buf, &mut at) else {
+            return Ok(None);
+        };
+        let l = trim_bytes(line);
+        if l.is_empty() {
+            break;
+        }
+        let Some(colon) = l.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (k, v) = (trim_bytes(&l[..colon]), trim_bytes(&l[colon + 1..]));
+        if k.eq_ignore_ascii_case(b"content-length") {
+            len = parse_usize(v, 10);
+        } else if k.eq_ignore_ascii_case(b"transfer-encoding") {
+            chunked = contains_ignore_case(v, b"chunked");
+        } else if k.eq_ignore_ascii_case(b"connection") {
+            closing = v.eq_ignore_ascii_case(b"close")
+                || (closing && !v.eq_ignore_ascii_case(b"keep-alive"));
+        }
+    }
+    body.clear();
+    if chunked {
+        loop {
+            let Some(line) = next_line(buf, &mut at) else {
+                return Ok(None);
+            };
+            let size = trim_bytes(line);
+            // Chunk extensions (`;name=value`) follow the size.
+            let size = size.split(|b| *b == b';').next().unwrap_or(size);
+            let n = parse_usize(trim_bytes(size), 16)
+                .ok_or_else(|| format!("bad chunk size {:?}", String::from_utf8_lossy(line)))?;
+            if n == 0 {
+                // Trailers, up to the empty line.
+                loop {
+                    let Some(line) = next_line(buf, &mut at) else {
+                        return Ok(None);
+                    };
+                    if trim_bytes(line).is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let Some(chunk) = buf.get(at..at + n) else {
+                return Ok(None);
+            };
+            body.extend_from_slice(chunk);
+            at += n;
+            // The CRLF after the chunk.
+            if next_line(buf, &mut at).is_none() {
+                return Ok(None);
+            }
+        }
+    } else {
+        let n = len.unwrap_or(0);
+        let Some(b) = buf.get(at..at + n) else {
+            return Ok(None);
+        };
+        body.extend_from_slice(b);
+        at += n;
+    }
+    Ok(Some(Parsed {
+        status,
+        consumed: at,
+        closing,
+    }))
+}
+
 impl Conn {
     pub fn connect(endpoint: &str) -> Result<Conn, String> {
         let host = addr_of(endpoint)?;
@@ -85,14 +210,13 @@ impl Conn {
         s.set_nodelay(true).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(|e| e.to_string())?;
-        let writer = s.try_clone().map_err(|e| e.to_string())?;
         Ok(Conn {
             host,
-            reader: BufReader::with_capacity(64 * 1024, s),
-            writer,
+            stream: s,
             closing: false,
             req: Vec::with_capacity(4096),
-            line: Vec::with_capacity(256),
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            tmp: vec![0; READ_CHUNK],
             body: Vec::with_capacity(16 * 1024),
         })
     }
@@ -118,104 +242,88 @@ impl Conn {
         &self.body
     }
 
-    fn read_line(&mut self) -> Result<(), String> {
-        self.line.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.line)
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed by the server".into());
-        }
-        Ok(())
-    }
-
     /// One request; returns the HTTP status and leaves the body in [`Conn::body`].
     pub fn send(&mut self, op: &str, body: &[u8]) -> Result<u16, String> {
         if self.closing {
             *self = Self::open(self.host.clone())?;
         }
-        self.req.clear();
-        write!(
-            self.req,
-            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.{op}\r\n\
-             X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
-             Content-Length: {}\r\n\r\n",
-            self.host,
-            body.len()
-        )
-        .map_err(|e| e.to_string())?;
-        self.req.extend_from_slice(body);
-        self.writer
+        write_request(&mut self.req, &self.host, op, body)?;
+        self.stream
             .write_all(&self.req)
             .map_err(|e| e.to_string())?;
-        self.read_line()?;
-        let status: u16 = {
-            let l = &self.line;
-            l.split(|b| *b == b' ')
-                .filter(|p| !p.is_empty())
-                .nth(1)
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| format!("bad status line {:?}", String::from_utf8_lossy(l)))?
-        };
-        let mut closing = self.line.starts_with(b"HTTP/1.0");
-        let mut len: Option<usize> = None;
-        let mut chunked = false;
         loop {
-            self.read_line()?;
-            let l = trim_bytes(&self.line);
-            if l.is_empty() {
-                break;
+            if let Some(p) = parse_response(&self.rbuf, &mut self.body)? {
+                self.rbuf.drain(..p.consumed);
+                self.closing = p.closing;
+                return Ok(p.status);
             }
-            let Some(colon) = l.iter().position(|b| *b == b':') else {
-                continue;
-            };
-            let (k, v) = (trim_bytes(&l[..colon]), trim_bytes(&l[colon + 1..]));
-            if k.eq_ignore_ascii_case(b"content-length") {
-                len = parse_usize(v, 10);
-            } else if k.eq_ignore_ascii_case(b"transfer-encoding") {
-                chunked = contains_ignore_case(v, b"chunked");
-            } else if k.eq_ignore_ascii_case(b"connection") {
-                closing = v.eq_ignore_ascii_case(b"close")
-                    || (closing && !v.eq_ignore_ascii_case(b"keep-alive"));
+            let n = self.stream.read(&mut self.tmp).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed by the server".into());
             }
+            self.rbuf.extend_from_slice(&self.tmp[..n]);
         }
-        self.body.clear();
-        if chunked {
-            loop {
-                self.read_line()?;
-                let size = trim_bytes(&self.line);
-                // Chunk extensions (`;name=value`) follow the size.
-                let size = size.split(|b| *b == b';').next().unwrap_or(size);
-                let n = parse_usize(trim_bytes(size), 16).ok_or_else(|| {
-                    format!("bad chunk size {:?}", String::from_utf8_lossy(&self.line))
-                })?;
-                if n == 0 {
-                    // Trailers, up to the empty line.
-                    loop {
-                        self.read_line()?;
-                        if trim_bytes(&self.line).is_empty() {
-                            break;
-                        }
-                    }
-                    break;
+    }
+}
+
+/// [`Conn`] on a tokio runtime: the event-driven client, many connections per thread.
+struct AsyncConn {
+    host: String,
+    stream: tokio::net::TcpStream,
+    closing: bool,
+    req: Vec<u8>,
+    rbuf: Vec<u8>,
+    tmp: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl AsyncConn {
+    async fn open(host: String) -> Result<AsyncConn, String> {
+        let s = tokio::net::TcpStream::connect(&host)
+            .await
+            .map_err(|e| format!("connect {host}: {e}"))?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(AsyncConn {
+            host,
+            stream: s,
+            closing: false,
+            req: Vec::with_capacity(4096),
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            tmp: vec![0; READ_CHUNK],
+            body: Vec::with_capacity(16 * 1024),
+        })
+    }
+
+    async fn send(&mut self, op: &str, body: &[u8]) -> Result<u16, String> {
+        if self.closing {
+            *self = Self::open(self.host.clone()).await?;
+        }
+        write_request(&mut self.req, &self.host, op, body)?;
+        let mut out = &self.req[..];
+        while !out.is_empty() {
+            match self.stream.try_write(out) {
+                Ok(n) => out = &out[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream.writable().await.map_err(|e| e.to_string())?
                 }
-                let at = self.body.len();
-                self.body.resize(at + n, 0);
-                self.reader
-                    .read_exact(&mut self.body[at..])
-                    .map_err(|e| e.to_string())?;
-                self.read_line()?; // the CRLF after the chunk
+                Err(e) => return Err(e.to_string()),
             }
-        } else {
-            self.body.resize(len.unwrap_or(0), 0);
-            self.reader
-                .read_exact(&mut self.body)
-                .map_err(|e| e.to_string())?;
         }
-        self.closing = closing;
-        Ok(status)
+        loop {
+            if let Some(p) = parse_response(&self.rbuf, &mut self.body)? {
+                self.rbuf.drain(..p.consumed);
+                self.closing = p.closing;
+                return Ok(p.status);
+            }
+            match self.stream.try_read(&mut self.tmp) {
+                Ok(0) => return Err("connection closed by the server".into()),
+                Ok(n) => self.rbuf.extend_from_slice(&self.tmp[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream.readable().await.map_err(|e| e.to_string())?
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 }
 
@@ -348,56 +456,158 @@ pub struct Report {
     pub errors: u64,
 }
 
-/// Runs `ops` operations of kind `op` over `threads` connections. Puts write items `0..ops`
-/// (mod `keys`) in order; gets and queries pick keys uniformly at random.
+/// How the client drives its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// One OS thread per connection, blocked in each call (as most SDK users' threads are).
+    Threads,
+    /// This many OS threads, each an event loop (a tokio current-thread runtime) driving its
+    /// share of the connections: fewer wake-ups per request, so a client sharing the machine
+    /// with the server takes less of its CPU.
+    Events(usize),
+}
+
+/// The workload's shared state: which item comes next and how many answers were wrong.
+struct Work {
+    op: Op,
+    ops: u64,
+    keys: u64,
+    next: AtomicU64,
+    errors: AtomicU64,
+    bodies: Bodies,
+}
+
+impl Work {
+    /// The next request's body, or `None` once `ops` have been handed out. Puts write items
+    /// `0..ops` (mod `keys`) in order; gets and queries pick keys uniformly at random (`x` is
+    /// the caller's xorshift state).
+    fn next_body(&self, x: &mut u64, out: &mut Vec<u8>) -> Result<bool, String> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        if n >= self.ops {
+            return Ok(false);
+        }
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        let i = if self.op == Op::Put {
+            n % self.keys.max(1)
+        } else {
+            *x % self.keys.max(1)
+        };
+        self.bodies
+            .write(out, self.op, i)
+            .map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
+    fn check(&self, status: u16, body: &[u8]) {
+        if !answer_ok(self.op, status, body) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn seed(t: usize) -> u64 {
+    0x9e37_79b9_7f4a_7c15u64 ^ t as u64
+}
+
+/// One connection's requests on the blocking client.
+fn drive_blocking(endpoint: &str, work: &Work, t: usize) -> Result<Histogram<u64>, String> {
+    let mut c = Conn::connect(endpoint)?;
+    let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut body = Vec::with_capacity(4096);
+    let mut x = seed(t);
+    while work.next_body(&mut x, &mut body)? {
+        let s = Instant::now();
+        let st = c.send(work.op.target(), &body)?;
+        let _ = h.record(s.elapsed().as_nanos() as u64);
+        work.check(st, c.body());
+    }
+    Ok(h)
+}
+
+/// One connection's requests on the event-driven client.
+async fn drive_events(host: String, work: Arc<Work>, t: usize) -> Result<Histogram<u64>, String> {
+    let mut c = AsyncConn::open(host).await?;
+    let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut body = Vec::with_capacity(4096);
+    let mut x = seed(t);
+    while work.next_body(&mut x, &mut body)? {
+        let s = Instant::now();
+        let st = c.send(work.op.target(), &body).await?;
+        let _ = h.record(s.elapsed().as_nanos() as u64);
+        work.check(st, &c.body);
+    }
+    Ok(h)
+}
+
+/// `conns` connections on one event-loop thread.
+fn event_thread(
+    host: String,
+    work: Arc<Work>,
+    conns: std::ops::Range<usize>,
+) -> Result<Histogram<u64>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for t in conns {
+            set.spawn(drive_events(host.clone(), Arc::clone(&work), t));
+        }
+        let mut hist = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+        while let Some(r) = set.join_next().await {
+            hist.add(r.map_err(|e| e.to_string())??)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(hist)
+    })
+}
+
+/// Runs `ops` operations of kind `op` over `connections` keep-alive connections.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     endpoint: &str,
     table: &str,
     op: Op,
-    threads: usize,
+    connections: usize,
+    client: Client,
     ops: u64,
     keys: u64,
     value_size: usize,
 ) -> Result<Report, String> {
     let value: String = "x".repeat(value_size);
-    let bodies = Arc::new(Bodies::new(table, &value)?);
-    let next = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
+    let work = Arc::new(Work {
+        op,
+        ops,
+        keys,
+        next: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        bodies: Bodies::new(table, &value)?,
+    });
+    let connections = connections.max(1);
     let t0 = Instant::now();
-    let hs: Vec<_> = (0..threads.max(1))
-        .map(|t| {
-            let endpoint = endpoint.to_string();
-            let (next, errors, bodies) =
-                (Arc::clone(&next), Arc::clone(&errors), Arc::clone(&bodies));
-            std::thread::spawn(move || -> Result<Histogram<u64>, String> {
-                let mut c = Conn::connect(&endpoint)?;
-                let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-                let mut body = Vec::with_capacity(2 * value_size + 256);
-                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t as u64;
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= ops {
-                        return Ok(h);
-                    }
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let i = if op == Op::Put {
-                        n % keys.max(1)
-                    } else {
-                        x % keys.max(1)
-                    };
-                    bodies.write(&mut body, op, i).map_err(|e| e.to_string())?;
-                    let s = Instant::now();
-                    let st = c.send(op.target(), &body)?;
-                    let _ = h.record(s.elapsed().as_nanos() as u64);
-                    if !answer_ok(op, st, c.body()) {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+    let hs: Vec<_> = match client {
+        Client::Threads => (0..connections)
+            .map(|t| {
+                let (endpoint, work) = (endpoint.to_string(), Arc::clone(&work));
+                std::thread::spawn(move || drive_blocking(&endpoint, &work, t))
             })
-        })
-        .collect();
+            .collect(),
+        Client::Events(threads) => {
+            let threads = threads.clamp(1, connections);
+            let host = addr_of(endpoint)?;
+            (0..threads)
+                .map(|k| {
+                    // Connections k*c/threads .. (k+1)*c/threads: every one on some thread.
+                    let conns = k * connections / threads..(k + 1) * connections / threads;
+                    let (host, work) = (host.clone(), Arc::clone(&work));
+                    std::thread::spawn(move || event_thread(host, work, conns))
+                })
+                .collect()
+        }
+    };
     let mut hist = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     for h in hs {
         hist.add(h.join().map_err(|_| "worker panicked")??)
@@ -409,13 +619,14 @@ pub fn run(
         p50_us: hist.value_at_quantile(0.5) as f64 / 1000.0,
         p99_us: hist.value_at_quantile(0.99) as f64 / 1000.0,
         p999_us: hist.value_at_quantile(0.999) as f64 / 1000.0,
-        errors: errors.load(Ordering::Relaxed),
+        errors: work.errors.load(Ordering::Relaxed),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
 
     /// Reads one request (headers and a Content-Length body) from `r`.
@@ -466,13 +677,10 @@ mod tests {
         server.join().expect("server");
     }
 
-    /// Chunked bodies (with an extension and a trailer), upper-case header names and a
-    /// keep-alive connection that serves several answers in a row.
-    #[test]
-    fn chunked_and_content_length_answers_on_one_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = std::thread::spawn(move || {
+    /// A server that answers a chunked body (with an extension and a trailer) with upper-case
+    /// header names, then a Content-Length one, on one keep-alive connection.
+    fn chunked_then_sized(listener: TcpListener) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
             let (mut s, _) = listener.accept().expect("accept");
             let mut r = BufReader::new(s.try_clone().expect("clone"));
             let got = read_request(&mut r);
@@ -485,7 +693,14 @@ mod tests {
             read_request(&mut r);
             s.write_all(b"HTTP/1.1 400 Bad Request\r\nCONTENT-LENGTH: 2\r\n\r\n{}")
                 .expect("write");
-        });
+        })
+    }
+
+    #[test]
+    fn chunked_and_content_length_answers_on_one_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = chunked_then_sized(listener);
         let mut c = Conn::connect(&format!("http://{addr}")).expect("connect");
         assert_eq!(c.send("Query", br#"{"a":1}"#).expect("send"), 200);
         assert_eq!(c.body(), br#"{"Count":2}"#);
@@ -493,6 +708,53 @@ mod tests {
         assert_eq!(c.send("Query", b"{}").expect("send"), 400);
         assert_eq!(c.body(), b"{}");
         server.join().expect("server");
+    }
+
+    /// The event-driven client reads the same answers as the blocking one.
+    #[test]
+    fn the_event_client_reads_chunked_and_sized_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = chunked_then_sized(listener);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut c = AsyncConn::open(addr.to_string()).await.expect("connect");
+            assert_eq!(c.send("Query", br#"{"a":1}"#).await.expect("send"), 200);
+            assert_eq!(c.body, br#"{"Count":2}"#);
+            assert_eq!(c.send("Query", b"{}").await.expect("send"), 400);
+            assert_eq!(c.body, b"{}");
+        });
+        server.join().expect("server");
+    }
+
+    /// Every strict prefix of a response is incomplete; the whole one parses and takes
+    /// exactly its own bytes when another response follows it.
+    #[test]
+    fn responses_parse_only_when_whole() {
+        let one: &[u8] =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        let two: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
+        let mut body = Vec::new();
+        for r in [one, two] {
+            for n in 0..r.len() {
+                assert_eq!(parse_response(&r[..n], &mut body), Ok(None), "{n}");
+            }
+        }
+        let both = [one, two].concat();
+        let p = parse_response(&both, &mut body)
+            .expect("parse")
+            .expect("whole");
+        assert_eq!((p.status, p.consumed, p.closing), (200, one.len(), false));
+        assert_eq!(body, b"abc");
+        let p = parse_response(&both[p.consumed..], &mut body)
+            .expect("parse")
+            .expect("whole");
+        assert_eq!((p.status, p.consumed, p.closing), (200, two.len(), true));
+        assert_eq!(body, b"hi");
+        assert!(parse_response(b"HTTP/1.1 abc\r\n", &mut body).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -801,16 +801,67 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// One connection's requests until it closes or the server stops (then gracefully: the
+/// request in flight is answered, the connection closed).
+async fn connection(
+    a: Arc<App>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    a.connections_open.fetch_add(1, Ordering::Relaxed);
+    a.connections_total.fetch_add(1, Ordering::Relaxed);
+    let svc_app = Arc::clone(&a);
+    let svc = service_fn(move |req| handle(Arc::clone(&svc_app), req));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(a.config.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let stopped = async move {
+        // The guard `wait_for` returns must not live across an await.
+        let _ = stop.wait_for(|s| *s).await.map(|_| ());
+    };
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stopped => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+    a.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
 /// Serves connections from `listener` until `shutdown` completes; then stops accepting,
 /// lets in-flight requests finish (up to [`ServerConfig::drain_timeout`]), and calls the
-/// executor's shutdown hook.
+/// executor's shutdown hook. Connections are served by the runtime this runs on.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    serve_on(listener, app, shutdown, Vec::new()).await
+}
+
+/// [`serve`] with each connection pinned to one of `reactors` (single-threaded runtimes, one
+/// per thread): the one serving the fewest connections when it is accepted. A connection's
+/// requests then never move between threads, and no worker wakes another to steal them,
+/// which costs a multi-thread runtime a cross-core wake-up per burst of requests
+/// (docs/results/2026-12-05-server-reactors.md). Empty: the runtime this runs on serves them.
+pub async fn serve_on(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+    reactors: Vec<tokio::runtime::Handle>,
+) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
+    let load: Vec<Arc<AtomicUsize>> = reactors.iter().map(|_| Arc::default()).collect();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -826,35 +877,35 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let a = Arc::clone(&app);
-                let mut stop = stop_rx.clone();
-                conns.spawn(async move {
-                    a.connections_open.fetch_add(1, Ordering::Relaxed);
-                    a.connections_total.fetch_add(1, Ordering::Relaxed);
-                    let svc_app = Arc::clone(&a);
-                    let svc = service_fn(move |req| handle(Arc::clone(&svc_app), req));
-                    let mut builder = http1::Builder::new();
-                    builder
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(a.config.header_read_timeout)
-                        .keep_alive(true);
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    tokio::pin!(conn);
-                    let stopped = async move {
-                        // The guard `wait_for` returns must not live across an await.
-                        let _ = stop.wait_for(|s| *s).await.map(|_| ());
-                    };
-                    let result = tokio::select! {
-                        r = conn.as_mut() => r,
-                        () = stopped => {
-                            conn.as_mut().graceful_shutdown();
-                            conn.await
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "connection ended: {e}");
+                let stop = stop_rx.clone();
+                match load.iter().enumerate().min_by_key(|(_, n)| n.load(Ordering::Relaxed)) {
+                    None => {
+                        conns.spawn(connection(a, stream, peer, stop));
                     }
-                    a.connections_open.fetch_sub(1, Ordering::Relaxed);
-                });
+                    Some((i, n)) => {
+                        // The socket leaves this runtime's I/O driver and joins the chosen
+                        // reactor's, inside the task that reactor runs.
+                        let std = match stream.into_std() {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::warn!(%peer, "cannot hand the connection over: {e}");
+                                continue;
+                            }
+                        };
+                        let n = Arc::clone(n);
+                        n.fetch_add(1, Ordering::Relaxed);
+                        conns.spawn_on(
+                            async move {
+                                match tokio::net::TcpStream::from_std(std) {
+                                    Ok(stream) => connection(a, stream, peer, stop).await,
+                                    Err(e) => tracing::warn!(%peer, "cannot register the connection: {e}"),
+                                }
+                                n.fetch_sub(1, Ordering::Relaxed);
+                            },
+                            &reactors[i],
+                        );
+                    }
+                }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             () = &mut shutdown => break,

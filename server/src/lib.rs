@@ -14,7 +14,7 @@ pub mod triggers;
 use std::net::SocketAddr;
 
 pub use executor::Executor;
-pub use http::{bind, serve, shutdown_signal, App, ServeError, ServerConfig};
+pub use http::{bind, serve, serve_on, shutdown_signal, App, ServeError, ServerConfig};
 
 /// Refuses to expose an unauthenticated endpoint beyond loopback unless asked to.
 pub fn check_listen_policy(

@@ -47,6 +47,14 @@ enum DurabilityArg {
     Buffered,
 }
 
+#[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
+enum ReactorsArg {
+    /// One single-threaded runtime per reactor thread; each connection stays on one.
+    Pinned,
+    /// One multi-thread (work-stealing) runtime over all reactor threads.
+    Shared,
+}
+
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
     /// Data directory (created if missing).
@@ -113,6 +121,13 @@ struct ServeArgs {
     /// HTTP front's threads"); writes and long reads run on a separate blocking pool.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     reactor_threads: u16,
+    /// How connections meet the reactor threads: `pinned`, each connection served by one
+    /// thread's own runtime (no cross-thread wake-ups, the least CPU per request), or
+    /// `shared`, one work-stealing runtime (a busy connection's neighbours move to the other
+    /// thread; a read that must wait for the device does not hold up its thread's other
+    /// connections).
+    #[arg(long, value_enum, default_value = "pinned")]
+    reactors: ReactorsArg,
     /// Run every operation on the blocking pool, small reads included. By default small reads
     /// (GetItem, catalog reads, Query) run on the reactor threads: half the
     /// CPU per read, but a read the OS preempts delays the other connections of its thread
@@ -214,13 +229,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // Two cores: two reactor threads; engine calls block on their own threads (a write waits
     // for its group commit, so many may wait at once).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(usize::from(args.reactor_threads))
-        .max_blocking_threads(512)
-        .thread_name("hashlog-http")
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let reactors = Reactors::start(args.reactors, usize::from(args.reactor_threads))?;
+    let runtime = &reactors.main;
     let backend = open_backend(&args)?;
     let config = ServerConfig {
         credentials,
@@ -263,10 +273,86 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 DurabilityArg::Buffered => "buffered (benchmarks only: a crash can lose 10 ms)",
             }
         );
-        hashlog_server::serve(listener, app, stop)
+        hashlog_server::serve_on(listener, app, stop, reactors.handles.clone())
             .await
             .map_err(|e| e.to_string())
     });
+    reactors.stop();
     triggers.stop();
     served
+}
+
+/// The runtimes connections are served on. `Shared`: one multi-thread runtime (`main`).
+/// `Pinned`: `main` (a current-thread runtime driven by the main thread, which also accepts)
+/// and one more per further reactor thread, each driven by its own thread until [`stop`].
+struct Reactors {
+    main: tokio::runtime::Runtime,
+    /// The runtimes connections are pinned to (empty when shared).
+    handles: Vec<tokio::runtime::Handle>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Reactors {
+    fn start(kind: ReactorsArg, threads: usize) -> Result<Reactors, String> {
+        let failed = |e: std::io::Error| format!("cannot start the runtime: {e}");
+        if kind == ReactorsArg::Shared {
+            let main = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .max_blocking_threads(512)
+                .thread_name("hashlog-http")
+                .enable_all()
+                .build()
+                .map_err(failed)?;
+            return Ok(Reactors {
+                main,
+                handles: Vec::new(),
+                stop: None,
+                threads: Vec::new(),
+            });
+        }
+        let one = || {
+            tokio::runtime::Builder::new_current_thread()
+                .max_blocking_threads(512)
+                .thread_name("hashlog-http")
+                .enable_all()
+                .build()
+                .map_err(failed)
+        };
+        let main = one()?;
+        let mut handles = vec![main.handle().clone()];
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut joins = Vec::new();
+        for i in 1..threads.max(1) {
+            let rt = one()?;
+            handles.push(rt.handle().clone());
+            let mut rx = rx.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("hashlog-reactor-{i}"))
+                .spawn(move || {
+                    // Drives the runtime (its connections' tasks) until the server stops.
+                    rt.block_on(async move {
+                        let _ = rx.wait_for(|s| *s).await.map(|_| ());
+                    });
+                })
+                .map_err(|e| format!("cannot start a reactor thread: {e}"))?;
+            joins.push(t);
+        }
+        Ok(Reactors {
+            main,
+            handles,
+            stop: Some(tx),
+            threads: joins,
+        })
+    }
+
+    /// Stops and joins the reactor threads (after the server drained its connections).
+    fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(true);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }

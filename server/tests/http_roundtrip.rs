@@ -124,6 +124,51 @@ impl TestServer {
         }
     }
 
+    /// [`TestServer::start`] as `hashlog serve --reactors pinned` runs: two single-threaded
+    /// runtimes, the serving thread's and one on a thread of its own, connections pinned.
+    fn start_pinned(config: ServerConfig) -> TestServer {
+        let fake = Arc::new(Fake::default());
+        let one = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        };
+        let (main, other) = (one(), one());
+        let listener = main
+            .block_on(hashlog_server::bind("127.0.0.1:0".parse().expect("addr")))
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let app = App::new(Arc::clone(&fake) as Arc<dyn Executor>, config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handles = vec![main.handle().clone(), other.handle().clone()];
+        let thread = std::thread::spawn(move || {
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let reactor = std::thread::spawn(move || {
+                other.block_on(async {
+                    let _ = done_rx.await;
+                })
+            });
+            let r = main.block_on(hashlog_server::serve_on(
+                listener,
+                app,
+                async {
+                    let _ = rx.await;
+                },
+                handles,
+            ));
+            let _ = done_tx.send(());
+            reactor.join().expect("reactor thread");
+            r
+        });
+        TestServer {
+            addr,
+            fake,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
     fn default() -> TestServer {
         TestServer::start(test_config())
     }
@@ -726,4 +771,35 @@ fn sigv4_is_enforced_when_credentials_are_configured() {
     );
     // Only the good request reached the executor.
     assert_eq!(srv.fake.calls.load(Ordering::SeqCst), 1);
+}
+
+/// Connections pinned to single-threaded reactors: several keep-alive connections are served
+/// at once (a slow request on one does not hold up the others' answers), and shutdown still
+/// finishes the request in flight before calling the hook once.
+#[test]
+fn pinned_reactors_serve_connections_and_shut_down_gracefully() {
+    let mut srv = TestServer::start_pinned(test_config());
+    let addr = srv.addr;
+    let slow = std::thread::spawn(move || {
+        Conn::new(addr)
+            .post(Some("DynamoDB_20120810.Slow"), b"{}")
+            .status
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let mut conns: Vec<Conn> = (0..4).map(|_| srv.connect()).collect();
+    for round in 0..5 {
+        for c in &mut conns {
+            let r = c.post(Some("DynamoDB_20120810.Query"), b"{}");
+            assert_eq!(r.status, 200, "round {round}");
+            assert_eq!(r.json()["Count"], 3);
+        }
+    }
+    assert!(
+        !slow.is_finished(),
+        "the other connections' answers came only after the slow request's"
+    );
+    srv.stop().expect("clean stop");
+    assert_eq!(slow.join().expect("client"), 200);
+    assert_eq!(srv.fake.shutdowns.load(Ordering::SeqCst), 1);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err());
 }
