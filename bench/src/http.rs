@@ -174,7 +174,7 @@ fn parse_response(buf: &[u8], body: &mut Vec<u8>) -> Result<Option<Parsed>, Stri
                 }
                 break;
             }
-            let Some(chunk) = buf.get(at..at + n) else {
+            let Some(chunk) = at.checked_add(n).and_then(|end| buf.get(at..end)) else {
                 return Ok(None);
             };
             body.extend_from_slice(chunk);
@@ -186,7 +186,7 @@ fn parse_response(buf: &[u8], body: &mut Vec<u8>) -> Result<Option<Parsed>, Stri
         }
     } else {
         let n = len.unwrap_or(0);
-        let Some(b) = buf.get(at..at + n) else {
+        let Some(b) = at.checked_add(n).and_then(|end| buf.get(at..end)) else {
             return Ok(None);
         };
         body.extend_from_slice(b);
@@ -294,7 +294,15 @@ impl AsyncConn {
         })
     }
 
+    /// [`Conn::send`]: one request, its status; the body is left in `body`. Gives up after
+    /// 30 s without the whole answer, as the blocking client's read timeout does.
     async fn send(&mut self, op: &str, body: &[u8]) -> Result<u16, String> {
+        tokio::time::timeout(Duration::from_secs(30), self.exchange(op, body))
+            .await
+            .map_err(|_| "no answer within 30 s".to_string())?
+    }
+
+    async fn exchange(&mut self, op: &str, body: &[u8]) -> Result<u16, String> {
         if self.closing {
             *self = Self::open(self.host.clone()).await?;
         }
@@ -549,6 +557,7 @@ fn event_thread(
 ) -> Result<Histogram<u64>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
@@ -718,6 +727,7 @@ mod tests {
         let server = chunked_then_sized(listener);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .expect("runtime");
         rt.block_on(async {

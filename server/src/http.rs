@@ -180,7 +180,7 @@ pub struct App {
     /// Request-body budget in KiB ([`ServerConfig::request_bytes_in_flight_max`]).
     body_budget: Arc<Semaphore>,
     body_budget_kib: u32,
-    connections_open: AtomicU64,
+    connections_open: Arc<AtomicUsize>,
     connections_total: AtomicU64,
     started: Instant,
     /// Whether small reads run inline right now ([`crate::placer`]).
@@ -203,7 +203,7 @@ impl App {
             ids: RequestIds::new(),
             in_flight: Arc::new(Semaphore::new(permits as usize)),
             permits,
-            connections_open: AtomicU64::new(0),
+            connections_open: Arc::default(),
             connections_total: AtomicU64::new(0),
             started: Instant::now(),
             placer: ReadPlacer::default(),
@@ -809,7 +809,7 @@ async fn connection(
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
 ) {
-    a.connections_open.fetch_add(1, Ordering::Relaxed);
+    let _open = Held::new(&a.connections_open);
     a.connections_total.fetch_add(1, Ordering::Relaxed);
     let svc_app = Arc::clone(&a);
     let svc = service_fn(move |req| handle(Arc::clone(&svc_app), req));
@@ -834,7 +834,23 @@ async fn connection(
     if let Err(e) = result {
         tracing::debug!(%peer, "connection ended: {e}");
     }
-    a.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// One count in a gauge of open connections, given back when dropped (a task that panics or
+/// is aborted included).
+struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    fn new(gauge: &Arc<AtomicUsize>) -> Held {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Held(Arc::clone(gauge))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Serves connections from `listener` until `shutdown` completes; then stops accepting,
@@ -892,15 +908,16 @@ pub async fn serve_on(
                                 continue;
                             }
                         };
-                        let n = Arc::clone(n);
-                        n.fetch_add(1, Ordering::Relaxed);
+                        // Counted until the task ends however it ends (a panic, an abort, or
+                        // a runtime that never ran it), or the reactor would look busy forever.
+                        let held = Held::new(n);
                         conns.spawn_on(
                             async move {
+                                let _held = held;
                                 match tokio::net::TcpStream::from_std(std) {
                                     Ok(stream) => connection(a, stream, peer, stop).await,
                                     Err(e) => tracing::warn!(%peer, "cannot register the connection: {e}"),
                                 }
-                                n.fetch_sub(1, Ordering::Relaxed);
                             },
                             &reactors[i],
                         );

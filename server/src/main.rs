@@ -283,8 +283,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 /// The runtimes connections are served on. `Shared`: one multi-thread runtime (`main`).
-/// `Pinned`: `main` (a current-thread runtime driven by the main thread, which also accepts)
-/// and one more per further reactor thread, each driven by its own thread until [`stop`].
+/// `Pinned`: one current-thread runtime per reactor thread, each driven by its own thread until
+/// [`Reactors::stop`]; `main`, driven by the main thread, only accepts, handles signals and
+/// shuts down, so a request that holds up a reactor never holds up those.
 struct Reactors {
     main: tokio::runtime::Runtime,
     /// The runtimes connections are pinned to (empty when shared).
@@ -320,10 +321,10 @@ impl Reactors {
                 .map_err(failed)
         };
         let main = one()?;
-        let mut handles = vec![main.handle().clone()];
+        let mut handles = Vec::new();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut joins = Vec::new();
-        for i in 1..threads.max(1) {
+        for i in 0..threads.max(1) {
             let rt = one()?;
             handles.push(rt.handle().clone());
             let mut rx = rx.clone();
@@ -334,6 +335,9 @@ impl Reactors {
                     rt.block_on(async move {
                         let _ = rx.wait_for(|s| *s).await.map(|_| ());
                     });
+                    // The server drained its connections before stopping the reactors: what
+                    // is left is a request past the drain timeout, not worth waiting on.
+                    rt.shutdown_timeout(SHUTDOWN_GRACE);
                 })
                 .map_err(|e| format!("cannot start a reactor thread: {e}"))?;
             joins.push(t);
@@ -352,7 +356,13 @@ impl Reactors {
             let _ = tx.send(true);
         }
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            if t.join().is_err() {
+                tracing::error!("a reactor thread panicked");
+            }
         }
+        self.main.shutdown_timeout(SHUTDOWN_GRACE);
     }
 }
+
+/// How long a stopping runtime waits for blocking work still running after the drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

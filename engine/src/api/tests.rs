@@ -497,10 +497,34 @@ fn requests_are_validated_before_their_table_is_looked_up() {
             json!({"TableName": "absent", "KeyConditions": {"pk": {"ComparisonOperator": "EQ"}}}),
             "One or more parameter values were invalid: Invalid number of argument(s) for the EQ ComparisonOperator",
         ),
+        // A start key's validation errors are prefixed; what is met while reading the request
+        // (numbers, an empty number set, a set's duplicates) is not, as DynamoDB answers.
+        (
+            "Scan",
+            json!({"TableName": "absent", "ExclusiveStartKey": {"pk": {"SS": []}}}),
+            "The provided starting key is invalid: One or more parameter values were invalid: An string set  may not be empty",
+        ),
         (
             "Scan",
             json!({"TableName": "absent", "ExclusiveStartKey": {"pk": {"NS": []}}}),
-            "The provided starting key is invalid: One or more parameter values were invalid: An number set  may not be empty",
+            "One or more parameter values were invalid: An number set  may not be empty",
+        ),
+        (
+            "Query",
+            json!({"TableName": "absent", "KeyConditionExpression": "pk = :v", "ExpressionAttributeValues": {":v": {"S": "a"}}, "ExclusiveStartKey": {"pk": {"N": "1e126"}}}),
+            "Number overflow. Attempting to store a number with magnitude larger than supported range",
+        ),
+        // A number is converted before the value is found to hold two types.
+        (
+            "GetItem",
+            json!({"TableName": "absent", "Key": {"pk": {"S": "a", "N": "b"}}}),
+            "The parameter cannot be converted to a numeric value: b",
+        ),
+        // An unknown member of an attribute value is ignored.
+        (
+            "GetItem",
+            json!({"TableName": "absent", "Key": {"pk": {"a": ""}}}),
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
         ),
         (
             "Scan",
@@ -532,7 +556,16 @@ fn requests_are_validated_before_their_table_is_looked_up() {
             e.message
         );
     }
-    // DynamoDB's parser reads these strings as booleans.
+    call(
+        &db,
+        "PutItem",
+        json!({"TableName": "present", "Item": {"pk": {"S": "d", "foo": "ignored"}}}),
+    )
+    .expect("an unknown member is ignored");
+    // DynamoDB's parser reads these strings as booleans, the legacy Exists included.
+    call(&db, "PutItem", json!({"TableName": "present", "Item": {"pk": {"S": "c"}}, "Expected": {"pk": {"Exists": "false"}}})).expect("Exists as a string");
+    let e = call(&db, "PutItem", json!({"TableName": "present", "Item": {"pk": {"S": "c"}}, "Expected": {"pk": {"Exists": "no"}}})).expect_err("the item exists now");
+    assert_eq!(e.code, ErrorCode::ConditionalCheckFailedException);
     call(&db, "PutItem", json!({"TableName": "present", "Item": {"pk": {"S": "b"}, "t": {"BOOL": "yes"}, "z": {"NULL": "1"}}})).expect("string booleans");
     let got = call(
         &db,

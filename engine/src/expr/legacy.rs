@@ -322,12 +322,11 @@ pub fn convert_expected(
         } else {
             let exists = match spec.get("Exists") {
                 None | Some(Json::Null) => None,
-                Some(Json::Bool(b)) => Some(*b),
-                Some(_) => {
-                    return Err(ExprError::new(
-                        "class java.lang.String can not be converted to an Boolean",
-                    ))
-                }
+                // A boolean as DynamoDB's parser reads one (the strings too); the type pass
+                // has refused anything else already when the request came over the wire.
+                Some(v) => Some(crate::model::json_bool(v).ok_or_else(|| {
+                    ExprError::new("class java.lang.String can not be converted to an Boolean")
+                })?),
             };
             let value = spec.get("Value").filter(|v| !v.is_null());
             match (exists.unwrap_or(true), value) {

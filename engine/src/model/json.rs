@@ -118,13 +118,19 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
     let obj = v.as_object().ok_or_else(|| not_a("AttributeValue", v))?;
     let mut set: Vec<(&str, &Value)> = Vec::with_capacity(1);
     for (k, val) in obj {
-        if !TYPES.contains(&k.as_str()) {
-            return Err(ModelError::serialization(format!(
-                "Unrecognized field \"{k}\" in AttributeValue"
-            )));
-        }
-        if !val.is_null() {
+        // An unknown member is ignored, as the AWS JSON protocol's readers do (a value of
+        // unknown members only is then empty).
+        if TYPES.contains(&k.as_str()) && !val.is_null() {
             set.push((k.as_str(), val));
+        }
+    }
+    if set.len() > 1 {
+        // Numbers are converted and sets built as the request is read, before the value is
+        // validated: a bad number (or a set's duplicate) is reported even beside a second type.
+        for (ty, val) in &set {
+            if matches!(*ty, "N" | "NS" | "SS" | "BS" | "B") {
+                from_json_depth(&serde_json::json!({ *ty: *val }), depth)?;
+            }
         }
     }
     if set.is_empty() {

@@ -26,15 +26,16 @@ use crate::model::{
 /// A single-item write's expression and legacy parameters may not be mixed (DynamoDB's first
 /// check after the request's shape, before any value is looked at).
 pub(crate) fn condition_parameters(r: &Req<'_>, has_update: bool) -> Result<(), ApiError> {
-    let mut expression = vec![("ConditionExpression", r.has("ConditionExpression"))];
-    let mut legacy = vec![
-        ("Expected", r.has("Expected")),
-        ("ConditionalOperator", r.has("ConditionalOperator")),
-    ];
+    // In the order DynamoDB names them in its messages (the update's first).
+    let mut expression = Vec::with_capacity(3);
+    let mut legacy = Vec::with_capacity(4);
     if has_update {
         expression.push(("UpdateExpression", r.has("UpdateExpression")));
         legacy.push(("AttributeUpdates", r.has("AttributeUpdates")));
     }
+    expression.push(("ConditionExpression", r.has("ConditionExpression")));
+    legacy.push(("Expected", r.has("Expected")));
+    legacy.push(("ConditionalOperator", r.has("ConditionalOperator")));
     expression.push(("ProjectionExpression", r.has("ProjectionExpression")));
     legacy.push(("AttributesToGet", r.has("AttributesToGet")));
     expr::check_expression_parameters(

@@ -342,11 +342,27 @@ fn start_key(r: &Req<'_>, t: &Table, index: Option<&Index>) -> Result<Option<Vec
     Ok(Some(k))
 }
 
-/// An ExclusiveStartKey's values, checked before the table is looked up: an invalid one is
-/// "The provided starting key is invalid: …" whatever the table.
+/// The errors of an attribute value DynamoDB reports while validating a start key, as "The
+/// provided starting key is invalid: …". The others (a number's syntax, range or digits, an
+/// empty number set, duplicates in a set) it meets while it reads the request, and reports as
+/// they are, as the recorded responses show.
+const START_KEY_VALIDATION_ERRORS: [&str; 5] = [
+    "Supplied AttributeValue is empty",
+    "Supplied AttributeValue has more than one datatypes set",
+    "One or more parameter values were invalid: Null attribute value types must have the value of true",
+    "One or more parameter values were invalid: An string set  may not be empty",
+    "One or more parameter values were invalid: Binary sets should not be empty",
+];
+
+/// An ExclusiveStartKey's values, checked before the table is looked up.
 fn start_key_values(r: &Req<'_>) -> Result<(), ApiError> {
     match r.item("ExclusiveStartKey") {
-        Err(e) if e.code == crate::api::ErrorCode::ValidationException => {
+        Err(e)
+            if e.code == crate::api::ErrorCode::ValidationException
+                && START_KEY_VALIDATION_ERRORS
+                    .iter()
+                    .any(|m| e.message.starts_with(m)) =>
+        {
             Err(ApiError::validation(format!(
                 "The provided starting key is invalid: {}",
                 e.message
@@ -496,16 +512,17 @@ impl Tables {
     pub(crate) fn query(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let name = r.req_str("TableName")?;
         expr::check_expression_parameters(
+            // In the order DynamoDB names them in its messages.
             &[
-                ("KeyConditionExpression", r.has("KeyConditionExpression")),
-                ("FilterExpression", r.has("FilterExpression")),
                 ("ProjectionExpression", r.has("ProjectionExpression")),
+                ("FilterExpression", r.has("FilterExpression")),
+                ("KeyConditionExpression", r.has("KeyConditionExpression")),
             ],
             &[
-                ("KeyConditions", r.has("KeyConditions")),
+                ("AttributesToGet", r.has("AttributesToGet")),
                 ("QueryFilter", r.has("QueryFilter")),
                 ("ConditionalOperator", r.has("ConditionalOperator")),
-                ("AttributesToGet", r.has("AttributesToGet")),
+                ("KeyConditions", r.has("KeyConditions")),
             ],
             r.has("ExpressionAttributeNames"),
             r.has("ExpressionAttributeValues"),
@@ -737,14 +754,15 @@ impl Tables {
     pub(crate) fn scan(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let name = r.req_str("TableName")?;
         expr::check_expression_parameters(
+            // In the order DynamoDB names them in its messages.
             &[
-                ("FilterExpression", r.has("FilterExpression")),
                 ("ProjectionExpression", r.has("ProjectionExpression")),
+                ("FilterExpression", r.has("FilterExpression")),
             ],
             &[
+                ("AttributesToGet", r.has("AttributesToGet")),
                 ("ScanFilter", r.has("ScanFilter")),
                 ("ConditionalOperator", r.has("ConditionalOperator")),
-                ("AttributesToGet", r.has("AttributesToGet")),
             ],
             r.has("ExpressionAttributeNames"),
             r.has("ExpressionAttributeValues"),
@@ -816,8 +834,27 @@ impl Tables {
         ctx.finish()?;
         let t = self.table(name, "Scan")?;
         let index = named_index(r, &t, consistent)?;
-        let count_only = parse_select(r, index)?;
+        // DynamoDB's order: an index's start key with the wrong number of attributes, the
+        // Select of a global index, then the rest of the start key and the segment, then the
+        // other Select checks and the key paths.
+        if let (Some(esk), Some(ix)) = (r.object("ExclusiveStartKey")?, index) {
+            if esk.len() != start_key_attribute_count(&t.schema, &ix.schema) {
+                return Err(ApiError::validation("The provided starting key is invalid"));
+            }
+        }
         check_select_all_on_global_index(r, index)?;
+        let start = start_key(r, &t, index)?;
+        if let (Some(k), Some((lo, hi))) = (&start, segment) {
+            let h = routing_hash(k);
+            if h < lo || hi.is_some_and(|hi| h >= hi) {
+                return Err(ApiError::validation(format!(
+                    "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {} Segment: {}",
+                    r.i64("TotalSegments")?.unwrap_or(1),
+                    r.i64("Segment")?.unwrap_or(0)
+                )));
+            }
+        }
+        let count_only = parse_select(r, index)?;
         let mut filter_paths = Vec::new();
         if let Some(f) = &filter {
             condition_paths(f, &mut filter_paths);
@@ -838,17 +875,7 @@ impl Tables {
                     .unwrap_or(Bound::Unbounded),
             ),
         };
-        if let Some(k) = start_key(r, &t, index)? {
-            if let Some((lo, hi)) = segment {
-                let h = routing_hash(&k);
-                if h < lo || hi.is_some_and(|hi| h >= hi) {
-                    return Err(ApiError::validation(format!(
-                        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {} Segment: {}",
-                        r.i64("TotalSegments")?.unwrap_or(1),
-                        r.i64("Segment")?.unwrap_or(0)
-                    )));
-                }
-            }
+        if let Some(k) = start {
             lower = Bound::Excluded(k);
         }
         let page = run_page(
