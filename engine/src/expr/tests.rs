@@ -992,6 +992,18 @@ fn indexes_past_the_end_append_in_index_order_whatever_the_text_order() {
 }
 
 #[test]
+fn sets_and_adds_past_the_end_append_together_in_index_order() {
+    // DynamoDB (dynalite's recorded "should update nested attributes"): the appends of SET and
+    // ADD interleave by index, and the touched paths are the ones written, not where the
+    // elements landed.
+    let mut it = item(&[("lst", AV::L(vec![n(1), n(3)]))]);
+    let out = apply("SET lst[4] = :n, lst[2] = :s ADD lst[8] :one, lst[6] :n", &mut it).expect("ok");
+    assert_eq!(it["lst"], AV::L(vec![n(1), n(3), s("str"), n(5), n(5), n(1)]));
+    let shown: Vec<String> = out.paths.iter().map(|p| p.to_string()).collect();
+    assert_eq!(shown, ["lst[2]", "lst[4]", "lst[6]", "lst[8]"]);
+}
+
+#[test]
 fn set_values_see_the_item_before_the_update() {
     let mut it = item(&[("a", n(1)), ("b", n(2))]);
     apply("SET a = b, b = a", &mut it).expect("swap");

@@ -18,8 +18,8 @@ use crate::model::{AttributeValue, Item};
 /// item onto `paths` with [`super::project_paths`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpdateOutcome {
-    /// Every document path an action wrote or removed (list appends name the index the element
-    /// landed at).
+    /// Every document path an action wrote or removed, as written (an append past a list's end
+    /// names the index asked for, not the one it landed at, as DynamoDB reports it).
     pub paths: Vec<Path>,
 }
 
@@ -168,14 +168,6 @@ impl Slot<'_> {
     }
 }
 
-fn landed_path(path: &Path, index: Option<u32>) -> Path {
-    let mut p = path.clone();
-    if let (Some(ix), Some(PathElem::Index(last))) = (index, p.0.last_mut()) {
-        *last = ix;
-    }
-    p
-}
-
 fn union<T: Clone>(into: &mut Vec<T>, from: &[T], eq: impl Fn(&T, &T) -> bool) {
     for x in from {
         if !into.iter().any(|y| eq(x, y)) {
@@ -252,26 +244,37 @@ pub fn apply_update(update: &UpdateExpr, item: &mut Item) -> Result<UpdateOutcom
     }
     let mut work = item.clone();
     let mut out = UpdateOutcome::default();
-    // In path order, list indexes ascending: paths never overlap, so the order matters only
-    // for indexes past a list's end, which append. `SET l[4] = :x, l[2] = :y` on a list of
-    // two appends y then x, as DynamoDB does; in text order y would land on x.
-    let mut sets: Vec<(&Path, AttributeValue)> =
-        update.set.iter().map(|(p, _)| p).zip(values).collect();
-    sets.sort_by(|(a, _), (b, _)| cmp_paths_desc(b, a));
-    for (path, v) in sets {
-        let landed = slot(&mut work, path)?.put(v);
-        out.paths.push(landed_path(path, landed));
+    // SETs and ADDs together in path order, list indexes ascending: paths never overlap, so
+    // the order matters only for indexes past a list's end, which append. `SET l[4] = :x,
+    // l[2] = :y ADD l[3] :z` on a list of two appends y, z, x, as DynamoDB does; in text
+    // order y would land on x.
+    enum Write<'u> {
+        Set(AttributeValue),
+        Add(&'u AttributeValue),
     }
-    for (path, v) in &update.add {
+    let mut writes: Vec<(&Path, Write)> = update
+        .set
+        .iter()
+        .map(|(p, _)| p)
+        .zip(values.into_iter().map(Write::Set))
+        .chain(update.add.iter().map(|(p, v)| (p, Write::Add(&v.value))))
+        .collect();
+    writes.sort_by(|(a, _), (b, _)| cmp_paths_desc(b, a));
+    for (path, w) in writes {
         let mut s = slot(&mut work, path)?;
-        match s.get_mut() {
-            Some(existing) => add(existing, &v.value, legacy)?,
-            None => {
-                let landed = s.put(v.value.clone());
-                out.paths.push(landed_path(path, landed));
-                continue;
+        match w {
+            Write::Set(v) => {
+                s.put(v);
             }
+            Write::Add(v) => match s.get_mut() {
+                Some(existing) => add(existing, v, legacy)?,
+                None => {
+                    s.put(v.clone());
+                }
+            },
         }
+        // The path as written, even where an append landed at a lower index: DynamoDB
+        // projects UPDATED_OLD / UPDATED_NEW onto the requested paths.
         out.paths.push(path.clone());
     }
     for (path, v) in &update.delete {
