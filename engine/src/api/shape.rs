@@ -11,11 +11,12 @@
 //! own (one-error) checks run. A member of the wrong JSON type is a SerializationException
 //! first, as in DynamoDB, where deserialization precedes validation.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::request::Req;
 use super::ApiError;
 use crate::limits::{
+    BATCH_GET_KEYS_MAX, BATCH_WRITE_REQUESTS_MAX, KEY_ATTRIBUTE_NAME_MAX_BYTES,
     SCAN_TOTAL_SEGMENTS_MAX, TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN, TTL_ATTRIBUTE_NAME_LEN_MAX,
 };
 
@@ -36,6 +37,13 @@ const SELECT: &[&str] = &[
     "ALL_PROJECTED_ATTRIBUTES",
 ];
 const BILLING_MODE: &[&str] = &["PROVISIONED", "PAY_PER_REQUEST"];
+const KEY_TYPE: &[&str] = &["HASH", "RANGE"];
+const ATTRIBUTE_TYPE: &[&str] = &["B", "N", "S"];
+/// A Projection's ProjectionType, in the order DynamoDB lists them.
+const PROJECTION_TYPE: &[&str] = &["ALL", "INCLUDE", "KEYS_ONLY"];
+/// The constraints on a RequestItems map's keys (table names), as DynamoDB lists them.
+const REQUEST_ITEMS_KEYS: &str = "Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]";
+
 /// A legacy condition's ComparisonOperator, in the order DynamoDB lists them.
 const COMPARISON_OPERATOR: &[&str] = &[
     "IN",
@@ -66,6 +74,35 @@ fn lower_first(s: &str) -> String {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
+}
+
+/// A list as DynamoDB shows it in a message: strings bare, anything else as JSON.
+fn render_list(a: &[Value]) -> String {
+    let items: Vec<String> = a
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            v => v.to_string(),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// A map as Java renders it (`{k1=v1, k2=v2}`), each value by `value`.
+fn render_map(m: &Map<String, Value>, value: impl Fn(&Value) -> String) -> String {
+    let entries: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", value(v))).collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+/// Whether `s` is a valid table or index name: `[a-zA-Z0-9_.-]+`, 3–255 characters.
+fn valid_name(s: &str) -> bool {
+    !out_of_bounds(
+        s.chars().count(),
+        TABLE_NAME_LEN_MIN,
+        Some(TABLE_NAME_LEN_MAX),
+    ) && s
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
 /// Whether a length of `len` breaks the bounds [`Shape::length`] checks.
@@ -132,11 +169,16 @@ impl<'r, 'a> Shape<'r, 'a> {
             }
             return Ok(());
         };
-        let len = s.chars().count();
         if arn == Arn::Allowed && s.starts_with("arn:") {
-            self.length(s, k, len, 1, Some(TABLE_ARN_LEN_MAX));
+            self.length(s, k, s.chars().count(), 1, Some(TABLE_ARN_LEN_MAX));
             return Ok(());
         }
+        self.name_value(s, k);
+        Ok(())
+    }
+
+    /// A name's pattern, then its length, at `path`.
+    fn name_value(&mut self, s: &str, path: &str) {
         // The pattern is `[a-zA-Z0-9_.-]+`: the empty name breaks it as well as the length.
         if s.is_empty()
             || !s
@@ -145,11 +187,20 @@ impl<'r, 'a> Shape<'r, 'a> {
         {
             self.violation(
                 Some(s),
-                k,
+                path,
                 "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
             );
         }
-        self.length(s, k, len, TABLE_NAME_LEN_MIN, Some(TABLE_NAME_LEN_MAX));
+        let len = s.chars().count();
+        self.length(s, path, len, TABLE_NAME_LEN_MIN, Some(TABLE_NAME_LEN_MAX));
+    }
+
+    /// A required index name inside a nested structure `o`, at `path`.
+    fn index_name(&mut self, o: &Req<'_>, path: &str) -> Result<(), ApiError> {
+        match o.str("IndexName")? {
+            None => self.not_null(path),
+            Some(s) => self.name_value(s, path),
+        }
         Ok(())
     }
 
@@ -253,18 +304,226 @@ impl<'r, 'a> Shape<'r, 'a> {
         match self.r.array(k)? {
             None if required => self.not_null(k),
             None => {}
-            Some(a) if out_of_bounds(a.len(), min, max) => {
-                let items: Vec<String> = a
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        v => v.to_string(),
-                    })
-                    .collect();
-                let shown = format!("[{}]", items.join(", "));
-                self.length(&shown, k, a.len(), min, max);
+            Some(a) => self.list_length(a, k, min, max),
+        }
+        Ok(())
+    }
+
+    /// A list's length at `path`, shown as DynamoDB shows the list when out of bounds.
+    fn list_length(&mut self, a: &[Value], path: &str, min: usize, max: Option<usize>) {
+        if out_of_bounds(a.len(), min, max) {
+            self.length(&render_list(a), path, a.len(), min, max);
+        }
+    }
+
+    /// A nested ProvisionedThroughput at `path` (absent: nothing to check). Its upper bound is
+    /// the operation's own check, after this list; DynamoDB names the write units first.
+    fn throughput(&mut self, pt: Option<&Map<String, Value>>, path: &str) -> Result<(), ApiError> {
+        let Some(pt) = pt else {
+            return Ok(());
+        };
+        let pt = Req { obj: pt };
+        for k in ["WriteCapacityUnits", "ReadCapacityUnits"] {
+            let at = format!("{path}.{}", lower_first(k));
+            match pt.i64(k)? {
+                None => self.not_null(&at),
+                Some(v) if v < 1 => self.violation(
+                    Some(&v.to_string()),
+                    &at,
+                    "Member must have value greater than or equal to 1",
+                ),
+                Some(_) => {}
             }
-            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The elements of a KeySchema (or AttributeDefinitions, with `type_member`
+    /// "AttributeType") at `path`: each member's name (1–255) and its enum. The elements are
+    /// checked even when the list's own length is out of bounds, as DynamoDB does.
+    fn key_elements(
+        &mut self,
+        list: &[Value],
+        path: &str,
+        type_member: &str,
+        types: &[&str],
+    ) -> Result<(), ApiError> {
+        for (i, e) in list.iter().enumerate() {
+            // Another JSON type was the type check's to refuse.
+            let Some(o) = e.as_object() else { continue };
+            let o = Req { obj: o };
+            let at = |f: &str| format!("{path}.{}.member.{f}", i + 1);
+            match o.str("AttributeName")? {
+                None => self.not_null(&at("attributeName")),
+                Some(n) => self.length(
+                    n,
+                    &at("attributeName"),
+                    n.len(),
+                    1,
+                    Some(KEY_ATTRIBUTE_NAME_MAX_BYTES),
+                ),
+            }
+            let tp = at(&lower_first(type_member));
+            match o.str(type_member)? {
+                None => self.not_null(&tp),
+                Some(t) => self.enum_value(t, &tp, types),
+            }
+        }
+        Ok(())
+    }
+
+    /// A required KeySchema inside `o` at `path`: 1–2 elements, and each element.
+    fn key_schema(&mut self, o: &Req<'_>, path: &str) -> Result<(), ApiError> {
+        match o.array("KeySchema")? {
+            None => self.not_null(path),
+            Some(ks) => {
+                self.list_length(ks, path, 1, Some(2));
+                self.key_elements(ks, path, "KeyType", KEY_TYPE)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CreateTable's LocalSecondaryIndexes or GlobalSecondaryIndexes (`k`): each index's name,
+    /// key schema and projection (and a global index's throughput), index by index.
+    fn indexes(&mut self, k: &str, global: bool) -> Result<(), ApiError> {
+        let Some(list) = self.r.array(k)? else {
+            return Ok(());
+        };
+        for (i, e) in list.iter().enumerate() {
+            let Some(o) = e.as_object() else { continue };
+            self.index_definition(
+                &Req { obj: o },
+                &format!("{}.{}.member", lower_first(k), i + 1),
+                global,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One index definition (a CreateTable index or an UpdateTable `Create`) at `path`.
+    fn index_definition(&mut self, o: &Req<'_>, path: &str, global: bool) -> Result<(), ApiError> {
+        self.index_name(o, &format!("{path}.indexName"))?;
+        self.key_schema(o, &format!("{path}.keySchema"))?;
+        match o.object("Projection")? {
+            None => self.not_null(&format!("{path}.projection")),
+            Some(p) => {
+                // ProjectionType itself may be absent here: that is a later check of its own.
+                let p = Req { obj: p };
+                if let Some(t) = p.str("ProjectionType")? {
+                    self.enum_value(
+                        t,
+                        &format!("{path}.projection.projectionType"),
+                        PROJECTION_TYPE,
+                    );
+                }
+                if let Some(a) = p.array("NonKeyAttributes")? {
+                    self.list_length(a, &format!("{path}.projection.nonKeyAttributes"), 1, None);
+                }
+            }
+        }
+        if global {
+            self.throughput(
+                o.object("ProvisionedThroughput")?,
+                &format!("{path}.provisionedThroughput"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// UpdateTable's GlobalSecondaryIndexUpdates: each action's members. Which action an
+    /// element holds (exactly one) is a later check.
+    fn index_updates(&mut self) -> Result<(), ApiError> {
+        let Some(list) = self.r.array("GlobalSecondaryIndexUpdates")? else {
+            return Ok(());
+        };
+        for (i, e) in list.iter().enumerate() {
+            let Some(o) = e.as_object() else { continue };
+            let o = Req { obj: o };
+            let path = format!("globalSecondaryIndexUpdates.{}.member", i + 1);
+            if let Some(u) = o.object("Update")? {
+                let u = Req { obj: u };
+                let at = format!("{path}.update");
+                self.index_name(&u, &format!("{at}.indexName"))?;
+                match u.object("ProvisionedThroughput")? {
+                    None => self.not_null(&format!("{at}.provisionedThroughput")),
+                    pt => self.throughput(pt, &format!("{at}.provisionedThroughput"))?,
+                }
+            }
+            if let Some(c) = o.object("Create")? {
+                self.index_definition(&Req { obj: c }, &format!("{path}.create"), true)?;
+            }
+            if let Some(d) = o.object("Delete")? {
+                self.index_name(&Req { obj: d }, &format!("{path}.delete.indexName"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The members of a BatchGetItem's or BatchWriteItem's RequestItems: the table names
+    /// (one violation for the map, naming every key constraint), then, for a write, each
+    /// table's number of requests (one violation for the map), and each table's own members.
+    fn request_items(&mut self, write: bool) -> Result<(), ApiError> {
+        let Some(m) = self.r.object("RequestItems")? else {
+            return Ok(());
+        };
+        let shown = || {
+            render_map(m, |v| match v {
+                Value::Array(a) if write => format!("[{} write requests]", a.len()),
+                v => v.to_string(),
+            })
+        };
+        // A table ARN as a key is allowed (the data plane takes one wherever it takes a table
+        // name), within an ARN's own length.
+        let valid_key = |k: &str| {
+            if k.starts_with("arn:") {
+                k.chars().count() <= TABLE_ARN_LEN_MAX
+            } else {
+                valid_name(k)
+            }
+        };
+        if m.keys().any(|k| !valid_key(k)) {
+            self.violation(Some(&shown()), "requestItems", REQUEST_ITEMS_KEYS);
+        }
+        if write
+            && m.values().any(|v| {
+                v.as_array()
+                    .is_some_and(|a| out_of_bounds(a.len(), 1, Some(BATCH_WRITE_REQUESTS_MAX)))
+            })
+        {
+            self.violation(
+                Some(&shown()),
+                "requestItems",
+                &format!("Map value must satisfy constraint: [Member must have length less than or equal to {BATCH_WRITE_REQUESTS_MAX}, Member must have length greater than or equal to 1]"),
+            );
+        }
+        for (name, v) in m {
+            let path = format!("requestItems.{name}.member");
+            if write {
+                let Some(list) = v.as_array() else { continue };
+                for (i, w) in list.iter().enumerate() {
+                    let Some(w) = w.as_object() else { continue };
+                    let w = Req { obj: w };
+                    let at = |f: &str| format!("{path}.{}.member.{f}", i + 1);
+                    if let Some(d) = w.object("DeleteRequest")? {
+                        if (Req { obj: d }).object("Key")?.is_none() {
+                            self.not_null(&at("deleteRequest.key"));
+                        }
+                    }
+                    if let Some(p) = w.object("PutRequest")? {
+                        if (Req { obj: p }).object("Item")?.is_none() {
+                            self.not_null(&at("putRequest.item"));
+                        }
+                    }
+                }
+            } else {
+                let Some(o) = v.as_object() else { continue };
+                let at = format!("{path}.keys");
+                match (Req { obj: o }).array("Keys")? {
+                    None => self.not_null(&at),
+                    Some(keys) => self.list_length(keys, &at, 1, Some(BATCH_GET_KEYS_MAX)),
+                }
+            }
         }
         Ok(())
     }
@@ -436,6 +695,7 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
         "BatchGetItem" => {
             s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
             s.map("RequestItems", true, 1, Some(100))?;
+            s.request_items(false)?;
         }
         "BatchWriteItem" => {
             s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
@@ -444,6 +704,7 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
                 RETURN_ITEM_COLLECTION_METRICS,
             )?;
             s.map("RequestItems", true, 1, Some(25))?;
+            s.request_items(true)?;
         }
         "TransactWriteItems" => {
             s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
@@ -458,11 +719,24 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
             s.list("TransactItems", true, 1, Some(100))?;
             s.enumerated("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)?;
         }
+        // The nested members' violations join the same list (their order among the others
+        // is not recorded: dynalite's tests accept any order).
         "CreateTable" => {
             s.list("AttributeDefinitions", true, 0, None)?;
+            if let Some(defs) = r.array("AttributeDefinitions")? {
+                s.key_elements(
+                    defs,
+                    "attributeDefinitions",
+                    "AttributeType",
+                    ATTRIBUTE_TYPE,
+                )?;
+            }
             s.table_name(Arn::NotAllowed)?;
             s.enumerated("BillingMode", BILLING_MODE)?;
-            s.list("KeySchema", true, 1, Some(2))?;
+            s.key_schema(r, "keySchema")?;
+            s.throughput(r.object("ProvisionedThroughput")?, "provisionedThroughput")?;
+            s.indexes("LocalSecondaryIndexes", false)?;
+            s.indexes("GlobalSecondaryIndexes", true)?;
         }
         "ListTables" => {
             s.name("ExclusiveStartTableName", false, Arn::NotAllowed)?;
@@ -476,6 +750,8 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
         "UpdateTable" => {
             s.table_name(Arn::Allowed)?;
             s.enumerated("BillingMode", BILLING_MODE)?;
+            s.throughput(r.object("ProvisionedThroughput")?, "provisionedThroughput")?;
+            s.index_updates()?;
         }
         _ => {}
     }
@@ -588,6 +864,83 @@ mod tests {
         assert_eq!(
             message("Scan", json!({ "TableName": long })),
             format!("1 validation error detected: Value '{long}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to 1024")
+        );
+    }
+
+    #[test]
+    fn nested_members_of_table_calls_join_the_list() {
+        assert_eq!(
+            message("UpdateTable", json!({"TableName": "abc", "ProvisionedThroughput": {}})),
+            "2 validation errors detected: Value null at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value null at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must not be null"
+        );
+        // The upper bound is a later check: only the low value is listed.
+        assert_eq!(
+            message("UpdateTable", json!({"TableName": "abc", "ProvisionedThroughput": {"ReadCapacityUnits": 1000000000001i64, "WriteCapacityUnits": -1}})),
+            "1 validation error detected: Value '-1' at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+        assert_eq!(
+            message("UpdateTable", json!({"TableName": "abc", "GlobalSecondaryIndexUpdates": [
+                {"Update": {"IndexName": "a", "ProvisionedThroughput": {}}},
+                {"Update": {"IndexName": "abc;", "ProvisionedThroughput": {"ReadCapacityUnits": 1000000000001i64, "WriteCapacityUnits": 0}}},
+                {"Delete": {}},
+            ]})),
+            "6 validation errors detected: Value 'a' at 'globalSecondaryIndexUpdates.1.member.update.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must not be null; Value 'abc;' at 'globalSecondaryIndexUpdates.2.member.update.indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '0' at 'globalSecondaryIndexUpdates.2.member.update.provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1; Value null at 'globalSecondaryIndexUpdates.3.member.delete.indexName' failed to satisfy constraint: Member must not be null"
+        );
+        // An element without an action is the operation's own check.
+        assert_eq!(
+            message(
+                "UpdateTable",
+                json!({"TableName": "abc", "GlobalSecondaryIndexUpdates": [{}]})
+            ),
+            ""
+        );
+        assert_eq!(
+            message("CreateTable", json!({"TableName": "abc", "AttributeDefinitions": [{}], "KeySchema": [{"KeyType": "HASH"}, {"AttributeName": "a"}, {"KeyType": "Woop", "AttributeName": "a"}], "ProvisionedThroughput": {"ReadCapacityUnits": -1}})),
+            "8 validation errors detected: Value null at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must not be null; Value '[{\"KeyType\":\"HASH\"}, {\"AttributeName\":\"a\"}, {\"KeyType\":\"Woop\",\"AttributeName\":\"a\"}]' at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2; Value null at 'keySchema.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'keySchema.2.member.keyType' failed to satisfy constraint: Member must not be null; Value 'Woop' at 'keySchema.3.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]; Value null at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '-1' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+        let ks = json!([{"AttributeName": "a", "KeyType": "HASH"}]);
+        assert_eq!(
+            message("CreateTable", json!({"TableName": "abc", "AttributeDefinitions": [], "KeySchema": ks,
+                "LocalSecondaryIndexes": [{"IndexName": "h;", "KeySchema": [], "Projection": {"ProjectionType": "abc", "NonKeyAttributes": []}}],
+                "GlobalSecondaryIndexes": [{"IndexName": "abc", "KeySchema": ks, "Projection": {}, "ProvisionedThroughput": {"ReadCapacityUnits": 0}}, {}]})),
+            "10 validation errors detected: Value 'h;' at 'localSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value 'h;' at 'localSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value '[]' at 'localSecondaryIndexes.1.member.keySchema' failed to satisfy constraint: Member must have length greater than or equal to 1; Value 'abc' at 'localSecondaryIndexes.1.member.projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]; Value '[]' at 'localSecondaryIndexes.1.member.projection.nonKeyAttributes' failed to satisfy constraint: Member must have length greater than or equal to 1; Value null at 'globalSecondaryIndexes.1.member.provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '0' at 'globalSecondaryIndexes.1.member.provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1; Value null at 'globalSecondaryIndexes.2.member.indexName' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexes.2.member.keySchema' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexes.2.member.projection' failed to satisfy constraint: Member must not be null"
+        );
+    }
+
+    #[test]
+    fn request_items_keys_and_values_are_constrained() {
+        let keys = "Member must have length less than or equal to 255, Member must have length greater than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+";
+        assert_eq!(
+            message("BatchGetItem", json!({"RequestItems": {"a": {"Keys": [{"a": {"S": "a"}}]}}})),
+            format!("1 validation error detected: Value '{{a={{\"Keys\":[{{\"a\":{{\"S\":\"a\"}}}}]}}}}' at 'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [{keys}]")
+        );
+        assert_eq!(
+            message("BatchGetItem", json!({"RequestItems": {"aa;": {}, "abc": {"Keys": []}}, "ReturnConsumedCapacity": "hi"})),
+            format!("4 validation errors detected: Value 'hi' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]; Value '{{aa;={{}}, abc={{\"Keys\":[]}}}}' at 'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [{keys}]; Value null at 'requestItems.aa;.member.keys' failed to satisfy constraint: Member must not be null; Value '[]' at 'requestItems.abc.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1")
+        );
+        let many: Vec<Value> = (0..101)
+            .map(|i| json!({"a": {"S": i.to_string()}}))
+            .collect();
+        assert!(message("BatchGetItem", json!({"RequestItems": {"abc": {"Keys": many}}}))
+            .ends_with("at 'requestItems.abc.member.keys' failed to satisfy constraint: Member must have length less than or equal to 100"));
+        // A total above 100 over several tables is the operation's own check.
+        let hundred: Vec<Value> = (0..100)
+            .map(|i| json!({"a": {"S": i.to_string()}}))
+            .collect();
+        assert_eq!(
+            message(
+                "BatchGetItem",
+                json!({"RequestItems": {"abc": {"Keys": hundred}, "abd": {"Keys": [{"a": {"S": "x"}}]}}})
+            ),
+            ""
+        );
+        assert_eq!(
+            message("BatchWriteItem", json!({"RequestItems": {"a": []}})),
+            format!("2 validation errors detected: Value '{{a=[0 write requests]}}' at 'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [{keys}]; Value '{{a=[0 write requests]}}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]")
+        );
+        assert_eq!(
+            message("BatchWriteItem", json!({"RequestItems": {"abc": [{"PutRequest": {}, "DeleteRequest": {}}, {}]}})),
+            "2 validation errors detected: Value null at 'requestItems.abc.member.1.member.deleteRequest.key' failed to satisfy constraint: Member must not be null; Value null at 'requestItems.abc.member.1.member.putRequest.item' failed to satisfy constraint: Member must not be null"
         );
     }
 

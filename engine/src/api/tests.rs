@@ -793,3 +793,116 @@ fn update_table_and_tagging_check_their_members_before_the_table() {
         format!("Requested resource not found: ResourcArn: {absent} not found")
     );
 }
+
+/// A range table `dyn_range` (a S, b S) with a local index `lsi` (a, c S), a global index `gsi1` (c S)
+/// and a global keys-only index `gsi2` (c S, d S), like dynalite's `dyn_range`.
+fn create_dyn_range(db: &Database) {
+    let ad: Vec<Value> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| json!({"AttributeName": n, "AttributeType": "S"}))
+        .collect();
+    let ks = |h: &str, r: Option<&str>| {
+        let mut k = vec![json!({"AttributeName": h, "KeyType": "HASH"})];
+        if let Some(r) = r {
+            k.push(json!({"AttributeName": r, "KeyType": "RANGE"}));
+        }
+        Value::Array(k)
+    };
+    call(db, "CreateTable", json!({
+        "TableName": "dyn_range", "BillingMode": "PAY_PER_REQUEST", "AttributeDefinitions": ad,
+        "KeySchema": ks("a", Some("b")),
+        "LocalSecondaryIndexes": [{"IndexName": "lsi", "KeySchema": ks("a", Some("c")), "Projection": {"ProjectionType": "ALL"}}],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": "gsi1", "KeySchema": ks("c", None), "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "gsi2", "KeySchema": ks("c", Some("d")), "Projection": {"ProjectionType": "KEYS_ONLY"}},
+        ],
+    }))
+    .expect("create dyn_range");
+}
+
+#[test]
+fn scan_index_start_key_follows_query_messages() {
+    let db = db();
+    create_dyn_range(&db);
+    let invalid = "The provided starting key is invalid";
+    let mismatch = "The provided key element does not match the schema";
+    let base =
+        "The provided starting key is invalid: The provided key element does not match the schema";
+    let cases = [
+        // The wrong size, or an index key missing: bare "invalid".
+        ("lsi", json!({"a": {"S": "a"}, "b": {"S": "a"}}), None, invalid),
+        ("gsi1", json!({"a": {"S": "a"}, "b": {"S": "a"}, "z": {"S": "a"}}), None, invalid),
+        // An index key of another type: bare "does not match".
+        ("lsi", json!({"a": {"N": "1"}, "x": {"S": "1"}, "y": {"S": "1"}}), None, mismatch),
+        ("lsi", json!({"a": {"S": "a"}, "b": {"S": "a"}, "c": {"N": "1"}}), None, mismatch),
+        ("gsi1", json!({"x": {"S": "1"}, "y": {"S": "1"}, "c": {"N": "1"}}), None, mismatch),
+        ("gsi2", json!({"x": {"N": "1"}, "y": {"N": "1"}, "c": {"S": "1"}, "d": {"N": "1"}}), None, mismatch),
+        // The index keys right, the table's missing or mistyped: prefixed.
+        ("gsi1", json!({"x": {"N": "1"}, "y": {"N": "1"}, "c": {"S": "a"}}), None, base),
+        ("lsi", json!({"a": {"S": "1"}, "b": {"N": "1"}, "c": {"S": "a"}}), None, base),
+        // The index's keys come before Select on a keys-only global index, the table's after.
+        ("gsi2", json!({"a": {"N": "1"}, "b": {"N": "1"}, "c": {"S": "1"}, "e": {"N": "1"}}), Some("ALL_ATTRIBUTES"), invalid),
+        ("gsi2", json!({"x": {"N": "1"}, "y": {"N": "1"}, "c": {"S": "a"}, "d": {"S": "a"}}), Some("ALL_ATTRIBUTES"),
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index gsi2 because its projection type is not ALL"),
+    ];
+    for (ix, esk, select, message) in cases {
+        let mut body = json!({"TableName": "dyn_range", "IndexName": ix, "ExclusiveStartKey": esk});
+        if let Some(s) = select {
+            body["Select"] = json!(s);
+        }
+        let e = call(&db, "Scan", body.clone()).expect_err("invalid start key");
+        assert_eq!(e.message, message, "{body}");
+    }
+    // A valid index start key still pages.
+    call(&db, "Scan", json!({"TableName": "dyn_range", "IndexName": "gsi2", "ExclusiveStartKey": {"a": {"S": "1"}, "b": {"S": "1"}, "c": {"S": "a"}, "d": {"S": "a"}}}))
+        .expect("scan from a start key");
+}
+
+#[test]
+fn create_table_checks_index_key_schemas_before_projections() {
+    let db = db();
+    let ad = json!([{"AttributeName": "a", "AttributeType": "S"}, {"AttributeName": "b", "AttributeType": "S"}]);
+    let ks = json!([{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "RANGE"}]);
+    let cases = [
+        (json!([{"AttributeName": "a", "KeyType": "RANGE"}, {"AttributeName": "b", "KeyType": "RANGE"}]),
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"),
+        (json!([{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "a", "KeyType": "RANGE"}]),
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name"),
+        (json!([{"AttributeName": "c", "KeyType": "HASH"}, {"AttributeName": "d", "KeyType": "RANGE"}]),
+            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [c, d], AttributeDefinitions: [a, b]"),
+        (json!([{"AttributeName": "b", "KeyType": "HASH"}]),
+            "One or more parameter values were invalid: Index KeySchema does not have a range key for index: abc"),
+    ];
+    for (iks, message) in cases {
+        for projection in [json!({}), json!({"NonKeyAttributes": ["x"]})] {
+            let body = json!({"TableName": "tab1", "BillingMode": "PAY_PER_REQUEST", "AttributeDefinitions": ad, "KeySchema": ks,
+                "LocalSecondaryIndexes": [{"IndexName": "abc", "KeySchema": iks, "Projection": projection}]});
+            let e = call(&db, "CreateTable", body.clone()).expect_err("bad index");
+            assert_eq!(e.message, message, "{body}");
+        }
+    }
+    // With a good key schema, the projection's own errors.
+    let iks = json!([{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "RANGE"}]);
+    for (projection, message) in [
+        (json!({}), "One or more parameter values were invalid: Unknown ProjectionType: null"),
+        (json!({"ProjectionType": "ALL", "NonKeyAttributes": ["x"]}), "One or more parameter values were invalid: ProjectionType is ALL, but NonKeyAttributes is specified"),
+        (json!({"ProjectionType": "INCLUDE"}), "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified"),
+    ] {
+        for kind in ["LocalSecondaryIndexes", "GlobalSecondaryIndexes"] {
+            let mut body = json!({"TableName": "tab1", "BillingMode": "PAY_PER_REQUEST", "AttributeDefinitions": ad, "KeySchema": ks});
+            body[kind] = json!([{"IndexName": "abc", "KeySchema": iks, "Projection": projection}]);
+            let e = call(&db, "CreateTable", body.clone()).expect_err("bad projection");
+            assert_eq!(e.message, message, "{body}");
+        }
+    }
+    // UpdateTable's Create takes the same order.
+    create(&db, "plain", false);
+    let e = call(&db, "UpdateTable", json!({"TableName": "plain",
+        "AttributeDefinitions": [{"AttributeName": "c", "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "gsix", "KeySchema": [{"AttributeName": "c", "KeyType": "RANGE"}], "Projection": {}}}]}))
+    .expect_err("update table");
+    assert_eq!(
+        e.message,
+        "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
+    );
+}

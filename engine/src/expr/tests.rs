@@ -997,8 +997,15 @@ fn sets_and_adds_past_the_end_append_together_in_index_order() {
     // ADD interleave by index, and the touched paths are the ones written, not where the
     // elements landed.
     let mut it = item(&[("lst", AV::L(vec![n(1), n(3)]))]);
-    let out = apply("SET lst[4] = :n, lst[2] = :s ADD lst[8] :one, lst[6] :n", &mut it).expect("ok");
-    assert_eq!(it["lst"], AV::L(vec![n(1), n(3), s("str"), n(5), n(5), n(1)]));
+    let out = apply(
+        "SET lst[4] = :n, lst[2] = :s ADD lst[8] :one, lst[6] :n",
+        &mut it,
+    )
+    .expect("ok");
+    assert_eq!(
+        it["lst"],
+        AV::L(vec![n(1), n(3), s("str"), n(5), n(5), n(1)])
+    );
     let shown: Vec<String> = out.paths.iter().map(|p| p.to_string()).collect();
     assert_eq!(shown, ["lst[2]", "lst[4]", "lst[6]", "lst[8]"]);
 }

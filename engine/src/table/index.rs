@@ -295,6 +295,10 @@ pub(crate) struct IndexSpec {
     pub projection: String,
     pub non_key_attributes: Vec<String>,
     pub throughput: Option<(i64, i64)>,
+    /// What is wrong with the Projection beyond its constraints (no ProjectionType,
+    /// NonKeyAttributes that do not fit it): DynamoDB reports it only after the index's key
+    /// schema and attribute definitions, so [`spec_schema`] does.
+    projection_error: Option<String>,
 }
 
 fn invalid(detail: impl std::fmt::Display) -> ApiError {
@@ -376,17 +380,10 @@ pub(crate) fn parse_spec(
         .object("Projection")?
         .ok_or_else(|| Req::missing_at(&format!("{path}.projection")))?;
     let pr = Req { obj: proj };
-    let projection = pr
-        .enum_str("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"])?
-        .ok_or_else(|| invalid("Unknown ProjectionType: null"))?
-        .to_string();
+    let projection_type = pr.enum_str("ProjectionType", &["ALL", "INCLUDE", "KEYS_ONLY"])?;
     let mut non_key_attributes = Vec::new();
-    if let Some(list) = pr.array("NonKeyAttributes")? {
-        if projection != "INCLUDE" {
-            return Err(invalid(format!(
-                "ProjectionType is {projection}, but NonKeyAttributes is specified"
-            )));
-        }
+    let non_key = pr.array("NonKeyAttributes")?;
+    if let Some(list) = non_key {
         if list.is_empty() {
             return Err(constraint(
                 "[]",
@@ -404,11 +401,18 @@ pub(crate) fn parse_spec(
                 other => return Err(Req::type_error(other, "String")),
             }
         }
-    } else if projection == "INCLUDE" {
-        return Err(invalid(
-            "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
-        ));
     }
+    let projection_error = match (projection_type, non_key.is_some()) {
+        (None, _) => Some("Unknown ProjectionType: null".to_string()),
+        (Some(p), true) if p != "INCLUDE" => Some(format!(
+            "ProjectionType is {p}, but NonKeyAttributes is specified"
+        )),
+        (Some("INCLUDE"), false) => {
+            Some("ProjectionType is INCLUDE, but NonKeyAttributes is not specified".to_string())
+        }
+        _ => None,
+    };
+    let projection = projection_type.unwrap_or_default().to_string();
     let throughput = match r.object("ProvisionedThroughput")? {
         Some(pt) => Some(parse_throughput(
             pt,
@@ -422,11 +426,13 @@ pub(crate) fn parse_spec(
         projection,
         non_key_attributes,
         throughput,
+        projection_error,
     })
 }
 
 /// The key schema of an index spec, checked against the attribute definitions (and, for an
-/// LSI, against the table's key schema).
+/// LSI, against the table's key schema), then the rest of its Projection's checks: DynamoDB
+/// names a bad key schema before a missing ProjectionType (the recorded CreateTable cases).
 pub(crate) fn spec_schema(
     spec: &IndexSpec,
     defs: &[(String, String)],
@@ -473,6 +479,9 @@ pub(crate) fn spec_schema(
                 spec.name, spec.keys[0].0, table.partition.name
             )));
         }
+    }
+    if let Some(detail) = &spec.projection_error {
+        return Err(invalid(detail));
     }
     let ty = |n: &str| -> String {
         defs.iter()

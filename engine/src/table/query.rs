@@ -410,23 +410,36 @@ fn query_start_key_head(r: &Req<'_>, base: &KeySchema, schema: &KeySchema) -> Re
 }
 
 /// The rest of [`query_start_key_head`]'s checks, after the key conditions: the queried sort
-/// key ("invalid" when missing, "does not match the schema" when of another type), then, for
-/// an index read, the table's key attributes ("The provided starting key is invalid: The
-/// provided key element does not match the schema" for either).
+/// key, then, for an index read, the table's key attributes.
 fn query_start_key_rest(r: &Req<'_>, base: &KeySchema, schema: &KeySchema) -> Result<(), ApiError> {
+    start_key_sort(r, schema)?;
+    start_key_base(r, base, schema)
+}
+
+/// A start key's sort key of the read schema: "invalid" when missing, "does not match the
+/// schema" when of another type.
+fn start_key_sort(r: &Req<'_>, schema: &KeySchema) -> Result<(), ApiError> {
+    let (Some(esk), Some(sk)) = (r.item("ExclusiveStartKey")?, &schema.sort) else {
+        return Ok(());
+    };
+    let v = esk
+        .get(&sk.name)
+        .ok_or_else(|| ApiError::validation("The provided starting key is invalid"))?;
+    if !typed_as(v, sk) {
+        return Err(ApiError::validation(
+            "The provided key element does not match the schema",
+        ));
+    }
+    Ok(())
+}
+
+/// An index read's start key: the table's key attributes that are not the index's ("The
+/// provided starting key is invalid: The provided key element does not match the schema"
+/// when missing or of another type).
+fn start_key_base(r: &Req<'_>, base: &KeySchema, schema: &KeySchema) -> Result<(), ApiError> {
     let Some(esk) = r.item("ExclusiveStartKey")? else {
         return Ok(());
     };
-    if let Some(sk) = &schema.sort {
-        let v = esk
-            .get(&sk.name)
-            .ok_or_else(|| ApiError::validation("The provided starting key is invalid"))?;
-        if !typed_as(v, sk) {
-            return Err(ApiError::validation(
-                "The provided key element does not match the schema",
-            ));
-        }
-    }
     let base_key = std::iter::once(&base.partition).chain(base.sort.as_ref());
     for a in base_key.filter(|a| !schema.is_key_attribute(&a.name)) {
         if !esk.get(&a.name).is_some_and(|v| typed_as(v, a)) {
@@ -834,15 +847,18 @@ impl Tables {
         ctx.finish()?;
         let t = self.table(name, "Scan")?;
         let index = named_index(r, &t, consistent)?;
-        // DynamoDB's order: an index's start key with the wrong number of attributes, the
-        // Select of a global index, then the rest of the start key and the segment, then the
-        // other Select checks and the key paths.
-        if let (Some(esk), Some(ix)) = (r.object("ExclusiveStartKey")?, index) {
-            if esk.len() != start_key_attribute_count(&t.schema, &ix.schema) {
-                return Err(ApiError::validation("The provided starting key is invalid"));
-            }
+        // DynamoDB's order: an index's start key against the index's own key (its size, then
+        // its partition and sort key, with Query's messages), the Select of a global index,
+        // then the table's key attributes in the start key, the rest of the start key and the
+        // segment, then the other Select checks and the key paths.
+        if let Some(ix) = index {
+            query_start_key_head(r, &t.schema, &ix.schema)?;
+            start_key_sort(r, &ix.schema)?;
         }
         check_select_all_on_global_index(r, index)?;
+        if let Some(ix) = index {
+            start_key_base(r, &t.schema, &ix.schema)?;
+        }
         let start = start_key(r, &t, index)?;
         if let (Some(k), Some((lo, hi))) = (&start, segment) {
             let h = routing_hash(k);

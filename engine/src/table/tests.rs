@@ -1181,10 +1181,20 @@ fn batch_get_and_write_round_trip_and_reject_duplicates() {
     let keys: Vec<Value> = (0..101)
         .map(|i| json!({"pk": {"S": format!("k{i}")}}))
         .collect();
+    // Over 100 keys for one table is that table's Keys constraint; over 100 in all, the
+    // call's limit.
     let e = err(
         &db,
         "BatchGetItem",
         json!({"RequestItems": {"bat1": {"Keys": keys}}}),
+    );
+    assert!(validation(&e).ends_with(
+        "at 'requestItems.bat1.member.keys' failed to satisfy constraint: Member must have length less than or equal to 100"
+    ));
+    let e = err(
+        &db,
+        "BatchGetItem",
+        json!({"RequestItems": {"bat1": {"Keys": keys[..100]}, "bat2": {"Keys": [keys[100]]}}}),
     );
     assert_eq!(
         validation(&e),
