@@ -27,16 +27,46 @@ pub struct Conn {
     /// The server said it closes the connection after its answer (`Connection: close`, or
     /// HTTP/1.0 without keep-alive): the next request opens a new one, as any client would.
     closing: bool,
-    /// Reused buffers: the request being sent, bytes read and not yet parsed, one read's
-    /// bytes, the last response's body.
+    buf: Buffers,
+}
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A connection's reused buffers: the request being sent, bytes read and not yet parsed, one
+/// read's bytes, the last response's body.
+struct Buffers {
     req: Vec<u8>,
     rbuf: Vec<u8>,
     tmp: Vec<u8>,
     body: Vec<u8>,
 }
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 64 * 1024;
+impl Buffers {
+    fn new() -> Buffers {
+        Buffers {
+            req: Vec::with_capacity(4096),
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            tmp: vec![0; READ_CHUNK],
+            body: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// The response at the front of what was read, once all of it is (its body in `body`,
+    /// its bytes consumed); `None`: read more (into `tmp`, then [`Buffers::got`]).
+    fn response(&mut self) -> Result<Option<Parsed>, String> {
+        let p = parse_response(&self.rbuf, &mut self.body)?;
+        if let Some(p) = &p {
+            self.rbuf.drain(..p.consumed);
+        }
+        Ok(p)
+    }
+
+    /// `n` bytes were read into `tmp`.
+    fn got(&mut self, n: usize) {
+        self.rbuf.extend_from_slice(&self.tmp[..n]);
+    }
+}
 
 fn addr_of(endpoint: &str) -> Result<String, String> {
     let rest = endpoint
@@ -214,10 +244,7 @@ impl Conn {
             host,
             stream: s,
             closing: false,
-            req: Vec::with_capacity(4096),
-            rbuf: Vec::with_capacity(READ_CHUNK),
-            tmp: vec![0; READ_CHUNK],
-            body: Vec::with_capacity(16 * 1024),
+            buf: Buffers::new(),
         })
     }
 
@@ -229,17 +256,17 @@ impl Conn {
     /// One request with a JSON body already serialised; returns (HTTP status, body).
     pub fn call_raw(&mut self, op: &str, body: &[u8]) -> Result<(u16, Value), String> {
         let status = self.send(op, body)?;
-        let v = if self.body.is_empty() {
+        let v = if self.buf.body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&self.body).map_err(|e| e.to_string())?
+            serde_json::from_slice(&self.buf.body).map_err(|e| e.to_string())?
         };
         Ok((status, v))
     }
 
     /// The body of the last answer [`Conn::send`] read.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.buf.body
     }
 
     /// One request; returns the HTTP status and leaves the body in [`Conn::body`].
@@ -247,21 +274,23 @@ impl Conn {
         if self.closing {
             *self = Self::open(self.host.clone())?;
         }
-        write_request(&mut self.req, &self.host, op, body)?;
+        write_request(&mut self.buf.req, &self.host, op, body)?;
         self.stream
-            .write_all(&self.req)
+            .write_all(&self.buf.req)
             .map_err(|e| e.to_string())?;
         loop {
-            if let Some(p) = parse_response(&self.rbuf, &mut self.body)? {
-                self.rbuf.drain(..p.consumed);
+            if let Some(p) = self.buf.response()? {
                 self.closing = p.closing;
                 return Ok(p.status);
             }
-            let n = self.stream.read(&mut self.tmp).map_err(|e| e.to_string())?;
+            let n = self
+                .stream
+                .read(&mut self.buf.tmp)
+                .map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("connection closed by the server".into());
             }
-            self.rbuf.extend_from_slice(&self.tmp[..n]);
+            self.buf.got(n);
         }
     }
 }
@@ -271,10 +300,7 @@ struct AsyncConn {
     host: String,
     stream: tokio::net::TcpStream,
     closing: bool,
-    req: Vec<u8>,
-    rbuf: Vec<u8>,
-    tmp: Vec<u8>,
-    body: Vec<u8>,
+    buf: Buffers,
 }
 
 impl AsyncConn {
@@ -287,10 +313,7 @@ impl AsyncConn {
             host,
             stream: s,
             closing: false,
-            req: Vec::with_capacity(4096),
-            rbuf: Vec::with_capacity(READ_CHUNK),
-            tmp: vec![0; READ_CHUNK],
-            body: Vec::with_capacity(16 * 1024),
+            buf: Buffers::new(),
         })
     }
 
@@ -306,8 +329,8 @@ impl AsyncConn {
         if self.closing {
             *self = Self::open(self.host.clone()).await?;
         }
-        write_request(&mut self.req, &self.host, op, body)?;
-        let mut out = &self.req[..];
+        write_request(&mut self.buf.req, &self.host, op, body)?;
+        let mut out = &self.buf.req[..];
         while !out.is_empty() {
             match self.stream.try_write(out) {
                 Ok(n) => out = &out[n..],
@@ -318,14 +341,13 @@ impl AsyncConn {
             }
         }
         loop {
-            if let Some(p) = parse_response(&self.rbuf, &mut self.body)? {
-                self.rbuf.drain(..p.consumed);
+            if let Some(p) = self.buf.response()? {
                 self.closing = p.closing;
                 return Ok(p.status);
             }
-            match self.stream.try_read(&mut self.tmp) {
+            match self.stream.try_read(&mut self.buf.tmp) {
                 Ok(0) => return Err("connection closed by the server".into()),
-                Ok(n) => self.rbuf.extend_from_slice(&self.tmp[..n]),
+                Ok(n) => self.buf.got(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     self.stream.readable().await.map_err(|e| e.to_string())?
                 }
@@ -544,7 +566,7 @@ async fn drive_events(host: String, work: Arc<Work>, t: usize) -> Result<Histogr
         let s = Instant::now();
         let st = c.send(work.op.target(), &body).await?;
         let _ = h.record(s.elapsed().as_nanos() as u64);
-        work.check(st, &c.body);
+        work.check(st, &c.buf.body);
     }
     Ok(h)
 }
@@ -733,9 +755,9 @@ mod tests {
         rt.block_on(async {
             let mut c = AsyncConn::open(addr.to_string()).await.expect("connect");
             assert_eq!(c.send("Query", br#"{"a":1}"#).await.expect("send"), 200);
-            assert_eq!(c.body, br#"{"Count":2}"#);
+            assert_eq!(c.buf.body, br#"{"Count":2}"#);
             assert_eq!(c.send("Query", b"{}").await.expect("send"), 400);
-            assert_eq!(c.body, b"{}");
+            assert_eq!(c.buf.body, b"{}");
         });
         server.join().expect("server");
     }

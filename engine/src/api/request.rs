@@ -22,14 +22,7 @@ fn lower_first(s: &str) -> String {
 }
 
 fn token(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(_) => "VALUE_BOOLEAN",
-        Value::Number(_) => "NUMBER_VALUE",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
+    crate::model::token_name(v, true)
 }
 
 impl<'a> Req<'a> {

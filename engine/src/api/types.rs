@@ -458,19 +458,10 @@ enum Reader {
     AttributeValue,
 }
 
-/// The parser's name for the JSON token `v` starts with (a private copy of `request.rs`'s
-/// `token`, with `model/json.rs`'s names for booleans inside attribute values).
+/// The parser's name for the JSON token `v` starts with, as hashlog's reader of that place
+/// names it.
 fn token(v: &Value, reader: Reader) -> &'static str {
-    match v {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(_) if reader == Reader::Request => "VALUE_BOOLEAN",
-        Value::Bool(true) => "VALUE_TRUE",
-        Value::Bool(false) => "VALUE_FALSE",
-        Value::Number(_) => "NUMBER_VALUE",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
+    crate::model::token_name(v, reader == Reader::Request)
 }
 
 /// `v` where a `ty` was due: `NUMBER_VALUE cannot be converted to String`.

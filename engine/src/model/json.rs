@@ -15,10 +15,13 @@ fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
-/// The JSON token name Jackson uses in SerializationException messages.
-fn token(v: &Value) -> &'static str {
+/// The JSON token name Jackson uses in SerializationException messages. `one_boolean_name`:
+/// a boolean is `VALUE_BOOLEAN`, as the request's own members have always been reported
+/// (`api::request`), rather than `VALUE_TRUE` / `VALUE_FALSE`, as inside an attribute value.
+pub(crate) fn token_name(v: &Value, one_boolean_name: bool) -> &'static str {
     match v {
         Value::Null => "VALUE_NULL",
+        Value::Bool(_) if one_boolean_name => "VALUE_BOOLEAN",
         Value::Bool(true) => "VALUE_TRUE",
         Value::Bool(false) => "VALUE_FALSE",
         // DynamoDB's current parser names a JSON number NUMBER_VALUE ("NUMBER_VALUE cannot be
@@ -32,7 +35,10 @@ fn token(v: &Value) -> &'static str {
 }
 
 fn not_a(what: &str, v: &Value) -> ModelError {
-    ModelError::serialization(format!("{} cannot be converted to {what}", token(v)))
+    ModelError::serialization(format!(
+        "{} cannot be converted to {what}",
+        token_name(v, false)
+    ))
 }
 
 fn string(v: &Value) -> Result<&str, ModelError> {

@@ -12,6 +12,7 @@ mod validate;
 mod value;
 
 pub use codec::{decode_item, encode_item, ITEM_FORMAT_VERSION};
+pub(crate) use json::token_name;
 pub use json::{item_from_json, item_to_json, json_bool};
 pub use keys::{KeyAttr, KeySchema, ScalarType};
 pub use number::{Number, NumberError};
