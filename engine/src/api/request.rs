@@ -188,7 +188,7 @@ impl ExprCtx {
                             kind: e.kind,
                             // Every invalid value (numbers, sets, empties) is named with its
                             // key, as DynamoDB does; type errors are SerializationExceptions.
-                            message: if e.kind == crate::model::ModelErrorKind::Validation {
+                            message: if e.kind != crate::model::ModelErrorKind::Serialization {
                                 format!("ExpressionAttributeValues contains invalid value: {} for key {k}", e.message)
                             } else {
                                 e.message

@@ -140,12 +140,12 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
         }
     }
     if set.is_empty() {
-        return Err(ModelError::validation(
+        return Err(ModelError::invalid_value(
             "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
         ));
     }
     if set.len() > 1 {
-        return Err(ModelError::validation(
+        return Err(ModelError::invalid_value(
             "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
         ));
     }
@@ -158,7 +158,7 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
         "NULL" => match json_bool(val) {
             Some(true) => AttributeValue::Null,
             Some(false) => {
-                return Err(ModelError::validation(
+                return Err(ModelError::invalid_value(
                     "One or more parameter values were invalid: Null attribute value types must have the value of true",
                 ))
             }
@@ -179,7 +179,7 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
         "SS" => {
             let a = array(val, "List")?;
             if a.is_empty() {
-                return Err(ModelError::validation(
+                return Err(ModelError::invalid_value(
                     "One or more parameter values were invalid: An string set  may not be empty",
                 ));
             }
@@ -209,7 +209,7 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
         "BS" => {
             let a = array(val, "List")?;
             if a.is_empty() {
-                return Err(ModelError::validation(
+                return Err(ModelError::invalid_value(
                     "One or more parameter values were invalid: Binary sets should not be empty",
                 ));
             }

@@ -28,6 +28,11 @@ pub use value::{AttributeValue, Item};
 pub enum ModelErrorKind {
     /// ValidationException.
     Validation,
+    /// ValidationException for a value that reads but is no valid attribute value (empty, two
+    /// types, NULL not true, an empty string or binary set): DynamoDB finds these while it
+    /// validates a request, after reading it (numbers and set duplicates are found while
+    /// reading), and words a start key's as "The provided starting key is invalid: …".
+    InvalidValue,
     /// SerializationException (the JSON does not have the shape the API expects).
     Serialization,
     /// Stored bytes that do not decode: InternalServerError (nothing the caller sent is wrong).
@@ -46,6 +51,12 @@ impl ModelError {
     pub fn validation(message: impl Into<String>) -> ModelError {
         ModelError {
             kind: ModelErrorKind::Validation,
+            message: message.into(),
+        }
+    }
+    pub fn invalid_value(message: impl Into<String>) -> ModelError {
+        ModelError {
+            kind: ModelErrorKind::InvalidValue,
             message: message.into(),
         }
     }
@@ -72,7 +83,9 @@ impl From<NumberError> for ModelError {
 impl From<ModelError> for crate::api::ApiError {
     fn from(e: ModelError) -> Self {
         match e.kind {
-            ModelErrorKind::Validation => crate::api::ApiError::validation(e.message),
+            ModelErrorKind::Validation | ModelErrorKind::InvalidValue => {
+                crate::api::ApiError::validation(e.message)
+            }
             ModelErrorKind::Serialization => crate::api::ApiError::serialization(e.message),
             ModelErrorKind::Corrupt => crate::api::ApiError::internal(e.message),
         }

@@ -342,33 +342,22 @@ fn start_key(r: &Req<'_>, t: &Table, index: Option<&Index>) -> Result<Option<Vec
     Ok(Some(k))
 }
 
-/// The errors of an attribute value DynamoDB reports while validating a start key, as "The
-/// provided starting key is invalid: …". The others (a number's syntax, range or digits, an
-/// empty number set, duplicates in a set) it meets while it reads the request, and reports as
-/// they are, as the recorded responses show.
-const START_KEY_VALIDATION_ERRORS: [&str; 5] = [
-    "Supplied AttributeValue is empty",
-    "Supplied AttributeValue has more than one datatypes set",
-    "One or more parameter values were invalid: Null attribute value types must have the value of true",
-    "One or more parameter values were invalid: An string set  may not be empty",
-    "One or more parameter values were invalid: Binary sets should not be empty",
-];
-
-/// An ExclusiveStartKey's values, checked before the table is looked up.
+/// An ExclusiveStartKey's values, checked before the table is looked up. What DynamoDB finds
+/// while validating them ([`crate::model::ModelErrorKind::InvalidValue`]) it words "The
+/// provided starting key is invalid: …"; what it finds while reading them (a number's syntax
+/// or range, a set's duplicates) it reports as is, as the recorded responses show.
 fn start_key_values(r: &Req<'_>) -> Result<(), ApiError> {
-    match r.item("ExclusiveStartKey") {
-        Err(e)
-            if e.code == crate::api::ErrorCode::ValidationException
-                && START_KEY_VALIDATION_ERRORS
-                    .iter()
-                    .any(|m| e.message.starts_with(m)) =>
-        {
+    let Some(esk) = r.get("ExclusiveStartKey") else {
+        return Ok(());
+    };
+    match crate::model::item_from_json(esk) {
+        Err(e) if e.kind == crate::model::ModelErrorKind::InvalidValue => {
             Err(ApiError::validation(format!(
                 "The provided starting key is invalid: {}",
                 e.message
             )))
         }
-        other => other.map(|_| ()),
+        other => other.map(|_| ()).map_err(ApiError::from),
     }
 }
 
