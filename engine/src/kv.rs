@@ -5,7 +5,9 @@
 //! [`MemKv`] implements it over `BTreeMap`s and is the model the engine is tested against.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::ops::Bound;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
@@ -43,6 +45,28 @@ pub struct SpaceStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Snapshot(pub SeqNo);
 
+/// What [`Kv::write_async`] did with a batch.
+pub enum AsyncWrite {
+    /// Queued: the future resolves as [`Kv::write`] returns (durable and visible). If it is
+    /// dropped unfinished, the store finishes the write on a thread of its own.
+    Queued(Pin<Box<dyn Future<Output = Result<SeqNo>> + Send>>),
+    /// Answered at once: an error, or nothing to write.
+    Done(Result<SeqNo>),
+    /// Queueing would mean waiting (writes stalled behind flushes, a memtable to rotate): the
+    /// writes, untouched, for [`Kv::write`] on a thread that may block.
+    WouldBlock(Vec<KvWrite>),
+}
+
+impl std::fmt::Debug for AsyncWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AsyncWrite::Queued(_) => f.write_str("Queued"),
+            AsyncWrite::Done(r) => f.debug_tuple("Done").field(r).finish(),
+            AsyncWrite::WouldBlock(w) => f.debug_tuple("WouldBlock").field(&w.len()).finish(),
+        }
+    }
+}
+
 pub trait Kv: Send + Sync {
     /// Creates a keyspace split into `partitions` hash-range partitions (≥ 1).
     fn create_space(&self, space: SpaceId, partitions: u32) -> Result<()>;
@@ -54,6 +78,13 @@ pub trait Kv: Send + Sync {
     /// after the batch is durable (in the default sync mode) and visible to reads. Within a
     /// batch a later write to the same key wins.
     fn write(&self, writes: Vec<KvWrite>) -> Result<SeqNo>;
+    /// [`Kv::write`] for a caller that must not block (a reactor thread): the writes are
+    /// queued in the log and the returned future resolves when `write` would have returned.
+    /// A store answers [`AsyncWrite::WouldBlock`] (handing the writes back, untouched) when
+    /// queueing them would mean waiting, as the default does.
+    fn write_async(&self, writes: Vec<KvWrite>) -> AsyncWrite {
+        AsyncWrite::WouldBlock(writes)
+    }
     /// The latest visible value of a key.
     fn get(&self, space: SpaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.get_at(space, key, self.snapshot())

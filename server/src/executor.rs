@@ -4,6 +4,7 @@
 //! `open_backend` in `main.rs`); tests plug in fakes.
 
 use hashlog::api::{ApiError, Database, Response};
+use hashlog::table::StagedWrite;
 use serde_json::Value;
 
 /// Answers DynamoDB operations. Implementations block (a write waits for its WAL sync), so the
@@ -19,6 +20,14 @@ pub trait Executor: Send + Sync + 'static {
     /// `execute`'s answer.
     fn respond(&self, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
         self.execute(operation, body).map(Response::Json)
+    }
+
+    /// A single-item write (`hashlog::api::STAGED_OPERATIONS`) for a reactor thread: decided
+    /// here without blocking, its commit then awaited or finished on a blocking thread (see
+    /// `Database::respond_staged`). `None`: this backend does not stage writes; the server runs
+    /// the operation through [`Executor::respond`] on a blocking thread.
+    fn respond_staged(&self, _operation: &str, _body: &[u8]) -> Option<StagedWrite> {
+        None
     }
 
     /// Called once after the server stopped accepting and every in-flight request finished:
@@ -41,6 +50,10 @@ impl Executor for Database {
 
     fn respond(&self, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
         Database::respond(self, operation, body)
+    }
+
+    fn respond_staged(&self, operation: &str, body: &[u8]) -> Option<StagedWrite> {
+        Some(Database::respond_staged(self, operation, body))
     }
 
     fn shutdown(&self) -> Result<(), String> {

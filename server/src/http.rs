@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hashlog::api::{ApiError, ErrorCode, Response as Answer};
+use hashlog::api::{ApiError, ErrorCode, Response as Answer, STAGED_OPERATIONS};
+use hashlog::table::StagedWrite;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
@@ -74,6 +75,12 @@ pub struct ServerConfig {
     /// through `tokio::task::block_in_place`, so the reactor's other connections move to
     /// another thread meanwhile (docs/ARCHITECTURE.md, "The HTTP front's threads").
     pub inline_reads: bool,
+    /// Run single-item writes (PutItem, UpdateItem, DeleteItem) on the reactor threads up to
+    /// their log append and await their group commit there, instead of a blocking-pool thread
+    /// waiting for it (`Executor::respond_staged`); `false`: they run on the blocking pool.
+    /// On by default: no thread handoff and no blocked thread per write. A write that would
+    /// wait (its item locked, writes stalled) still finishes on the blocking pool.
+    pub inline_writes: bool,
     /// The region the server stands in for (`GET /` answers as that region's endpoint does).
     pub region: String,
 }
@@ -90,6 +97,7 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(30),
             static_gauges: Vec::new(),
             inline_reads: true,
+            inline_writes: true,
             region: "us-east-1".into(),
         }
     }
@@ -696,6 +704,66 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         let body = v.to_string().into_bytes();
         app.record(&call, "", 200, None, Some(&Answer::Json(v)));
         return api_response(200, body, &call.request_id, call.content_type);
+    }
+
+    // With `inline_writes`, a single-item write runs here up to its log append and its
+    // commit is awaited; what would wait goes to the blocking pool.
+    if app.config.inline_writes
+        && body.len() <= INLINE_BODY_MAX_BYTES
+        && STAGED_OPERATIONS.contains(&operation.as_str())
+        && app.placer.inline()
+    {
+        let file_reads = placer::file_reads_on_thread();
+        let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hashlog::io::blocking::with_blocking_hook(placer::read_in_place, || {
+                app.executor.respond_staged(&operation, &body)
+            })
+        }));
+        match staged {
+            Ok(None) => {}
+            Ok(Some(staged)) => {
+                app.placer
+                    .observe(placer::file_reads_on_thread() != file_reads);
+                let table = probe(&body).table;
+                drop(body);
+                let result = match staged {
+                    StagedWrite::Done(r) => Ok(r),
+                    // Spawned, so the write finishes (and its item's lock is released only
+                    // once it is visible) even if this request's connection goes away.
+                    StagedWrite::Commit(commit) => {
+                        tokio::spawn(commit).await.map_err(|e| e.to_string())
+                    }
+                    StagedWrite::Blocking(rest) => tokio::task::spawn_blocking(move || {
+                        hashlog::io::blocking::with_blocking_hook(placer::read_counted, rest)
+                    })
+                    .await
+                    .map_err(|e| e.to_string()),
+                };
+                drop(permit);
+                drop(body_permit);
+                return match result {
+                    Ok(Ok(v)) => {
+                        let bytes = v.to_string().into_bytes();
+                        app.record(&call, &table, 200, None, Some(&Answer::Json(v)));
+                        api_response(200, bytes, &call.request_id, call.content_type)
+                    }
+                    Ok(Err(e)) => {
+                        let status = e.code.http_status();
+                        app.record(&call, &table, status, Some(&e), None);
+                        api_response(status, error_body(&e), &call.request_id, call.content_type)
+                    }
+                    Err(why) => {
+                        let e = ApiError::internal(format!("request task failed: {why}"));
+                        app.refuse(&call, e, false)
+                    }
+                };
+            }
+            Err(p) => {
+                let why = panic_text(p.as_ref());
+                let e = ApiError::internal(format!("request task failed: {why}"));
+                return app.refuse(&call, e, false);
+            }
+        }
     }
 
     // With `inline_reads`, reads that touch no log and answer little run here, on the

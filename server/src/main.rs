@@ -11,6 +11,12 @@ use hashlog::api::{Database, DatabaseOptions};
 use hashlog::db::EngineOptions;
 use hashlog::wal::Durability;
 use hashlog_server::sigv4::Credentials;
+
+/// mimalloc instead of glibc's malloc: a request allocates and frees many small buffers on
+/// the reactor threads, and glibc's bins and consolidation were about a sixth of a PutItem's
+/// server time (docs/results/2026-12-05-async-writes.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use hashlog_server::triggers::{TriggerOptions, TriggerSpec, Triggers};
 use hashlog_server::{check_listen_policy, App, Executor, ServerConfig};
 
@@ -137,6 +143,12 @@ struct ServeArgs {
     /// Small reads on the reactor threads: the default (kept so older command lines work).
     #[arg(long, hide = true, conflicts_with = "offload_reads")]
     inline_reads: bool,
+    /// Run PutItem, UpdateItem and DeleteItem on the blocking pool, each thread waiting for
+    /// its group commit. By default they run on the reactor threads up to the log append and
+    /// await the commit there (no thread handoff, no blocked thread per write); one that would
+    /// wait (its item locked by another write, writes stalled) still goes to the pool.
+    #[arg(long)]
+    offload_writes: bool,
 }
 
 /// Opens the storage engine in `args.data_dir` and returns it as the server's executor.
@@ -245,6 +257,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         )],
         request_bytes_in_flight_max: args.max_in_flight_mib.max(1) * 1024 * 1024,
         inline_reads: args.inline_reads || !args.offload_reads,
+        inline_writes: !args.offload_writes,
         ..ServerConfig::default()
     };
     let triggers = Triggers::start(

@@ -27,7 +27,7 @@ pub use response::{ReadItem, ReadResponse, Response};
 use crate::db::{Engine, EngineOptions};
 use crate::error::StorageError;
 use crate::kv::Kv;
-use crate::table::Tables;
+use crate::table::{StagedWrite, Tables};
 
 /// Region and account that ARNs name.
 #[derive(Debug, Clone)]
@@ -171,6 +171,46 @@ pub const UNSUPPORTED_OPERATIONS: &[&str] = &[
     "DeleteResourcePolicy",
 ];
 
+/// The single-item writes [`Database::respond_staged`] stages.
+pub const STAGED_OPERATIONS: &[&str] = &["PutItem", "UpdateItem", "DeleteItem"];
+
+/// A request body as JSON, for an operation hashlog answers.
+fn parse_body(operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if !SUPPORTED_OPERATIONS.contains(&operation) {
+        return Err(
+            // Every operation of the Streams API is implemented: another `Streams.` name is
+            // unknown, as any other name is.
+            if UNSUPPORTED_OPERATIONS.contains(&operation) {
+                ApiError::validation(format!(
+                    "Operation {operation} is not supported by hashlog yet"
+                ))
+            } else {
+                ApiError::new(
+                    ErrorCode::UnknownOperationException,
+                    format!("Unknown operation {operation}"),
+                )
+            },
+        );
+    }
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::serialization(format!("Could not parse request body into json: {e}"))
+    })
+}
+
+/// The body's types, then its constraints, checked as DynamoDB checks them before it looks at
+/// any value.
+fn checked_request<'a>(operation: &str, raw: &'a Value) -> Result<Req<'a>, ApiError> {
+    let r = Req::new(raw)?;
+    // DynamoDB deserializes the whole body before it validates anything: a type error
+    // anywhere is a SerializationException before any missing member is reported.
+    types::check(operation, raw)?;
+    shape::check(operation, &r)?;
+    Ok(r)
+}
+
 impl Database {
     /// A database over any [`Kv`] store; loads the catalog persisted in its system keyspace.
     pub fn new(kv: Arc<dyn Kv>, opts: DatabaseOptions) -> Result<Database, ApiError> {
@@ -198,6 +238,23 @@ impl Database {
         self.engine.as_ref()
     }
 
+    /// PutItem, UpdateItem or DeleteItem ([`STAGED_OPERATIONS`]) for a thread that must not
+    /// block: validated and decided here, the commit awaited through
+    /// [`StagedWrite::Commit`], or finished on a blocking thread through
+    /// [`StagedWrite::Blocking`] when it would have to wait (see `Tables::stage_write`).
+    /// Answers exactly as [`Database::execute`]. Any other operation is executed here, as
+    /// `execute` would (it may block).
+    pub fn respond_staged(&self, operation: &str, body: &[u8]) -> StagedWrite {
+        if !STAGED_OPERATIONS.contains(&operation) {
+            return StagedWrite::Done(self.execute(operation, body));
+        }
+        let staged = parse_body(operation, body).and_then(|raw| {
+            let r = checked_request(operation, &raw)?;
+            Ok(self.tables.stage_write(operation, &r))
+        });
+        staged.unwrap_or_else(|e| StagedWrite::Done(Err(e)))
+    }
+
     /// The tables and their data plane.
     pub fn tables(&self) -> &Tables {
         &self.tables
@@ -222,34 +279,8 @@ impl Database {
     /// `serde_json::to_vec` of the answer gives the bytes of `execute`'s `Value`, without
     /// building it. Errors are those of `execute`.
     pub fn respond(&self, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
-        if !SUPPORTED_OPERATIONS.contains(&operation) {
-            return Err(
-                // Every operation of the Streams API is implemented: another `Streams.` name is
-                // unknown, as any other name is.
-                if UNSUPPORTED_OPERATIONS.contains(&operation) {
-                    ApiError::validation(format!(
-                        "Operation {operation} is not supported by hashlog yet"
-                    ))
-                } else {
-                    ApiError::new(
-                        ErrorCode::UnknownOperationException,
-                        format!("Unknown operation {operation}"),
-                    )
-                },
-            );
-        }
-        let raw: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
-            json!({})
-        } else {
-            serde_json::from_slice(body).map_err(|e| {
-                ApiError::serialization(format!("Could not parse request body into json: {e}"))
-            })?
-        };
-        let r = Req::new(&raw)?;
-        // DynamoDB deserializes the whole body before it validates anything: a type error
-        // anywhere is a SerializationException before any missing member is reported.
-        types::check(operation, &raw)?;
-        shape::check(operation, &r)?;
+        let raw = parse_body(operation, body)?;
+        let r = checked_request(operation, &raw)?;
         let t = &self.tables;
         let json = |r: Result<Value, ApiError>| r.map(Response::Json);
         let read = |r: Result<ReadResponse, ApiError>| r.map(Response::Read);

@@ -19,25 +19,28 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{ArcRwLockReadGuard, Condvar, Mutex, RawRwLock, RwLock};
 
 use crate::codec::{put_bytes, put_u32, put_u64, put_u8, Reader};
 use crate::error::{Result, StorageError};
 use crate::io::{default_backend, BackendKind, IoBackend, OpenOptions};
 use crate::key::{routing_hash, SeqNo, ValueKind};
-use crate::kv::{Kv, KvIter, KvWrite, Snapshot, SpaceId, SpaceStats, SYSTEM_SPACE};
+use crate::kv::{AsyncWrite, Kv, KvIter, KvWrite, Snapshot, SpaceId, SpaceStats, SYSTEM_SPACE};
 use crate::limits;
 use crate::lsm::manifest::{EditOp, Manifest, PartitionDesc, VersionEdit};
 use crate::lsm::{Tree, TreeContext, TreeOptions};
 use crate::sstable::BlockCache;
-use crate::wal::{Durability, Wal, WalOptions};
+use crate::wal::{Append, Durability, Wal, WalOptions};
 
 pub const IDENTITY_FILE: &str = "HASHLOG";
 /// While the disk is full, background flushes and compactions are retried this often.
@@ -106,7 +109,23 @@ struct VisibilityState {
     /// Writers waiting for their seq to become visible, woken exactly when it does. (One
     /// condition variable woke every waiter at every completion: with 64 writers acknowledged
     /// together that was thousands of futex wake-ups per group commit.)
-    waiters: BTreeMap<SeqNo, std::thread::Thread>,
+    waiters: BTreeMap<SeqNo, Waiter>,
+}
+
+/// A writer waiting for its seq to become visible: a blocked thread or an awaiting task.
+#[derive(Debug)]
+enum Waiter {
+    Thread(std::thread::Thread),
+    Task(Waker),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(t) => t.unpark(),
+            Waiter::Task(w) => w.wake(),
+        }
+    }
 }
 
 impl Visibility {
@@ -134,16 +153,16 @@ impl Visibility {
             let later = st.waiters.split_off(&first_not_visible);
             std::mem::replace(&mut st.waiters, later)
         };
-        for t in woken.into_values() {
-            t.unpark();
+        for w in woken.into_values() {
+            w.wake();
         }
     }
 
     /// Wakes every waiter (they see the engine poisoned, or wait again).
     fn wake_all(&self) {
         let all = std::mem::take(&mut self.state.lock().waiters);
-        for t in all.into_values() {
-            t.unpark();
+        for w in all.into_values() {
+            w.wake();
         }
     }
 
@@ -162,12 +181,36 @@ impl Visibility {
                         "a write before this one failed".into(),
                     ));
                 }
-                st.waiters.insert(seq, std::thread::current());
+                st.waiters
+                    .insert(seq, Waiter::Thread(std::thread::current()));
             }
             // An unpark between the unlock and here is kept as the thread's token; a spurious
             // or timed-out wake-up just checks again.
             std::thread::park_timeout(Duration::from_millis(20));
         }
+    }
+
+    /// [`Visibility::wait`] for a task: ready once `seq` is visible, or the engine poisoned
+    /// ([`Visibility::wake_all`] wakes every waiter when it is).
+    fn poll_wait(
+        &self,
+        seq: SeqNo,
+        poisoned: &AtomicBool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<()>> {
+        let mut st = self.state.lock();
+        if st.visible >= seq {
+            st.waiters.remove(&seq);
+            return Poll::Ready(Ok(()));
+        }
+        if poisoned.load(Ordering::SeqCst) {
+            st.waiters.remove(&seq);
+            return Poll::Ready(Err(StorageError::Poisoned(
+                "a write before this one failed".into(),
+            )));
+        }
+        st.waiters.insert(seq, Waiter::Task(cx.waker().clone()));
+        Poll::Pending
     }
 }
 
@@ -833,6 +876,206 @@ impl Inner {
     }
 }
 
+/// A batch checked and routed: the last write of each key, the partition each goes to, and
+/// those partitions once each (in id order).
+struct Routed {
+    writes: Vec<KvWrite>,
+    routed: Vec<Arc<Tree>>,
+    distinct: Vec<Arc<Tree>>,
+}
+
+impl Inner {
+    /// Checks a batch's sizes, keeps the last write of each key and routes each write.
+    fn route(&self, writes: Vec<KvWrite>) -> Result<Routed> {
+        // Later writes to the same key win: keep only the last.
+        let mut last: HashMap<(SpaceId, &[u8]), usize> = HashMap::with_capacity(writes.len());
+        for (n, w) in writes.iter().enumerate() {
+            if w.key.len() > limits::USER_KEY_SIZE_MAX_BYTES {
+                return Err(StorageError::KeyTooLarge {
+                    size: w.key.len(),
+                    max: limits::USER_KEY_SIZE_MAX_BYTES,
+                });
+            }
+            if let Some(v) = &w.value {
+                if v.len() > limits::VALUE_SIZE_MAX_BYTES {
+                    return Err(StorageError::ValueTooLarge {
+                        size: v.len(),
+                        max: limits::VALUE_SIZE_MAX_BYTES,
+                    });
+                }
+            }
+            last.insert((w.space, w.key.as_slice()), n);
+        }
+        let writes: Vec<KvWrite> = if last.len() == writes.len() {
+            writes
+        } else {
+            let keep: BTreeSet<usize> = last.values().copied().collect();
+            writes
+                .into_iter()
+                .enumerate()
+                .filter(|(n, _)| keep.contains(n))
+                .map(|(_, w)| w)
+                .collect()
+        };
+        let mut routed: Vec<Arc<Tree>> = Vec::with_capacity(writes.len());
+        {
+            let spaces = self.spaces.read();
+            for w in &writes {
+                let sp = spaces
+                    .get(&w.space)
+                    .ok_or(StorageError::NoSuchSpace(w.space))?;
+                let t = sp.route(routing_hash(&w.key)).ok_or_else(|| {
+                    StorageError::Corruption(format!("keyspace {} has no partitions", w.space))
+                })?;
+                routed.push(Arc::clone(t));
+            }
+        }
+        let mut distinct: Vec<Arc<Tree>> = routed.clone();
+        distinct.sort_by_key(|t| t.id);
+        distinct.dedup_by_key(|t| t.id);
+        Ok(Routed {
+            writes,
+            routed,
+            distinct,
+        })
+    }
+
+    /// A failed log append: a full disk leaves the engine usable (nothing reached the log);
+    /// anything else poisons it.
+    fn append_failed(&self, e: StorageError) -> StorageError {
+        if !matches!(e, StorageError::DiskFull(_)) {
+            self.poison(format!("WAL append failed: {e}"));
+        }
+        e
+    }
+
+    /// Inserts a batch, numbered `seq`, into its partitions' memtables; the caller holds their
+    /// write gates.
+    fn insert(&self, writes: &[KvWrite], routed: &[Arc<Tree>], seq: SeqNo) {
+        for (w, t) in writes.iter().zip(routed) {
+            match &w.value {
+                Some(v) => t.insert(&w.key, seq, ValueKind::Put, v),
+                None => t.insert(&w.key, seq, ValueKind::Delete, &[]),
+            }
+        }
+    }
+
+    /// After a queued batch's append answered: inserts it and makes it visible in turn (the
+    /// gates are released once it is in the memtables).
+    fn applied(&self, q: Queued, answer: Result<SeqNo>) -> Result<SeqNo> {
+        let Queued {
+            writes,
+            routed,
+            gates,
+            bytes,
+        } = q;
+        let seq = match answer {
+            Ok(seq) => seq,
+            Err(e) => return Err(self.append_failed(e)),
+        };
+        self.insert(&writes, &routed, seq);
+        drop(gates);
+        self.user_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.visibility.complete(seq);
+        Ok(seq)
+    }
+}
+
+/// A batch queued in the log by [`Kv::write_async`], with what its memtable insert needs.
+struct Queued {
+    writes: Vec<KvWrite>,
+    routed: Vec<Arc<Tree>>,
+    /// The partitions' write gates, held from before the append to after the insert (as
+    /// `write` holds them), so no memtable rotates between a seq's numbering and its insert.
+    gates: Vec<ArcRwLockReadGuard<RawRwLock, ()>>,
+    bytes: u64,
+}
+
+enum Stage {
+    /// Waiting for the log.
+    Appending(Append, Box<Queued>),
+    /// Inserted; waiting for the earlier seqs to become visible.
+    Visible(SeqNo),
+    Finished,
+}
+
+/// The future of [`Engine::write_async`]: the log append, the memtable insert, visibility,
+/// then a rotation if one is due and no writer holds the gate. Dropped before its append
+/// answered, it hands the rest to a thread of its own: a seq that is never made visible
+/// would hold up every later write.
+struct PendingWrite {
+    inner: Arc<Inner>,
+    stage: Stage,
+    distinct: Vec<Arc<Tree>>,
+}
+
+impl Future for PendingWrite {
+    type Output = Result<SeqNo>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<SeqNo>> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.stage, Stage::Finished) {
+                Stage::Appending(mut append, q) => match Pin::new(&mut append).poll(cx) {
+                    Poll::Pending => {
+                        this.stage = Stage::Appending(append, q);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(answer) => {
+                        let seq = this.inner.applied(*q, answer)?;
+                        this.stage = Stage::Visible(seq);
+                    }
+                },
+                Stage::Visible(seq) => {
+                    let i = &this.inner;
+                    match i.visibility.poll_wait(seq, &i.poisoned, cx) {
+                        Poll::Pending => {
+                            this.stage = Stage::Visible(seq);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(r) => r?,
+                    }
+                    let threshold = i.ctx.options.memtable_bytes;
+                    let mut rotated = false;
+                    for t in &this.distinct {
+                        rotated |= t.try_rotate(threshold, &i.ctx);
+                    }
+                    if rotated {
+                        i.kick();
+                    }
+                    return Poll::Ready(Ok(seq));
+                }
+                Stage::Finished => {
+                    return Poll::Ready(Err(StorageError::InvalidArgument(
+                        "write future polled after it completed".into(),
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if let Stage::Appending(append, q) = std::mem::replace(&mut self.stage, Stage::Finished) {
+            let inner = Arc::clone(&self.inner);
+            let finish = move || {
+                let answer = append.wait();
+                // An error is the log's, already reported to the engine (poisoned).
+                let _ = inner.applied(*q, answer);
+            };
+            if std::thread::Builder::new()
+                .name("hashlog-write-finish".into())
+                .spawn(finish)
+                .is_err()
+            {
+                self.inner
+                    .poison("could not start a thread to finish an abandoned write".into());
+            }
+        }
+    }
+}
+
 impl Kv for Engine {
     fn create_space(&self, space: SpaceId, partitions: u32) -> Result<()> {
         if partitions == 0 {
@@ -918,71 +1161,20 @@ impl Kv for Engine {
         if writes.is_empty() {
             return Ok(i.visibility.visible());
         }
-        // Later writes to the same key win: keep only the last.
-        let mut last: HashMap<(SpaceId, &[u8]), usize> = HashMap::with_capacity(writes.len());
-        for (n, w) in writes.iter().enumerate() {
-            if w.key.len() > limits::USER_KEY_SIZE_MAX_BYTES {
-                return Err(StorageError::KeyTooLarge {
-                    size: w.key.len(),
-                    max: limits::USER_KEY_SIZE_MAX_BYTES,
-                });
-            }
-            if let Some(v) = &w.value {
-                if v.len() > limits::VALUE_SIZE_MAX_BYTES {
-                    return Err(StorageError::ValueTooLarge {
-                        size: v.len(),
-                        max: limits::VALUE_SIZE_MAX_BYTES,
-                    });
-                }
-            }
-            last.insert((w.space, w.key.as_slice()), n);
-        }
-        let writes: Vec<KvWrite> = if last.len() == writes.len() {
-            writes
-        } else {
-            let keep: BTreeSet<usize> = last.values().copied().collect();
-            writes
-                .into_iter()
-                .enumerate()
-                .filter(|(n, _)| keep.contains(n))
-                .map(|(_, w)| w)
-                .collect()
-        };
-        let mut routed: Vec<Arc<Tree>> = Vec::with_capacity(writes.len());
-        {
-            let spaces = i.spaces.read();
-            for w in &writes {
-                let sp = spaces
-                    .get(&w.space)
-                    .ok_or(StorageError::NoSuchSpace(w.space))?;
-                let t = sp.route(routing_hash(&w.key)).ok_or_else(|| {
-                    StorageError::Corruption(format!("keyspace {} has no partitions", w.space))
-                })?;
-                routed.push(Arc::clone(t));
-            }
-        }
-        let mut distinct: Vec<Arc<Tree>> = routed.clone();
-        distinct.sort_by_key(|t| t.id);
-        distinct.dedup_by_key(|t| t.id);
+        let Routed {
+            writes,
+            routed,
+            distinct,
+        } = i.route(writes)?;
         i.wait_for_room(&distinct)?;
         let payload = encode_batch(&writes);
         let seq = {
             let _gates: Vec<_> = distinct.iter().map(|t| t.write_gate()).collect();
             let seq = match i.wal.append(&payload) {
                 Ok(s) => s,
-                // Nothing reached the log; the engine stays usable.
-                Err(e @ StorageError::DiskFull(_)) => return Err(e),
-                Err(e) => {
-                    i.poison(format!("WAL append failed: {e}"));
-                    return Err(e);
-                }
+                Err(e) => return Err(i.append_failed(e)),
             };
-            for (w, t) in writes.iter().zip(&routed) {
-                match &w.value {
-                    Some(v) => t.insert(&w.key, seq, ValueKind::Put, v),
-                    None => t.insert(&w.key, seq, ValueKind::Delete, &[]),
-                }
-            }
+            i.insert(&writes, &routed, seq);
             seq
         };
         i.user_bytes
@@ -998,6 +1190,55 @@ impl Kv for Engine {
             i.kick();
         }
         Ok(seq)
+    }
+
+    fn write_async(&self, writes: Vec<KvWrite>) -> AsyncWrite {
+        let i = &self.inner;
+        if let Err(e) = i.check_poison() {
+            return AsyncWrite::Done(Err(e));
+        }
+        if writes.is_empty() {
+            return AsyncWrite::Done(Ok(i.visibility.visible()));
+        }
+        let Routed {
+            writes,
+            routed,
+            distinct,
+        } = match i.route(writes) {
+            Ok(r) => r,
+            Err(e) => return AsyncWrite::Done(Err(e)),
+        };
+        // Whatever would wait (a stall, a rotation, a rotation's hold on a gate) is left to
+        // `write` on a thread that may block.
+        let threshold = i.ctx.options.memtable_bytes;
+        if distinct
+            .iter()
+            .any(|t| t.should_stall() || t.needs_rotation(threshold))
+        {
+            return AsyncWrite::WouldBlock(writes);
+        }
+        let mut gates = Vec::with_capacity(distinct.len());
+        for t in &distinct {
+            match t.try_write_gate() {
+                Some(g) => gates.push(g),
+                None => return AsyncWrite::WouldBlock(writes),
+            }
+        }
+        let payload = encode_batch(&writes);
+        let append = i.wal.append_async(&payload);
+        AsyncWrite::Queued(Box::pin(PendingWrite {
+            inner: Arc::clone(&self.inner),
+            stage: Stage::Appending(
+                append,
+                Box::new(Queued {
+                    writes,
+                    routed,
+                    gates,
+                    bytes: payload.len() as u64,
+                }),
+            ),
+            distinct,
+        }))
     }
 
     fn get_at(&self, space: SpaceId, key: &[u8], snapshot: Snapshot) -> Result<Option<Vec<u8>>> {
@@ -1078,7 +1319,7 @@ impl Kv for Engine {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 mod visibility_tests {

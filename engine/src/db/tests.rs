@@ -407,3 +407,199 @@ fn prefetch_reads_ahead_what_gets_then_find_and_changes_no_answer() {
         ));
     }
 }
+
+/// Polls boxed futures on this thread until all are ready, parking between rounds; panics
+/// after 30 s (a lost wake-up would otherwise hang the test).
+pub(crate) fn drive_all<T>(mut futs: Vec<Pin<Box<dyn Future<Output = T> + Send>>>) -> Vec<T> {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
+                    *o = Some(r);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            return out.into_iter().flatten().collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "async writes not answered within 30 s (lost wake-up?)"
+        );
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
+/// `write_async` as a caller that must not block uses it: queued writes are awaited, the
+/// rest (a stall, a rotation due) done with `write`.
+fn write_all_async(e: &Engine, batches: Vec<Vec<KvWrite>>) -> (usize, usize) {
+    let mut futs = Vec::new();
+    let mut blocked = 0;
+    for b in batches {
+        match e.write_async(b) {
+            AsyncWrite::Queued(f) => futs.push(f),
+            AsyncWrite::Done(r) => {
+                r.expect("write answered at once");
+            }
+            AsyncWrite::WouldBlock(b) => {
+                blocked += 1;
+                e.write(b).expect("blocking write");
+            }
+        }
+    }
+    let queued = futs.len();
+    for r in drive_all(futs) {
+        r.expect("async write");
+    }
+    (queued, blocked)
+}
+
+#[test]
+fn async_writes_are_visible_when_answered_and_survive_reopen() {
+    for durability in [
+        Durability::Sync,
+        Durability::Buffered {
+            interval: Duration::from_millis(5),
+        },
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = small_options(CompactionStrategy::Leveled);
+        opts.durability = durability;
+        let mut model = BTreeMap::new();
+        let (mut queued, mut blocked) = (0usize, 0usize);
+        {
+            let e = Engine::open(dir.path(), opts.clone()).expect("open");
+            e.create_space(3, 4).expect("create");
+            for round in 0..40u32 {
+                // 16 batches in flight at once, some touching the same keys.
+                let batches: Vec<Vec<KvWrite>> = (0..16u32)
+                    .map(|i| {
+                        let k = key(3, (round * 7 + i) % 200);
+                        let mut v = format!("r{round}i{i}").into_bytes();
+                        v.resize(200, b'.');
+                        vec![put(3, k, &v)]
+                    })
+                    .collect();
+                for b in &batches {
+                    model.insert(b[0].key.clone(), b[0].value.clone().expect("value"));
+                }
+                let (q, b) = write_all_async(&e, batches);
+                queued += q;
+                blocked += b;
+                // Answered means visible: every write of the round reads back.
+                for (k, v) in &model {
+                    assert_eq!(e.get(3, k).expect("get").as_ref(), Some(v));
+                }
+            }
+            assert!(queued > blocked, "{queued} queued, {blocked} handed back");
+            // 16 KiB memtables: the awaited writes rotated them too.
+            assert!(e.stats().flushes > 0);
+        }
+        let e = Engine::open(dir.path(), opts).expect("reopen");
+        let got: BTreeMap<Vec<u8>, Vec<u8>> = scan_all(&e, 3, false).into_iter().collect();
+        assert_eq!(got, model, "{durability:?}");
+    }
+}
+
+#[test]
+fn an_async_write_dropped_before_its_commit_still_lands_and_later_writes_go_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = small_options(CompactionStrategy::Leveled);
+    let e = Engine::open(dir.path(), opts).expect("open");
+    e.create_space(5, 2).expect("create");
+    let AsyncWrite::Queued(f) = e.write_async(vec![put(5, b"dropped".to_vec(), b"v")]) else {
+        panic!("an idle engine queues the write");
+    };
+    drop(f);
+    // A later write must not wait forever for the abandoned seq to become visible.
+    let seq = e
+        .write(vec![put(5, b"after".to_vec(), b"w")])
+        .expect("write");
+    assert!(seq > 0);
+    assert_eq!(
+        e.get(5, b"dropped").expect("get").as_deref(),
+        Some(&b"v"[..])
+    );
+    assert_eq!(e.get(5, b"after").expect("get").as_deref(), Some(&b"w"[..]));
+}
+
+#[test]
+fn async_and_blocking_writers_interleave_without_losing_a_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = small_options(CompactionStrategy::Tiered);
+    let e = Arc::new(Engine::open(dir.path(), opts.clone()).expect("open"));
+    e.create_space(9, 3).expect("create");
+    let blocking: Vec<_> = (0..2u32)
+        .map(|t| {
+            let e = Arc::clone(&e);
+            std::thread::spawn(move || {
+                for i in 0..300u32 {
+                    e.write(vec![put(9, key(9, 10_000 * (t + 1) + i), b"blocking")])
+                        .expect("write");
+                }
+            })
+        })
+        .collect();
+    for round in 0..30u32 {
+        let batches = (0..10u32)
+            .map(|i| vec![put(9, key(9, round * 10 + i), b"async")])
+            .collect();
+        write_all_async(&e, batches);
+    }
+    for h in blocking {
+        h.join().expect("join");
+    }
+    assert_eq!(scan_all(&*e, 9, false).len(), 300 + 600);
+    drop(e);
+    let e = Engine::open(dir.path(), opts).expect("reopen");
+    assert_eq!(scan_all(&e, 9, false).len(), 300 + 600);
+}
+
+#[test]
+fn an_async_write_is_handed_back_while_a_rotation_is_due() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = small_options(CompactionStrategy::Leveled);
+    let e = Engine::open(dir.path(), opts).expect("open");
+    e.create_space(4, 1).expect("create");
+    let queue = |w: KvWrite| match e.write_async(vec![w]) {
+        AsyncWrite::Queued(f) => f,
+        other => panic!("an idle engine queues the write: {other:?}"),
+    };
+    // `big` fills the 16 KiB memtable; `hold`, queued after it and not yet polled, holds
+    // the partition's gate, so `big` cannot rotate the memtable when it finishes.
+    let big = queue(put(4, b"b".to_vec(), &[7u8; 20_000]));
+    let hold = queue(put(4, b"a".to_vec(), b"1"));
+    drive_all(vec![big]).pop().expect("one").expect("big write");
+    let third = vec![put(4, b"c".to_vec(), b"3")];
+    let AsyncWrite::WouldBlock(third) = e.write_async(third) else {
+        panic!("a write is handed back while its memtable is due to rotate");
+    };
+    let flushes = e.stats().flushes;
+    drive_all(vec![hold])
+        .pop()
+        .expect("one")
+        .expect("held write");
+    e.write(third).expect("blocking write");
+    for (k, v) in [(&b"a"[..], &b"1"[..]), (b"c", b"3")] {
+        assert_eq!(e.get(4, k).expect("get").as_deref(), Some(v));
+    }
+    // The due rotation was made (by `hold` or the blocking write); its flush follows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while e.stats().flushes == flushes && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        e.stats().flushes > flushes,
+        "the due rotation was never made"
+    );
+}

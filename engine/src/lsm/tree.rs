@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{
+    ArcRwLockReadGuard, Mutex, RawRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 use super::compaction::{choose, CompactionConfig};
 use super::manifest::{EditOp, Manifest, TableInfo, VersionEdit};
@@ -109,7 +111,9 @@ pub struct Tree {
     pub space: SpaceId,
     pub hash_lo: u64,
     pub hash_hi: u64,
-    write_gate: RwLock<()>,
+    /// In an `Arc` so an asynchronous writer can hold it across its log append
+    /// ([`Tree::try_write_gate`]).
+    write_gate: Arc<RwLock<()>>,
     state: RwLock<Arc<TreeState>>,
     flushed_seq: AtomicU64,
     flushing: AtomicBool,
@@ -144,7 +148,7 @@ impl Tree {
             space,
             hash_lo,
             hash_hi,
-            write_gate: RwLock::new(()),
+            write_gate: Arc::new(RwLock::new(())),
             state: RwLock::new(Arc::new(TreeState {
                 active,
                 immutables: vec![],
@@ -171,6 +175,13 @@ impl Tree {
         self.write_gate.read()
     }
 
+    /// [`Tree::write_gate`] as an owned hold, for a writer that awaits its log append instead
+    /// of blocking; `None` when a rotation holds or waits for the gate (the writer must not
+    /// wait on a reactor thread).
+    pub fn try_write_gate(&self) -> Option<ArcRwLockReadGuard<RawRwLock, ()>> {
+        self.write_gate.try_read_arc()
+    }
+
     /// Inserts into the active memtable. The caller holds [`Tree::write_gate`].
     pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
         self.state.read().active.insert(user_key, seq, kind, value);
@@ -186,13 +197,37 @@ impl Tree {
     /// Freezes the active memtable when it is over `threshold` bytes (or non-empty, when
     /// `threshold` is 0). Returns whether it did.
     pub fn maybe_rotate(&self, threshold: usize, ctx: &TreeContext) -> bool {
-        {
-            let st = self.state.read();
-            if st.active.is_empty() || st.active.size_bytes() < threshold {
-                return false;
-            }
+        if !self.needs_rotation(threshold) {
+            return false;
         }
-        let _gate = self.write_gate.write();
+        let gate = self.write_gate.write();
+        self.rotate_gated(&gate, threshold, ctx)
+    }
+
+    /// [`Tree::maybe_rotate`] for a thread that must not wait: gives up (false) when a writer
+    /// holds the gate; a later write rotates instead.
+    pub fn try_rotate(&self, threshold: usize, ctx: &TreeContext) -> bool {
+        if !self.needs_rotation(threshold) {
+            return false;
+        }
+        match self.write_gate.try_write() {
+            Some(gate) => self.rotate_gated(&gate, threshold, ctx),
+            None => false,
+        }
+    }
+
+    /// Whether the active memtable has reached `threshold` bytes and should be rotated.
+    pub fn needs_rotation(&self, threshold: usize) -> bool {
+        let st = self.state.read();
+        !st.active.is_empty() && st.active.size_bytes() >= threshold
+    }
+
+    fn rotate_gated(
+        &self,
+        _gate: &RwLockWriteGuard<'_, ()>,
+        threshold: usize,
+        ctx: &TreeContext,
+    ) -> bool {
         let mut st = self.state.write();
         if st.active.is_empty() || st.active.size_bytes() < threshold {
             return false;

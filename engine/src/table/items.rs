@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value};
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use super::capacity::{Consumed, ReturnCapacity};
@@ -17,7 +19,7 @@ use crate::api::{ApiError, ErrorCode, ReadItem, ReadResponse};
 use crate::capacity::units::{item_read_units, replace_write_units, ReadKind, WriteKind};
 use crate::capacity::Op;
 use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, UpdateExpr};
-use crate::kv::KvWrite;
+use crate::kv::{AsyncWrite, KvWrite};
 use crate::limits::ITEM_SIZE_MAX_BYTES;
 use crate::model::{
     encode_item, item_size, item_to_json, validate_item, validate_item_values, Item, KeySchema,
@@ -237,21 +239,79 @@ fn attributes(out: &mut Value, attrs: Option<Item>) {
     }
 }
 
+/// What a single-item write (PutItem, UpdateItem, DeleteItem) does once its item is locked.
+enum WriteOp {
+    Put {
+        item: Item,
+    },
+    Delete,
+    Update {
+        key_item: Item,
+        update: Option<UpdateExpr>,
+    },
+}
+
+/// A single-item write validated, its table found and its capacity admitted: what is left is
+/// done under the item's lock ([`Tables::locked_write`]).
+pub(crate) struct PreparedWrite {
+    op: WriteOp,
+    t: Arc<Table>,
+    name: String,
+    key: Vec<u8>,
+    cond: Option<Condition>,
+    rv: &'static str,
+    on_fail: bool,
+    cap: ReturnCapacity,
+    metrics: bool,
+    charge: Charge,
+}
+
+/// A single-item write decided under its lock: the log write (if any) is all that is left
+/// before [`Tables::finish_write`] answers.
+pub(crate) struct LockedWrite {
+    t: Arc<Table>,
+    name: String,
+    charge: Charge,
+    consumed: Consumed,
+    cap: ReturnCapacity,
+    collection: Option<Vec<u8>>,
+    attrs: Option<Item>,
+    change: Option<StagedChange>,
+}
+
+/// One item's change (and its index entries and stream record) ready for the log.
+pub(crate) struct StagedChange {
+    writes: Vec<KvWrite>,
+    hold: Option<super::collections::CollectionHold>,
+    /// Held until the batch is durable, so stream readers never skip this record.
+    _ticket: Option<super::streams::StreamTicket>,
+    /// The key again after the write, for the capacity layer's size accounting.
+    size: Option<(Vec<u8>, i64)>,
+}
+
+/// How a single-item write staged on a thread that must not block goes on
+/// ([`Tables::stage_write`]).
+pub enum StagedWrite {
+    /// Answered without waiting: an error, a failed condition, nothing to write.
+    Done(Result<Value, ApiError>),
+    /// Queued in the log: the future finishes the write (visible, lock released) and answers.
+    /// Poll it to completion (spawn it): dropped early, the write still happens, but its
+    /// item's lock is released before it is visible.
+    Commit(Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>),
+    /// It would have to wait (the item locked by another writer, writes stalled, a memtable
+    /// rotating): finish it on a thread that may block.
+    Blocking(Box<dyn FnOnce() -> Result<Value, ApiError> + Send>),
+}
+
+/// ReturnValues as the static string it is one of.
+fn return_values_static(r: &Req<'_>, allowed: &[&'static str]) -> Result<&'static str, ApiError> {
+    let rv = return_values(r, allowed)?;
+    Ok(allowed.iter().copied().find(|a| *a == rv).unwrap_or("NONE"))
+}
+
 impl Tables {
     /// Writes one item (or its deletion) and its index entries in one atomic batch; call with
     /// the item's lock held. Charges the index writes to `consumed`.
-    fn write_one(
-        &self,
-        t: &Arc<Table>,
-        key: Vec<u8>,
-        old: Option<&Item>,
-        new: Option<&Item>,
-        consumed: &mut Consumed,
-    ) -> Result<(), ApiError> {
-        self.write_change(t, key, old, new, None, consumed)
-    }
-
-    /// [`Tables::write_one`] with the stream record's `userIdentity` (TTL deletions).
     pub(crate) fn write_change(
         &self,
         t: &Arc<Table>,
@@ -261,6 +321,24 @@ impl Tables {
         identity: Option<&Value>,
         consumed: &mut Consumed,
     ) -> Result<(), ApiError> {
+        let mut staged = self.stage_change(t, key, old, new, identity, consumed)?;
+        self.kv
+            .write(std::mem::take(&mut staged.writes))
+            .map_err(storage)?;
+        self.change_written(t, staged);
+        Ok(())
+    }
+
+    /// [`Tables::write_change`] up to the log write: the batch, and what to settle after it.
+    fn stage_change(
+        &self,
+        t: &Arc<Table>,
+        key: Vec<u8>,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        identity: Option<&Value>,
+        consumed: &mut Consumed,
+    ) -> Result<StagedChange, ApiError> {
         let t = self.current(t);
         let mut writes = Vec::with_capacity(2 + 2 * t.indexes.len());
         let change = Change {
@@ -271,10 +349,8 @@ impl Tables {
         let local = self.index_writes(&t, change, WriteKind::Standard, &mut writes, consumed)?;
         let delta = super::collections::size_delta(old, new);
         let hold = self.reserve_collection(&t, &key, delta + local)?;
-        // Held until the batch is durable, so stream readers never skip this record.
-        let _ticket = self.stream_write(&t, change, identity, &mut writes)?;
-        // The key again after the write, for the capacity layer's size accounting.
-        let size_key = (delta != 0 && self.opts.enforce_capacity).then(|| key.clone());
+        let ticket = self.stream_write(&t, change, identity, &mut writes)?;
+        let size = (delta != 0 && self.opts.enforce_capacity).then(|| (key.clone(), delta));
         writes.insert(
             0,
             KvWrite {
@@ -283,14 +359,22 @@ impl Tables {
                 value: new.map(encode_item),
             },
         );
-        self.kv.write(writes).map_err(storage)?;
-        if let Some(h) = hold {
+        Ok(StagedChange {
+            writes,
+            hold,
+            _ticket: ticket,
+            size,
+        })
+    }
+
+    /// Settles a change after its batch was written.
+    fn change_written(&self, t: &Table, staged: StagedChange) {
+        if let Some(h) = staged.hold {
             h.commit();
         }
-        if let Some(k) = size_key {
-            self.note_size(&t, &k, delta);
+        if let Some((k, delta)) = staged.size {
+            self.note_size(t, &k, delta);
         }
-        Ok(())
     }
 
     /// The response of a single-item write before its ReturnValues: the charge settled,
@@ -315,12 +399,12 @@ impl Tables {
         Ok(out)
     }
 
-    pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+    fn prepare_put(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         // The whole request is validated before the table is looked up, in DynamoDB's order.
         let name = r.req_str("TableName")?;
         condition_parameters(r, false)?;
         let item = r.item("Item")?.ok_or_else(|| Req::missing("Item"))?;
-        let rv = return_values(r, &["NONE", "ALL_OLD"])?;
+        let rv = return_values_static(r, &["NONE", "ALL_OLD"])?;
         validate_item_values(&item)?;
         let on_fail = return_old_on_failure(r)?;
         let cap = ReturnCapacity::parse(r)?;
@@ -331,25 +415,267 @@ impl Tables {
         let t = self.table(name, "PutItem")?;
         let key = t.schema.user_key(&item)?;
         self.check_index_keys(&t, &item)?;
+        let charge = self.admit_write(&t, &key)?;
+        Ok(PreparedWrite {
+            op: WriteOp::Put { item },
+            t,
+            name: name.to_string(),
+            key,
+            cond,
+            rv,
+            on_fail,
+            cap,
+            metrics,
+            charge,
+        })
+    }
 
-        let mut charge = self.admit_write(&t, &key)?;
-        let _lock = self.locks.lock_one(t.space(), &key);
+    fn prepare_delete(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
+        let name = r.req_str("TableName")?;
+        condition_parameters(r, false)?;
+        let key_item = key_item(r)?;
+        let rv = return_values_static(r, &["NONE", "ALL_OLD"])?;
+        let on_fail = return_old_on_failure(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        let metrics = item_collection_metrics(r)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        let cond = parse_condition(r, &mut ctx)?;
+        ctx.finish()?;
+        let t = self.table(name, "DeleteItem")?;
+        let (_, key) = key_param(key_item, &t.schema)?;
+        let charge = self.admit_write(&t, &key)?;
+        Ok(PreparedWrite {
+            op: WriteOp::Delete,
+            t,
+            name: name.to_string(),
+            key,
+            cond,
+            rv,
+            on_fail,
+            cap,
+            metrics,
+            charge,
+        })
+    }
+
+    fn prepare_update(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
+        let name = r.req_str("TableName")?;
+        condition_parameters(r, true)?;
+        let key_item = key_item(r)?;
+        let rv = return_values_static(
+            r,
+            &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+        )?;
+        let on_fail = return_old_on_failure(r)?;
+        let cap = ReturnCapacity::parse(r)?;
+        let metrics = item_collection_metrics(r)?;
+        let mut ctx = ExprCtx::from_req(r)?;
+        // Legacy AttributeUpdates are checked before Expected, as DynamoDB orders them.
+        let legacy_update = match r.get("AttributeUpdates") {
+            Some(au) if !r.has("UpdateExpression") => Some(expr::convert_attribute_updates(au)?),
+            _ => None,
+        };
+        let cond = parse_condition(r, &mut ctx)?;
+        let update: Option<UpdateExpr> = match r.str("UpdateExpression")? {
+            Some(src) => Some(ctx.update(src)?),
+            None => legacy_update,
+        };
+        ctx.finish()?;
+        let t = self.table(name, "UpdateItem")?;
+        let (key_item, key) = key_param(key_item, &t.schema)?;
+        if let Some(u) = &update {
+            check_key_untouched(u, &t.schema)?;
+        }
+        let charge = self.admit_write(&t, &key)?;
+        Ok(PreparedWrite {
+            op: WriteOp::Update { key_item, update },
+            t,
+            name: name.to_string(),
+            key,
+            cond,
+            rv,
+            on_fail,
+            cap,
+            metrics,
+            charge,
+        })
+    }
+
+    /// A prepared write's work under its item's lock (the caller holds it): reads the current
+    /// item, checks the condition, computes the new item and stages its change.
+    fn locked_write(&self, p: PreparedWrite) -> Result<LockedWrite, ApiError> {
+        let PreparedWrite {
+            op,
+            t,
+            name,
+            key,
+            cond,
+            rv,
+            on_fail,
+            cap,
+            metrics,
+            charge,
+        } = p;
         let old = self.load(&t, &key)?;
         if !check(cond.as_ref(), old.as_ref())? {
             return Err(conditional_failed(old.as_ref(), on_fail));
         }
+        let old_size = size_of(old.as_ref());
+        let collection = metrics.then(|| key.clone());
+        let all_old = || if rv == "ALL_OLD" { old.clone() } else { None };
+        let (new, attrs) = match op {
+            WriteOp::Put { item } => (Some(item), all_old()),
+            WriteOp::Delete => (None, all_old()),
+            WriteOp::Update { key_item, update } => {
+                let (new, touched) =
+                    updated_item(update.as_ref(), old.as_ref(), &key_item, &t.schema)?;
+                let attrs = match rv {
+                    "ALL_OLD" => old.clone(),
+                    "ALL_NEW" => Some(new.clone()),
+                    "UPDATED_OLD" => old.as_ref().map(|o| expr::project_paths(o, &touched)),
+                    "UPDATED_NEW" => Some(expr::project_paths(&new, &touched)),
+                    _ => None,
+                };
+                (Some(new), attrs)
+            }
+        };
         let mut consumed = Consumed::of(replace_write_units(
-            size_of(old.as_ref()),
-            item_size(&item),
+            old_size,
+            size_of(new.as_ref()),
             WriteKind::Standard,
         ));
-        let collection = metrics.then(|| key.clone());
-        self.write_one(&t, key, old.as_ref(), Some(&item), &mut consumed)?;
-        let mut out = self.write_response(&t, name, &mut charge, &consumed, cap, collection)?;
-        if rv == "ALL_OLD" {
-            attributes(&mut out, old);
+        // A delete of a missing item writes nothing.
+        let change = if new.is_none() && old.is_none() {
+            None
+        } else {
+            Some(self.stage_change(&t, key, old.as_ref(), new.as_ref(), None, &mut consumed)?)
+        };
+        Ok(LockedWrite {
+            t,
+            name,
+            charge,
+            consumed,
+            cap,
+            collection,
+            attrs,
+            change,
+        })
+    }
+
+    /// Answers a locked write after its change (if any) was written.
+    fn finish_write(&self, w: LockedWrite) -> Result<Value, ApiError> {
+        let LockedWrite {
+            t,
+            name,
+            mut charge,
+            consumed,
+            cap,
+            collection,
+            attrs,
+            change,
+        } = w;
+        if let Some(c) = change {
+            self.change_written(&t, c);
         }
+        let mut out = self.write_response(&t, &name, &mut charge, &consumed, cap, collection)?;
+        attributes(&mut out, attrs);
         Ok(out)
+    }
+
+    /// A prepared write, the blocking way: waits for its lock and for the log.
+    fn blocking_write(&self, p: PreparedWrite) -> Result<Value, ApiError> {
+        let _lock = self.locks.lock_one(p.t.space(), &p.key);
+        self.blocking_write_locked(p)
+    }
+
+    pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let p = self.prepare_put(r)?;
+        self.blocking_write(p)
+    }
+
+    pub(crate) fn delete_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let p = self.prepare_delete(r)?;
+        self.blocking_write(p)
+    }
+
+    pub(crate) fn update_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
+        let p = self.prepare_update(r)?;
+        self.blocking_write(p)
+    }
+
+    /// PutItem, UpdateItem or DeleteItem (`operation`) for a thread that must not block (a
+    /// reactor): everything up to the log append runs here, with the item's lock taken only if
+    /// free; the commit is then awaited, not waited for. Whatever would wait is handed back as
+    /// [`StagedWrite::Blocking`], continuing where it stopped (never admitted twice). Answers
+    /// exactly as the blocking operations do.
+    pub(crate) fn stage_write(self: &Arc<Self>, operation: &str, r: &Req<'_>) -> StagedWrite {
+        let prepared = match operation {
+            "PutItem" => self.prepare_put(r),
+            "UpdateItem" => self.prepare_update(r),
+            "DeleteItem" => self.prepare_delete(r),
+            op => Err(ApiError::internal(format!(
+                "{op} is not a single-item write"
+            ))),
+        };
+        let p = match prepared {
+            Ok(p) => p,
+            Err(e) => return StagedWrite::Done(Err(e)),
+        };
+        let this = Arc::clone(self);
+        // ItemCollectionMetrics reads the collection after the write: done the blocking way.
+        if p.metrics {
+            return StagedWrite::Blocking(Box::new(move || this.blocking_write(p)));
+        }
+        let Some(lock) = self.locks.try_lock_owned(p.t.space(), &p.key) else {
+            return StagedWrite::Blocking(Box::new(move || {
+                let _lock = this.locks.lock_owned(p.t.space(), &p.key);
+                this.blocking_write_locked(p)
+            }));
+        };
+        let mut w = match self.locked_write(p) {
+            Ok(w) => w,
+            Err(e) => return StagedWrite::Done(Err(e)),
+        };
+        let Some(writes) = w.change.as_mut().map(|c| std::mem::take(&mut c.writes)) else {
+            let out = self.finish_write(w);
+            drop(lock);
+            return StagedWrite::Done(out);
+        };
+        match self.kv.write_async(writes) {
+            AsyncWrite::Done(r) => {
+                let out = r.map_err(storage).and_then(|_| self.finish_write(w));
+                drop(lock);
+                StagedWrite::Done(out)
+            }
+            AsyncWrite::WouldBlock(writes) => StagedWrite::Blocking(Box::new(move || {
+                let out = this
+                    .kv
+                    .write(writes)
+                    .map_err(storage)
+                    .and_then(|_| this.finish_write(w));
+                drop(lock);
+                out
+            })),
+            AsyncWrite::Queued(commit) => StagedWrite::Commit(Box::pin(async move {
+                let out = commit
+                    .await
+                    .map_err(storage)
+                    .and_then(|_| this.finish_write(w));
+                drop(lock);
+                out
+            })),
+        }
+    }
+
+    /// [`Tables::blocking_write`] with the item's lock already held by the caller.
+    fn blocking_write_locked(&self, p: PreparedWrite) -> Result<Value, ApiError> {
+        let mut w = self.locked_write(p)?;
+        if let Some(c) = w.change.as_mut() {
+            self.kv
+                .write(std::mem::take(&mut c.writes))
+                .map_err(storage)?;
+        }
+        self.finish_write(w)
     }
 
     pub(crate) fn get_item(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
@@ -391,95 +717,5 @@ impl Tables {
         charge.units = item_read_units(size, ReadKind::from_consistent(consistent));
         let consumed = cap.render(name, &Consumed::of(charge.units));
         Ok(ReadResponse::get(consumed, shown))
-    }
-
-    pub(crate) fn delete_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let name = r.req_str("TableName")?;
-        condition_parameters(r, false)?;
-        let key_item = key_item(r)?;
-        let rv = return_values(r, &["NONE", "ALL_OLD"])?;
-        let on_fail = return_old_on_failure(r)?;
-        let cap = ReturnCapacity::parse(r)?;
-        let metrics = item_collection_metrics(r)?;
-        let mut ctx = ExprCtx::from_req(r)?;
-        let cond = parse_condition(r, &mut ctx)?;
-        ctx.finish()?;
-        let t = self.table(name, "DeleteItem")?;
-        let (_, key) = key_param(key_item, &t.schema)?;
-
-        let mut charge = self.admit_write(&t, &key)?;
-        let _lock = self.locks.lock_one(t.space(), &key);
-        let old = self.load(&t, &key)?;
-        if !check(cond.as_ref(), old.as_ref())? {
-            return Err(conditional_failed(old.as_ref(), on_fail));
-        }
-        let mut consumed = Consumed::of(replace_write_units(
-            size_of(old.as_ref()),
-            0,
-            WriteKind::Standard,
-        ));
-        let collection = metrics.then(|| key.clone());
-        if old.is_some() {
-            self.write_one(&t, key, old.as_ref(), None, &mut consumed)?;
-        }
-        let mut out = self.write_response(&t, name, &mut charge, &consumed, cap, collection)?;
-        if rv == "ALL_OLD" {
-            attributes(&mut out, old);
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn update_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let name = r.req_str("TableName")?;
-        condition_parameters(r, true)?;
-        let key_item = key_item(r)?;
-        let rv = return_values(
-            r,
-            &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
-        )?;
-        let on_fail = return_old_on_failure(r)?;
-        let cap = ReturnCapacity::parse(r)?;
-        let metrics = item_collection_metrics(r)?;
-        let mut ctx = ExprCtx::from_req(r)?;
-        // Legacy AttributeUpdates are checked before Expected, as DynamoDB orders them.
-        let legacy_update = match r.get("AttributeUpdates") {
-            Some(au) if !r.has("UpdateExpression") => Some(expr::convert_attribute_updates(au)?),
-            _ => None,
-        };
-        let cond = parse_condition(r, &mut ctx)?;
-        let update: Option<UpdateExpr> = match r.str("UpdateExpression")? {
-            Some(src) => Some(ctx.update(src)?),
-            None => legacy_update,
-        };
-        ctx.finish()?;
-        let t = self.table(name, "UpdateItem")?;
-        let (key_item, key) = key_param(key_item, &t.schema)?;
-        if let Some(u) = &update {
-            check_key_untouched(u, &t.schema)?;
-        }
-
-        let mut charge = self.admit_write(&t, &key)?;
-        let _lock = self.locks.lock_one(t.space(), &key);
-        let old = self.load(&t, &key)?;
-        if !check(cond.as_ref(), old.as_ref())? {
-            return Err(conditional_failed(old.as_ref(), on_fail));
-        }
-        let (new, touched) = updated_item(update.as_ref(), old.as_ref(), &key_item, &t.schema)?;
-        let new_size = item_size(&new);
-        let old_size = size_of(old.as_ref());
-        let attrs: Option<Item> = match rv {
-            "ALL_OLD" => old.clone(),
-            "ALL_NEW" => Some(new.clone()),
-            "UPDATED_OLD" => old.as_ref().map(|o| expr::project_paths(o, &touched)),
-            "UPDATED_NEW" => Some(expr::project_paths(&new, &touched)),
-            _ => None,
-        };
-        let mut consumed =
-            Consumed::of(replace_write_units(old_size, new_size, WriteKind::Standard));
-        let collection = metrics.then(|| key.clone());
-        self.write_one(&t, key, old.as_ref(), Some(&new), &mut consumed)?;
-        let mut out = self.write_response(&t, name, &mut charge, &consumed, cap, collection)?;
-        attributes(&mut out, attrs);
-        Ok(out)
     }
 }

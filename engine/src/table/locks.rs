@@ -3,7 +3,9 @@
 //! incorrectly); multi-item operations lock their stripes in ascending order, so they cannot
 //! deadlock with each other.
 
-use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{ArcMutexGuard, Mutex, MutexGuard, RawMutex};
 
 use crate::kv::SpaceId;
 
@@ -11,8 +13,13 @@ use crate::kv::SpaceId;
 pub const LOCK_STRIPES: usize = 4096;
 
 pub struct KeyLocks {
-    stripes: Vec<Mutex<()>>,
+    /// Each in an `Arc` so a writer that awaits its commit can own its hold
+    /// ([`KeyLocks::try_lock_owned`]).
+    stripes: Vec<Arc<Mutex<()>>>,
 }
+
+/// An item's lock held by value (it may move to another thread with the write it guards).
+pub type OwnedKeyLock = ArcMutexGuard<RawMutex, ()>;
 
 impl Default for KeyLocks {
     fn default() -> Self {
@@ -23,7 +30,9 @@ impl Default for KeyLocks {
 impl KeyLocks {
     pub fn new() -> Self {
         KeyLocks {
-            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| Arc::new(Mutex::new(())))
+                .collect(),
         }
     }
 
@@ -37,6 +46,16 @@ impl KeyLocks {
     /// Locks one item.
     pub fn lock_one(&self, space: SpaceId, key: &[u8]) -> MutexGuard<'_, ()> {
         self.stripes[Self::stripe(space, key)].lock()
+    }
+
+    /// Locks one item, held by value.
+    pub fn lock_owned(&self, space: SpaceId, key: &[u8]) -> OwnedKeyLock {
+        self.stripes[Self::stripe(space, key)].lock_arc()
+    }
+
+    /// Locks one item if nobody holds its stripe (a reactor thread must not wait).
+    pub fn try_lock_owned(&self, space: SpaceId, key: &[u8]) -> Option<OwnedKeyLock> {
+        self.stripes[Self::stripe(space, key)].try_lock_arc()
     }
 
     /// Locks every item's stripe, in ascending stripe order, each stripe once.

@@ -36,6 +36,8 @@ mod model_tests;
 #[cfg(test)]
 mod partitioning_tests;
 #[cfg(test)]
+mod staged_tests;
+#[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
 mod tests;
@@ -47,6 +49,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use catalog::TableDesc;
 pub use index::{Index, IndexDesc};
+pub use items::StagedWrite;
 pub use locks::KeyLocks;
 pub use ttl::SweepStats;
 

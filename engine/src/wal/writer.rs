@@ -246,6 +246,20 @@ enum AppendState {
     },
 }
 
+impl Append {
+    /// Blocks until the append is answered (for a writer that gave up awaiting it).
+    pub fn wait(self) -> Result<SeqNo> {
+        match self.state {
+            AppendState::Ready(answer) => answer.unwrap_or_else(|| {
+                Err(StorageError::InvalidArgument(
+                    "WAL append waited for after it completed".into(),
+                ))
+            }),
+            AppendState::Queued { done, index, .. } => done.wait(index),
+        }
+    }
+}
+
 impl Future for Append {
     type Output = Result<SeqNo>;
 
