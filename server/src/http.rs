@@ -741,28 +741,18 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
                 };
                 drop(permit);
                 drop(body_permit);
-                return match result {
-                    Ok(Ok(v)) => {
-                        let bytes = v.to_string().into_bytes();
-                        app.record(&call, &table, 200, None, Some(&Answer::Json(v)));
-                        api_response(200, bytes, &call.request_id, call.content_type)
-                    }
-                    Ok(Err(e)) => {
-                        let status = e.code.http_status();
-                        app.record(&call, &table, status, Some(&e), None);
-                        api_response(status, error_body(&e), &call.request_id, call.content_type)
-                    }
-                    Err(why) => {
-                        let e = ApiError::internal(format!("request task failed: {why}"));
-                        app.refuse(&call, e, false)
-                    }
-                };
+                let executed = result.map(|r| {
+                    let encoded = match &r {
+                        Ok(v) => serde_json::to_vec(v).map_err(|e| {
+                            ApiError::internal(format!("could not encode the response: {e}"))
+                        }),
+                        Err(e) => Ok(error_body(e)),
+                    };
+                    (table, r.map(Answer::Json), encoded)
+                });
+                return answer(&app, &call, executed);
             }
-            Err(p) => {
-                let why = panic_text(p.as_ref());
-                let e = ApiError::internal(format!("request task failed: {why}"));
-                return app.refuse(&call, e, false);
-            }
+            Err(p) => return answer(&app, &call, Err(panic_text(p.as_ref()))),
         }
     }
 
@@ -830,25 +820,34 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         }
         (table, result, encoded)
     });
-    match joined {
+    answer(&app, &call, joined)
+}
+
+/// An executed request's answer: (the table for metrics, the result, its encoded body), or
+/// why the executing task failed.
+type Executed = Result<(String, Result<Answer, ApiError>, Result<Vec<u8>, ApiError>), String>;
+
+/// The HTTP answer to an executed request, recorded in the metrics.
+fn answer(app: &App, call: &Call, executed: Executed) -> Resp {
+    match executed {
         Ok((table, Ok(v), Ok(bytes))) => {
-            app.record(&call, &table, 200, None, Some(&v));
+            app.record(call, &table, 200, None, Some(&v));
             api_response(200, bytes, &call.request_id, call.content_type)
         }
         Ok((table, Err(e), Ok(bytes))) => {
             let status = e.code.http_status();
-            app.record(&call, &table, status, Some(&e), None);
+            app.record(call, &table, status, Some(&e), None);
             api_response(status, bytes, &call.request_id, call.content_type)
         }
         Ok((table, _, Err(e))) => {
             let status = e.code.http_status();
-            app.record(&call, &table, status, Some(&e), None);
+            app.record(call, &table, status, Some(&e), None);
             api_response(status, error_body(&e), &call.request_id, call.content_type)
         }
         Err(why) => {
             // The executor panicked: a bug, reported as DynamoDB reports its own failures.
             let e = ApiError::internal(format!("request task failed: {why}"));
-            app.refuse(&call, e, false)
+            app.refuse(call, e, false)
         }
     }
 }
