@@ -419,7 +419,7 @@ impl<'s, 'p> Parser<'s, 'p> {
             let (hi, _) = self.operand_parens()?;
             self.operators += 1;
             self.check_misused(&[&x, &lo, &hi]);
-            self.check_between(&lo, &hi);
+            self.check_between(&x, &lo, &hi);
             Condition::Between(
                 self.make_operand(x),
                 self.make_operand(lo),
@@ -630,9 +630,23 @@ impl<'s, 'p> Parser<'s, 'p> {
         }
     }
 
-    fn check_between(&mut self, lo: &Opnd, hi: &Opnd) {
+    fn check_between(&mut self, x: &Opnd, lo: &Opnd, hi: &Opnd) {
         if self.errs.function.is_some() {
             return;
+        }
+        // BETWEEN orders strings, numbers and binaries only; a value of another type is
+        // refused by its type before the bounds are compared.
+        for o in [x, lo, hi] {
+            if let Some(t) = o
+                .immediate_type()
+                .filter(|t| !matches!(*t, "S" | "N" | "B"))
+            {
+                self.errs.function = Some(format!(
+                    "Incorrect operand type for operator or function; operator or function: \
+                     BETWEEN, operand type: {t}"
+                ));
+                return;
+            }
         }
         let (Opnd::Value(l), Opnd::Value(h)) = (lo, hi) else {
             return;

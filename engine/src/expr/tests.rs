@@ -482,6 +482,27 @@ fn between_bounds_are_checked() {
          than or equal to lower bound; lower bound operand: AttributeValue: {S:b}, upper bound \
          operand: AttributeValue: {S:a}"
     );
+    // Only strings, numbers and binaries have an order: another type is refused by its type
+    // first, whichever operand it is.
+    let ctx = Ctx::new(
+        &[],
+        &[(":nul", AV::Null), (":one", n(1)), (":t", AV::Bool(true))],
+    );
+    for (src, t) in [
+        ("price between :nul and :one", "NULL"),
+        ("price between :one and :nul", "NULL"),
+        ("price between :nul and :nul", "NULL"),
+        (":t between :one and :one", "BOOL"),
+    ] {
+        assert_eq!(
+            ctx.cond(ExprKind::Filter, src).unwrap_err().message,
+            format!(
+                "Invalid FilterExpression: Incorrect operand type for operator or function; \
+                 operator or function: BETWEEN, operand type: {t}"
+            ),
+            "{src}"
+        );
+    }
 }
 
 #[test]

@@ -199,6 +199,18 @@ impl KeySchema {
         Ok(key)
     }
 
+    /// The order-preserving bytes of a sort key value stored in a key (an index entry's): as
+    /// [`KeySchema::sort_key_bytes`], and within the sort key size limit.
+    pub fn stored_sort_key_bytes(&self, v: &AttributeValue) -> Result<Vec<u8>, ModelError> {
+        let b = self.sort_key_bytes(v)?;
+        if key_size(v) > SORT_KEY_SIZE_MAX_BYTES {
+            return Err(invalid(format!(
+                "Aggregated size of all range keys has exceeded the size limit of {SORT_KEY_SIZE_MAX_BYTES} bytes"
+            )));
+        }
+        Ok(b)
+    }
+
     /// The order-preserving bytes of a sort key value (for Query bounds).
     pub fn sort_key_bytes(&self, v: &AttributeValue) -> Result<Vec<u8>, ModelError> {
         match &self.sort {

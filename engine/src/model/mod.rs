@@ -17,7 +17,7 @@ pub use json::{item_from_json, item_to_json, json_bool};
 pub use keys::{KeyAttr, KeySchema, ScalarType};
 pub use number::{Number, NumberError};
 pub use size::{attribute_value_size, item_size};
-pub use stored::StoredItem;
+pub use stored::{canonical_size, StoredItem};
 pub use validate::{
     validate_attribute_value, validate_item, validate_item_values, validate_table_name,
 };

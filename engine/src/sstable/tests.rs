@@ -826,12 +826,21 @@ fn block_reads_that_may_wait_for_the_device_and_only_they_go_through_the_blockin
             let (absent, none) = hooked(|| r.get(b"zzz-not-there", u64::MAX).expect("get"));
             assert_eq!((absent, none), (None, 0));
             if !cold {
+                // The kernel may have dropped a page since the file was read (another test's
+                // pressure on the page cache): a mapped read may only go through the hook for
+                // a block it finds out of the page cache now.
+                let not_resident = (0..r.block_count())
+                    .filter(|&b| !r.block_resident(b))
+                    .count();
                 let (all, n) = hooked(|| read_all(&r).expect("read"));
                 assert_eq!(all, es);
                 match mode {
                     // Every block but those still cached (the cache holds 1 MiB of ~2.6).
                     ReadMode::Io => assert!(n >= r.block_count() - 3 && n <= r.block_count()),
-                    ReadMode::Mmap => assert_eq!(n, 0, "a resident mapping is read at once"),
+                    ReadMode::Mmap => assert!(
+                        n <= not_resident,
+                        "a resident mapping is read at once ({n} hooked, {not_resident} blocks out)"
+                    ),
                 }
             }
         }

@@ -163,13 +163,16 @@ impl Tables {
         let mut unprocessed = Map::new();
         let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         let mut response_bytes = 0usize;
+        // Set once an item would take the answer past 16 MB: it and the keys after it come
+        // back unprocessed (and uncharged).
+        let mut full = false;
         let mut throttled = 0usize;
         let mut first_throttle = None;
         for spec in specs {
             let mut found = Vec::new();
             let mut left = Vec::new();
             for (raw_key, key) in &spec.keys {
-                if response_bytes >= BATCH_SIZE_MAX_BYTES {
+                if full {
                     left.push((*raw_key).clone());
                     continue;
                 }
@@ -198,6 +201,12 @@ impl Tables {
                         None => (None, 0, 0),
                     },
                 };
+                if response_bytes + shown_size > BATCH_SIZE_MAX_BYTES {
+                    full = true;
+                    charge.units = 0.0;
+                    left.push((*raw_key).clone());
+                    continue;
+                }
                 charge.units = item_read_units(size, spec.kind);
                 units.entry(spec.name.to_string()).or_default().table += charge.units;
                 if let Some(shown) = shown {

@@ -29,26 +29,44 @@ impl ReturnCapacity {
 
     /// One table's `ConsumedCapacity`, or `None` when not asked for.
     pub fn render(self, table: &str, c: &Consumed) -> Option<Value> {
+        self.render_split(table, c, None)
+    }
+
+    /// [`ReturnCapacity::render`], with the units also named by kind (`split`:
+    /// `ReadCapacityUnits` or `WriteCapacityUnits`) at the top, for the table and for each
+    /// index, as DynamoDB reports the transactional operations (and only those).
+    fn render_split(self, table: &str, c: &Consumed, split: Option<&str>) -> Option<Value> {
+        let units = |u: f64| -> serde_json::Map<String, Value> {
+            let mut v = serde_json::Map::new();
+            v.insert("CapacityUnits".into(), json!(u));
+            if let Some(kind) = split {
+                v.insert(kind.into(), json!(u));
+            }
+            v
+        };
+        let top = |u: f64| -> Value {
+            let mut v = serde_json::Map::new();
+            v.insert("TableName".into(), json!(table));
+            v.extend(units(u));
+            Value::Object(v)
+        };
         match self {
             ReturnCapacity::None => None,
-            ReturnCapacity::Total => Some(json!({"TableName": table, "CapacityUnits": c.total()})),
+            ReturnCapacity::Total => Some(top(c.total())),
             ReturnCapacity::Indexes => {
-                let mut v = json!({
-                    "TableName": table,
-                    "CapacityUnits": c.total(),
-                    "Table": {"CapacityUnits": c.table},
-                });
-                let units = |m: &BTreeMap<String, f64>| -> Value {
+                let mut v = top(c.total());
+                v["Table"] = Value::Object(units(c.table));
+                let per_index = |m: &BTreeMap<String, f64>| -> Value {
                     m.iter()
-                        .map(|(n, u)| (n.clone(), json!({"CapacityUnits": u})))
+                        .map(|(n, u)| (n.clone(), Value::Object(units(*u))))
                         .collect::<serde_json::Map<String, Value>>()
                         .into()
                 };
                 if !c.gsi.is_empty() {
-                    v["GlobalSecondaryIndexes"] = units(&c.gsi);
+                    v["GlobalSecondaryIndexes"] = per_index(&c.gsi);
                 }
                 if !c.lsi.is_empty() {
-                    v["LocalSecondaryIndexes"] = units(&c.lsi);
+                    v["LocalSecondaryIndexes"] = per_index(&c.lsi);
                 }
                 Some(v)
             }
@@ -72,12 +90,36 @@ impl ReturnCapacity {
     /// The per-table `ConsumedCapacity` list of a multi-table operation, or `None` when not
     /// asked for.
     pub fn render_list(self, per_table: &BTreeMap<String, Consumed>) -> Option<Value> {
+        self.render_list_split(per_table, None)
+    }
+
+    /// The `ConsumedCapacity` list of a transaction: as [`ReturnCapacity::render_list`], with
+    /// the units also given as `ReadCapacityUnits` (TransactGetItems) or `WriteCapacityUnits`
+    /// (TransactWriteItems), as DynamoDB answers transactions.
+    pub fn render_transaction(
+        self,
+        per_table: &BTreeMap<String, Consumed>,
+        write: bool,
+    ) -> Option<Value> {
+        let kind = if write {
+            "WriteCapacityUnits"
+        } else {
+            "ReadCapacityUnits"
+        };
+        self.render_list_split(per_table, Some(kind))
+    }
+
+    fn render_list_split(
+        self,
+        per_table: &BTreeMap<String, Consumed>,
+        split: Option<&str>,
+    ) -> Option<Value> {
         if self == ReturnCapacity::None {
             return None;
         }
         let list: Vec<Value> = per_table
             .iter()
-            .filter_map(|(t, c)| self.render(t, c))
+            .filter_map(|(t, c)| self.render_split(t, c, split))
             .collect();
         Some(Value::Array(list))
     }

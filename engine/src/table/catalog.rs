@@ -140,7 +140,7 @@ impl TableDesc {
 
     /// The TableDescription DynamoDB returns.
     fn describe(&self, tables: &Tables, schema: &KeySchema, status: &str) -> Value {
-        let stats = tables.kv.space_stats(self.space).unwrap_or_default();
+        let stats = tables.described_stats(self.space);
         let mut pt = json!({
             "NumberOfDecreasesToday": self.decreases_today(now_secs()),
             "ReadCapacityUnits": self.read_capacity,
@@ -175,7 +175,7 @@ impl TableDesc {
             .cloned()
             .filter_map(|i| Index::new(i).ok())
         {
-            let st = tables.kv.space_stats(ix.space()).unwrap_or_default();
+            let st = tables.described_stats(ix.space());
             let v = ix.describe(
                 &table_arn,
                 self.billing_mode == "PROVISIONED",
@@ -1564,10 +1564,16 @@ fn parse_gsi_updates(r: &Req<'_>) -> Result<Vec<GsiUpdate>, ApiError> {
             let pt = (Req { obj: o })
                 .object("ProvisionedThroughput")?
                 .ok_or_else(|| Req::missing_at(&format!("{path}.update.provisionedThroughput")))?;
-            out.push(GsiUpdate::Update(
-                name,
-                parse_throughput(pt, &format!("{path}.update.provisionedThroughput"))?,
-            ));
+            // An index's units out of range name the index ("... is out of bounds for index
+            // abc"), as DynamoDB words it for an index update.
+            let units = parse_throughput(pt, &format!("{path}.update.provisionedThroughput"))
+                .map_err(|mut e| {
+                    if e.message.ends_with(" is out of bounds") {
+                        e.message.push_str(&format!(" for index {name}"));
+                    }
+                    e
+                })?;
+            out.push(GsiUpdate::Update(name, units));
         } else if let Some(o) = ur.object("Delete")? {
             out.push(GsiUpdate::Delete(name_of(o, "delete")?));
         }

@@ -167,7 +167,7 @@ impl Index {
         };
         let mut k = self.schema.partition_prefix(pk)?;
         if let Some(v) = sk {
-            escape_into(&mut k, &self.schema.sort_key_bytes(v)?);
+            escape_into(&mut k, &self.schema.stored_sort_key_bytes(v)?);
             k.extend_from_slice(&[0, 0]);
         }
         k.extend_from_slice(base_key);

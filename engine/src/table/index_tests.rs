@@ -1306,3 +1306,112 @@ proptest! {
         check_stream_replays_table(&db)?;
     }
 }
+
+#[test]
+fn update_paths_into_index_keys_are_refused_before_the_item_is_read() {
+    let db = db();
+    create_indexed(&db, "idx");
+    put(&db, "idx", person("a", 1, Some("oslo"), Some(30), None));
+    let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
+    for expr in [
+        "SET city[1] = :v",
+        "ADD city.b :n",
+        "SET misc = list_append(city[0], :l)",
+        "SET misc = if_not_exists(age.x, :v)",
+        "REMOVE tag.t SET misc = :v",
+    ] {
+        let e = call(
+            &db,
+            "UpdateItem",
+            json!({"TableName": "idx", "Key": key, "UpdateExpression": expr,
+            "ExpressionAttributeValues": match expr {
+                e if e.contains(":l") => json!({":l": {"L": []}}),
+                e if e.contains(":n") => json!({":n": {"N": "1"}}),
+                _ => json!({":v": {"S": "x"}}),
+            }}),
+        )
+        .expect_err(expr);
+        assert!(
+            e.message.starts_with(
+                "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: IndexKey: "
+            ),
+            "{expr}: {}",
+            e.message
+        );
+    }
+    // Top-level index keys are fine.
+    ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "idx", "Key": key, "UpdateExpression": "SET city = :v",
+            "ExpressionAttributeValues": {":v": {"S": "rome"}}}),
+    );
+}
+
+#[test]
+fn an_index_update_out_of_bounds_names_the_index() {
+    let db = db();
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "prov", "KeySchema": [h("pk")],
+            "AttributeDefinitions": [def("pk", "S"), def("g", "S")],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+            "GlobalSecondaryIndexes": [{"IndexName": "abc", "KeySchema": [h("g")],
+                "Projection": {"ProjectionType": "ALL"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}]}),
+    );
+    let e = call(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "prov", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "abc",
+            "ProvisionedThroughput": {"ReadCapacityUnits": 1_000_000_000_001_i64, "WriteCapacityUnits": 5}}}]}),
+    )
+    .expect_err("out of bounds");
+    assert_eq!(
+        e.message,
+        "Given value 1000000000001 for ReadCapacityUnits is out of bounds for index abc"
+    );
+}
+
+#[test]
+fn an_index_sort_key_over_1024_bytes_is_refused_like_the_tables() {
+    let db = db();
+    ok(
+        &db,
+        "CreateTable",
+        json!({"TableName": "longsk", "KeySchema": [h("pk")],
+            "AttributeDefinitions": [def("pk", "S"), def("g", "S"), def("s", "S")],
+            "BillingMode": "PAY_PER_REQUEST",
+            "GlobalSecondaryIndexes": [{"IndexName": "bySk", "KeySchema": [h("g"), r("s")],
+                "Projection": {"ProjectionType": "ALL"}}]}),
+    );
+    let long = "y".repeat(1025);
+    let want = "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes";
+    let e = call(
+        &db,
+        "PutItem",
+        json!({"TableName": "longsk", "Item": {"pk": {"S": "a"}, "g": {"S": "x"}, "s": {"S": long}}}),
+    )
+    .expect_err("long index sort key");
+    assert_eq!(e.message, want);
+    put(
+        &db,
+        "longsk",
+        json!({"pk": {"S": "a"}, "g": {"S": "x"}, "s": {"S": "short"}}),
+    );
+    let e = call(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "longsk", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET s = :l",
+            "ExpressionAttributeValues": {":l": {"S": long}}}),
+    )
+    .expect_err("long index sort key by update");
+    assert_eq!(e.message, want);
+    // 1024 bytes is within the limit.
+    put(
+        &db,
+        "longsk",
+        json!({"pk": {"S": "b"}, "g": {"S": "x"}, "s": {"S": "z".repeat(1024)}}),
+    );
+}

@@ -207,6 +207,39 @@ pub(crate) fn check_key_untouched(u: &UpdateExpr, schema: &KeySchema) -> Result<
     Ok(())
 }
 
+/// Every document path an update expression names: the paths it writes and those it reads.
+fn update_paths(u: &UpdateExpr) -> Vec<&expr::Path> {
+    fn operand<'u>(o: &'u expr::UpdateOperand, out: &mut Vec<&'u expr::Path>) {
+        match o {
+            expr::UpdateOperand::Path(p) => out.push(p),
+            expr::UpdateOperand::Value(_) => {}
+            expr::UpdateOperand::IfNotExists(p, o) => {
+                out.push(p);
+                operand(o, out);
+            }
+            expr::UpdateOperand::ListAppend(a, b) => {
+                operand(a, out);
+                operand(b, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (p, v) in &u.set {
+        out.push(p);
+        match v {
+            expr::SetValue::Operand(o) => operand(o, &mut out),
+            expr::SetValue::Plus(a, b) | expr::SetValue::Minus(a, b) => {
+                operand(a, &mut out);
+                operand(b, &mut out);
+            }
+        }
+    }
+    out.extend(u.remove.iter());
+    out.extend(u.add.iter().map(|(p, _)| p));
+    out.extend(u.delete.iter().map(|(p, _)| p));
+    out
+}
+
 /// Applies an update to the current item (or the key alone when there is none), returning the
 /// new item and the paths it touched.
 pub(crate) fn updated_item(
@@ -301,6 +334,46 @@ pub enum StagedWrite {
     /// It would have to wait (the item locked by another writer, writes stalled, a memtable
     /// rotating): finish it on a thread that may block.
     Blocking(Box<dyn FnOnce() -> Result<Value, ApiError> + Send>),
+}
+
+/// PutItem, UpdateItem and DeleteItem report some of their validation errors as the first of
+/// a validation list ("1 validation error detected: "), where GetItem, Query, Scan and the
+/// items of a transaction give the same texts bare: an empty update expression, a clause used
+/// twice, overlapping update paths, unused expression names or values, empty
+/// ExpressionAttributeValues, an empty set in PutItem's item or in an expression value (moto's
+/// tests verified against DynamoDB). An empty set in a Key is still reported bare (dynalite's
+/// recordings).
+fn single_write_error(operation: &str, mut e: ApiError) -> ApiError {
+    const EMPTY_SET_IN_VALUES: &str = "ExpressionAttributeValues contains invalid value: ";
+    if e.code != ErrorCode::ValidationException {
+        return e;
+    }
+    let is_empty_set = |m: &str| {
+        m.starts_with("One or more parameter values were invalid: An ")
+            && m.contains(" set  may not be empty")
+    };
+    // An empty set among the expression values is reported as the set error itself.
+    if let Some(rest) = e.message.strip_prefix(EMPTY_SET_IN_VALUES) {
+        if is_empty_set(rest) {
+            let set_error = rest.split(" for key ").next().unwrap_or(rest);
+            e.message = format!("1 validation error detected: {set_error}");
+        }
+        return e;
+    }
+    let m = e.message.as_str();
+    let listed = m == "Invalid UpdateExpression: The expression can not be empty;"
+        || (m.starts_with("Invalid UpdateExpression: The \"")
+            && m.ends_with("\" section can only be used once in an update expression;"))
+        || m.starts_with("Invalid UpdateExpression: Two document paths overlap with each other;")
+        || (m.starts_with("Value provided in ExpressionAttribute")
+            && m.contains(" unused in expressions: keys: "))
+        || m == "ExpressionAttributeValues must not be empty"
+        // PutItem's item (the key of UpdateItem and DeleteItem is reported bare).
+        || (operation == "PutItem" && is_empty_set(m) && m.ends_with(" may not be empty"));
+    if listed {
+        e.message = format!("1 validation error detected: {}", e.message);
+    }
+    e
 }
 
 /// ReturnValues as the static string it is one of.
@@ -400,6 +473,11 @@ impl Tables {
     }
 
     fn prepare_put(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
+        self.prepare_put_checked(r)
+            .map_err(|e| single_write_error("PutItem", e))
+    }
+
+    fn prepare_put_checked(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         // The whole request is validated before the table is looked up, in DynamoDB's order.
         let name = r.req_str("TableName")?;
         condition_parameters(r, false)?;
@@ -431,6 +509,11 @@ impl Tables {
     }
 
     fn prepare_delete(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
+        self.prepare_delete_checked(r)
+            .map_err(|e| single_write_error("DeleteItem", e))
+    }
+
+    fn prepare_delete_checked(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         let name = r.req_str("TableName")?;
         condition_parameters(r, false)?;
         let key_item = key_item(r)?;
@@ -459,6 +542,11 @@ impl Tables {
     }
 
     fn prepare_update(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
+        self.prepare_update_checked(r)
+            .map_err(|e| single_write_error("UpdateItem", e))
+    }
+
+    fn prepare_update_checked(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         let name = r.req_str("TableName")?;
         condition_parameters(r, true)?;
         let key_item = key_item(r)?;
@@ -475,16 +563,20 @@ impl Tables {
             Some(au) if !r.has("UpdateExpression") => Some(expr::convert_attribute_updates(au)?),
             _ => None,
         };
-        let cond = parse_condition(r, &mut ctx)?;
+        // The update expression is parsed before the condition, as DynamoDB reports them.
         let update: Option<UpdateExpr> = match r.str("UpdateExpression")? {
             Some(src) => Some(ctx.update(src)?),
             None => legacy_update,
         };
+        let cond = parse_condition(r, &mut ctx)?;
         ctx.finish()?;
         let t = self.table(name, "UpdateItem")?;
         let (key_item, key) = key_param(key_item, &t.schema)?;
         if let Some(u) = &update {
             check_key_untouched(u, &t.schema)?;
+            // Keys are scalars: a document path into an index key attribute, written or read
+            // (`SET gsi_key[1] = :v`, `SET x = gsi_key.a`), is refused before any item is read.
+            check_scalar_key_paths(&t, update_paths(u).into_iter())?;
         }
         let charge = self.admit_write(&t, &key)?;
         Ok(PreparedWrite {

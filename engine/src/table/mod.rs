@@ -43,6 +43,7 @@ mod stream_tests;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
@@ -55,7 +56,7 @@ pub use ttl::SweepStats;
 
 use crate::api::{ApiError, DatabaseOptions, ReadItem};
 use crate::error::StorageError;
-use crate::kv::{Kv, SpaceId};
+use crate::kv::{Kv, SpaceId, SpaceStats};
 use crate::model::{decode_item, item_size, validate_table_name, Item, KeySchema, StoredItem};
 
 /// A table as the data plane uses it: its persisted description plus the parsed key schema.
@@ -143,7 +144,40 @@ pub(crate) fn storage(e: StorageError) -> ApiError {
     }
 }
 
+/// Tables and indexes of at most this many stored versions (live items, overwritten versions
+/// and deletions not yet compacted away) are counted exactly for DescribeTable; larger ones are
+/// described by the store's estimate (DynamoDB refreshes ItemCount and TableSizeBytes only
+/// about every six hours).
+pub const EXACT_COUNT_VERSIONS_MAX: u64 = 20_000;
+
 impl Tables {
+    /// ItemCount and size as DescribeTable shows them: the live items counted and their sizes
+    /// summed (DynamoDB's item size) while the space is small, else the store's estimate,
+    /// which also counts versions not yet compacted away and sizes them as stored.
+    pub(crate) fn described_stats(&self, space: SpaceId) -> SpaceStats {
+        let approx = self.kv.space_stats(space).unwrap_or_default();
+        if approx.approximate_keys > EXACT_COUNT_VERSIONS_MAX {
+            return approx;
+        }
+        let Ok(iter) = self
+            .kv
+            .scan(space, Bound::Unbounded, Bound::Unbounded, false)
+        else {
+            return approx;
+        };
+        let mut live = SpaceStats::default();
+        for entry in iter {
+            match entry {
+                Ok((k, v)) => {
+                    live.approximate_keys += 1;
+                    let size = crate::model::canonical_size(&v).unwrap_or(k.len() + v.len());
+                    live.approximate_bytes += size as u64;
+                }
+                Err(_) => return approx,
+            }
+        }
+        live
+    }
     /// Loads the catalog from the system keyspace, and resumes the backfill of every index a
     /// crash interrupted.
     pub fn open(kv: Arc<dyn Kv>, opts: DatabaseOptions) -> Result<Arc<Tables>, ApiError> {

@@ -203,3 +203,37 @@ fn staged_and_blocking_increments_of_one_item_lose_none() {
         .expect("get");
     assert_eq!(got["Item"]["v"], json!({"N": "620"}));
 }
+
+#[test]
+fn describe_table_counts_live_items_not_stored_versions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = open(dir.path());
+    create(&db, "cnt");
+    let exec = |op: &str, body: Value| {
+        db.execute(op, body.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{op}: {e}"))
+    };
+    for round in 0..3 {
+        for i in 0..10 {
+            exec(
+                "PutItem",
+                json!({"TableName": "cnt", "Item": {"pk": {"S": format!("k{i}")}, "r": {"N": round.to_string()}}}),
+            );
+        }
+    }
+    for i in 0..4 {
+        exec(
+            "DeleteItem",
+            json!({"TableName": "cnt", "Key": {"pk": {"S": format!("k{i}")}}}),
+        );
+        // Deleting a missing item changes nothing.
+        exec(
+            "DeleteItem",
+            json!({"TableName": "cnt", "Key": {"pk": {"S": "never"}}}),
+        );
+    }
+    let t = exec("DescribeTable", json!({"TableName": "cnt"}));
+    assert_eq!(t["Table"]["ItemCount"], json!(6));
+    // Each item: "pk" (2) + "k5" (2) + "r" (1) + the number 2 (2) = 7 bytes.
+    assert_eq!(t["Table"]["TableSizeBytes"], json!(6 * 7));
+}

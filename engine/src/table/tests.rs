@@ -962,9 +962,9 @@ fn query_and_scan_reject_bad_parameters() {
         ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "Limit": 0}),
          "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"),
         ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "Select": "SPECIFIC_ATTRIBUTES"}),
-         "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"),
+         "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"),
         ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "Select": "ALL_ATTRIBUTES", "ProjectionExpression": "a"}),
-         "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"),
+         "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"),
         ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "IndexName": "byX"}),
          "The table does not have the specified index: byX"),
         ("Query", json!({"TableName": "qry"}),
@@ -1021,7 +1021,7 @@ fn query_and_scan_reject_bad_parameters() {
         ("Scan", json!({"TableName": "qry", "Segment": 0, "TotalSegments": 1_000_001}),
          "1 validation error detected: Value '1000001' at 'totalSegments' failed to satisfy constraint: Member must have value less than or equal to 1000000"),
         ("Scan", json!({"TableName": "qry", "Select": "COUNT", "AttributesToGet": ["a"]}),
-         "Cannot specify the AttributesToGet when choosing to get only the Count"),
+         "1 validation error detected: Cannot specify the AttributesToGet when choosing to get only the Count"),
     ];
     for (op, body, msg) in cases {
         let e = err(&db, op, body.clone());
@@ -1349,8 +1349,15 @@ fn a_transaction_is_one_write_batch_and_a_cancelled_one_writes_nothing() {
         "one write batch"
     );
     let caps = r["ConsumedCapacity"].as_array().expect("caps");
-    assert_eq!(caps[0], json!({"TableName": "tbl1", "CapacityUnits": 6.0}));
-    assert_eq!(caps[1], json!({"TableName": "tbl2", "CapacityUnits": 2.0}));
+    // Transactions name the units' kind too, as DynamoDB answers them.
+    assert_eq!(
+        caps[0],
+        json!({"TableName": "tbl1", "CapacityUnits": 6.0, "WriteCapacityUnits": 6.0})
+    );
+    assert_eq!(
+        caps[1],
+        json!({"TableName": "tbl2", "CapacityUnits": 2.0, "WriteCapacityUnits": 2.0})
+    );
     assert_eq!(ok(&db, "Scan", json!({"TableName": "tbl1"}))["Count"], 1);
 
     let before = kv.writes.load(Ordering::SeqCst);
@@ -1738,4 +1745,151 @@ fn table_arns_name_tables_on_the_data_plane() {
     assert!(err(&db, "DescribeTable", json!({ "TableName": "arnt" }))
         .message
         .contains("not found"));
+}
+
+#[test]
+fn single_item_writes_list_their_request_validation_errors_as_dynamodb_does() {
+    let db = db();
+    create(&db, "lst", None);
+    let listed = |op: &str, body: Value, text: &str| {
+        let e = err(&db, op, body);
+        assert_eq!(
+            validation(&e),
+            format!("1 validation error detected: {text}"),
+            "{op}"
+        );
+    };
+    let key = json!({"pk": {"S": "a"}});
+    listed(
+        "UpdateItem",
+        json!({"TableName": "lst", "Key": key, "UpdateExpression": "SET a = :v SET b = :v",
+            "ExpressionAttributeValues": {":v": {"S": "x"}}}),
+        "Invalid UpdateExpression: The \"SET\" section can only be used once in an update expression;",
+    );
+    listed(
+        "UpdateItem",
+        json!({"TableName": "lst", "Key": key, "UpdateExpression": ""}),
+        "Invalid UpdateExpression: The expression can not be empty;",
+    );
+    listed(
+        "UpdateItem",
+        json!({"TableName": "lst", "Key": key, "UpdateExpression": "ADD s :e",
+            "ExpressionAttributeValues": {":e": {"SS": []}}}),
+        "One or more parameter values were invalid: An string set  may not be empty",
+    );
+    listed(
+        "PutItem",
+        json!({"TableName": "lst", "Item": {"pk": {"S": "a"}},
+            "ExpressionAttributeValues": {":unused": {"S": "x"}}, "ConditionExpression": "attribute_exists(pk)"}),
+        "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}",
+    );
+    listed(
+        "PutItem",
+        json!({"TableName": "lst", "Item": {"pk": {"S": "a"}, "s": {"NS": []}}}),
+        "One or more parameter values were invalid: An number set  may not be empty",
+    );
+    listed(
+        "DeleteItem",
+        json!({"TableName": "lst", "Key": key, "ConditionExpression": "attribute_exists(#a)",
+            "ExpressionAttributeNames": {"#a": "a", "#b": "b"}}),
+        "Value provided in ExpressionAttributeNames unused in expressions: keys: {#b}",
+    );
+    // A key's empty set, and the same texts from reads and transactions, are bare.
+    let e = err(
+        &db,
+        "DeleteItem",
+        json!({"TableName": "lst", "Key": {"pk": {"SS": []}}}),
+    );
+    assert_eq!(
+        validation(&e),
+        "One or more parameter values were invalid: An string set  may not be empty"
+    );
+    let e = err(
+        &db,
+        "Query",
+        json!({"TableName": "lst", "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "a"}, ":unused": {"S": "x"}}}),
+    );
+    assert_eq!(
+        validation(&e),
+        "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
+    );
+    let e = err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Update": {"TableName": "lst", "Key": key,
+            "UpdateExpression": "SET a = :v SET b = :v", "ExpressionAttributeValues": {":v": {"S": "x"}}}}]}),
+    );
+    assert!(
+        !validation(&e).starts_with("1 validation error"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn batch_get_stops_before_an_item_that_would_pass_16_mb() {
+    let db = db();
+    create(&db, "big", None);
+    let blob = "x".repeat(350_000);
+    for i in 0..50 {
+        ok(
+            &db,
+            "PutItem",
+            json!({"TableName": "big", "Item": {"pk": {"S": format!("k{i:02}")}, "v": {"S": blob}}}),
+        );
+    }
+    let keys: Vec<Value> = (0..50)
+        .map(|i| json!({"pk": {"S": format!("k{i:02}")}}))
+        .collect();
+    let out = ok(
+        &db,
+        "BatchGetItem",
+        json!({"RequestItems": {"big": {"Keys": keys}}, "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    let got = out["Responses"]["big"].as_array().expect("items").len();
+    let left = out["UnprocessedKeys"]["big"]["Keys"]
+        .as_array()
+        .expect("unprocessed")
+        .len();
+    // Each item is 350,000 + 5 bytes: 47 fit in 16 MiB, the 48th would not.
+    assert_eq!((got, left), (47, 3));
+    // Only the returned items are charged (86 units each, eventually consistent: 43).
+    assert_eq!(
+        out["ConsumedCapacity"][0]["CapacityUnits"],
+        json!(47.0 * 43.0)
+    );
+}
+
+#[test]
+fn transact_get_capacity_names_read_units_and_charges_missing_items() {
+    let db = db();
+    create(&db, "tgt", None);
+    ok(
+        &db,
+        "PutItem",
+        json!({"TableName": "tgt", "Item": {"pk": {"S": "p"}}}),
+    );
+    let r = ok(
+        &db,
+        "TransactGetItems",
+        json!({"ReturnConsumedCapacity": "INDEXES", "TransactItems": [
+            {"Get": {"TableName": "tgt", "Key": {"pk": {"S": "p"}}}},
+            {"Get": {"TableName": "tgt", "Key": {"pk": {"S": "missing"}}}}]}),
+    );
+    assert_eq!(
+        r["ConsumedCapacity"],
+        json!([{"TableName": "tgt", "CapacityUnits": 4.0, "ReadCapacityUnits": 4.0,
+            "Table": {"CapacityUnits": 4.0, "ReadCapacityUnits": 4.0}}])
+    );
+    // A single-item read gives the total alone.
+    let r = ok(
+        &db,
+        "GetItem",
+        json!({"TableName": "tgt", "Key": {"pk": {"S": "p"}}, "ReturnConsumedCapacity": "TOTAL"}),
+    );
+    assert_eq!(
+        r["ConsumedCapacity"],
+        json!({"TableName": "tgt", "CapacityUnits": 0.5})
+    );
 }

@@ -562,7 +562,9 @@ impl Tables {
         }
         drop(tickets);
         let mut out = json!({});
-        cap.attach_list(&mut out, &units);
+        if let Some(list) = cap.render_transaction(&units, true) {
+            out["ConsumedCapacity"] = list;
+        }
         if let Some(m) = metrics_by_table(self, &written)? {
             out["ItemCollectionMetrics"] = m;
         }
@@ -679,7 +681,7 @@ impl Tables {
         }
         Ok(ReadResponse::transact_get(
             responses,
-            cap.render_list(&units),
+            cap.render_transaction(&units, false),
         ))
     }
 }
