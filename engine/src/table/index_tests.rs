@@ -316,6 +316,17 @@ fn index_key_types_are_enforced_and_reads_checked() {
         &db,
         "UpdateItem",
         json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}},
+        "UpdateExpression": "SET tag = :e", "ExpressionAttributeValues": {":e": {"S": ""}}}),
+    )
+    .expect_err("update to an empty index key");
+    assert_eq!(
+        e.message,
+        "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty string value."
+    );
+    let e = call(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "idx", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}},
         "UpdateExpression": "SET city = :n", "ExpressionAttributeValues": {":n": {"N": "1"}}}),
     )
     .expect_err("update type");

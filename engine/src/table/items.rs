@@ -376,6 +376,19 @@ fn single_write_error(operation: &str, mut e: ApiError) -> ApiError {
     e
 }
 
+/// An update that leaves an empty string or binary in an index key is worded as DynamoDB
+/// words it for UpdateItem (PutItem's text names the index and the key).
+fn update_index_key_error(mut e: ApiError) -> ApiError {
+    const PUT: &str = "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty ";
+    if let Some(rest) = e.message.strip_prefix(PUT) {
+        let kind = rest.split(" value.").next().unwrap_or("string");
+        e.message = format!(
+            "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
+        );
+    }
+    e
+}
+
 /// ReturnValues as the static string it is one of.
 fn return_values_static(r: &Req<'_>, allowed: &[&'static str]) -> Result<&'static str, ApiError> {
     let rv = return_values(r, allowed)?;
@@ -615,6 +628,7 @@ impl Tables {
         let old_size = size_of(old.as_ref());
         let collection = metrics.then(|| key.clone());
         let all_old = || if rv == "ALL_OLD" { old.clone() } else { None };
+        let is_update = matches!(op, WriteOp::Update { .. });
         let (new, attrs) = match op {
             WriteOp::Put { item } => (Some(item), all_old()),
             WriteOp::Delete => (None, all_old()),
@@ -640,7 +654,15 @@ impl Tables {
         let change = if new.is_none() && old.is_none() {
             None
         } else {
-            Some(self.stage_change(&t, key, old.as_ref(), new.as_ref(), None, &mut consumed)?)
+            let staged =
+                self.stage_change(&t, key, old.as_ref(), new.as_ref(), None, &mut consumed);
+            Some(staged.map_err(|e| {
+                if is_update {
+                    update_index_key_error(e)
+                } else {
+                    e
+                }
+            })?)
         };
         Ok(LockedWrite {
             t,
