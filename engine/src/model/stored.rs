@@ -193,14 +193,16 @@ const FRACTION_ZEROS_MAX: usize = 129;
 /// A number's size (`Number::size_bytes`) if `text` is canonical: exactly what `Number`'s
 /// `Display` writes for a number within DynamoDB's limits.
 fn number_size(text: &[u8]) -> Option<usize> {
-    let size = |digits: usize| {
-        (1..=NUMBER_DIGITS_MAX)
-            .contains(&digits)
-            .then(|| digits.div_ceil(2) + 1)
-    };
     if text == b"0" {
         return Some(1);
     }
+    let neg = text.starts_with(b"-");
+    // The size from the significant digits and the exponent (value 0.d… × 10^exp).
+    let size = |digits: usize, exp: usize| {
+        (1..=NUMBER_DIGITS_MAX)
+            .contains(&digits)
+            .then(|| super::number::number_size(neg, exp as i32, digits))
+    };
     let body = text.strip_prefix(b"-").unwrap_or(text);
     let digits_only = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
     match body.iter().position(|b| *b == b'.') {
@@ -215,11 +217,14 @@ fn number_size(text: &[u8]) -> Option<usize> {
                 if zeros > FRACTION_ZEROS_MAX {
                     return None;
                 }
-                size(frac.len() - zeros)
+                let digits = frac.len() - zeros;
+                (1..=NUMBER_DIGITS_MAX).contains(&digits).then(|| {
+                    super::number::number_size(neg, -(zeros as i32), digits)
+                })
             } else if int[0] == b'0' || int.len() > INT_DIGITS_MAX {
                 None
             } else {
-                size(int.len() + frac.len())
+                size(int.len() + frac.len(), int.len())
             }
         }
         None => {
@@ -227,7 +232,7 @@ fn number_size(text: &[u8]) -> Option<usize> {
                 return None;
             }
             let trailing = body.iter().rev().take_while(|b| **b == b'0').count();
-            size(body.len() - trailing)
+            size(body.len() - trailing, body.len())
         }
     }
 }
@@ -348,15 +353,20 @@ mod tests {
         for (text, size) in [
             ("0", 1),
             ("1", 2),
-            ("-1", 2),
+            ("-1", 3),
             ("10", 2),
             ("1000", 2),
             ("12", 2),
             ("123", 3),
-            ("1.5", 2),
-            ("-0.5", 2),
+            ("1.5", 3),
+            ("15", 2),
+            ("-0.5", 3),
             ("0.000123", 3),
-            ("123.456", 4),
+            ("0.15", 2),
+            ("123.456", 5),
+            ("3.14159", 5),
+            ("100.5", 4),
+            ("1010", 3),
         ] {
             assert_eq!(number_size(text.as_bytes()), Some(size), "{text}");
             let n = Number::parse(text).expect("number");
