@@ -22,7 +22,9 @@ enum Val<'a> {
 
 fn size_of(v: &AttributeValue) -> Option<usize> {
     match v {
-        AttributeValue::S(s) => Some(s.len()),
+        // A string's size is its length in UTF-16 code units, as DynamoDB measures it
+        // (`size("é𝄞")` is 3), not its UTF-8 bytes.
+        AttributeValue::S(s) => Some(s.encode_utf16().count()),
         AttributeValue::B(b) => Some(b.len()),
         AttributeValue::SS(s) => Some(s.len()),
         AttributeValue::NS(s) => Some(s.len()),

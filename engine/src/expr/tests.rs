@@ -1823,3 +1823,18 @@ proptest! {
         let _ = ctx.projection(&src);
     }
 }
+
+#[test]
+fn size_of_a_string_counts_utf16_code_units() {
+    let mut it = Item::new();
+    it.insert("a".into(), s("é𝄞"));
+    // Three UTF-16 code units (é, and 𝄞 as a surrogate pair), six UTF-8 bytes.
+    let ctx = Ctx::new(&[], &[(":three", n(3))]);
+    let c = ctx
+        .cond(ExprKind::Filter, "size(a) = :three")
+        .expect("parse");
+    assert!(eval_condition(&c, Some(&it)).expect("eval"));
+    let ctx = Ctx::new(&[], &[(":six", n(6))]);
+    let c = ctx.cond(ExprKind::Filter, "size(a) = :six").expect("parse");
+    assert!(!eval_condition(&c, Some(&it)).expect("eval"));
+}

@@ -218,9 +218,9 @@ fn number_size(text: &[u8]) -> Option<usize> {
                     return None;
                 }
                 let digits = frac.len() - zeros;
-                (1..=NUMBER_DIGITS_MAX).contains(&digits).then(|| {
-                    super::number::number_size(neg, -(zeros as i32), digits)
-                })
+                (1..=NUMBER_DIGITS_MAX)
+                    .contains(&digits)
+                    .then(|| super::number::number_size(neg, -(zeros as i32), digits))
             } else if int[0] == b'0' || int.len() > INT_DIGITS_MAX {
                 None
             } else {

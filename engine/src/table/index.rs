@@ -554,7 +554,7 @@ impl Tables {
     ) -> Result<i64, ApiError> {
         let Change { base_key, old, new } = change;
         let mut local_delta = 0i64;
-        for ix in &t.indexes {
+        for ix in gsis_first(t) {
             // An old item the index cannot hold (it predates the index) simply is not in it.
             let old_entry = match old {
                 Some(o) => ix
@@ -606,7 +606,7 @@ impl Tables {
     /// Validates the index keys of an item about to be written without writing anything
     /// (BatchWriteItem checks every request before it applies any).
     pub(crate) fn check_index_keys(&self, t: &Table, item: &Item) -> Result<(), ApiError> {
-        for ix in &t.indexes {
+        for ix in gsis_first(t) {
             ix.entry_key(item, &[])?;
         }
         Ok(())
@@ -664,6 +664,13 @@ impl Tables {
         }
         self.finish_backfill(table, index)
     }
+}
+
+/// The table's indexes, global ones first: an attribute that keys several indexes is reported
+/// against the first GSI, as DynamoDB reports it.
+fn gsis_first(t: &Table) -> impl Iterator<Item = &Index> {
+    let global = t.indexes.iter().filter(|i| i.desc.global);
+    global.chain(t.indexes.iter().filter(|i| !i.desc.global))
 }
 
 #[cfg(test)]

@@ -175,15 +175,10 @@ pub(crate) fn key_item(r: &Req<'_>) -> Result<Item, ApiError> {
 /// The `Key` parameter ([`key_item`]) against the table's schema: exactly the key attributes,
 /// as the storage key.
 pub(crate) fn key_param(key: Item, schema: &KeySchema) -> Result<(Item, Vec<u8>), ApiError> {
-    let k = schema.key_of(&key).map_err(|e| {
-        // A Key parameter's empty key value is worded as "were invalid:" (an item's, as
-        // PutItem reports it, as "are not valid.").
-        let m = e.message.replace(
-            "One or more parameter values are not valid. The AttributeValue",
-            "One or more parameter values were invalid: The AttributeValue",
-        );
-        ApiError::validation(m)
-    })?;
+    // An empty key value is worded as for an item ("One or more parameter values are not
+    // valid. The AttributeValue for a key attribute cannot contain an empty binary value.
+    // Key: pk"), as DynamoDB answers today (dynalite's older recordings said "were invalid").
+    let k = schema.key_of(&key)?;
     Ok((key, k))
 }
 
@@ -378,7 +373,7 @@ fn single_write_error(operation: &str, mut e: ApiError) -> ApiError {
 
 /// An update that leaves an empty string or binary in an index key is worded as DynamoDB
 /// words it for UpdateItem (PutItem's text names the index and the key).
-fn update_index_key_error(mut e: ApiError) -> ApiError {
+pub(crate) fn update_index_key_error(mut e: ApiError) -> ApiError {
     const PUT: &str = "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty ";
     if let Some(rest) = e.message.strip_prefix(PUT) {
         let kind = rest.split(" value.").next().unwrap_or("string");

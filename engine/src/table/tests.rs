@@ -980,7 +980,7 @@ fn query_and_scan_reject_bad_parameters() {
         ("GetItem", json!({"TableName": "qry", "Key": {"pk": {"S": "p"}, "sk": {"N": "1"}}, "ProjectionExpression": "pk.x"}),
          "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: pk"),
         ("GetItem", json!({"TableName": "qry", "Key": {"pk": {"S": ""}, "sk": {"N": "1"}}}),
-         "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
+         "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
         ("BatchWriteItem", json!({"RequestItems": {"qry": [{"PutRequest": {"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}}}]}}),
          "The provided key element does not match the schema"),
         ("UpdateItem", json!({"TableName": "qry", "Key": {"pk": {"S": "p"}, "sk": {"N": "1"}}, "UpdateExpression": "SET a = :b", "ExpressionAttributeValues": {":b": {"N": "b"}}}),
@@ -1892,4 +1892,39 @@ fn transact_get_capacity_names_read_units_and_charges_missing_items() {
         r["ConsumedCapacity"],
         json!({"TableName": "tgt", "CapacityUnits": 0.5})
     );
+}
+
+#[test]
+fn a_transaction_action_whose_key_does_not_fit_the_schema_cancels_it() {
+    let db = db();
+    create(&db, "txv", None);
+    let e = err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [
+            {"Put": {"TableName": "txv", "Item": {"pk": {"S": "ok"}}}},
+            {"Put": {"TableName": "txv", "Item": {"pk": {"N": "5"}}}},
+            {"Delete": {"TableName": "txv", "Key": {"pk": {"L": [{"S": "x"}]}}}}]}),
+    );
+    assert_eq!(e.code, ErrorCode::TransactionCanceledException, "{e}");
+    assert_eq!(
+        e.extra["CancellationReasons"],
+        json!([{"Code": "None"},
+            {"Code": "ValidationError", "Message": "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"},
+            {"Code": "ValidationError", "Message": "The provided key element does not match the schema"}])
+    );
+    // Nothing was written; an empty key value is still the whole request's error.
+    assert!(ok(
+        &db,
+        "GetItem",
+        json!({"TableName": "txv", "Key": {"pk": {"S": "ok"}}})
+    )
+    .get("Item")
+    .is_none());
+    let e = err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Delete": {"TableName": "txv", "Key": {"pk": {"S": ""}}}}]}),
+    );
+    assert_eq!(e.code, ErrorCode::ValidationException);
 }

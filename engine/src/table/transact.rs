@@ -391,13 +391,30 @@ impl Tables {
             .enumerate()
             .map(|(i, v)| parse_action(v, i))
             .collect::<Result<Vec<_>, _>>()?;
+        // An action whose key or index key does not fit its table's schema cancels the
+        // transaction with a ValidationError reason (DynamoDB's answer); any other error is
+        // the whole request's.
+        let mut reasons = Vec::with_capacity(unbound.len());
+        let mut invalid = false;
         for u in unbound {
-            let a = bind_action(self, u)?;
+            let a = match bind_action(self, u) {
+                Ok(a) => a,
+                Err(e) if is_action_validation(&e) => {
+                    invalid = true;
+                    reasons.push(json!({"Code": "ValidationError", "Message": e.message}));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            reasons.push(json!({"Code": "None"}));
             if !seen.insert((a.table.space(), a.key.clone())) {
                 return Err(multiple_operations());
             }
             total_size += a.item.as_ref().map(item_size).unwrap_or(0);
             actions.push(a);
+        }
+        if invalid {
+            return Err(cancelled_error(reasons));
         }
         if total_size > TRANSACT_SIZE_MAX_BYTES {
             return Err(ApiError::validation(
@@ -497,7 +514,7 @@ impl Tables {
                 new_size,
                 WriteKind::Transactional,
             ));
-            let local = self.index_writes(
+            let local = match self.index_writes(
                 &t,
                 Change {
                     base_key: &a.key,
@@ -507,7 +524,21 @@ impl Tables {
                 WriteKind::Transactional,
                 &mut writes,
                 &mut one,
-            )?;
+            ) {
+                Ok(l) => l,
+                Err(e) if is_action_validation(&e) => {
+                    cancelled = true;
+                    if let Some(last) = reasons.last_mut() {
+                        *last = json!({"Code": "ValidationError", "Message": e.message});
+                    }
+                    continue;
+                }
+                // An update that empties an index key is worded for updates.
+                Err(e) if a.kind == ActionKind::Update => {
+                    return Err(super::items::update_index_key_error(e))
+                }
+                Err(e) => return Err(e),
+            };
             let delta = size_delta(old.as_ref(), new.as_ref());
             match self.reserve_collection(&t, &a.key, delta + local) {
                 Ok(h) => holds.extend(h),
@@ -684,6 +715,20 @@ impl Tables {
             cap.render_transaction(&units, false),
         ))
     }
+}
+
+/// Whether an action's error is one DynamoDB reports as that action's ValidationError
+/// cancellation reason: a key or index key of the wrong type, a key that does not match the
+/// schema. (An empty key value, and request-level errors, are the whole request's.)
+fn is_action_validation(e: &ApiError) -> bool {
+    e.code == ErrorCode::ValidationException
+        && (e
+            .message
+            .starts_with("One or more parameter values were invalid: Type mismatch for key ")
+            || e.message.starts_with(
+                "One or more parameter values were invalid: Type mismatch for Index Key ",
+            )
+            || e.message == "The provided key element does not match the schema")
 }
 
 /// TransactionCanceledException with one reason per action, in request order.
