@@ -606,8 +606,21 @@ fn control_plane_table_name(r: &Req<'_>, arn: Arn) -> Result<(), ApiError> {
 /// Runs the first validation pass of `operation` over its request (operations without one
 /// pass unchecked here).
 pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
+    // An empty TableName (its model bound is 1–1024, table ARNs included) is reported alone,
+    // before anything else, as DynamoDB reports it today.
+    if r.str("TableName")? == Some("") {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value '' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
     match operation {
-        "CreateTable" => control_plane_table_name(r, Arn::NotAllowed)?,
+        // CreateTable's name is checked in the list (DynamoDB's current answer for `ab` is
+        // the list's length violation); only its absence is reported apart.
+        "CreateTable" if !r.has("TableName") => {
+            return Err(ApiError::validation(
+                "The parameter 'TableName' is required but was not present in the request",
+            ))
+        }
         "DescribeTable" | "DeleteTable" | "UpdateTable" | "DescribeTimeToLive"
         | "UpdateTimeToLive" => control_plane_table_name(r, Arn::Allowed)?,
         _ => {}
@@ -755,7 +768,18 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
         }
         _ => {}
     }
-    s.finish()
+    // An empty RequestItems map, when nothing else is wrong, is a missing parameter to
+    // today's service (with other violations it stays in the list, as recorded before).
+    s.finish().map_err(|e| {
+        let empty = "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1";
+        if matches!(operation, "BatchGetItem" | "BatchWriteItem") && e.message == empty {
+            ApiError::validation(format!(
+                "The requestItems parameter is required for {operation}"
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! DynamoDB's item size rules (used for the 400 KB limit and capacity units).
 //!
-//! - S: UTF-8 bytes; B: bytes; N: one byte per two significant digits, plus one; BOOL, NULL: 1.
+//! - S: UTF-8 bytes; B: bytes; N: `Number::size_bytes` (base-100 digits aligned on the
+//!   decimal point, plus one, plus one if negative); BOOL, NULL: 1.
 //! - SS/NS/BS: the sum of their elements.
 //! - M and L: 3 bytes of overhead plus, per element, 1 byte and the element (for M, also the
 //!   name's UTF-8 bytes).

@@ -91,6 +91,22 @@ impl Tables {
             keys: Vec<(&'a Value, crate::model::Item)>,
         }
         let mut parsed: Vec<Parsed<'_>> = Vec::with_capacity(ri.len());
+        // Expression and non-expression parameters may not be mixed anywhere in the request,
+        // not even on different tables.
+        let any = |k: &str| {
+            ri.values()
+                .any(|spec| spec.get(k).is_some_and(|v| !v.is_null()))
+        };
+        if any("AttributesToGet")
+            && (any("ProjectionExpression") || any("ExpressionAttributeNames"))
+        {
+            expr::check_expression_parameters(
+                &[("ProjectionExpression", any("ProjectionExpression"))],
+                &[("AttributesToGet", true)],
+                any("ExpressionAttributeNames"),
+                false,
+            )?;
+        }
         for (name, spec) in ri {
             let sr = Req::new(spec)?;
             expr::check_expression_parameters(

@@ -1268,11 +1268,16 @@ impl Tables {
 
     /// The table a checked `ResourceArn` names (`None`: no such table here, including one of
     /// another region or account).
-    fn table_by_arn(&self, arn: &TableArn<'_>) -> Option<Arc<Table>> {
-        if arn.region != self.opts.region || arn.account != self.opts.account_id {
-            return None;
+    /// Another account's table is an AccessDeniedException for `op`, as for a caller without
+    /// a resource policy granting it (see [`Tables::resolve_name`]).
+    fn table_by_arn(&self, arn: &TableArn<'_>, op: &str) -> Result<Option<Arc<Table>>, ApiError> {
+        if arn.region == self.opts.region && arn.account != self.opts.account_id {
+            self.resolve_name(arn.arn, op)?;
         }
-        self.catalog.read().get(arn.name).cloned()
+        if arn.region != self.opts.region || arn.account != self.opts.account_id {
+            return Ok(None);
+        }
+        Ok(self.catalog.read().get(arn.name).cloned())
     }
 
     pub(crate) fn tag_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
@@ -1288,7 +1293,7 @@ impl Tables {
         }
         let _guard = self.catalog_lock.lock();
         let t = self
-            .table_by_arn(&arn)
+            .table_by_arn(&arn, "TagResource")?
             .ok_or_else(|| arn_not_found(arn.arn))?;
         let set = tags.iter().rev().find(|(k, _)| k == PARTITIONING_TAG);
         partitioning_tag_unchanged(&t.desc, set.map(|(_, v)| v.as_str()), false)?;
@@ -1331,7 +1336,9 @@ impl Tables {
         let _guard = self.catalog_lock.lock();
         // Unlike TagResource and ListTagsOfResource, DynamoDB's UntagResource does not name
         // the ARN when the table is missing.
-        let t = self.table_by_arn(&arn).ok_or_else(resource_not_found)?;
+        let t = self
+            .table_by_arn(&arn, "UntagResource")?
+            .ok_or_else(resource_not_found)?;
         partitioning_tag_unchanged(&t.desc, None, names.iter().any(|k| k == PARTITIONING_TAG))?;
         let mut d = t.desc.clone();
         for k in &names {
@@ -1345,7 +1352,7 @@ impl Tables {
     pub(crate) fn list_tags_of_resource(&self, r: &Req<'_>) -> Result<Value, ApiError> {
         let arn = TableArn::parse(resource_arn(r)?)?;
         let t = self
-            .table_by_arn(&arn)
+            .table_by_arn(&arn, "ListTagsOfResource")?
             .ok_or_else(|| arn_not_found(arn.arn))?;
         let tags: Vec<Value> = t
             .desc

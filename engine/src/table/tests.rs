@@ -183,7 +183,7 @@ fn create_table_rejects_what_dynamodb_rejects() {
         ),
         (
             json!({"TableName": "ab", "KeySchema": [h("a")], "AttributeDefinitions": [s("a")], "BillingMode": "PAY_PER_REQUEST"}),
-            "TableName must be at least 3 characters long and at most 255 characters long",
+            "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3",
         ),
         (
             json!({"KeySchema": [h("a")], "AttributeDefinitions": [s("a")]}),
@@ -1221,7 +1221,10 @@ fn batch_get_and_write_round_trip_and_reject_duplicates() {
         "Too many items requested for the BatchWriteItem call"
     );
     let e = err(&db, "BatchWriteItem", json!({"RequestItems": {}}));
-    assert!(validation(&e).contains("Member must have length greater than or equal to 1"));
+    assert_eq!(
+        validation(&e),
+        "The requestItems parameter is required for BatchWriteItem"
+    );
     let e = err(
         &db,
         "BatchWriteItem",
@@ -1927,4 +1930,105 @@ fn a_transaction_action_whose_key_does_not_fit_the_schema_cancels_it() {
         json!({"TransactItems": [{"Delete": {"TableName": "txv", "Key": {"pk": {"S": ""}}}}]}),
     );
     assert_eq!(e.code, ErrorCode::ValidationException);
+}
+
+#[test]
+fn update_item_measures_what_it_writes_plus_its_clauses_and_a_transaction_does_not() {
+    let db = db();
+    create(&db, "usz", None);
+    // Key `pk`="K" is 3 bytes; `b` + padding is the rest. One SET clause costs 3 + 19, so the
+    // update may write at most 409,578 bytes: the finished item at most 409,581.
+    let set_b = |k: &str, total: usize| {
+        let pad = "x".repeat(total - 3 - 1);
+        call(
+            &db,
+            "UpdateItem",
+            json!({"TableName": "usz", "Key": {"pk": {"S": k}}, "UpdateExpression": "SET b = :p",
+                "ExpressionAttributeValues": {":p": {"S": pad}}}),
+        )
+    };
+    set_b("K", 409_581).expect("at the update's ceiling");
+    let e = set_b("L", 409_582).expect_err("one byte over");
+    assert_eq!(
+        validation(&e),
+        "Item size to update has exceeded the maximum allowed size"
+    );
+    // An attribute the update leaves alone (`u`, 11 bytes) buys its bytes back: the finished
+    // item may reach 409,592 bytes, `b` 409,578 (padding 409,577).
+    let seeded_set_b = |k: &str, pad: usize| {
+        ok(
+            &db,
+            "PutItem",
+            json!({"TableName": "usz", "Item": {"pk": {"S": k}, "u": {"S": "y".repeat(10)}}}),
+        );
+        call(
+            &db,
+            "UpdateItem",
+            json!({"TableName": "usz", "Key": {"pk": {"S": k}}, "UpdateExpression": "SET b = :p",
+                "ExpressionAttributeValues": {":p": {"S": "x".repeat(pad)}}}),
+        )
+    };
+    seeded_set_b("M", 409_577).expect("the untouched attribute's bytes bought back");
+    seeded_set_b("O", 409_578).expect_err("one byte over");
+    // A transaction's Update is measured on the finished item alone.
+    let pad = "x".repeat(409_600 - 3 - 1);
+    ok(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Update": {"TableName": "usz", "Key": {"pk": {"S": "N"}},
+            "UpdateExpression": "SET b = :p", "ExpressionAttributeValues": {":p": {"S": pad}}}}]}),
+    );
+}
+
+#[test]
+fn tags_of_another_accounts_table_are_access_denied_and_batch_gets_may_not_mix_styles() {
+    let db = db();
+    create(&db, "tga", None);
+    create(&db, "tgb", None);
+    let other = "arn:aws:dynamodb:us-east-1:111111111111:table/tga";
+    for (op, body) in [
+        ("ListTagsOfResource", json!({"ResourceArn": other})),
+        (
+            "TagResource",
+            json!({"ResourceArn": other, "Tags": [{"Key": "k", "Value": "v"}]}),
+        ),
+        (
+            "UntagResource",
+            json!({"ResourceArn": other, "TagKeys": ["k"]}),
+        ),
+    ] {
+        let e = err(&db, op, body);
+        assert_eq!(e.code, ErrorCode::AccessDeniedException, "{op}: {e}");
+    }
+    let e = err(
+        &db,
+        "BatchGetItem",
+        json!({"RequestItems": {
+            "tga": {"Keys": [{"pk": {"S": "a"}}], "ProjectionExpression": "pk"},
+            "tgb": {"Keys": [{"pk": {"S": "b"}}], "AttributesToGet": ["pk"]}}}),
+    );
+    assert!(
+        validation(&e).starts_with("Can not use both expression and non-expression parameters"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_transact_get_whose_key_does_not_fit_cancels_it() {
+    let db = db();
+    create(&db, "tgk", None);
+    let e = err(
+        &db,
+        "TransactGetItems",
+        json!({"TransactItems": [
+            {"Get": {"TableName": "tgk", "Key": {"pk": {"S": "a"}}}},
+            {"Get": {"TableName": "tgk", "Key": {}}}]}),
+    );
+    assert_eq!(e.code, ErrorCode::TransactionCanceledException, "{e}");
+    assert_eq!(
+        e.extra["CancellationReasons"],
+        json!([{"Code": "None"},
+            {"Code": "ValidationError", "Message": "The provided key element does not match the schema"}])
+    );
 }

@@ -640,9 +640,25 @@ impl Tables {
         }
         let mut gets = Vec::with_capacity(list.len());
         let mut seen = HashSet::new();
+        // A key that does not fit its table cancels the transaction with a ValidationError
+        // reason, as for TransactWriteItems.
+        let mut key_reasons = Vec::with_capacity(parsed.len());
+        let mut invalid = false;
         for (name, k, projection) in parsed {
             let table = self.table(name, "TransactGetItems")?;
-            let key = table.schema.key_of(&k)?;
+            let key = match table.schema.key_of(&k) {
+                Ok(key) => key,
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    if !is_action_validation(&e) {
+                        return Err(e);
+                    }
+                    invalid = true;
+                    key_reasons.push(json!({"Code": "ValidationError", "Message": e.message}));
+                    continue;
+                }
+            };
+            key_reasons.push(json!({"Code": "None"}));
             if !seen.insert((table.space(), key.clone())) {
                 return Err(multiple_operations());
             }
@@ -651,6 +667,9 @@ impl Tables {
                 key,
                 projection,
             });
+        }
+        if invalid {
+            return Err(cancelled_error(key_reasons));
         }
         // Every read is admitted by its partition before any is served; one throttled read
         // cancels the transaction, with ThrottlingError as that item's reason (as DynamoDB).
