@@ -524,11 +524,6 @@ impl Tables {
     }
 
     fn prepare_put(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
-        self.prepare_put_checked(r)
-            .map_err(|e| single_write_error("PutItem", e))
-    }
-
-    fn prepare_put_checked(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         // The whole request is validated before the table is looked up, in DynamoDB's order.
         let name = r.req_str("TableName")?;
         condition_parameters(r, false)?;
@@ -560,11 +555,6 @@ impl Tables {
     }
 
     fn prepare_delete(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
-        self.prepare_delete_checked(r)
-            .map_err(|e| single_write_error("DeleteItem", e))
-    }
-
-    fn prepare_delete_checked(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         let name = r.req_str("TableName")?;
         condition_parameters(r, false)?;
         let key_item = key_item(r)?;
@@ -593,11 +583,6 @@ impl Tables {
     }
 
     fn prepare_update(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
-        self.prepare_update_checked(r)
-            .map_err(|e| single_write_error("UpdateItem", e))
-    }
-
-    fn prepare_update_checked(&self, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         let name = r.req_str("TableName")?;
         condition_parameters(r, true)?;
         let key_item = key_item(r)?;
@@ -744,26 +729,24 @@ impl Tables {
     }
 
     pub(crate) fn put_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let p = self.prepare_put(r)?;
+        let p = self.prepare("PutItem", r)?;
         self.blocking_write(p)
     }
 
     pub(crate) fn delete_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let p = self.prepare_delete(r)?;
+        let p = self.prepare("DeleteItem", r)?;
         self.blocking_write(p)
     }
 
     pub(crate) fn update_item(&self, r: &Req<'_>) -> Result<Value, ApiError> {
-        let p = self.prepare_update(r)?;
+        let p = self.prepare("UpdateItem", r)?;
         self.blocking_write(p)
     }
 
-    /// PutItem, UpdateItem or DeleteItem (`operation`) for a thread that must not block (a
-    /// reactor): everything up to the log append runs here, with the item's lock taken only if
-    /// free; the commit is then awaited, not waited for. Whatever would wait is handed back as
-    /// [`StagedWrite::Blocking`], continuing where it stopped (never admitted twice). Answers
-    /// exactly as the blocking operations do.
-    pub(crate) fn stage_write(self: &Arc<Self>, operation: &str, r: &Req<'_>) -> StagedWrite {
+    /// PutItem, UpdateItem or DeleteItem (`operation`) validated, its table found and its
+    /// capacity admitted, in DynamoDB's order; the listed validation errors worded as the
+    /// service words them for these three ([`single_write_error`]).
+    fn prepare(&self, operation: &str, r: &Req<'_>) -> Result<PreparedWrite, ApiError> {
         let prepared = match operation {
             "PutItem" => self.prepare_put(r),
             "UpdateItem" => self.prepare_update(r),
@@ -772,7 +755,16 @@ impl Tables {
                 "{op} is not a single-item write"
             ))),
         };
-        let p = match prepared {
+        prepared.map_err(|e| single_write_error(operation, e))
+    }
+
+    /// PutItem, UpdateItem or DeleteItem (`operation`) for a thread that must not block (a
+    /// reactor): everything up to the log append runs here, with the item's lock taken only if
+    /// free; the commit is then awaited, not waited for. Whatever would wait is handed back as
+    /// [`StagedWrite::Blocking`], continuing where it stopped (never admitted twice). Answers
+    /// exactly as the blocking operations do.
+    pub(crate) fn stage_write(self: &Arc<Self>, operation: &str, r: &Req<'_>) -> StagedWrite {
+        let p = match self.prepare(operation, r) {
             Ok(p) => p,
             Err(e) => return StagedWrite::Done(Err(e)),
         };
