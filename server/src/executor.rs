@@ -7,8 +7,10 @@ use hashlog::api::{ApiError, Database, Response};
 use hashlog::table::StagedWrite;
 use serde_json::Value;
 
-/// Answers DynamoDB operations. Implementations block (a write waits for its WAL sync), so the
-/// server calls them on blocking threads, never on the reactor.
+/// Answers DynamoDB operations. [`Executor::execute`] and [`Executor::respond`] may block (a
+/// write waits for its WAL sync): the server calls them on blocking threads, except for the
+/// small reads it places on the reactor (`http::placement`). Writes reach the reactor only
+/// through [`Executor::respond_staged`], which never waits.
 pub trait Executor: Send + Sync + 'static {
     /// Runs `operation` (e.g. `PutItem`, or `Streams.GetRecords` for the DynamoDB Streams API)
     /// on the raw JSON request body. Malformed JSON is the executor's to report
