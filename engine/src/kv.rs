@@ -47,8 +47,8 @@ pub struct Snapshot(pub SeqNo);
 
 /// What [`Kv::write_async`] did with a batch.
 pub enum AsyncWrite {
-    /// Queued: the future resolves as [`Kv::write`] returns (durable and visible). If it is
-    /// dropped unfinished, the store finishes the write on a thread of its own.
+    /// Queued: the future resolves as [`Kv::write`] returns (durable and visible). Dropping
+    /// it withdraws nothing: the store applies the write once it is durable either way.
     Queued(Pin<Box<dyn Future<Output = Result<SeqNo>> + Send>>),
     /// Answered at once: an error, or nothing to write.
     Done(Result<SeqNo>),

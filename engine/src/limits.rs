@@ -63,6 +63,9 @@ pub const IMMUTABLE_MEMTABLES_MAX: usize = 4;
 /// L0 tables per partition at which compaction is triggered, and at which writers stall.
 pub const L0_COMPACTION_TRIGGER_TABLES: usize = 4;
 pub const L0_STALL_TABLES: usize = 20;
+/// Nice value of the background flush and compaction threads: they get about a tenth of a
+/// contended core's share against a request thread, and still all of an idle one.
+pub const BACKGROUND_NICE_DEFAULT: i32 = 10;
 /// SSTable data block target size.
 pub const SST_BLOCK_SIZE_DEFAULT_BYTES: usize = 4096;
 /// Bloom filter bits per key.

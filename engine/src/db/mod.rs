@@ -64,6 +64,11 @@ pub struct EngineOptions {
     /// `WalOptions::reuse_segments` (on by default; see there).
     pub wal_reuse_segments: bool,
     pub background_threads: usize,
+    /// The nice value the background (flush and compaction) threads take (0: as the
+    /// process). Above 0 they yield the CPU to request threads: on a small machine a flush
+    /// or compaction sharing a core with a request thread held that thread off it for
+    /// milliseconds, and with it every request it served.
+    pub background_nice: i32,
 }
 
 impl Default for EngineOptions {
@@ -77,8 +82,26 @@ impl Default for EngineOptions {
             wal_segment_bytes: limits::WAL_SEGMENT_SIZE_DEFAULT_BYTES,
             wal_reuse_segments: true,
             background_threads: 2,
+            background_nice: limits::BACKGROUND_NICE_DEFAULT,
         }
     }
+}
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: a thread's nice value
+/// is its own). Best effort: a refusal leaves the thread as it was.
+fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        // SAFETY: plain system calls about the calling thread; they touch no memory of ours.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid);
+            if let Ok(tid) = libc::id_t::try_from(tid) {
+                libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// A keyspace: partitions sorted by hash range.
@@ -221,7 +244,8 @@ struct Inner {
     ctx: TreeContext,
     wal: Wal,
     spaces: RwLock<HashMap<SpaceId, Arc<Space>>>,
-    visibility: Visibility,
+    /// Shared with the log's commit callbacks ([`Applier`]), which make writes visible.
+    visibility: Arc<Visibility>,
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
     /// Set while background flushes/compactions fail for lack of space (the reason); cleared
@@ -234,7 +258,7 @@ struct Inner {
     progress: Mutex<u64>,
     progress_cv: Condvar,
     shutdown: AtomicBool,
-    user_bytes: AtomicU64,
+    user_bytes: Arc<AtomicU64>,
     options: EngineOptions,
 }
 
@@ -572,7 +596,7 @@ impl Engine {
             Ok(())
         })?;
         let _ = replayed;
-        let visibility = Visibility::default();
+        let visibility = Arc::new(Visibility::default());
         visibility.state.lock().visible = wal.last_seq();
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
@@ -591,7 +615,7 @@ impl Engine {
             progress: Mutex::new(0),
             progress_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
-            user_bytes: AtomicU64::new(0),
+            user_bytes: Arc::new(AtomicU64::new(0)),
             options: options.clone(),
         });
         let mut workers = Vec::new();
@@ -797,6 +821,7 @@ impl Inner {
     }
 
     fn background_loop(&self) {
+        lower_thread_priority(self.options.background_nice);
         while !self.shutdown.load(Ordering::SeqCst) {
             if self.poisoned.load(Ordering::SeqCst) {
                 let mut w = self.work.lock();
@@ -949,60 +974,73 @@ impl Inner {
         e
     }
 
-    /// Inserts a batch, numbered `seq`, into its partitions' memtables; the caller holds their
-    /// write gates.
-    fn insert(&self, writes: &[KvWrite], routed: &[Arc<Tree>], seq: SeqNo) {
-        for (w, t) in writes.iter().zip(routed) {
+    /// Queues a routed batch in the log, with the partitions' write gates (the caller took
+    /// them, so no memtable rotates between the batch's numbering and its insert). The log
+    /// inserts it and makes it visible as soon as it is acknowledged ([`Applier`]): on the
+    /// committer's thread under sync durability, here under buffered durability. Either
+    /// way, no later write waits for this writer's thread or task to be scheduled again to
+    /// become visible (it used to: a reactor thread preempted between its batches' commit
+    /// and their inserts held up the other reactor's writes).
+    fn queue(
+        &self,
+        writes: Vec<KvWrite>,
+        routed: Vec<Arc<Tree>>,
+        gates: Vec<ArcRwLockReadGuard<RawRwLock, ()>>,
+    ) -> Append {
+        let payload = encode_batch(&writes);
+        let applier = Applier {
+            writes,
+            routed,
+            gates,
+            bytes: payload.len() as u64,
+            visibility: Arc::clone(&self.visibility),
+            user_bytes: Arc::clone(&self.user_bytes),
+        };
+        self.wal
+            .append_async_then(&payload, Some(Box::new(move |seq| applier.apply(seq))))
+    }
+}
+
+/// What a queued batch's memtable insert needs, run by the log once the batch is
+/// acknowledged. It holds no reference to the engine (it may be the last owner of what it
+/// holds, and runs on the log's own threads).
+struct Applier {
+    writes: Vec<KvWrite>,
+    routed: Vec<Arc<Tree>>,
+    /// The partitions' write gates, held from before the append to after the insert.
+    gates: Vec<ArcRwLockReadGuard<RawRwLock, ()>>,
+    bytes: u64,
+    visibility: Arc<Visibility>,
+    user_bytes: Arc<AtomicU64>,
+}
+
+impl Applier {
+    /// Inserts the batch, numbered `seq`, into its partitions' memtables, releases the gates
+    /// and marks `seq` applied.
+    fn apply(self, seq: SeqNo) {
+        for (w, t) in self.writes.iter().zip(&self.routed) {
             match &w.value {
                 Some(v) => t.insert(&w.key, seq, ValueKind::Put, v),
                 None => t.insert(&w.key, seq, ValueKind::Delete, &[]),
             }
         }
-    }
-
-    /// After a queued batch's append answered: inserts it and makes it visible in turn (the
-    /// gates are released once it is in the memtables).
-    fn applied(&self, q: Queued, answer: Result<SeqNo>) -> Result<SeqNo> {
-        let Queued {
-            writes,
-            routed,
-            gates,
-            bytes,
-        } = q;
-        let seq = match answer {
-            Ok(seq) => seq,
-            Err(e) => return Err(self.append_failed(e)),
-        };
-        self.insert(&writes, &routed, seq);
-        drop(gates);
-        self.user_bytes.fetch_add(bytes, Ordering::Relaxed);
+        drop(self.gates);
+        self.user_bytes.fetch_add(self.bytes, Ordering::Relaxed);
         self.visibility.complete(seq);
-        Ok(seq)
     }
-}
-
-/// A batch queued in the log by [`Kv::write_async`], with what its memtable insert needs.
-struct Queued {
-    writes: Vec<KvWrite>,
-    routed: Vec<Arc<Tree>>,
-    /// The partitions' write gates, held from before the append to after the insert (as
-    /// `write` holds them), so no memtable rotates between a seq's numbering and its insert.
-    gates: Vec<ArcRwLockReadGuard<RawRwLock, ()>>,
-    bytes: u64,
 }
 
 enum Stage {
-    /// Waiting for the log.
-    Appending(Append, Box<Queued>),
+    /// Waiting for the log (which inserts the batch once it is acknowledged).
+    Appending(Append),
     /// Inserted; waiting for the earlier seqs to become visible.
     Visible(SeqNo),
     Finished,
 }
 
-/// The future of [`Engine::write_async`]: the log append, the memtable insert, visibility,
-/// then a rotation if one is due and no writer holds the gate. Dropped before its append
-/// answered, it hands the rest to a thread of its own: a seq that is never made visible
-/// would hold up every later write.
+/// The future of [`Engine::write_async`]: the log append (the log inserts the batch),
+/// visibility, then a rotation if one is due and no writer holds the gate. Dropping it
+/// withdraws nothing: the log still inserts the batch once it is acknowledged.
 struct PendingWrite {
     inner: Arc<Inner>,
     stage: Stage,
@@ -1016,15 +1054,13 @@ impl Future for PendingWrite {
         let this = self.get_mut();
         loop {
             match std::mem::replace(&mut this.stage, Stage::Finished) {
-                Stage::Appending(mut append, q) => match Pin::new(&mut append).poll(cx) {
+                Stage::Appending(mut append) => match Pin::new(&mut append).poll(cx) {
                     Poll::Pending => {
-                        this.stage = Stage::Appending(append, q);
+                        this.stage = Stage::Appending(append);
                         return Poll::Pending;
                     }
-                    Poll::Ready(answer) => {
-                        let seq = this.inner.applied(*q, answer)?;
-                        this.stage = Stage::Visible(seq);
-                    }
+                    Poll::Ready(Ok(seq)) => this.stage = Stage::Visible(seq),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(this.inner.append_failed(e))),
                 },
                 Stage::Visible(seq) => {
                     let i = &this.inner;
@@ -1050,27 +1086,6 @@ impl Future for PendingWrite {
                         "write future polled after it completed".into(),
                     )))
                 }
-            }
-        }
-    }
-}
-
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        if let Stage::Appending(append, q) = std::mem::replace(&mut self.stage, Stage::Finished) {
-            let inner = Arc::clone(&self.inner);
-            let finish = move || {
-                let answer = append.wait();
-                // An error is the log's, already reported to the engine (poisoned).
-                let _ = inner.applied(*q, answer);
-            };
-            if std::thread::Builder::new()
-                .name("hashlog-write-finish".into())
-                .spawn(finish)
-                .is_err()
-            {
-                self.inner
-                    .poison("could not start a thread to finish an abandoned write".into());
             }
         }
     }
@@ -1167,19 +1182,11 @@ impl Kv for Engine {
             distinct,
         } = i.route(writes)?;
         i.wait_for_room(&distinct)?;
-        let payload = encode_batch(&writes);
-        let seq = {
-            let _gates: Vec<_> = distinct.iter().map(|t| t.write_gate()).collect();
-            let seq = match i.wal.append(&payload) {
-                Ok(s) => s,
-                Err(e) => return Err(i.append_failed(e)),
-            };
-            i.insert(&writes, &routed, seq);
-            seq
+        let gates = distinct.iter().map(|t| t.write_gate_owned()).collect();
+        let seq = match i.queue(writes, routed, gates).wait() {
+            Ok(s) => s,
+            Err(e) => return Err(i.append_failed(e)),
         };
-        i.user_bytes
-            .fetch_add(payload.len() as u64, Ordering::Relaxed);
-        i.visibility.complete(seq);
         i.visibility.wait(seq, &i.poisoned)?;
         let threshold = i.ctx.options.memtable_bytes;
         let mut rotated = false;
@@ -1224,19 +1231,9 @@ impl Kv for Engine {
                 None => return AsyncWrite::WouldBlock(writes),
             }
         }
-        let payload = encode_batch(&writes);
-        let append = i.wal.append_async(&payload);
         AsyncWrite::Queued(Box::pin(PendingWrite {
             inner: Arc::clone(&self.inner),
-            stage: Stage::Appending(
-                append,
-                Box::new(Queued {
-                    writes,
-                    routed,
-                    gates,
-                    bytes: payload.len() as u64,
-                }),
-            ),
+            stage: Stage::Appending(i.queue(writes, routed, gates)),
             distinct,
         }))
     }

@@ -94,6 +94,27 @@ pub trait IoFile: Send + Sync + std::fmt::Debug {
     }
     /// The std file underneath, where there is one, for memory-mapping sealed files.
     fn std_file(&self) -> Option<&std::fs::File>;
+    /// Starts the device write of `len` bytes at `offset` without waiting for it
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). A hint, not a durability point: a large
+    /// file written in chunks goes to the device as it is written rather than all at its final
+    /// fdatasync, which then waits for less — and so does the log's next fdatasync, queued
+    /// behind it on the same device.
+    fn start_writeback(&self, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        if let Some(f) = self.std_file() {
+            use std::os::fd::AsRawFd;
+            let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+                return;
+            };
+            // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
+            // Its result is ignored: the fdatasync that follows is what must succeed.
+            unsafe {
+                libc::sync_file_range(f.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+    }
 }
 
 /// A source of files and directory operations.

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{
-    ArcRwLockReadGuard, Mutex, RawRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+use parking_lot::{ArcRwLockReadGuard, Mutex, RawRwLock, RwLock, RwLockWriteGuard};
 
 use super::compaction::{choose, CompactionConfig};
 use super::manifest::{EditOp, Manifest, TableInfo, VersionEdit};
@@ -170,9 +168,10 @@ impl Tree {
     }
 
     /// Shared hold that keeps the active memtable from rotating; take it before the WAL append
-    /// and keep it until the memtable insert.
-    pub fn write_gate(&self) -> RwLockReadGuard<'_, ()> {
-        self.write_gate.read()
+    /// and keep it until the memtable insert (which the log's commit callback does, so the
+    /// hold is owned).
+    pub fn write_gate_owned(&self) -> ArcRwLockReadGuard<RawRwLock, ()> {
+        self.write_gate.read_arc()
     }
 
     /// [`Tree::write_gate`] as an owned hold, for a writer that awaits its log append instead

@@ -200,6 +200,8 @@ impl SstWriter {
             self.failed = true;
             self.file.write_all_at(&self.pending, self.written)?;
             self.failed = false;
+            self.file
+                .start_writeback(self.written, self.pending.len() as u64);
             self.written += self.pending.len() as u64;
             self.pending.clear();
         }

@@ -19,7 +19,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use writer::{Append, Wal};
+pub use writer::{Append, OnCommit, Wal};
 
 /// When an append is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

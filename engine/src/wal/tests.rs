@@ -2,6 +2,8 @@
 //! and I/O faults with crashes.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1489,4 +1491,105 @@ mod recovery_props {
             }
         }
     }
+}
+
+/// Appends `n` records with commit callbacks from one thread and polls them to the end;
+/// checks each callback ran once, with its record's seq, before its writer was answered.
+fn callbacks_run_before_answers(wal: &Wal, n: u64) -> Vec<SeqNo> {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let ran: Arc<parking_lot::Mutex<Vec<(u64, SeqNo)>>> = Arc::default();
+    let mut futs: Vec<_> = (0..n)
+        .map(|i| {
+            let ran = Arc::clone(&ran);
+            let f: super::OnCommit = Box::new(move |seq| ran.lock().push((i, seq)));
+            Some(wal.append_async_then(&payload(i), Some(f)))
+        })
+        .collect();
+    let (_c, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut seqs = vec![0; n as usize];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while futs.iter().any(Option::is_some) {
+        for (i, slot) in futs.iter_mut().enumerate() {
+            let Some(f) = slot else { continue };
+            if let Poll::Ready(r) = std::pin::Pin::new(f).poll(&mut cx) {
+                let seq = r.expect("append");
+                let calls: Vec<SeqNo> = ran
+                    .lock()
+                    .iter()
+                    .filter(|(j, _)| *j == i as u64)
+                    .map(|(_, s)| *s)
+                    .collect();
+                assert_eq!(
+                    calls,
+                    vec![seq],
+                    "record {i}: its callback, once, before its answer"
+                );
+                seqs[i] = seq;
+                *slot = None;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "appends not answered");
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    assert_eq!(ran.lock().len(), n as usize);
+    seqs
+}
+
+#[test]
+fn commit_callbacks_run_once_with_their_seq_before_the_writer_is_answered() {
+    // Sync: on the committer's thread, or the acker's for batches over ACK_INLINE_MAX.
+    for io in backends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _) = open(io, dir.path(), WalOptions::default()).expect("open");
+        let seqs = callbacks_run_before_answers(&wal, 3 * super::writer::ACK_INLINE_MAX as u64);
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one thread's appends in order"
+        );
+        wal.close().expect("close");
+        let got = reopen(dir.path(), WalOptions::default()).expect("reopen");
+        assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs);
+    }
+    // Buffered: before `append_async_then` returns.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = open(std_io(), dir.path(), buffered(10)).expect("open");
+    let ran = Arc::new(AtomicU64::new(0));
+    let r = Arc::clone(&ran);
+    let f = wal.append_async_then(b"buffered", Some(Box::new(move |seq| r.store(seq, SeqCst))));
+    let seq = f.wait().expect("buffered append");
+    assert_eq!(ran.load(SeqCst), seq);
+    callbacks_run_before_answers(&wal, 20);
+    wal.close().expect("close");
+}
+
+#[test]
+fn a_failed_batch_runs_none_of_its_commit_callbacks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let io = faulty_over_std(FaultConfig::default(), 4);
+    let (wal, _) = open(io.clone(), dir.path(), WalOptions::default()).expect("open");
+    io.set_config(FaultConfig {
+        sync_error: 1.0,
+        ..FaultConfig::default()
+    });
+    let ran = Arc::new(AtomicU64::new(0));
+    let r = Arc::clone(&ran);
+    let f = wal.append_async_then(
+        b"never durable",
+        Some(Box::new(move |_| {
+            r.fetch_add(1, SeqCst);
+        })),
+    );
+    assert!(f.wait().is_err(), "a failed fdatasync fails the append");
+    // Refused outright (the log is poisoned): the callback is dropped, not run.
+    let r = Arc::clone(&ran);
+    let f = wal.append_async_then(
+        b"refused",
+        Some(Box::new(move |_| {
+            r.fetch_add(1, SeqCst);
+        })),
+    );
+    assert!(f.wait().is_err());
+    assert_eq!(ran.load(SeqCst), 0);
 }

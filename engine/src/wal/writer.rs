@@ -32,7 +32,7 @@ const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Batches of more records than this are woken by the acker thread, so the committer can
 /// start the next write and fdatasync while the kernel wakes the writers of the last batch
 /// (on a 2-core VM each woken thread costs the waker microseconds).
-const ACK_INLINE_MAX: usize = 16;
+pub(super) const ACK_INLINE_MAX: usize = 16;
 /// Payload bytes that may wait in the queue; appenders beyond it block (backpressure).
 const QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Zeros written ahead of the write position at a time when preallocating.
@@ -119,11 +119,38 @@ struct SyncQueue {
     closed: bool,
 }
 
-#[derive(Debug)]
 struct QueuedBatch {
     records: Vec<Vec<u8>>,
     bytes: usize,
     ticket: Ticket,
+    /// The records' [`OnCommit`]s, by their index in the batch.
+    on_commit: Vec<(usize, OnCommit)>,
+}
+
+impl std::fmt::Debug for QueuedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueuedBatch")
+            .field("records", &self.records.len())
+            .field("bytes", &self.bytes)
+            .field("on_commit", &self.on_commit.len())
+            .finish()
+    }
+}
+
+/// Calls a written batch's [`OnCommit`]s with their records' seqs (nothing if it failed).
+fn run_on_commit(outcome: &Result<SeqNo>, on_commit: Vec<(usize, OnCommit)>) {
+    if let Ok(first) = outcome {
+        for (index, f) in on_commit {
+            f(first + index as u64);
+        }
+    }
+}
+
+/// A large batch handed to the acker: its callbacks to run, then its writers to wake.
+struct Acked {
+    ticket: Ticket,
+    outcome: Result<SeqNo>,
+    on_commit: Vec<(usize, OnCommit)>,
 }
 
 /// How one batch ended, published once to every writer in it. Blocked threads wait on
@@ -223,6 +250,13 @@ impl BatchDone {
         Some(self.answer(index))
     }
 }
+
+/// What an appender wants done with its record once the log has numbered it and the record
+/// counts as acknowledged under the log's durability (written and fdatasync'ed under
+/// [`Durability::Sync`], queued under [`Durability::Buffered`]): called with its sequence
+/// number, on the committer's (or acker's) thread, before the appender is woken. Not called
+/// (dropped) if the append fails.
+pub type OnCommit = Box<dyn FnOnce(SeqNo) + Send>;
 
 /// A durable append in flight ([`Wal::append_async`]): resolves to the record's sequence
 /// number once its batch is written and fdatasync'ed, or to the error the whole batch got.
@@ -533,12 +567,13 @@ impl Wal {
         let (tx, rx) = crossbeam_channel::bounded(GROUP_COMMIT_BATCH_MAX);
         // Sync durability only: buffered appends are acknowledged before they are written.
         let (ack_tx, acker) = if shared.opts.durability == Durability::Sync {
-            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Arc<BatchDone>>();
+            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Acked>();
             let handle = std::thread::Builder::new()
                 .name("wal-acker".into())
                 .spawn(move || {
-                    for done in ack_rx {
-                        done.wake();
+                    for a in ack_rx {
+                        run_on_commit(&a.outcome, a.on_commit);
+                        a.ticket.0.finish(a.outcome);
                     }
                 })
                 .map_err(StorageError::Io)?;
@@ -592,10 +627,20 @@ impl Wal {
     /// [`QUEUE_BYTES_MAX`] of records already wait for the disk (backpressure). Under
     /// [`Durability::Buffered`] the append is answered at once, as [`Wal::append`] does.
     pub fn append_async(&self, payload: &[u8]) -> Append {
+        self.append_async_then(payload, None)
+    }
+
+    /// [`Wal::append_async`], and `on_commit` called with the record's seq as soon as the
+    /// append counts as acknowledged, before the appender is woken: under
+    /// [`Durability::Sync`] on the committer's thread once the batch is fdatasync'ed, under
+    /// [`Durability::Buffered`] here, before this returns. What must follow every
+    /// acknowledged append (the engine's memtable insert) then never waits for the appender's
+    /// task to be scheduled again.
+    pub fn append_async_then(&self, payload: &[u8], on_commit: Option<OnCommit>) -> Append {
         let state = match self.check_append(payload) {
             Err(e) => AppendState::Ready(Some(Err(e))),
             Ok(()) if self.shared.opts.durability == Durability::Sync => {
-                match self.enqueue_synced(payload) {
+                match self.enqueue_synced(payload, on_commit) {
                     Ok((done, index)) => AppendState::Queued {
                         done,
                         index,
@@ -606,7 +651,11 @@ impl Wal {
             }
             Ok(()) => {
                 self.shared.acquire_queue(payload.len());
-                AppendState::Ready(Some(self.append_buffered(payload)))
+                let answer = self.append_buffered(payload);
+                if let (Ok(seq), Some(f)) = (&answer, on_commit) {
+                    f(*seq);
+                }
+                AppendState::Ready(Some(answer))
             }
         };
         Append { state }
@@ -626,13 +675,17 @@ impl Wal {
     /// Sync durability: joins the open batch (or opens one), then waits for the committer to
     /// write and fdatasync it.
     fn append_synced(&self, payload: &[u8]) -> Result<SeqNo> {
-        let (done, index) = self.enqueue_synced(payload)?;
+        let (done, index) = self.enqueue_synced(payload, None)?;
         done.wait(index)
     }
 
     /// Sync durability: queues the record in the open batch (or a new one) and wakes the
     /// committer if the queue was empty; the batch's outcome and the record's place in it.
-    fn enqueue_synced(&self, payload: &[u8]) -> Result<(Arc<BatchDone>, usize)> {
+    fn enqueue_synced(
+        &self,
+        payload: &[u8],
+        on_commit: Option<OnCommit>,
+    ) -> Result<(Arc<BatchDone>, usize)> {
         let record = payload.to_vec();
         let n = record.len();
         let (done, index, was_empty) = {
@@ -653,11 +706,15 @@ impl Wal {
                     records: Vec::new(),
                     bytes: 0,
                     ticket: Ticket::default(),
+                    on_commit: Vec::new(),
                 });
             }
             let Some(b) = q.batches.back_mut() else {
                 return Err(StorageError::Poisoned("WAL queue lost its batch".into()));
             };
+            if let Some(f) = on_commit {
+                b.on_commit.push((b.records.len(), f));
+            }
             b.records.push(record);
             b.bytes += n;
             let answer = (Arc::clone(&b.ticket.0), b.records.len() - 1, was_empty);
@@ -1085,7 +1142,7 @@ struct Committer {
     aligned: AlignedBuf,
     last_sync: Instant,
     /// Hands large batches' wake-ups to the acker thread (sync durability).
-    acker: Option<Sender<Arc<BatchDone>>>,
+    acker: Option<Sender<Acked>>,
 }
 
 impl Drop for Committer {
@@ -1307,7 +1364,10 @@ impl Committer {
 
     fn commit(&mut self, batch: QueuedBatch) {
         let QueuedBatch {
-            records, ticket, ..
+            records,
+            ticket,
+            on_commit,
+            ..
         } = batch;
         if self.shared.poisoned.load(Ordering::SeqCst) {
             ticket.0.finish(Err(self.shared.poisoned_error()));
@@ -1321,17 +1381,22 @@ impl Committer {
             Err(e) => self.shared.poison(format!("WAL write failed: {e}")),
         }
         match &self.acker {
-            // Large batches: the acker wakes the writers while the committer goes on.
+            // Large batches: the acker runs their callbacks and wakes the writers while the
+            // committer goes on.
             Some(acker) if records.len() > ACK_INLINE_MAX => {
-                if ticket.0.publish(outcome) {
-                    if let Err(crossbeam_channel::SendError(done)) =
-                        acker.send(Arc::clone(&ticket.0))
-                    {
-                        done.wake();
-                    }
+                if let Err(crossbeam_channel::SendError(a)) = acker.send(Acked {
+                    ticket,
+                    outcome,
+                    on_commit,
+                }) {
+                    run_on_commit(&a.outcome, a.on_commit);
+                    a.ticket.0.finish(a.outcome);
                 }
             }
-            _ => ticket.0.finish(outcome),
+            _ => {
+                run_on_commit(&outcome, on_commit);
+                ticket.0.finish(outcome);
+            }
         }
     }
 
