@@ -4,6 +4,8 @@
 # THREADS may be a comma-separated list (each server is measured at every connection count).
 # BENCH and HASHLOG override the client and server binaries (e.g. to compare builds).
 # ONLY=REGEX measures only the servers whose label matches (e.g. ONLY='hashlog|dynalite').
+# RATE=N runs open loop: N requests per second in all on a fixed schedule (hashlog-bench http
+# --rate), for tails at the same load on every server.
 # CLIENT_THREADS=K drives the connections from K event-loop threads (hashlog-bench http
 # --client-threads) instead of one blocking thread per connection.
 # The last two columns are CPU time per operation of the client and of the server process.
@@ -33,7 +35,7 @@ run() { # label port command...
   if wait_port "$port"; then
     sleep 0.5
     for t in ${THREADS//,/ }; do
-      "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$t" ${CLIENT_THREADS:+--client-threads "$CLIENT_THREADS"} --ops "$OPS" --keys 5000 --server-pid "$pid" || echo "| $label | failed | $t | | | | | | | |"
+      "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$t" ${CLIENT_THREADS:+--client-threads "$CLIENT_THREADS"} --ops "$OPS" --keys 5000 --server-pid "$pid" ${RATE:+--rate "$RATE"} || echo "| $label | failed | $t | | | | | | | |"
     done
   else
     echo "| $label | did not start | | | | | | | | |"
@@ -42,7 +44,7 @@ run() { # label port command...
   wait "$pid" 2>/dev/null || true
 }
 
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items; client: $([ -n "${CLIENT_THREADS:-}" ] && echo "$CLIENT_THREADS event-loop thread(s)" || echo "one blocking thread per connection")"
+echo "# ${RATE:+open loop at $RATE requests/s; }$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items; client: $([ -n "${CLIENT_THREADS:-}" ] && echo "$CLIENT_THREADS event-loop thread(s)" || echo "one blocking thread per connection")"
 echo "| server | op | connections | ops/s | p50 µs | p99 µs | p99.9 µs | errors | client CPU µs/op | server CPU µs/op |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 # --capacity off: the peers enforce no capacity (as DynamoDB Local); a new on-demand table

@@ -505,16 +505,59 @@ struct Work {
     next: AtomicU64,
     errors: AtomicU64,
     bodies: Bodies,
+    /// Open loop: when request `n` is due.
+    pace: Option<Pace>,
+}
+
+/// A fixed schedule: request `n` is due at `start + n × interval`.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    start: Instant,
+    interval: Duration,
+}
+
+impl Pace {
+    fn due(&self, n: u64) -> Instant {
+        let nanos = self.interval.as_nanos().saturating_mul(u128::from(n));
+        self.start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// Where a request's latency is measured from. Closed loop: when it is sent. Open loop: when
+/// it was due, if the connection was late for it (the wait counts, or a stalled server
+/// would hide its stall behind the requests it kept from being sent, the "coordinated
+/// omission" of closed-loop clients); else when it is sent after waiting for it to fall due
+/// (so the timer's own lateness does not count).
+enum Start {
+    Now,
+    Late(Instant),
+    At(Instant),
+}
+
+impl Work {
+    fn start(&self, n: u64) -> Start {
+        match self.pace {
+            None => Start::Now,
+            Some(p) => {
+                let due = p.due(n);
+                if due <= Instant::now() {
+                    Start::Late(due)
+                } else {
+                    Start::At(due)
+                }
+            }
+        }
+    }
 }
 
 impl Work {
     /// The next request's body, or `None` once `ops` have been handed out. Puts write items
     /// `0..ops` (mod `keys`) in order; gets and queries pick keys uniformly at random (`x` is
     /// the caller's xorshift state).
-    fn next_body(&self, x: &mut u64, out: &mut Vec<u8>) -> Result<bool, String> {
+    fn next_body(&self, x: &mut u64, out: &mut Vec<u8>) -> Result<Option<u64>, String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         if n >= self.ops {
-            return Ok(false);
+            return Ok(None);
         }
         *x ^= *x << 13;
         *x ^= *x >> 7;
@@ -527,7 +570,7 @@ impl Work {
         self.bodies
             .write(out, self.op, i)
             .map_err(|e| e.to_string())?;
-        Ok(true)
+        Ok(Some(n))
     }
 
     fn check(&self, status: u16, body: &[u8]) {
@@ -547,8 +590,15 @@ fn drive_blocking(endpoint: &str, work: &Work, t: usize) -> Result<Histogram<u64
     let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     let mut body = Vec::with_capacity(4096);
     let mut x = seed(t);
-    while work.next_body(&mut x, &mut body)? {
-        let s = Instant::now();
+    while let Some(n) = work.next_body(&mut x, &mut body)? {
+        let s = match work.start(n) {
+            Start::Now => Instant::now(),
+            Start::Late(due) => due,
+            Start::At(due) => {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                Instant::now()
+            }
+        };
         let st = c.send(work.op.target(), &body)?;
         let _ = h.record(s.elapsed().as_nanos() as u64);
         work.check(st, c.body());
@@ -562,8 +612,15 @@ async fn drive_events(host: String, work: Arc<Work>, t: usize) -> Result<Histogr
     let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     let mut body = Vec::with_capacity(4096);
     let mut x = seed(t);
-    while work.next_body(&mut x, &mut body)? {
-        let s = Instant::now();
+    while let Some(n) = work.next_body(&mut x, &mut body)? {
+        let s = match work.start(n) {
+            Start::Now => Instant::now(),
+            Start::Late(due) => due,
+            Start::At(due) => {
+                tokio::time::sleep_until(due.into()).await;
+                Instant::now()
+            }
+        };
         let st = c.send(work.op.target(), &body).await?;
         let _ = h.record(s.elapsed().as_nanos() as u64);
         work.check(st, &c.buf.body);
@@ -596,7 +653,14 @@ fn event_thread(
     })
 }
 
-/// Runs `ops` operations of kind `op` over `connections` keep-alive connections.
+/// How long an open-loop run waits before its first request is due (connections open
+/// meanwhile, so they are not counted late).
+const PACE_LEAD: Duration = Duration::from_millis(50);
+
+/// Runs `ops` operations of kind `op` over `connections` keep-alive connections: each as
+/// fast as its connection answers (closed loop), or with `rate`, `rate` requests per second
+/// in all on a fixed schedule (open loop; a request waits for a free connection, and that
+/// wait counts in its latency).
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     endpoint: &str,
@@ -607,8 +671,21 @@ pub fn run(
     ops: u64,
     keys: u64,
     value_size: usize,
+    rate: Option<f64>,
 ) -> Result<Report, String> {
     let value: String = "x".repeat(value_size);
+    let pace = match rate {
+        None => None,
+        Some(r) if r.is_finite() && r > 0.0 => Some(Pace {
+            start: Instant::now() + PACE_LEAD,
+            interval: Duration::from_secs_f64(1.0 / r),
+        }),
+        Some(r) => {
+            return Err(format!(
+                "--rate must be a positive number of requests per second, not {r}"
+            ))
+        }
+    };
     let work = Arc::new(Work {
         op,
         ops,
@@ -616,6 +693,7 @@ pub fn run(
         next: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         bodies: Bodies::new(table, &value)?,
+        pace,
     });
     let connections = connections.max(1);
     let t0 = Instant::now();
@@ -644,7 +722,12 @@ pub fn run(
         hist.add(h.join().map_err(|_| "worker panicked")??)
             .map_err(|e| e.to_string())?;
     }
-    let secs = t0.elapsed().as_secs_f64();
+    let secs = match pace {
+        Some(p) => Instant::now()
+            .saturating_duration_since(p.start)
+            .as_secs_f64(),
+        None => t0.elapsed().as_secs_f64(),
+    };
     Ok(Report {
         ops_per_sec: ops as f64 / secs,
         p50_us: hist.value_at_quantile(0.5) as f64 / 1000.0,
@@ -787,6 +870,32 @@ mod tests {
         assert_eq!((p.status, p.consumed, p.closing), (200, two.len(), true));
         assert_eq!(body, b"hi");
         assert!(parse_response(b"HTTP/1.1 abc\r\n", &mut body).is_err());
+    }
+
+    #[test]
+    fn an_open_loop_schedule_spaces_requests_evenly_and_refuses_a_bad_rate() {
+        let start = Instant::now();
+        let p = Pace {
+            start,
+            interval: Duration::from_secs_f64(1.0 / 4000.0),
+        };
+        assert_eq!(p.due(0), start);
+        assert_eq!(p.due(4000) - start, Duration::from_secs(1));
+        assert_eq!(p.due(6000) - p.due(2000), Duration::from_secs(1));
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            let r = run(
+                "http://127.0.0.1:9",
+                "t",
+                Op::Get,
+                1,
+                Client::Threads,
+                1,
+                1,
+                8,
+                Some(bad),
+            );
+            assert!(r.is_err(), "rate {bad} refused");
+        }
     }
 
     #[test]

@@ -362,6 +362,12 @@ struct HttpArgs {
     /// threads, 10 ms ticks) is reported next to the client's.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Open loop: send this many requests per second in all, on a fixed schedule, instead of
+    /// each connection's next request as soon as its last is answered. A request that finds
+    /// every connection busy waits, and the wait counts in its latency: the tail at a given
+    /// load, comparable across servers of different speeds.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -1331,6 +1337,7 @@ fn run_http(a: HttpArgs) -> Result<(), String> {
             ops,
             a.keys,
             a.value_size,
+            a.rate,
         )?;
         let per_op = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1e6 / ops as f64);
         let client_us = per_op(process_cpu_time().saturating_sub(client_cpu));
