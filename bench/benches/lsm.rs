@@ -96,7 +96,7 @@ fn fixture(io: &Arc<dyn IoBackend>, strategy: CompactionStrategy) -> Fixture {
 fn fill_and_rotate(f: &mut Fixture, first: u64) {
     let value = vec![b'v'; VALUE];
     {
-        let _gate = f.tree.write_gate_owned();
+        let _gate = f.tree.write_gate();
         for i in first..first + ENTRIES {
             f.tree.insert(&key(i), f.next_seq, ValueKind::Put, &value);
             f.next_seq += 1;

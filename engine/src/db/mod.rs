@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{ArcRwLockReadGuard, Condvar, Mutex, RawRwLock, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::codec::{put_bytes, put_u32, put_u64, put_u8, Reader};
 use crate::error::{Result, StorageError};
@@ -974,24 +974,27 @@ impl Inner {
         e
     }
 
-    /// Queues a routed batch in the log, with the partitions' write gates (the caller took
-    /// them, so no memtable rotates between the batch's numbering and its insert). The log
-    /// inserts it and makes it visible as soon as it is acknowledged ([`Applier`]): on the
-    /// committer's thread under sync durability, here under buffered durability. Either
-    /// way, no later write waits for this writer's thread or task to be scheduled again to
-    /// become visible (it used to: a reactor thread preempted between its batches' commit
-    /// and their inserts held up the other reactor's writes).
+    /// Queues a routed batch in the log. The log inserts it and makes it visible as soon as
+    /// it is acknowledged ([`Applier`]), one batch at a time in sequence order: on the
+    /// committer's thread under sync durability, here (under the log buffer's lock) under
+    /// buffered durability. So no later write waits for this writer's thread or task to be
+    /// scheduled again to become visible (it used to: a reactor thread preempted between its
+    /// batches' commit and their inserts held up the other reactor's writes), and since
+    /// inserts come in sequence order, a rotation between two of them leaves every write in
+    /// the older memtable numbered below every write in the newer: the gate is held for an
+    /// insert, not from before the append (a rotation used to wait for every write in flight,
+    /// and sent the writes behind it to the blocking pool meanwhile).
     fn queue(
         &self,
         writes: Vec<KvWrite>,
         routed: Vec<Arc<Tree>>,
-        gates: Vec<ArcRwLockReadGuard<RawRwLock, ()>>,
+        distinct: Vec<Arc<Tree>>,
     ) -> Append {
         let payload = encode_batch(&writes);
         let applier = Applier {
             writes,
             routed,
-            gates,
+            distinct,
             bytes: payload.len() as u64,
             visibility: Arc::clone(&self.visibility),
             user_bytes: Arc::clone(&self.user_bytes),
@@ -1007,24 +1010,25 @@ impl Inner {
 struct Applier {
     writes: Vec<KvWrite>,
     routed: Vec<Arc<Tree>>,
-    /// The partitions' write gates, held from before the append to after the insert.
-    gates: Vec<ArcRwLockReadGuard<RawRwLock, ()>>,
+    /// The partitions written, once each (in id order): their gates are held for the insert.
+    distinct: Vec<Arc<Tree>>,
     bytes: u64,
     visibility: Arc<Visibility>,
     user_bytes: Arc<AtomicU64>,
 }
 
 impl Applier {
-    /// Inserts the batch, numbered `seq`, into its partitions' memtables, releases the gates
-    /// and marks `seq` applied.
+    /// Inserts the batch, numbered `seq`, into its partitions' memtables (holding their write
+    /// gates, so none rotates in the middle of the batch) and marks `seq` applied.
     fn apply(self, seq: SeqNo) {
+        let gates: Vec<_> = self.distinct.iter().map(|t| t.write_gate()).collect();
         for (w, t) in self.writes.iter().zip(&self.routed) {
             match &w.value {
                 Some(v) => t.insert(&w.key, seq, ValueKind::Put, v),
                 None => t.insert(&w.key, seq, ValueKind::Delete, &[]),
             }
         }
-        drop(self.gates);
+        drop(gates);
         self.user_bytes.fetch_add(self.bytes, Ordering::Relaxed);
         self.visibility.complete(seq);
     }
@@ -1182,8 +1186,7 @@ impl Kv for Engine {
             distinct,
         } = i.route(writes)?;
         i.wait_for_room(&distinct)?;
-        let gates = distinct.iter().map(|t| t.write_gate_owned()).collect();
-        let seq = match i.queue(writes, routed, gates).wait() {
+        let seq = match i.queue(writes, routed, distinct.clone()).wait() {
             Ok(s) => s,
             Err(e) => return Err(i.append_failed(e)),
         };
@@ -1215,25 +1218,15 @@ impl Kv for Engine {
             Ok(r) => r,
             Err(e) => return AsyncWrite::Done(Err(e)),
         };
-        // Whatever would wait (a stall, a rotation, a rotation's hold on a gate) is left to
-        // `write` on a thread that may block.
-        let threshold = i.ctx.options.memtable_bytes;
-        if distinct
-            .iter()
-            .any(|t| t.should_stall() || t.needs_rotation(threshold))
-        {
+        // A stall (memtables waiting for flushes) is left to `write` on a thread that may
+        // block. A memtable due to rotate is not: the write goes in (a memtable's size is a
+        // threshold, not a hard limit) and the rotation follows it.
+        if distinct.iter().any(|t| t.should_stall()) {
             return AsyncWrite::WouldBlock(writes);
-        }
-        let mut gates = Vec::with_capacity(distinct.len());
-        for t in &distinct {
-            match t.try_write_gate() {
-                Some(g) => gates.push(g),
-                None => return AsyncWrite::WouldBlock(writes),
-            }
         }
         AsyncWrite::Queued(Box::pin(PendingWrite {
             inner: Arc::clone(&self.inner),
-            stage: Stage::Appending(i.queue(writes, routed, gates)),
+            stage: Stage::Appending(i.queue(writes, routed, distinct.clone())),
             distinct,
         }))
     }

@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::Ordering::SeqCst;
 
 use proptest::prelude::*;
 
@@ -566,17 +567,17 @@ fn async_and_blocking_writers_interleave_without_losing_a_write() {
 }
 
 #[test]
-fn an_async_write_is_handed_back_while_a_rotation_is_due() {
+fn an_async_write_past_the_memtable_size_is_queued_and_rotates_it_once_visible() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = small_options(CompactionStrategy::Leveled);
     let e = Engine::open(dir.path(), opts).expect("open");
     e.create_space(4, 1).expect("create");
     let queue = |w: KvWrite| match e.write_async(vec![w]) {
         AsyncWrite::Queued(f) => f,
-        other => panic!("an idle engine queues the write: {other:?}"),
+        other => panic!("an engine that is not stalled queues the write: {other:?}"),
     };
     // `big` fills the 16 KiB memtable. The log inserts it once it is committed, polled or
-    // not (and releases its gate); rotating is its future's to do, and it is not polled yet.
+    // not; rotating is its future's to do, and it is not polled yet.
     let big = queue(put(4, b"b".to_vec(), &[7u8; 20_000]));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while e.get(4, b"b").expect("get").is_none() {
@@ -586,17 +587,16 @@ fn an_async_write_is_handed_back_while_a_rotation_is_due() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let third = vec![put(4, b"c".to_vec(), b"3")];
-    let AsyncWrite::WouldBlock(third) = e.write_async(third) else {
-        panic!("a write is handed back while its memtable is due to rotate");
-    };
+    // A memtable due to rotate does not hand writes back: they go in, over the size.
     let flushes = e.stats().flushes;
-    drive_all(vec![big]).pop().expect("one").expect("big write");
-    e.write(third).expect("blocking write");
+    let third = queue(put(4, b"c".to_vec(), b"3"));
+    drive_all(vec![big, third]).into_iter().for_each(|r| {
+        r.expect("write");
+    });
     for (k, v) in [(&b"b"[..], &[7u8; 20_000][..]), (b"c", b"3")] {
         assert_eq!(e.get(4, k).expect("get").as_deref(), Some(v));
     }
-    // The due rotation was made (by `big`'s future or the blocking write); its flush follows.
+    // The futures rotated the memtable once their writes were visible; its flush follows.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while e.stats().flushes == flushes && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -605,4 +605,90 @@ fn an_async_write_is_handed_back_while_a_rotation_is_due() {
         e.stats().flushes > flushes,
         "the due rotation was never made"
     );
+}
+
+/// Every write to one key, acknowledged in turn, is what reads see next, while other writers
+/// (async and blocking) fill 16 KiB memtables so they rotate every few batches: a rotation
+/// between two batches must leave every newer version in a newer memtable, or a point read
+/// (which stops at the first memtable that has the key) would see an older one.
+#[test]
+fn a_key_reads_its_last_acknowledged_version_across_rotations_under_both_durabilities() {
+    for durability in [
+        Durability::Sync,
+        Durability::Buffered {
+            interval: Duration::from_millis(5),
+        },
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = small_options(CompactionStrategy::Leveled);
+        opts.durability = durability;
+        let e = Arc::new(Engine::open(dir.path(), opts).expect("open"));
+        e.create_space(6, 4).expect("create");
+        let stop = Arc::new(AtomicBool::new(false));
+        let noise: Vec<_> = (0..3u32)
+            .map(|n| {
+                let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut i = 0u32;
+                    while !stop.load(SeqCst) && i < 20_000 {
+                        let w = vec![put(6, key(n.into(), i % 64), &[n as u8; 900])];
+                        if n == 0 {
+                            e.write(w).expect("blocking write");
+                        } else {
+                            match e.write_async(w) {
+                                AsyncWrite::Queued(f) => {
+                                    drive_all(vec![f]).pop().expect("one").expect("write");
+                                }
+                                AsyncWrite::WouldBlock(w) => {
+                                    e.write(w).expect("write");
+                                }
+                                AsyncWrite::Done(r) => {
+                                    r.expect("write");
+                                }
+                            }
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        let hot = b"hot".to_vec();
+        let mut last = 0u32;
+        for v in 0..20_000u32 {
+            if v >= 400 && e.stats().flushes >= 5 {
+                break;
+            }
+            last = v;
+            let value = v.to_be_bytes();
+            match e.write_async(vec![put(6, hot.clone(), &value)]) {
+                AsyncWrite::Queued(f) => {
+                    drive_all(vec![f]).pop().expect("one").expect("write");
+                }
+                AsyncWrite::WouldBlock(w) => {
+                    e.write(w).expect("write");
+                }
+                AsyncWrite::Done(r) => {
+                    r.expect("write");
+                }
+            }
+            assert_eq!(
+                e.get(6, &hot).expect("get").as_deref(),
+                Some(&value[..]),
+                "{durability:?}: version {v} acknowledged, then not read"
+            );
+        }
+        stop.store(true, SeqCst);
+        for h in noise {
+            h.join().expect("noise writer");
+        }
+        assert!(e.stats().flushes >= 5, "{durability:?}: memtables rotated");
+        drop(e);
+        let e =
+            Engine::open(dir.path(), small_options(CompactionStrategy::Leveled)).expect("reopen");
+        assert_eq!(
+            e.get(6, &hot).expect("get").as_deref(),
+            Some(&last.to_be_bytes()[..]),
+            "{durability:?}: after reopen"
+        );
+    }
 }

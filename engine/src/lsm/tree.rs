@@ -2,8 +2,9 @@
 //! to be flushed, and SSTables in levels.
 //!
 //! Concurrency: the tree's `state` is an immutable snapshot (`Arc<TreeState>`) swapped under a
-//! short lock, so reads never wait for flushes or compactions. Writers hold `write_gate` shared
-//! from *before* their WAL append until their memtable insert; rotation takes it exclusively.
+//! short lock, so reads never wait for flushes or compactions. Writes are inserted one batch at
+//! a time in sequence order (the log runs the inserts: `db::Applier`), each holding
+//! `write_gate` shared for its insert; rotation takes it exclusively, between two batches.
 //! Hence every write in an older memtable has a smaller sequence number than every write in a
 //! newer one, which makes "flushed up to `max_seq` of the flushed memtable" exact, and lets
 //! point reads stop at the first (newest) source that has the key.
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{ArcRwLockReadGuard, Mutex, RawRwLock, RwLock, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::compaction::{choose, CompactionConfig};
 use super::manifest::{EditOp, Manifest, TableInfo, VersionEdit};
@@ -109,9 +110,8 @@ pub struct Tree {
     pub space: SpaceId,
     pub hash_lo: u64,
     pub hash_hi: u64,
-    /// In an `Arc` so an asynchronous writer can hold it across its log append
-    /// ([`Tree::try_write_gate`]).
-    write_gate: Arc<RwLock<()>>,
+    /// Held shared by a batch's memtable insert, exclusively by a rotation.
+    write_gate: RwLock<()>,
     state: RwLock<Arc<TreeState>>,
     flushed_seq: AtomicU64,
     flushing: AtomicBool,
@@ -146,7 +146,7 @@ impl Tree {
             space,
             hash_lo,
             hash_hi,
-            write_gate: Arc::new(RwLock::new(())),
+            write_gate: RwLock::new(()),
             state: RwLock::new(Arc::new(TreeState {
                 active,
                 immutables: vec![],
@@ -167,18 +167,10 @@ impl Tree {
         Arc::clone(&self.state.read())
     }
 
-    /// Shared hold that keeps the active memtable from rotating; take it before the WAL append
-    /// and keep it until the memtable insert (which the log's commit callback does, so the
-    /// hold is owned).
-    pub fn write_gate_owned(&self) -> ArcRwLockReadGuard<RawRwLock, ()> {
-        self.write_gate.read_arc()
-    }
-
-    /// [`Tree::write_gate`] as an owned hold, for a writer that awaits its log append instead
-    /// of blocking; `None` when a rotation holds or waits for the gate (the writer must not
-    /// wait on a reactor thread).
-    pub fn try_write_gate(&self) -> Option<ArcRwLockReadGuard<RawRwLock, ()>> {
-        self.write_gate.try_read_arc()
+    /// Shared hold that keeps the active memtable from rotating: taken for a batch's insert
+    /// (inserts come one batch at a time, in sequence order).
+    pub fn write_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.write_gate.read()
     }
 
     /// Inserts into the active memtable. The caller holds [`Tree::write_gate`].

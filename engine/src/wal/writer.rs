@@ -146,11 +146,10 @@ fn run_on_commit(outcome: &Result<SeqNo>, on_commit: Vec<(usize, OnCommit)>) {
     }
 }
 
-/// A large batch handed to the acker: its callbacks to run, then its writers to wake.
+/// A large batch handed to the acker (its callbacks already run): its writers to wake.
 struct Acked {
     ticket: Ticket,
     outcome: Result<SeqNo>,
-    on_commit: Vec<(usize, OnCommit)>,
 }
 
 /// How one batch ended, published once to every writer in it. Blocked threads wait on
@@ -254,7 +253,9 @@ impl BatchDone {
 /// What an appender wants done with its record once the log has numbered it and the record
 /// counts as acknowledged under the log's durability (written and fdatasync'ed under
 /// [`Durability::Sync`], queued under [`Durability::Buffered`]): called with its sequence
-/// number, on the committer's (or acker's) thread, before the appender is woken. Not called
+/// number before the appender is answered. **Callbacks run one at a time, in sequence
+/// order**: on the committer's thread under sync durability, under the log buffer's lock
+/// under buffered durability (so they must be short, and must not append). Not called
 /// (dropped) if the append fails.
 pub type OnCommit = Box<dyn FnOnce(SeqNo) + Send>;
 
@@ -572,7 +573,6 @@ impl Wal {
                 .name("wal-acker".into())
                 .spawn(move || {
                     for a in ack_rx {
-                        run_on_commit(&a.outcome, a.on_commit);
                         a.ticket.0.finish(a.outcome);
                     }
                 })
@@ -617,7 +617,7 @@ impl Wal {
             return self.append_synced(payload);
         }
         self.shared.acquire_queue(payload.len());
-        self.append_buffered(payload)
+        self.append_buffered(payload, None)
     }
 
     /// Like [`Wal::append`], for asynchronous callers: under [`Durability::Sync`] the
@@ -633,9 +633,10 @@ impl Wal {
     /// [`Wal::append_async`], and `on_commit` called with the record's seq as soon as the
     /// append counts as acknowledged, before the appender is woken: under
     /// [`Durability::Sync`] on the committer's thread once the batch is fdatasync'ed, under
-    /// [`Durability::Buffered`] here, before this returns. What must follow every
+    /// [`Durability::Buffered`] here, under the log buffer's lock, before this returns. Every
+    /// append's callback runs in sequence order ([`OnCommit`]). What must follow every
     /// acknowledged append (the engine's memtable insert) then never waits for the appender's
-    /// task to be scheduled again.
+    /// task to be scheduled again, and never races another append's.
     pub fn append_async_then(&self, payload: &[u8], on_commit: Option<OnCommit>) -> Append {
         let state = match self.check_append(payload) {
             Err(e) => AppendState::Ready(Some(Err(e))),
@@ -651,11 +652,7 @@ impl Wal {
             }
             Ok(()) => {
                 self.shared.acquire_queue(payload.len());
-                let answer = self.append_buffered(payload);
-                if let (Ok(seq), Some(f)) = (&answer, on_commit) {
-                    f(*seq);
-                }
-                AppendState::Ready(Some(answer))
+                AppendState::Ready(Some(self.append_buffered(payload, on_commit)))
             }
         };
         Append { state }
@@ -729,8 +726,9 @@ impl Wal {
     }
 
     /// Buffered durability: numbers the record and queues it for the committer (the queue
-    /// bytes are already acquired; the committer releases them once written).
-    fn append_buffered(&self, payload: &[u8]) -> Result<SeqNo> {
+    /// bytes are already acquired; the committer releases them once written), and runs its
+    /// callback under the same lock, so callbacks run in sequence order.
+    fn append_buffered(&self, payload: &[u8], on_commit: Option<OnCommit>) -> Result<SeqNo> {
         let (seq, was_empty) = {
             let mut b = self.shared.buffer.lock();
             if self.shared.poisoned.load(Ordering::SeqCst) {
@@ -747,6 +745,9 @@ impl Wal {
             b.next_seq += 1;
             b.records.push(payload.to_vec());
             self.shared.last_seq.store(seq, Ordering::SeqCst);
+            if let Some(f) = on_commit {
+                f(seq);
+            }
             (seq, b.records.len() == 1)
         };
         if was_empty {
@@ -1380,23 +1381,17 @@ impl Committer {
             Ok(_) | Err(StorageError::DiskFull(_)) => {}
             Err(e) => self.shared.poison(format!("WAL write failed: {e}")),
         }
+        // Here, on the one thread that numbers batches: callbacks in sequence order.
+        run_on_commit(&outcome, on_commit);
         match &self.acker {
-            // Large batches: the acker runs their callbacks and wakes the writers while the
-            // committer goes on.
+            // Large batches: the acker wakes the writers while the committer goes on.
             Some(acker) if records.len() > ACK_INLINE_MAX => {
-                if let Err(crossbeam_channel::SendError(a)) = acker.send(Acked {
-                    ticket,
-                    outcome,
-                    on_commit,
-                }) {
-                    run_on_commit(&a.outcome, a.on_commit);
+                if let Err(crossbeam_channel::SendError(a)) = acker.send(Acked { ticket, outcome })
+                {
                     a.ticket.0.finish(a.outcome);
                 }
             }
-            _ => {
-                run_on_commit(&outcome, on_commit);
-                ticket.0.finish(outcome);
-            }
+            _ => ticket.0.finish(outcome),
         }
     }
 
