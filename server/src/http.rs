@@ -190,6 +190,11 @@ pub struct App {
     body_budget_kib: u32,
     connections_open: Arc<AtomicUsize>,
     connections_total: AtomicU64,
+    /// Single-item writes staged on a reactor that awaited their commit there, and those
+    /// handed to the blocking pool because they would have waited (an item's lock stripe
+    /// held, writes stalled behind flushes).
+    writes_awaited: AtomicU64,
+    writes_handed_off: AtomicU64,
     started: Instant,
     /// Whether small reads run inline right now ([`crate::placer`]).
     placer: ReadPlacer,
@@ -213,6 +218,8 @@ impl App {
             permits,
             connections_open: Arc::default(),
             connections_total: AtomicU64::new(0),
+            writes_awaited: AtomicU64::new(0),
+            writes_handed_off: AtomicU64::new(0),
             started: Instant::now(),
             placer: ReadPlacer::default(),
             config,
@@ -257,6 +264,14 @@ impl App {
             (
                 "read_offload_windows_total".to_string(),
                 self.placer.offload_windows() as f64,
+            ),
+            (
+                "writes_awaited_total".to_string(),
+                self.writes_awaited.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "writes_handed_off_total".to_string(),
+                self.writes_handed_off.load(Ordering::Relaxed) as f64,
             ),
         ];
         gauges.extend(self.config.static_gauges.iter().cloned());
@@ -731,13 +746,17 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
                     // Spawned, so the write finishes (and its item's lock is released only
                     // once it is visible) even if this request's connection goes away.
                     StagedWrite::Commit(commit) => {
+                        app.writes_awaited.fetch_add(1, Ordering::Relaxed);
                         tokio::spawn(commit).await.map_err(|e| e.to_string())
                     }
-                    StagedWrite::Blocking(rest) => tokio::task::spawn_blocking(move || {
-                        hashlog::io::blocking::with_blocking_hook(placer::read_counted, rest)
-                    })
-                    .await
-                    .map_err(|e| e.to_string()),
+                    StagedWrite::Blocking(rest) => {
+                        app.writes_handed_off.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::spawn_blocking(move || {
+                            hashlog::io::blocking::with_blocking_hook(placer::read_counted, rest)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                    }
                 };
                 drop(permit);
                 drop(body_permit);
