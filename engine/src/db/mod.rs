@@ -828,7 +828,20 @@ impl Inner {
                 self.work_cv.wait_for(&mut w, Duration::from_millis(100));
                 continue;
             }
-            match self.background_step() {
+            // A panic (a bug) poisons the engine like a failed step, rather than killing the
+            // thread and leaving the memtables it was flushing to fill until writers stall.
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.background_step()
+            }))
+            .unwrap_or_else(|p| {
+                let why = p
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Err(StorageError::Poisoned(format!("background thread panicked: {why}")))
+            });
+            match step {
                 Ok(did) => {
                     if self.disk_full.lock().take().is_some() {
                         crate::lsm::manifest::note("disk space available again");
