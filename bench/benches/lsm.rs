@@ -124,7 +124,10 @@ fn bench(c: &mut Criterion) {
                 let mut f = fixture(&io, CompactionStrategy::Leveled);
                 fill_and_rotate(&mut f, 0);
                 let t0 = Instant::now();
-                assert!(f.tree.flush_oldest(&f.ctx).expect("flush"), "flushed");
+                assert!(
+                    f.tree.flush_oldest(&f.ctx, u64::MAX).expect("flush"),
+                    "flushed"
+                );
                 total += t0.elapsed();
             }
             total
@@ -145,7 +148,10 @@ fn bench(c: &mut Criterion) {
                     for t in 0..trigger {
                         // Table t shares half its keys with table t - 1.
                         fill_and_rotate(&mut f, t * ENTRIES / 2);
-                        assert!(f.tree.flush_oldest(&f.ctx).expect("flush"), "flushed");
+                        assert!(
+                            f.tree.flush_oldest(&f.ctx, u64::MAX).expect("flush"),
+                            "flushed"
+                        );
                     }
                     assert!(f.tree.compaction_due(&f.ctx.options.compaction), "due");
                     let t0 = Instant::now();

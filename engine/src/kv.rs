@@ -52,8 +52,9 @@ pub enum AsyncWrite {
     Queued(Pin<Box<dyn Future<Output = Result<SeqNo>> + Send>>),
     /// Answered at once: an error, or nothing to write.
     Done(Result<SeqNo>),
-    /// Queueing would mean waiting (writes stalled behind flushes, a memtable to rotate): the
-    /// writes, untouched, for [`Kv::write`] on a thread that may block.
+    /// Queueing would mean waiting (writes stalled behind flushes, a memtable at twice its size
+    /// that no write could rotate yet): the writes, untouched, for [`Kv::write`] on a thread
+    /// that may block.
     WouldBlock(Vec<KvWrite>),
 }
 

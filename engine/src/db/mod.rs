@@ -121,6 +121,10 @@ impl Space {
 #[derive(Debug, Default)]
 struct Visibility {
     state: Mutex<VisibilityState>,
+    /// A batch's insert panicked after the log numbered it: its seq will never be applied,
+    /// so no later one can become visible. Waiters fail instead of waiting forever, and the
+    /// engine poisons itself at its next check.
+    failed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +185,16 @@ impl Visibility {
         }
     }
 
+    /// Marks the prefix broken (a numbered batch will never be applied) and wakes everyone.
+    fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
     /// Wakes every waiter (they see the engine poisoned, or wait again).
     fn wake_all(&self) {
         let all = std::mem::take(&mut self.state.lock().waiters);
@@ -198,7 +212,7 @@ impl Visibility {
                     st.waiters.remove(&seq);
                     return Ok(());
                 }
-                if poisoned.load(Ordering::SeqCst) {
+                if poisoned.load(Ordering::SeqCst) || self.has_failed() {
                     st.waiters.remove(&seq);
                     return Err(StorageError::Poisoned(
                         "a write before this one failed".into(),
@@ -226,7 +240,7 @@ impl Visibility {
             st.waiters.remove(&seq);
             return Poll::Ready(Ok(()));
         }
-        if poisoned.load(Ordering::SeqCst) {
+        if poisoned.load(Ordering::SeqCst) || self.has_failed() {
             st.waiters.remove(&seq);
             return Poll::Ready(Err(StorageError::Poisoned(
                 "a write before this one failed".into(),
@@ -793,6 +807,11 @@ impl Inner {
     }
 
     fn check_poison(&self) -> Result<()> {
+        if self.visibility.has_failed() && !self.poisoned.load(Ordering::SeqCst) {
+            self.poison(
+                "a batch's memtable insert panicked: later writes cannot become visible".into(),
+            );
+        }
         if self.poisoned.load(Ordering::SeqCst) {
             let why = self.poison_reason.lock().clone().unwrap_or_default();
             return Err(StorageError::Poisoned(why));
@@ -830,17 +849,18 @@ impl Inner {
             }
             // A panic (a bug) poisons the engine like a failed step, rather than killing the
             // thread and leaving the memtables it was flushing to fill until writers stall.
-            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.background_step()
-            }))
-            .unwrap_or_else(|p| {
-                let why = p
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into());
-                Err(StorageError::Poisoned(format!("background thread panicked: {why}")))
-            });
+            let step =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.background_step()))
+                    .unwrap_or_else(|p| {
+                        let why = p
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "a panic".into());
+                        Err(StorageError::Poisoned(format!(
+                            "background thread panicked: {why}"
+                        )))
+                    });
             match step {
                 Ok(did) => {
                     if self.disk_full.lock().take().is_some() {
@@ -881,9 +901,12 @@ impl Inner {
             // Nothing reaches an SSTable before the WAL records that carry it are durable
             // (a no-op under sync durability, where they already are): otherwise a crash
             // under buffered durability would keep one tree's flushed part of a batch and
-            // lose the rest of it with the log tail — a write half recovered.
+            // lose the rest of it with the log tail — a write half recovered. The sync covers
+            // what was appended before it; a memtable holding anything later (rotated while
+            // another thread flushed the one before it) waits for the next round's sync.
+            let durable_upto = self.wal.last_seq();
             self.wal.sync()?;
-            if t.flush_oldest(&self.ctx)? {
+            if t.flush_oldest(&self.ctx, durable_upto)? {
                 self.release_wal()?;
                 return Ok(true);
             }
@@ -1032,8 +1055,19 @@ struct Applier {
 
 impl Applier {
     /// Inserts the batch, numbered `seq`, into its partitions' memtables (holding their write
-    /// gates, so none rotates in the middle of the batch) and marks `seq` applied.
+    /// gates, so none rotates in the middle of the batch) and marks `seq` applied. If the
+    /// insert panics (a bug), the visibility prefix is marked failed on the way out: the seq
+    /// is numbered and will never be applied, and every later writer would wait for it.
     fn apply(self, seq: SeqNo) {
+        struct Unfinished<'a>(&'a Visibility, bool);
+        impl Drop for Unfinished<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.fail();
+                }
+            }
+        }
+        let mut unfinished = Unfinished(&self.visibility, false);
         let gates: Vec<_> = self.distinct.iter().map(|t| t.write_gate()).collect();
         for (w, t) in self.writes.iter().zip(&self.routed) {
             match &w.value {
@@ -1042,6 +1076,8 @@ impl Applier {
             }
         }
         drop(gates);
+        unfinished.1 = true;
+        drop(unfinished);
         self.user_bytes.fetch_add(self.bytes, Ordering::Relaxed);
         self.visibility.complete(seq);
     }
@@ -1056,7 +1092,7 @@ enum Stage {
 }
 
 /// The future of [`Engine::write_async`]: the log append (the log inserts the batch),
-/// visibility, then a rotation if one is due and no writer holds the gate. Dropping it
+/// visibility, then a rotation if one is due and the gate is free. Dropping it
 /// withdraws nothing: the log still inserts the batch once it is acknowledged.
 struct PendingWrite {
     inner: Arc<Inner>,
@@ -1233,8 +1269,15 @@ impl Kv for Engine {
         };
         // A stall (memtables waiting for flushes) is left to `write` on a thread that may
         // block. A memtable due to rotate is not: the write goes in (a memtable's size is a
-        // threshold, not a hard limit) and the rotation follows it.
-        if distinct.iter().any(|t| t.should_stall()) {
+        // threshold, not a hard limit) and its future rotates it after (`try_rotate`, which
+        // gives up while an insert or another rotation holds the gate; the next write's
+        // tries again). A memtable at twice its size, which every such try missed, goes to
+        // `write`, whose rotation waits for the gate.
+        let threshold = i.ctx.options.memtable_bytes;
+        if distinct
+            .iter()
+            .any(|t| t.should_stall() || t.needs_rotation(threshold.saturating_mul(2)))
+        {
             return AsyncWrite::WouldBlock(writes);
         }
         AsyncWrite::Queued(Box::pin(PendingWrite {
@@ -1389,5 +1432,43 @@ mod visibility_tests {
             Err(StorageError::Poisoned(_))
         ));
         assert!(v.state.lock().waiters.is_empty());
+    }
+
+    #[test]
+    fn a_failed_prefix_releases_waiters_and_a_later_check_poisons_the_engine() {
+        let v = Arc::new(Visibility::default());
+        let not_poisoned = Arc::new(AtomicBool::new(false));
+        let w = {
+            let (v, p) = (Arc::clone(&v), Arc::clone(&not_poisoned));
+            std::thread::spawn(move || v.wait(2, &p))
+        };
+        for _ in 0..2_000 {
+            if !v.state.lock().waiters.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // An insert that panicked after its seq was numbered (`Applier::apply`'s guard).
+        v.fail();
+        assert!(matches!(
+            w.join().expect("join"),
+            Err(StorageError::Poisoned(_))
+        ));
+        assert!(matches!(
+            v.wait(1, &not_poisoned),
+            Err(StorageError::Poisoned(_))
+        ));
+        // The engine notices at its next check, and refuses writes from then on.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = Engine::open(dir.path(), EngineOptions::default()).expect("open");
+        e.inner.visibility.fail();
+        assert!(matches!(
+            e.write(vec![KvWrite {
+                space: 1,
+                key: b"k".to_vec(),
+                value: Some(b"v".to_vec()),
+            }]),
+            Err(StorageError::Poisoned(_))
+        ));
     }
 }

@@ -195,8 +195,8 @@ impl Tree {
         self.rotate_gated(&gate, threshold, ctx)
     }
 
-    /// [`Tree::maybe_rotate`] for a thread that must not wait: gives up (false) when a writer
-    /// holds the gate; a later write rotates instead.
+    /// [`Tree::maybe_rotate`] for a thread that must not wait: gives up (false) while a batch's
+    /// insert or another rotation holds the gate; a later write rotates instead.
     pub fn try_rotate(&self, threshold: usize, ctx: &TreeContext) -> bool {
         if !self.needs_rotation(threshold) {
             return false;
@@ -373,19 +373,24 @@ impl Tree {
     }
 
     /// Flushes the oldest immutable memtable to an L0 SSTable. Returns whether it did any work.
-    pub fn flush_oldest(&self, ctx: &TreeContext) -> Result<bool> {
+    pub fn flush_oldest(&self, ctx: &TreeContext, durable_upto: SeqNo) -> Result<bool> {
         if self.flushing.swap(true, Ordering::SeqCst) {
             return Ok(false);
         }
-        let r = self.flush_inner(ctx);
+        let r = self.flush_inner(ctx, durable_upto);
         self.flushing.store(false, Ordering::SeqCst);
         r
     }
 
-    fn flush_inner(&self, ctx: &TreeContext) -> Result<bool> {
+    /// Flushes the oldest immutable memtable if its writes are all durable in the log (seq
+    /// ≤ `durable_upto`); else leaves it for a later round.
+    fn flush_inner(&self, ctx: &TreeContext, durable_upto: SeqNo) -> Result<bool> {
         let Some(mem) = self.state().immutables.last().cloned() else {
             return Ok(false);
         };
+        if mem.max_seq() > durable_upto {
+            return Ok(false);
+        }
         let mut ops = Vec::new();
         let mut added = None;
         if !mem.is_empty() {
@@ -746,4 +751,68 @@ fn discard_files(ctx: &TreeContext, ids: &[u64]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::std_backend::StdBackend;
+    use crate::lsm::manifest::PartitionDesc;
+    use crate::sstable::BlockCache;
+
+    fn context(dir: &Path) -> TreeContext {
+        let io: Arc<dyn IoBackend> = Arc::new(StdBackend::new());
+        let sst_dir = dir.join("sst");
+        io.create_dir_all(&sst_dir).expect("sst dir");
+        let mut manifest = Manifest::create(Arc::clone(&io), dir).expect("manifest");
+        manifest
+            .apply(VersionEdit {
+                ops: vec![EditOp::CreateSpace {
+                    space: 1,
+                    created_seq: 0,
+                    partitions: vec![PartitionDesc {
+                        id: 1,
+                        hash_lo: 0,
+                        hash_hi: u64::MAX,
+                    }],
+                }],
+            })
+            .expect("create space");
+        TreeContext {
+            io,
+            sst_dir,
+            cache: Arc::new(BlockCache::new(1 << 20)),
+            manifest: Mutex::new(manifest),
+            next_file_id: AtomicU64::new(1),
+            next_memtable_id: AtomicU64::new(1),
+            options: TreeOptions::default(),
+            flushed_bytes: AtomicU64::new(0),
+            compacted_bytes: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn a_memtable_is_flushed_only_once_the_log_holds_all_its_writes_durably() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = context(dir.path());
+        let tree = Tree::new(1, 1, 0, u64::MAX, 0, vec![], &ctx);
+        for seq in 1..=3u64 {
+            let _gate = tree.write_gate();
+            tree.insert(format!("k{seq}").as_bytes(), seq, ValueKind::Put, b"v");
+        }
+        assert!(tree.maybe_rotate(0, &ctx), "rotated");
+        // The log has made only seqs up to 2 durable: the memtable holding 3 waits.
+        assert!(!tree.flush_oldest(&ctx, 2).expect("flush"));
+        assert!(tree.has_immutables());
+        assert_eq!(tree.flushed_seq(), 0);
+        assert!(tree.flush_oldest(&ctx, 3).expect("flush"));
+        assert!(!tree.has_immutables());
+        assert_eq!(tree.flushed_seq(), 3);
+        assert_eq!(
+            tree.get(b"k3", 3).expect("get").map(|e| e.value),
+            Some(b"v".to_vec())
+        );
+    }
 }
