@@ -83,6 +83,41 @@ def test_table_class_is_kept_and_described(ddb):
         ddb.delete_table(TableName=name)
 
 
+def test_kms_encryption_is_described_and_switched_off(ddb):
+    schema = dict(KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                  BillingMode="PAY_PER_REQUEST")
+    plain, managed, own = unique("sse"), unique("sse"), unique("sse")
+    for bad in ({"Enabled": True, "SSEType": "AES256"},
+                {"Enabled": True, "KMSMasterKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}):
+        with pytest.raises(ClientError) as e:
+            ddb.create_table(TableName=plain, SSESpecification=bad, **schema)
+        assert code(e) == "ValidationException"
+    ddb.create_table(TableName=plain, SSESpecification={"Enabled": False}, **schema)
+    ddb.create_table(TableName=managed, SSESpecification={"Enabled": True}, **schema)
+    ddb.create_table(TableName=own, SSESpecification={
+        "Enabled": True, "SSEType": "KMS",
+        "KMSMasterKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}, **schema)
+    try:
+        # The default AWS owned key is not described; a KMS key is.
+        assert "SSEDescription" not in ddb.describe_table(TableName=plain)["Table"]
+        m = ddb.describe_table(TableName=managed)["Table"]["SSEDescription"]
+        assert m["Status"] == "ENABLED" and m["SSEType"] == "KMS"
+        assert m["KMSMasterKeyArn"].startswith("arn:aws:kms:us-east-1:")
+        assert ":key/" in m["KMSMasterKeyArn"]
+        o = ddb.describe_table(TableName=own)["Table"]["SSEDescription"]
+        assert o["KMSMasterKeyArn"].endswith(":key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        # Switched on by UpdateTable (the same AWS managed key), and off again.
+        ddb.update_table(TableName=plain, SSESpecification={"Enabled": True})
+        p = ddb.describe_table(TableName=plain)["Table"]["SSEDescription"]
+        assert p["KMSMasterKeyArn"] == m["KMSMasterKeyArn"]
+        ddb.update_table(TableName=own, SSESpecification={"Enabled": False})
+        assert "SSEDescription" not in ddb.describe_table(TableName=own)["Table"]
+    finally:
+        for n in (plain, managed, own):
+            ddb.delete_table(TableName=n)
+
+
 def test_list_tables_paginates(ddb):
     names = sorted(unique("page") for _ in range(3))
     for n in names:

@@ -95,6 +95,11 @@ pub struct TableDesc {
     /// (DescribeTable's TableClassSummary). A label only: every class is stored alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_class: Option<(String, Option<f64>)>,
+    /// SSESpecification: the KMS key ARN when the table is encrypted with a KMS key
+    /// (DescribeTable's SSEDescription); `None` for the default AWS owned key, which
+    /// DynamoDB does not describe. A label only: hashlog's encryption at rest is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse_kms_key_arn: Option<String>,
 }
 
 /// The values TableClass takes.
@@ -193,6 +198,10 @@ impl TableDesc {
         }
         if let Some((r, w)) = self.on_demand_max {
             d["OnDemandThroughput"] = json!({"MaxReadRequestUnits": r, "MaxWriteRequestUnits": w});
+        }
+        if let Some(key) = &self.sse_kms_key_arn {
+            d["SSEDescription"] =
+                json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key});
         }
         if let Some((class, changed)) = &self.table_class {
             d["TableClassSummary"] = match changed {
@@ -427,7 +436,12 @@ fn new_table_id(name: &str, space: SpaceId) -> String {
     seed.extend_from_slice(name.as_bytes());
     seed.extend_from_slice(&space.to_le_bytes());
     seed.extend_from_slice(&nanos.to_le_bytes());
-    let h = xxhash_rust::xxh3::xxh3_128(&seed);
+    uuid_from(&seed)
+}
+
+/// A version-4-shaped UUID derived from `seed` (the same seed, the same UUID).
+fn uuid_from(seed: &[u8]) -> String {
+    let h = xxhash_rust::xxh3::xxh3_128(seed);
     // Version 4 / variant 1 bits, so clients that parse UUIDs accept it.
     let h =
         (h & !(0xF000u128 << 64) | (0x4000u128 << 64)) & !(0xC000u128 << 48) | (0x8000u128 << 48);
@@ -899,6 +913,7 @@ impl Tables {
         };
         let deletion_protection = r.bool("DeletionProtectionEnabled")?.unwrap_or(false);
         let table_class = r.enum_str("TableClass", &TABLE_CLASSES)?;
+        let sse = self.parse_sse_specification(r)?;
 
         let _guard = self.catalog_lock.lock();
         if self.catalog.read().contains_key(name) {
@@ -990,6 +1005,7 @@ impl Tables {
             on_demand_max,
             partitioning,
             table_class: table_class.map(|c| (c.to_string(), None)),
+            sse_kms_key_arn: sse.flatten(),
         };
         let persisted = self.persist(
             &d,
@@ -1108,6 +1124,7 @@ impl Tables {
         }
         let stream_update = parse_stream_spec(r)?;
         let on_demand_max = parse_on_demand_throughput(r)?;
+        let sse = self.parse_sse_specification(r)?;
         if billing.is_none()
             && pt.is_none()
             && on_demand_max.is_none()
@@ -1175,6 +1192,9 @@ impl Tables {
         }
         if let Some(p) = deletion_protection {
             d.deletion_protection = p;
+        }
+        if let Some(k) = sse {
+            d.sse_kms_key_arn = k;
         }
         if let Some(c) = table_class {
             d.table_class = Some((c.to_string(), Some(now)));
@@ -1438,6 +1458,48 @@ fn check_gsi_throughput(billing: &str, spec: &IndexSpec) -> Result<(), ApiError>
             spec.name
         ))),
         _ => Ok(()),
+    }
+}
+
+impl Tables {
+    /// `SSESpecification`: `None` when absent; `Some(None)` for the AWS owned key (`Enabled`
+    /// false or absent); `Some(Some(arn))` for a KMS key: the one `KMSMasterKeyId` names (a
+    /// key id, key ARN, alias name or alias ARN, made an ARN in this account and region; an
+    /// alias is not resolved to its key, there being no KMS here), else the account's
+    /// AWS managed key for DynamoDB (`alias/aws/dynamodb`), whose id is derived from the
+    /// account and region so it is the same for every table.
+    fn parse_sse_specification(&self, r: &Req<'_>) -> Result<Option<Option<String>>, ApiError> {
+        let Some(o) = r.object("SSESpecification")? else {
+            return Ok(None);
+        };
+        let sr = Req { obj: o };
+        let enabled = sr.bool("Enabled")?.unwrap_or(false);
+        let sse_type = sr.enum_str("SSEType", &["AES256", "KMS"])?;
+        let key = sr.str("KMSMasterKeyId")?;
+        if !enabled {
+            return Ok(Some(None));
+        }
+        if sse_type == Some("AES256") {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: SSEType AES256 is not supported",
+            ));
+        }
+        if key.is_some() && sse_type.is_none() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: SSEType KMS is required if KMSMasterKeyId is specified",
+            ));
+        }
+        let (region, account) = (&self.opts.region, &self.opts.account_id);
+        let arn = match key {
+            Some(k) if k.starts_with("arn:") => k.to_string(),
+            Some(k) if k.starts_with("alias/") => format!("arn:aws:kms:{region}:{account}:{k}"),
+            Some(k) => format!("arn:aws:kms:{region}:{account}:key/{k}"),
+            None => {
+                let id = uuid_from(format!("{account}/{region}/alias/aws/dynamodb").as_bytes());
+                format!("arn:aws:kms:{region}:{account}:key/{id}")
+            }
+        };
+        Ok(Some(Some(arn)))
     }
 }
 

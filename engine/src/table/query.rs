@@ -518,6 +518,12 @@ fn respond(
 impl Tables {
     pub(crate) fn query(&self, r: &Req<'_>) -> Result<ReadResponse, ApiError> {
         let name = r.req_str("TableName")?;
+        // Before any other check but the constraint list, in the service's (2026) words.
+        if r.i64("Limit")?.is_some_and(|l| l < 1) {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ));
+        }
         expr::check_expression_parameters(
             // In the order DynamoDB names them in its messages.
             &[
