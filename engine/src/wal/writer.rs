@@ -146,12 +146,6 @@ fn run_on_commit(outcome: &Result<SeqNo>, on_commit: Vec<(usize, OnCommit)>) {
     }
 }
 
-/// A large batch handed to the acker (its callbacks already run): its writers to wake.
-struct Acked {
-    ticket: Ticket,
-    outcome: Result<SeqNo>,
-}
-
 /// How one batch ended, published once to every writer in it. Blocked threads wait on
 /// `state` (a futex word): one wake answers them all, where one wake-up call per writer made
 /// the waking thread the bottleneck at dozens of writers on two cores. Asynchronous writers
@@ -568,12 +562,12 @@ impl Wal {
         let (tx, rx) = crossbeam_channel::bounded(GROUP_COMMIT_BATCH_MAX);
         // Sync durability only: buffered appends are acknowledged before they are written.
         let (ack_tx, acker) = if shared.opts.durability == Durability::Sync {
-            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Acked>();
+            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Arc<BatchDone>>();
             let handle = std::thread::Builder::new()
                 .name("wal-acker".into())
                 .spawn(move || {
-                    for a in ack_rx {
-                        a.ticket.0.finish(a.outcome);
+                    for done in ack_rx {
+                        done.wake();
                     }
                 })
                 .map_err(StorageError::Io)?;
@@ -1143,7 +1137,7 @@ struct Committer {
     aligned: AlignedBuf,
     last_sync: Instant,
     /// Hands large batches' wake-ups to the acker thread (sync durability).
-    acker: Option<Sender<Acked>>,
+    acker: Option<Sender<Arc<BatchDone>>>,
 }
 
 impl Drop for Committer {
@@ -1386,9 +1380,12 @@ impl Committer {
         match &self.acker {
             // Large batches: the acker wakes the writers while the committer goes on.
             Some(acker) if records.len() > ACK_INLINE_MAX => {
-                if let Err(crossbeam_channel::SendError(a)) = acker.send(Acked { ticket, outcome })
-                {
-                    a.ticket.0.finish(a.outcome);
+                if ticket.0.publish(outcome) {
+                    if let Err(crossbeam_channel::SendError(done)) =
+                        acker.send(Arc::clone(&ticket.0))
+                    {
+                        done.wake();
+                    }
                 }
             }
             _ => ticket.0.finish(outcome),
