@@ -635,17 +635,7 @@ fn a_key_reads_its_last_acknowledged_version_across_rotations_under_both_durabil
                         if n == 0 {
                             e.write(w).expect("blocking write");
                         } else {
-                            match e.write_async(w) {
-                                AsyncWrite::Queued(f) => {
-                                    drive_all(vec![f]).pop().expect("one").expect("write");
-                                }
-                                AsyncWrite::WouldBlock(w) => {
-                                    e.write(w).expect("write");
-                                }
-                                AsyncWrite::Done(r) => {
-                                    r.expect("write");
-                                }
-                            }
+                            write_all_async(&e, vec![w]);
                         }
                         i += 1;
                     }
@@ -660,17 +650,7 @@ fn a_key_reads_its_last_acknowledged_version_across_rotations_under_both_durabil
             }
             last = v;
             let value = v.to_be_bytes();
-            match e.write_async(vec![put(6, hot.clone(), &value)]) {
-                AsyncWrite::Queued(f) => {
-                    drive_all(vec![f]).pop().expect("one").expect("write");
-                }
-                AsyncWrite::WouldBlock(w) => {
-                    e.write(w).expect("write");
-                }
-                AsyncWrite::Done(r) => {
-                    r.expect("write");
-                }
-            }
+            write_all_async(&e, vec![vec![put(6, hot.clone(), &value)]]);
             assert_eq!(
                 e.get(6, &hot).expect("get").as_deref(),
                 Some(&value[..]),
