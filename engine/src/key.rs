@@ -9,6 +9,8 @@
 
 use std::cmp::Ordering;
 
+use bytes::Bytes;
+
 /// Sequence number of a committed write batch. 0 is never assigned to a write.
 pub type SeqNo = u64;
 
@@ -41,8 +43,10 @@ pub struct Entry {
     pub user_key: Vec<u8>,
     pub seq: SeqNo,
     pub kind: ValueKind,
-    /// Empty for tombstones.
-    pub value: Vec<u8>,
+    /// Empty for tombstones. A range of the buffer it was read from (a memtable's value, a
+    /// cached SSTable block), not a copy: a merge that skips older versions copies nothing,
+    /// and only what a read returns is copied out (`Vec::from`).
+    pub value: Bytes,
 }
 
 /// Order of entries: user key ascending, then sequence number descending.

@@ -1293,7 +1293,7 @@ impl Kv for Engine {
             return Ok(None);
         };
         Ok(t.get(key, snapshot.0)?
-            .and_then(|e| (e.kind == ValueKind::Put).then_some(e.value)))
+            .and_then(|e| (e.kind == ValueKind::Put).then(|| Vec::from(e.value))))
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -140,9 +140,16 @@ impl VisibleIter {
             if self.last_key.as_deref() == Some(e.user_key.as_slice()) {
                 continue;
             }
-            self.last_key = Some(e.user_key.clone());
+            // The buffer is reused: a page of keys costs no allocation per key here.
+            match &mut self.last_key {
+                Some(k) => {
+                    k.clear();
+                    k.extend_from_slice(&e.user_key);
+                }
+                None => self.last_key = Some(e.user_key.clone()),
+            }
             if e.kind == ValueKind::Put {
-                return Some(Ok((e.user_key, e.value)));
+                return Some(Ok((e.user_key, Vec::from(e.value))));
             }
         }
     }
@@ -153,7 +160,7 @@ impl VisibleIter {
                 None => {
                     let p = self.pending.take()?;
                     if p.kind == ValueKind::Put {
-                        return Some(Ok((p.user_key, p.value)));
+                        return Some(Ok((p.user_key, Vec::from(p.value))));
                     }
                 }
                 Some(Err(err)) => return Some(Err(err)),
@@ -172,7 +179,7 @@ impl VisibleIter {
                     }
                     if let Some(p) = prev {
                         if p.kind == ValueKind::Put {
-                            return Some(Ok((p.user_key, p.value)));
+                            return Some(Ok((p.user_key, Vec::from(p.value))));
                         }
                     }
                 }
@@ -196,6 +203,7 @@ impl Iterator for VisibleIter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn e(k: &str, seq: SeqNo, put: bool) -> Entry {
         Entry {
@@ -207,9 +215,9 @@ mod tests {
                 ValueKind::Delete
             },
             value: if put {
-                format!("{k}{seq}").into_bytes()
+                format!("{k}{seq}").into_bytes().into()
             } else {
-                vec![]
+                Bytes::new()
             },
         }
     }

@@ -812,7 +812,7 @@ mod tests {
         assert_eq!(tree.flushed_seq(), 3);
         assert_eq!(
             tree.get(b"k3", 3).expect("get").map(|e| e.value),
-            Some(b"v".to_vec())
+            Some(bytes::Bytes::from_static(b"v"))
         );
     }
 }

@@ -10,6 +10,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
 use crate::error::StorageError;
@@ -37,7 +38,8 @@ impl PartialOrd for InternalKey {
 #[derive(Debug)]
 struct Slot {
     kind: ValueKind,
-    value: Vec<u8>,
+    /// Shared with the entries reads hand out (a clone is a reference count).
+    value: Bytes,
 }
 
 /// Per-entry bookkeeping overhead counted on top of key and value bytes (skiplist node,
@@ -80,7 +82,7 @@ impl Memtable {
             },
             Slot {
                 kind,
-                value: value.to_vec(),
+                value: Bytes::copy_from_slice(value),
             },
         );
         self.size_bytes.fetch_add(add, AtomicOrdering::Relaxed);
@@ -259,8 +261,14 @@ mod tests {
         m.insert(b"k", 5, ValueKind::Put, b"v5");
         m.insert(b"k", 9, ValueKind::Delete, b"");
         m.insert(b"j", 7, ValueKind::Put, b"j");
-        assert_eq!(m.get(b"k", 4).map(|e| e.value), Some(b"v1".to_vec()));
-        assert_eq!(m.get(b"k", 5).map(|e| e.value), Some(b"v5".to_vec()));
+        assert_eq!(
+            m.get(b"k", 4).map(|e| e.value),
+            Some(Bytes::from_static(b"v1"))
+        );
+        assert_eq!(
+            m.get(b"k", 5).map(|e| e.value),
+            Some(Bytes::from_static(b"v5"))
+        );
         assert_eq!(m.get(b"k", 100).map(|e| e.kind), Some(ValueKind::Delete));
         assert_eq!(m.get(b"k", 0), None);
         assert_eq!(m.get(b"l", 100), None);

@@ -11,6 +11,8 @@
 
 use std::cmp::Ordering;
 
+use bytes::Bytes;
+
 use super::corruption;
 use crate::error::Result;
 use crate::key::{entry_cmp, Entry, SeqNo, ValueKind};
@@ -97,7 +99,10 @@ impl BlockBuilder {
 /// its value lies in the raw payload.
 #[derive(Debug)]
 pub struct Block {
-    raw: Vec<u8>,
+    /// Shared with the entries read from it ([`Block::entry`] hands out ranges, not copies).
+    raw: Bytes,
+    /// The payload buffer's capacity (what the cache is charged for it).
+    raw_capacity: usize,
     keys: Vec<u8>,
     entries: Vec<DecodedEntry>,
 }
@@ -204,7 +209,12 @@ impl Block {
                 "restart offset names no entry",
             ));
         }
-        Ok(Block { raw, keys, entries })
+        Ok(Block {
+            raw_capacity: raw.capacity(),
+            raw: Bytes::from(raw),
+            keys,
+            entries,
+        })
     }
 
     fn key_of(&self, e: &DecodedEntry) -> &[u8] {
@@ -226,15 +236,17 @@ impl Block {
         self.entries[i].seq
     }
 
-    /// Entry `i` (`i < len()`), copied out.
+    /// Entry `i` (`i < len()`): its key copied out, its value a range of this block's
+    /// payload (no copy).
     pub(crate) fn entry(&self, i: usize) -> Entry {
         let e = &self.entries[i];
         Entry {
             user_key: self.key_of(e).to_vec(),
             seq: e.seq,
             kind: e.kind,
-            value: self.raw[e.value_start as usize..(e.value_start + e.value_len) as usize]
-                .to_vec(),
+            value: self
+                .raw
+                .slice(e.value_start as usize..(e.value_start + e.value_len) as usize),
         }
     }
 
@@ -246,7 +258,7 @@ impl Block {
 
     /// Memory the decoded block holds (what it costs the cache budget).
     pub fn charge(&self) -> usize {
-        self.raw.capacity()
+        self.raw_capacity
             + self.keys.capacity()
             + self.entries.capacity() * std::mem::size_of::<DecodedEntry>()
             + std::mem::size_of::<Block>()

@@ -3,6 +3,8 @@
 //! I/O backends.
 
 use std::cmp::Reverse;
+
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Bound;
@@ -93,7 +95,7 @@ fn put(key: &[u8], seq: SeqNo, value: &[u8]) -> Entry {
         user_key: key.to_vec(),
         seq,
         kind: ValueKind::Put,
-        value: value.to_vec(),
+        value: Bytes::copy_from_slice(value),
     }
 }
 
@@ -102,7 +104,7 @@ fn del(key: &[u8], seq: SeqNo) -> Entry {
         user_key: key.to_vec(),
         seq,
         kind: ValueKind::Delete,
-        value: Vec::new(),
+        value: Bytes::new(),
     }
 }
 
@@ -304,7 +306,7 @@ fn oversized_keys_are_refused() {
     let r = open_table(&t.path, ReadMode::Io).expect("open");
     assert_eq!(
         r.get(&key, 1).expect("get").map(|e| e.value),
-        Some(b"v".to_vec())
+        Some(Bytes::from_static(b"v"))
     );
 }
 
@@ -710,7 +712,7 @@ fn model_entries(m: &Model) -> Vec<Entry> {
             user_key: k.clone(),
             seq: *s,
             kind: *kind,
-            value: v.clone(),
+            value: v.clone().into(),
         })
         .collect()
 }
@@ -746,7 +748,7 @@ proptest! {
             let expect = model
                 .range((key.clone(), Reverse(snap))..=(key.clone(), Reverse(0)))
                 .next()
-                .map(|((k, Reverse(s)), (kind, v))| Entry { user_key: k.clone(), seq: *s, kind: *kind, value: v.clone() });
+                .map(|((k, Reverse(s)), (kind, v))| Entry { user_key: k.clone(), seq: *s, kind: *kind, value: v.clone().into() });
             prop_assert_eq!(r.get(&key, snap).expect("get"), expect);
         }
     }
