@@ -805,7 +805,8 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         let missed = placer::file_reads_on_thread() != file_reads;
         let long = placer::long_work_on_thread() != long_work;
         let encode = || match &result {
-            Ok(v) => serde_json::to_vec(v)
+            Ok(v) => v
+                .to_json_vec()
                 .map_err(|e| ApiError::internal(format!("could not encode the response: {e}"))),
             Err(e) => Ok(error_body(e)),
         };

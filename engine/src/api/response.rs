@@ -243,6 +243,122 @@ impl Response {
     }
 }
 
+impl Response {
+    /// The response body: the bytes `serde_json::to_vec(self)` gives. A GetItem, Query or
+    /// Scan answer writes its whole stored items straight from their bytes
+    /// ([`StoredItem::write_json`]: the string escape is most of the work of a page of text
+    /// items, and serde_json's goes a byte at a time).
+    pub fn to_json_vec(&self) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            Response::Json(v) => serde_json::to_vec(v),
+            Response::Read(r) => {
+                let mut out = Vec::with_capacity(r.json_capacity());
+                r.write_json(&mut out)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl ReadItem {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        match self {
+            ReadItem::Decoded(i) => serde_json::to_writer(&mut *out, i),
+            ReadItem::Stored(b) => b.write_json(out),
+        }
+    }
+
+    /// About the bytes of its JSON (for a first allocation).
+    fn json_capacity(&self) -> usize {
+        match self {
+            ReadItem::Decoded(_) => 256,
+            ReadItem::Stored(b) => b.as_bytes().len() + b.as_bytes().len() / 4 + 16,
+        }
+    }
+}
+
+impl ReadResponse {
+    fn json_capacity(&self) -> usize {
+        match &self.0 {
+            Shape::Get { item, .. } => 128 + item.as_ref().map_or(0, ReadItem::json_capacity),
+            Shape::Page { items, .. } => {
+                256 + items
+                    .iter()
+                    .flatten()
+                    .map(ReadItem::json_capacity)
+                    .sum::<usize>()
+            }
+            _ => 1024,
+        }
+    }
+
+    /// As `serde_json::to_writer(out, self)`, with GetItem's and a page's items written by
+    /// [`ReadItem::write_json`].
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        // A map's entries, each after a comma but the first: serde_json's compact form.
+        fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
+            if !std::mem::take(first) {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        let mut first = true;
+        match &self.0 {
+            Shape::Get { consumed, item } => {
+                out.push(b'{');
+                if let Some(c) = consumed {
+                    key(out, &mut first, "ConsumedCapacity");
+                    serde_json::to_writer(&mut *out, c)?;
+                }
+                if let Some(i) = item {
+                    key(out, &mut first, "Item");
+                    i.write_json(out)?;
+                }
+                out.push(b'}');
+            }
+            Shape::Page {
+                items,
+                count,
+                scanned,
+                last_key,
+                consumed,
+            } => {
+                out.push(b'{');
+                if let Some(items) = items {
+                    key(out, &mut first, "Items");
+                    out.push(b'[');
+                    for (n, i) in items.iter().enumerate() {
+                        if n > 0 {
+                            out.push(b',');
+                        }
+                        i.write_json(out)?;
+                    }
+                    out.push(b']');
+                }
+                key(out, &mut first, "Count");
+                out.extend_from_slice(count.to_string().as_bytes());
+                key(out, &mut first, "ScannedCount");
+                out.extend_from_slice(scanned.to_string().as_bytes());
+                if let Some(k) = last_key {
+                    key(out, &mut first, "LastEvaluatedKey");
+                    serde_json::to_writer(&mut *out, k)?;
+                }
+                if let Some(c) = consumed {
+                    key(out, &mut first, "ConsumedCapacity");
+                    serde_json::to_writer(&mut *out, c)?;
+                }
+                out.push(b'}');
+            }
+            Shape::BatchGet { .. } | Shape::TransactGet { .. } => {
+                serde_json::to_writer(&mut *out, self)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Serialize for Response {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

@@ -297,6 +297,11 @@ fn read_responses_serialise_as_their_value() {
         let tree = db.execute(op, text.as_bytes()).expect(op);
         let direct = serde_json::to_vec(&answer).expect("serialise");
         assert_eq!(
+            String::from_utf8_lossy(&answer.to_json_vec().expect("fast")),
+            String::from_utf8_lossy(&direct),
+            "{op} {text}"
+        );
+        assert_eq!(
             String::from_utf8_lossy(&direct),
             String::from_utf8_lossy(&serde_json::to_vec(&tree).expect("serialise")),
             "{op} {text}"

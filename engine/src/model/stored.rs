@@ -328,6 +328,181 @@ impl Serialize for StoredList<'_, '_> {
     }
 }
 
+/// Bytes serde_json writes escaped inside a string: `"`, `\` and the controls below 0x20.
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any of the 8 bytes of `w` needs escaping. Exact when it says no; a yes may be a
+/// false alarm in a byte above a real one (a borrow), which only costs a bytewise look.
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    (below_space
+        | zero_byte(w ^ (ONES * u64::from(b'"')))
+        | zero_byte(w ^ (ONES * u64::from(b'\\'))))
+        != 0
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it (`\"`, `\\`, `\b`,
+/// `\t`, `\n`, `\f`, `\r`, other controls as `\u00xx` in lowercase hex; nothing else), eight
+/// bytes per step where none needs escaping. `s` is UTF-8 (checked when it was stored).
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    let mut i = 0;
+    while i < s.len() {
+        if let Some(w) = s[i..].first_chunk::<8>() {
+            if !word_needs_escape(u64::from_le_bytes(*w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = s[i];
+        if !needs_escape(b) {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&s[run..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        i += 1;
+        run = i;
+    }
+    out.extend_from_slice(&s[run..]);
+    out.push(b'"');
+}
+
+impl StoredItem {
+    /// Appends the item's DynamoDB JSON to `out`: exactly the bytes `serde_json::to_vec(self)`
+    /// gives, written from the stored bytes with a faster string escape and without checking
+    /// text as UTF-8 again ([`StoredItem::new`] did). On a failure (a bug: `new` checked the
+    /// whole buffer) `out` holds a partial answer and the error is serde_json's
+    /// "stored item is corrupt".
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        let c = Cursor::new(&self.bytes);
+        let ok = c.u8() == Some(ITEM_FORMAT_VERSION) && write_map(&c, out).is_some();
+        if ok && c.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupt())
+        }
+    }
+}
+
+fn write_map(c: &Cursor<'_>, out: &mut Vec<u8>) -> Option<()> {
+    let n = c.count(5)?;
+    out.push(b'{');
+    for i in 0..n {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, c.bytes()?);
+        out.push(b':');
+        write_value(c, out)?;
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// A number's text, checked canonical as [`number_text`] checks it, quoted (digits, `-`
+/// and `.` need no escape).
+fn write_number(c: &Cursor<'_>, out: &mut Vec<u8>) -> Option<()> {
+    let b = c.bytes()?;
+    number_size(b)?;
+    out.push(b'"');
+    out.extend_from_slice(b);
+    out.push(b'"');
+    Some(())
+}
+
+fn write_base64(c: &Cursor<'_>, out: &mut Vec<u8>) -> Option<()> {
+    use base64::Engine as _;
+    let b = c.bytes()?;
+    out.push(b'"');
+    let at = out.len();
+    out.resize(at + b.len().div_ceil(3) * 4, 0);
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(b, &mut out[at..])
+        .ok()?;
+    out.truncate(at + n);
+    out.push(b'"');
+    Some(())
+}
+
+fn write_value(c: &Cursor<'_>, out: &mut Vec<u8>) -> Option<()> {
+    match c.u8()? {
+        1 => {
+            out.extend_from_slice(b"{\"S\":");
+            write_json_str(out, c.bytes()?);
+        }
+        2 => {
+            out.extend_from_slice(b"{\"N\":");
+            write_number(c, out)?;
+        }
+        3 => {
+            out.extend_from_slice(b"{\"B\":");
+            write_base64(c, out)?;
+        }
+        4 => {
+            let v = c.u8()? != 0;
+            out.extend_from_slice(if v {
+                b"{\"BOOL\":true"
+            } else {
+                b"{\"BOOL\":false"
+            });
+        }
+        5 => out.extend_from_slice(b"{\"NULL\":true"),
+        6 => {
+            out.extend_from_slice(b"{\"M\":");
+            write_map(c, out)?;
+        }
+        tag @ 7..=10 => {
+            out.extend_from_slice(match tag {
+                7 => b"{\"L\":[",
+                8 => b"{\"SS\":[",
+                9 => b"{\"NS\":[",
+                _ => b"{\"BS\":[",
+            });
+            let n = c.count(if tag == 7 { 1 } else { 4 })?;
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match tag {
+                    7 => write_value(c, out)?,
+                    8 => write_json_str(out, c.bytes()?),
+                    9 => write_number(c, out)?,
+                    _ => write_base64(c, out)?,
+                }
+            }
+            out.push(b']');
+        }
+        _ => return None,
+    }
+    out.push(b'}');
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +597,43 @@ mod tests {
         );
         assert_eq!(s.decode().expect("decode"), item);
         assert_eq!(json_of_stored(encode_item(&Item::new())), b"{}");
+        assert_eq!(fast_json(&s), json_of_decoded(&bytes));
+        assert_eq!(
+            fast_json(&StoredItem::new(encode_item(&Item::new())).expect("c").0),
+            b"{}"
+        );
+    }
+
+    /// `write_json`'s bytes, appended after others already in the buffer.
+    fn fast_json(s: &StoredItem) -> Vec<u8> {
+        let mut out = b"before".to_vec();
+        s.write_json(&mut out).expect("write");
+        out.split_off(6)
+    }
+
+    /// Every ASCII byte and some wider characters, alone and at every offset of a string
+    /// longer than two words, before and after other escapes: serde_json's bytes.
+    #[test]
+    fn strings_escape_as_serde_json_escapes_them() {
+        let mut specials: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        specials.extend(["é", "😀", "\u{2028}", "\u{7ff}", "\u{ffff}"].map(String::from));
+        for sp in &specials {
+            for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 23] {
+                for at in 0..=len {
+                    let mut t = "a".repeat(len);
+                    t.insert_str(at, sp);
+                    for text in [t.clone(), format!("{t}\"{sp}"), format!("\n{t}")] {
+                        let mut out = Vec::new();
+                        write_json_str(&mut out, text.as_bytes());
+                        assert_eq!(
+                            String::from_utf8_lossy(&out),
+                            String::from_utf8_lossy(&serde_json::to_vec(&text).expect("json")),
+                            "{text:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Bytes that decode but are not what `encode_item` writes: refused, so the caller decodes.
@@ -477,7 +689,27 @@ mod tests {
             prop_assert_eq!(size, item_size(&item));
             let direct = serde_json::to_vec(&s).expect("serialise");
             prop_assert_eq!(&direct, &json_of_decoded(&bytes));
+            prop_assert_eq!(&fast_json(&s), &direct);
             prop_assert_eq!(direct, serde_json::to_vec(&item).expect("serialise"));
+        }
+
+        /// Strings of any characters (controls, quotes, backslashes, wide ones) in names,
+        /// values and sets: `write_json` gives serde_json's bytes.
+        #[test]
+        fn fast_json_is_serde_json(
+            names in prop::collection::vec("[\\x00-\\x7f\"\\\\é😀]{0,20}", 1..4),
+            texts in prop::collection::vec("[\\x00-\\x7f\"\\\\é😀]{1,40}", 1..4),
+        ) {
+            let mut item = Item::new();
+            for (i, n) in names.iter().enumerate() {
+                let mut set: Vec<String> = texts.clone();
+                set.sort();
+                set.dedup();
+                item.insert(format!("{n}{i}"), AttributeValue::S(texts[i % texts.len()].clone()));
+                item.insert(format!("{n}{i}s"), AttributeValue::SS(set));
+            }
+            let (s, _) = StoredItem::new(encode_item(&item)).expect("canonical");
+            prop_assert_eq!(fast_json(&s), serde_json::to_vec(&item).expect("serialise"));
         }
 
         /// Every truncation and every byte flip of a valid encoding: either refused (the
