@@ -445,7 +445,9 @@ impl Tables {
         identity: Option<&Value>,
         consumed: &mut Consumed,
     ) -> Result<(), ApiError> {
-        let mut staged = self.stage_change(t, key, old, new, identity, consumed)?;
+        let now = self.current(t);
+        let old_size = size_of(old);
+        let mut staged = self.stage_change(&now, key, old, old_size, new, identity, consumed)?;
         self.kv
             .write(std::mem::take(&mut staged.writes))
             .map_err(storage)?;
@@ -454,26 +456,31 @@ impl Tables {
     }
 
     /// [`Tables::write_change`] up to the log write: the batch, and what to settle after it.
+    /// `t` is the table as it is now ([`Tables::current`], taken under the item's lock: an
+    /// index or stream added since the request was prepared is maintained). `old_size` is
+    /// `size_of(old)`, or, where `old` was not read because `t` has neither indexes nor a
+    /// stream (see [`Tables::locked_write`]), the stored item's size.
+    #[allow(clippy::too_many_arguments)]
     fn stage_change(
         &self,
         t: &Arc<Table>,
         key: Vec<u8>,
         old: Option<&Item>,
+        old_size: usize,
         new: Option<&Item>,
         identity: Option<&Value>,
         consumed: &mut Consumed,
     ) -> Result<StagedChange, ApiError> {
-        let t = self.current(t);
         let mut writes = Vec::with_capacity(2 + 2 * t.indexes.len());
         let change = Change {
             base_key: &key,
             old,
             new,
         };
-        let local = self.index_writes(&t, change, WriteKind::Standard, &mut writes, consumed)?;
-        let delta = super::collections::size_delta(old, new);
-        let hold = self.reserve_collection(&t, &key, delta + local)?;
-        let ticket = self.stream_write(&t, change, identity, &mut writes)?;
+        let local = self.index_writes(t, change, WriteKind::Standard, &mut writes, consumed)?;
+        let delta = size_of(new) as i64 - old_size as i64;
+        let hold = self.reserve_collection(t, &key, delta + local)?;
+        let ticket = self.stream_write(t, change, identity, &mut writes)?;
         let size = (delta != 0 && self.opts.enforce_capacity).then(|| (key.clone(), delta));
         writes.insert(
             0,
@@ -644,11 +651,28 @@ impl Tables {
             metrics,
             charge,
         } = p;
-        let old = self.load(&t, &key)?;
+        // The table as it is now, under the item's lock: what the change maintains.
+        let now = self.current(&t);
+        // A Put or Delete with no condition and no old values asked for, on a table with
+        // neither indexes nor a stream, needs only the stored item's size (for its write
+        // units and the table's size) and whether it exists: read without decoding it.
+        let size_only = cond.is_none()
+            && rv != "ALL_OLD"
+            && matches!(op, WriteOp::Put { .. } | WriteOp::Delete)
+            && now.indexes.is_empty()
+            && !now.desc.stream.as_ref().is_some_and(|s| s.enabled);
+        let (old, old_size, old_exists) = if size_only {
+            let size = self.load_size(&t, &key)?;
+            (None, size.unwrap_or(0), size.is_some())
+        } else {
+            let old = self.load(&t, &key)?;
+            let size = size_of(old.as_ref());
+            let exists = old.is_some();
+            (old, size, exists)
+        };
         if !check(cond.as_ref(), old.as_ref())? {
             return Err(conditional_failed(old.as_ref(), on_fail));
         }
-        let old_size = size_of(old.as_ref());
         let collection = metrics.then(|| key.clone());
         let all_old = || if rv == "ALL_OLD" { old.clone() } else { None };
         let is_update = matches!(op, WriteOp::Update { .. });
@@ -677,11 +701,18 @@ impl Tables {
             WriteKind::Standard,
         ));
         // A delete of a missing item writes nothing.
-        let change = if new.is_none() && old.is_none() {
+        let change = if new.is_none() && !old_exists {
             None
         } else {
-            let staged =
-                self.stage_change(&t, key, old.as_ref(), new.as_ref(), None, &mut consumed);
+            let staged = self.stage_change(
+                &now,
+                key,
+                old.as_ref(),
+                old_size,
+                new.as_ref(),
+                None,
+                &mut consumed,
+            );
             Some(staged.map_err(|e| {
                 if is_update {
                     update_index_key_error(e)

@@ -57,7 +57,9 @@ pub use ttl::SweepStats;
 use crate::api::{ApiError, DatabaseOptions, ReadItem};
 use crate::error::StorageError;
 use crate::kv::{Kv, SpaceId, SpaceStats};
-use crate::model::{decode_item, item_size, validate_table_name, Item, KeySchema, StoredItem};
+use crate::model::{
+    canonical_size, decode_item, item_size, validate_table_name, Item, KeySchema, StoredItem,
+};
 
 /// A table as the data plane uses it: its persisted description plus the parsed key schema.
 #[derive(Debug, Clone)]
@@ -330,6 +332,19 @@ impl Tables {
     pub(crate) fn load(&self, t: &Table, key: &[u8]) -> Result<Option<Item>, ApiError> {
         match self.kv.get(t.space(), key).map_err(storage)? {
             Some(b) => Ok(Some(decode_item(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The size of the item stored under `key` (DynamoDB's rules), if there is one, read
+    /// from its stored bytes without decoding them where they are canonical
+    /// ([`canonical_size`]); other bytes are decoded (giving `decode_item`'s error).
+    pub(crate) fn load_size(&self, t: &Table, key: &[u8]) -> Result<Option<usize>, ApiError> {
+        match self.kv.get(t.space(), key).map_err(storage)? {
+            Some(b) => match canonical_size(&b) {
+                Some(size) => Ok(Some(size)),
+                None => Ok(Some(item_size(&decode_item(&b)?))),
+            },
             None => Ok(None),
         }
     }

@@ -762,6 +762,56 @@ fn consumed_capacity_follows_dynamodb_arithmetic() {
     );
 }
 
+/// Puts and deletes on a table with neither indexes nor a stream read only the old item's
+/// size: its write units, the table's size and count, and a delete of a missing item (no
+/// write) come out as when the item was decoded; with a condition or ALL_OLD the item is
+/// read whole.
+#[test]
+fn unconditional_writes_on_a_plain_table_size_the_old_item_without_decoding_it() {
+    let db = db();
+    create(&db, "plain", None);
+    let item = |n: usize| json!({"pk": {"S": "a"}, "b": {"S": "x".repeat(n)}, "n": {"N": "12.5"}, "l": {"L": [{"BOOL": true}, {"NULL": true}]}});
+    let put = |n: usize, extra: Value| {
+        let mut body =
+            json!({"TableName": "plain", "Item": item(n), "ReturnConsumedCapacity": "TOTAL"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        ok(&db, "PutItem", body)
+    };
+    let stats = || {
+        let d = ok(&db, "DescribeTable", json!({"TableName": "plain"}));
+        (
+            d["Table"]["ItemCount"].clone(),
+            d["Table"]["TableSizeBytes"].clone(),
+        )
+    };
+    assert_eq!(
+        put(3000, json!({}))["ConsumedCapacity"]["CapacityUnits"],
+        3.0
+    );
+    let big = stats();
+    assert_eq!(put(10, json!({}))["ConsumedCapacity"]["CapacityUnits"], 3.0);
+    let small = stats();
+    assert_eq!(small.0, 1);
+    assert!(small.1.as_u64() < big.1.as_u64(), "{small:?} {big:?}");
+    // ALL_OLD reads the item whole and answers it.
+    let r = put(20, json!({"ReturnValues": "ALL_OLD"}));
+    assert_eq!(r["Attributes"], item(10));
+    let del = |key: &str| {
+        ok(
+            &db,
+            "DeleteItem",
+            json!({"TableName": "plain", "Key": {"pk": {"S": key}}, "ReturnConsumedCapacity": "TOTAL"}),
+        )
+    };
+    assert_eq!(del("a")["ConsumedCapacity"]["CapacityUnits"], 1.0);
+    assert_eq!(stats(), (json!(0), json!(0)));
+    // A delete of a missing item writes nothing and costs one unit.
+    assert_eq!(del("missing")["ConsumedCapacity"]["CapacityUnits"], 1.0);
+    assert_eq!(stats(), (json!(0), json!(0)));
+}
+
 // ---------------------------------------------------------------- Query and Scan
 
 fn fill_sorted(db: &Database, table: &str, pk: &str, n: usize) {
