@@ -408,18 +408,86 @@ pub struct RequestFacts {
 /// Reads [`RequestFacts`] from a body, skipping everything else without allocating. A body
 /// that is not a JSON object gives the default facts (the executor reports the error).
 pub fn probe(body: &[u8]) -> RequestFacts {
+    probe_for(body, true)
+}
+
+/// [`probe`]; without `want_limit`, reading stops at a string `TableName` (SDKs send it
+/// first), so a PutItem's item is not parsed a second time just to name its table in the
+/// metrics.
+pub fn probe_for(body: &[u8], want_limit: bool) -> RequestFacts {
+    use serde::de::{Deserializer as _, Error as _, IgnoredAny, MapAccess, Visitor};
+    use std::cell::{Cell, RefCell};
+
     #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "TableName", default)]
-        table_name: Option<String>,
-        #[serde(rename = "RequestItems", default)]
-        request_items: Option<BTreeMap<String, serde::de::IgnoredAny>>,
-        #[serde(rename = "Limit", default)]
-        limit: Option<serde_json::Value>,
+    #[serde(field_identifier)]
+    enum Key {
+        TableName,
+        RequestItems,
+        Limit,
+        #[serde(other)]
+        Other,
     }
-    let Ok(p) = serde_json::from_slice::<Probe>(body) else {
+    #[derive(Default)]
+    struct Found {
+        table_name: Option<String>,
+        request_items: Option<BTreeMap<String, IgnoredAny>>,
+        limit: Option<Value>,
+    }
+    struct Facts<'a> {
+        found: &'a RefCell<Found>,
+        stopped: &'a Cell<bool>,
+        want_limit: bool,
+    }
+    impl<'de> Visitor<'de> for Facts<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a request object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Key>()? {
+                let mut found = self.found.borrow_mut();
+                match key {
+                    Key::TableName if found.table_name.is_some() => {
+                        return Err(A::Error::duplicate_field("TableName"))
+                    }
+                    Key::TableName => {
+                        found.table_name = Some(map.next_value()?);
+                        if !self.want_limit {
+                            self.stopped.set(true);
+                            return Err(A::Error::custom("stop"));
+                        }
+                    }
+                    Key::RequestItems if found.request_items.is_some() => {
+                        return Err(A::Error::duplicate_field("RequestItems"))
+                    }
+                    Key::RequestItems => found.request_items = Some(map.next_value()?),
+                    Key::Limit if found.limit.is_some() => {
+                        return Err(A::Error::duplicate_field("Limit"))
+                    }
+                    Key::Limit => found.limit = Some(map.next_value()?),
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let found = RefCell::new(Found::default());
+    let stopped = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = de
+        .deserialize_map(Facts {
+            found: &found,
+            stopped: &stopped,
+            want_limit,
+        })
+        .and_then(|()| de.end());
+    if read.is_err() && !stopped.get() {
         return RequestFacts::default();
-    };
+    }
+    let p = found.into_inner();
     let table = match (p.table_name, p.request_items) {
         (Some(t), _) => t,
         (None, Some(m)) if m.len() == 1 => m.into_keys().next().unwrap_or_default(),
@@ -739,7 +807,7 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
             Ok(Some(staged)) => {
                 app.placer
                     .observe(placer::file_reads_on_thread() != file_reads);
-                let table = probe(&body).table;
+                let table = probe_for(&body, false).table;
                 drop(body);
                 let result = match staged {
                     StagedWrite::Done(r) => Ok(r),
@@ -779,7 +847,7 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
     // reactor, while recent ones found their blocks in memory ([`crate::placer`]); everything
     // else (a write waits for its WAL sync; a Scan page is up to 1 MB of work) on a blocking
     // thread.
-    let facts = (body.len() <= INLINE_BODY_MAX_BYTES).then(|| probe(&body));
+    let facts = (body.len() <= INLINE_BODY_MAX_BYTES).then(|| probe_for(&body, false));
     let eligible = match &facts {
         Some(f) if app.config.inline_reads => placement(&operation, f) == Placement::Inline,
         _ => false,
@@ -795,7 +863,7 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
         let long_work = placer::long_work_on_thread();
         let table = match facts {
             Some(f) => f.table,
-            None => probe(&body).table,
+            None => probe_for(&body, false).table,
         };
         // Reads come back as items and are serialised from them, with no `Value` tree.
         let result = a.executor.respond(&operation, &body);
@@ -1163,6 +1231,35 @@ mod tests {
         assert_eq!(table_of(br#"{"RequestItems":{"a":{},"b":{}}}"#), "");
         assert_eq!(table_of(b"{not json"), "");
         assert_eq!(table_of(br#"{"TableName":5}"#), "");
+    }
+
+    /// Stopping at the table gives the same table as reading the whole body, for bodies
+    /// with the table first, last, escaped, missing or of the wrong type.
+    #[test]
+    fn a_probe_that_stops_at_the_table_names_the_same_table() {
+        for b in [
+            &br#"{"TableName":"t1","Item":{"TableName":{"S":"x"},"v":{"S":"\u0041"}}}"#[..],
+            br#"{"Item":{"TableName":{"S":"x"}},"TableName":"t1"}"#,
+            br#"{"Tabl\u0065Name":"t2","Item":{}}"#,
+            br#"{"RequestItems":{"only":{"Keys":[]}}}"#,
+            br#"{"TableName":5,"Item":{}}"#,
+            br#"{"TableName":"t1","Limit":7}"#,
+            b"{not json",
+            b"[]",
+        ] {
+            assert_eq!(
+                probe_for(b, false).table,
+                probe(b).table,
+                "{}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        // Past the table, a body is not read: a malformed rest still names it.
+        assert_eq!(
+            probe_for(br#"{"TableName":"t1","Item":{bad"#, false).table,
+            "t1"
+        );
+        assert_eq!(probe(br#"{"TableName":"t1","Item":{bad"#).table, "");
     }
 
     #[test]
