@@ -413,7 +413,9 @@ pub fn probe(body: &[u8]) -> RequestFacts {
 
 /// [`probe`]; without `want_limit`, reading stops at a string `TableName` (SDKs send it
 /// first), so a PutItem's item is not parsed a second time just to name its table in the
-/// metrics.
+/// metrics, and `limit` is then `None` whatever the body says. Past the table nothing is
+/// read: a duplicate `TableName` or a malformed rest still names the first one (the
+/// executor answers the error; only the metrics' label differs from [`probe`]'s).
 pub fn probe_for(body: &[u8], want_limit: bool) -> RequestFacts {
     use serde::de::{Deserializer as _, Error as _, IgnoredAny, MapAccess, Visitor};
     use std::cell::{Cell, RefCell};
@@ -451,8 +453,9 @@ pub fn probe_for(body: &[u8], want_limit: bool) -> RequestFacts {
                         return Err(A::Error::duplicate_field("TableName"))
                     }
                     Key::TableName => {
-                        found.table_name = Some(map.next_value()?);
-                        if !self.want_limit {
+                        // `null` reads as absent, as an `Option` field would.
+                        found.table_name = map.next_value()?;
+                        if !self.want_limit && found.table_name.is_some() {
                             self.stopped.set(true);
                             return Err(A::Error::custom("stop"));
                         }
@@ -847,7 +850,9 @@ async fn api(app: Arc<App>, req: Request<Incoming>) -> Resp {
     // reactor, while recent ones found their blocks in memory ([`crate::placer`]); everything
     // else (a write waits for its WAL sync; a Scan page is up to 1 MB of work) on a blocking
     // thread.
-    let facts = (body.len() <= INLINE_BODY_MAX_BYTES).then(|| probe_for(&body, false));
+    // Only Query and Scan have a `Limit`; the rest stop reading at the table.
+    let facts = (body.len() <= INLINE_BODY_MAX_BYTES)
+        .then(|| probe_for(&body, matches!(operation.as_str(), "Query" | "Scan")));
     let eligible = match &facts {
         Some(f) if app.config.inline_reads => placement(&operation, f) == Placement::Inline,
         _ => false,
@@ -1243,6 +1248,7 @@ mod tests {
             br#"{"Tabl\u0065Name":"t2","Item":{}}"#,
             br#"{"RequestItems":{"only":{"Keys":[]}}}"#,
             br#"{"TableName":5,"Item":{}}"#,
+            br#"{"TableName":null,"RequestItems":{"t":{}}}"#,
             br#"{"TableName":"t1","Limit":7}"#,
             b"{not json",
             b"[]",

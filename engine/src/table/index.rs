@@ -616,8 +616,15 @@ impl Tables {
     /// UpdateTable), then marks the index ACTIVE. Each chunk of items is re-read under its item
     /// locks, so concurrent writes (which maintain the index from the moment it was installed)
     /// and the backfill never overwrite each other with stale entries.
+    ///
+    /// The index is in the catalog before this runs; a writer that read the table's
+    /// description before it was (and so writes no index entry) may still be committing an
+    /// item the scan below would not find. The item locks' barrier waits those out first:
+    /// writers hold their item's lock from reading the description until their write is
+    /// visible.
     pub(crate) fn backfill(&self, table: &str, index: &str) -> Result<(), ApiError> {
         const CHUNK: usize = 256;
+        self.locks.barrier();
         let mut from: Bound<Vec<u8>> = Bound::Unbounded;
         loop {
             let Some(t) = self.catalog.read().get(table).cloned() else {

@@ -71,11 +71,46 @@ impl KeyLocks {
         idx.dedup();
         idx.into_iter().map(|i| self.stripes[i].lock()).collect()
     }
+
+    /// Waits until every item lock taken before the call has been released, taking and
+    /// releasing each stripe in turn (writers are held up one stripe at a time, briefly).
+    /// A writer reads the table's description under its item's lock and holds the lock until
+    /// its write is visible, so once this returns every write that read the description from
+    /// before a catalog change is visible, and every later one reads the new description.
+    pub fn barrier(&self) {
+        for s in &self.stripes {
+            drop(s.lock());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_barrier_waits_for_every_lock_taken_before_it() {
+        let l = Arc::new(KeyLocks::new());
+        let held = l.lock_owned(7, b"in flight");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let l = Arc::clone(&l);
+            std::thread::spawn(move || {
+                l.barrier();
+                let _ = tx.send(());
+            })
+        };
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200))
+                .is_err(),
+            "the barrier passed a held lock"
+        );
+        drop(held);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok());
+        waiter.join().expect("join");
+        // Nothing held: it passes at once.
+        l.barrier();
+    }
 
     #[test]
     fn lock_many_takes_each_stripe_once_even_for_repeated_keys() {
