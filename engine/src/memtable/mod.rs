@@ -190,6 +190,26 @@ fn within_lower(key: &[u8], lower: &Bound<Vec<u8>>) -> bool {
     }
 }
 
+/// Hands entries of `it` to `take` until it refuses one or `want` were taken; whether the
+/// walk ended (the list, or the bounds `take` checks) rather than the batch.
+fn fill<'a>(
+    it: impl Iterator<Item = crossbeam_skiplist::map::Entry<'a, InternalKey, Slot>>,
+    want: usize,
+    mut take: impl FnMut(crossbeam_skiplist::map::Entry<'a, InternalKey, Slot>) -> bool,
+) -> bool {
+    let mut taken = 0;
+    for e in it {
+        if !take(e) {
+            return true;
+        }
+        taken += 1;
+        if taken == want {
+            return false;
+        }
+    }
+    true
+}
+
 impl MemtableIter {
     /// Where the next batch starts, as a bound on internal keys: past the cursor, or the
     /// user-key bound on the side the walk starts from.
@@ -217,7 +237,7 @@ impl MemtableIter {
         let want = self.batch;
         self.batch = (self.batch * 2).min(BATCH_MAX);
         let map = &self.mem.map;
-        let mut take = |e: crossbeam_skiplist::map::Entry<'_, InternalKey, Slot>| {
+        let take = |e: crossbeam_skiplist::map::Entry<'_, InternalKey, Slot>| {
             let k = e.key();
             let in_range = if self.reverse {
                 within_lower(&k.user_key, &self.lower)
@@ -234,31 +254,11 @@ impl MemtableIter {
             }
             in_range
         };
-        let mut taken = 0;
-        let mut ended = true;
-        if self.reverse {
-            for e in map.range((Bound::Unbounded, start)).rev() {
-                if !take(e) {
-                    break;
-                }
-                taken += 1;
-                if taken == want {
-                    ended = false;
-                    break;
-                }
-            }
+        let ended = if self.reverse {
+            fill(map.range((Bound::Unbounded, start)).rev(), want, take)
         } else {
-            for e in map.range((start, Bound::Unbounded)) {
-                if !take(e) {
-                    break;
-                }
-                taken += 1;
-                if taken == want {
-                    ended = false;
-                    break;
-                }
-            }
-        }
+            fill(map.range((start, Bound::Unbounded)), want, take)
+        };
         if let Some(last) = self.buf.back() {
             self.cursor = Some(InternalKey {
                 user_key: last.user_key.clone(),
