@@ -338,9 +338,9 @@ impl ReadResponse {
                     out.push(b']');
                 }
                 key(out, &mut first, "Count");
-                out.extend_from_slice(count.to_string().as_bytes());
+                serde_json::to_writer(&mut *out, count)?;
                 key(out, &mut first, "ScannedCount");
-                out.extend_from_slice(scanned.to_string().as_bytes());
+                serde_json::to_writer(&mut *out, scanned)?;
                 if let Some(k) = last_key {
                     key(out, &mut first, "LastEvaluatedKey");
                     serde_json::to_writer(&mut *out, k)?;

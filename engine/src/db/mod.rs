@@ -1411,12 +1411,13 @@ mod visibility_tests {
         assert!(v.state.lock().done.is_empty());
     }
 
-    #[test]
-    fn a_poisoned_engine_releases_waiters_with_an_error() {
-        let v = Arc::new(Visibility::default());
-        let poisoned = Arc::new(AtomicBool::new(false));
+    /// A thread waiting for seq 2 to be visible, once its wait is registered (or 2 s on).
+    fn waiting_for_2(
+        v: &Arc<Visibility>,
+        poisoned: &Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<Result<(), StorageError>> {
         let w = {
-            let (v, p) = (Arc::clone(&v), Arc::clone(&poisoned));
+            let (v, p) = (Arc::clone(v), Arc::clone(poisoned));
             std::thread::spawn(move || v.wait(2, &p))
         };
         for _ in 0..2_000 {
@@ -1425,6 +1426,14 @@ mod visibility_tests {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        w
+    }
+
+    #[test]
+    fn a_poisoned_engine_releases_waiters_with_an_error() {
+        let v = Arc::new(Visibility::default());
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let w = waiting_for_2(&v, &poisoned);
         poisoned.store(true, Ordering::SeqCst);
         v.wake_all();
         assert!(matches!(
@@ -1438,16 +1447,7 @@ mod visibility_tests {
     fn a_failed_prefix_releases_waiters_and_a_later_check_poisons_the_engine() {
         let v = Arc::new(Visibility::default());
         let not_poisoned = Arc::new(AtomicBool::new(false));
-        let w = {
-            let (v, p) = (Arc::clone(&v), Arc::clone(&not_poisoned));
-            std::thread::spawn(move || v.wait(2, &p))
-        };
-        for _ in 0..2_000 {
-            if !v.state.lock().waiters.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let w = waiting_for_2(&v, &not_poisoned);
         // An insert that panicked after its seq was numbered (`Applier::apply`'s guard).
         v.fail();
         assert!(matches!(

@@ -8,6 +8,16 @@ use super::*;
 use crate::kv::MemKv;
 use crate::lsm::{CompactionConfig, CompactionStrategy};
 
+/// Every durability, the buffered one with a short interval.
+fn both_durabilities() -> [Durability; 2] {
+    [
+        Durability::Sync,
+        Durability::Buffered {
+            interval: Duration::from_millis(5),
+        },
+    ]
+}
+
 fn small_options(strategy: CompactionStrategy) -> EngineOptions {
     let mut o = EngineOptions {
         backend: BackendKind::Std,
@@ -467,12 +477,7 @@ fn write_all_async(e: &Engine, batches: Vec<Vec<KvWrite>>) -> (usize, usize) {
 
 #[test]
 fn async_writes_are_visible_when_answered_and_survive_reopen() {
-    for durability in [
-        Durability::Sync,
-        Durability::Buffered {
-            interval: Duration::from_millis(5),
-        },
-    ] {
+    for durability in both_durabilities() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut opts = small_options(CompactionStrategy::Leveled);
         opts.durability = durability;
@@ -613,12 +618,7 @@ fn an_async_write_past_the_memtable_size_is_queued_and_rotates_it_once_visible()
 /// (which stops at the first memtable that has the key) would see an older one.
 #[test]
 fn a_key_reads_its_last_acknowledged_version_across_rotations_under_both_durabilities() {
-    for durability in [
-        Durability::Sync,
-        Durability::Buffered {
-            interval: Duration::from_millis(5),
-        },
-    ] {
+    for durability in both_durabilities() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut opts = small_options(CompactionStrategy::Leveled);
         opts.durability = durability;
