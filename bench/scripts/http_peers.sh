@@ -8,7 +8,8 @@
 # --rate), for tails at the same load on every server.
 # CLIENT_THREADS=K drives the connections from K event-loop threads (hashlog-bench http
 # --client-threads) instead of one blocking thread per connection.
-# The last two columns are CPU time per operation of the client and of the server process.
+# Then CPU time per operation of the client and of the server process (user + system), and
+# the system part of each (the kernel on its behalf: on loopback, mostly the TCP stack).
 # Peers are looked up in $PEERS (default /tmp/peers), installed with:
 #   cargo install dynoxide-rs --root $PEERS/dx
 #   (cd $PEERS && npm install dynalite)
@@ -35,18 +36,18 @@ run() { # label port command...
   if wait_port "$port"; then
     sleep 0.5
     for t in ${THREADS//,/ }; do
-      "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$t" ${CLIENT_THREADS:+--client-threads "$CLIENT_THREADS"} --ops "$OPS" --keys 5000 --server-pid "$pid" ${RATE:+--rate "$RATE"} || echo "| $label | failed | $t | | | | | | | |"
+      "$BENCH" http --endpoint "http://127.0.0.1:$port" --label "$label" --threads "$t" ${CLIENT_THREADS:+--client-threads "$CLIENT_THREADS"} --ops "$OPS" --keys 5000 --server-pid "$pid" ${RATE:+--rate "$RATE"} || echo "| $label | failed | $t | | | | | | | | | |"
     done
   else
-    echo "| $label | did not start | | | | | | | | |"
+    echo "| $label | did not start | | | | | | | | | | |"
   fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
 
 echo "# ${RATE:+open loop at $RATE requests/s; }$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $THREADS connections; $OPS ops per row; 1 KiB items; client: $([ -n "${CLIENT_THREADS:-}" ] && echo "$CLIENT_THREADS event-loop thread(s)" || echo "one blocking thread per connection")"
-echo "| server | op | connections | ops/s | p50 µs | p99 µs | p99.9 µs | errors | client CPU µs/op | server CPU µs/op |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| server | op | connections | ops/s | p50 µs | p99 µs | p99.9 µs | errors | client CPU µs/op | server CPU µs/op | client sys µs/op | server sys µs/op |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 # --capacity off: the peers enforce no capacity (as DynamoDB Local); a new on-demand table
 # would otherwise throttle past its 4,000 WCU starting peak, as DynamoDB does.
 run "hashlog (sync: fdatasync per ack)" 8301 "$HASHLOG" serve --listen 127.0.0.1:8301 --data-dir "$WORK/h1" --log warn --capacity off

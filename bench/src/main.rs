@@ -359,7 +359,8 @@ struct HttpArgs {
     #[arg(long, default_value_t = 1024)]
     value_size: usize,
     /// The server's process id: its CPU time per operation (from /proc/PID/stat, all its
-    /// threads, 10 ms ticks) is reported next to the client's.
+    /// threads, 10 ms ticks) is reported next to the client's, each also with its system
+    /// (kernel) part in the last two columns.
     #[arg(long)]
     server_pid: Option<u32>,
     /// Open loop: send this many requests per second in all, on a fixed schedule, instead of
@@ -1322,8 +1323,8 @@ fn run_http(a: HttpArgs) -> Result<(), String> {
         } else {
             a.ops
         };
-        let client_cpu = process_cpu_time();
-        let server_cpu = a.server_pid.map(server_cpu_time).transpose()?;
+        let client_cpu = own_cpu_split();
+        let server_cpu = a.server_pid.map(server_cpu_split).transpose()?;
         let client = match a.client_threads {
             Some(k) => http::Client::Events(k),
             None => http::Client::Threads,
@@ -1340,13 +1341,17 @@ fn run_http(a: HttpArgs) -> Result<(), String> {
             a.rate,
         )?;
         let per_op = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1e6 / ops as f64);
-        let client_us = per_op(process_cpu_time().saturating_sub(client_cpu));
-        let server_us = match (a.server_pid, server_cpu) {
-            (Some(pid), Some(before)) => per_op(server_cpu_time(pid)?.saturating_sub(before)),
-            _ => String::new(),
+        let per_op_1 = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6 / ops as f64);
+        let client = own_cpu_split().since(client_cpu);
+        let (server_us, server_sys_us) = match (a.server_pid, server_cpu) {
+            (Some(pid), Some(before)) => {
+                let s = server_cpu_split(pid)?.since(before);
+                (per_op(s.total()), per_op_1(s.system))
+            }
+            _ => (String::new(), String::new()),
         };
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} |",
             a.label,
             op.name(),
             a.threads,
@@ -1355,16 +1360,57 @@ fn run_http(a: HttpArgs) -> Result<(), String> {
             r.p99_us,
             r.p999_us,
             r.errors,
-            client_us,
-            server_us
+            per_op(client.total()),
+            server_us,
+            per_op_1(client.system),
+            server_sys_us
         );
     }
     Ok(())
 }
 
-/// CPU time (user and system, all threads, exited ones included) process `pid` has used,
-/// from `/proc/PID/stat` in clock ticks.
-fn server_cpu_time(pid: u32) -> Result<Duration, String> {
+/// A process's CPU time, split as the kernel accounts it: in its own code (user) and in the
+/// kernel on its behalf (system: for a server on loopback, mostly the TCP stack).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSplit {
+    user: Duration,
+    system: Duration,
+}
+
+impl CpuSplit {
+    fn total(&self) -> Duration {
+        self.user + self.system
+    }
+
+    fn since(&self, before: CpuSplit) -> CpuSplit {
+        CpuSplit {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+/// This process's CPU time (every thread), from `getrusage` (microsecond resolution).
+fn own_cpu_split() -> CpuSplit {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage that outlives the call.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return CpuSplit::default();
+    }
+    let d = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64)
+            + Duration::from_micros(t.tv_usec.clamp(0, 999_999) as u64)
+    };
+    CpuSplit {
+        user: d(ru.ru_utime),
+        system: d(ru.ru_stime),
+    }
+}
+
+/// CPU time (all threads, exited ones included) process `pid` has used, from
+/// `/proc/PID/stat` in clock ticks.
+fn server_cpu_split(pid: u32) -> Result<CpuSplit, String> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     // Fields after the command name (which may hold blanks, and ends at the last ')'):
@@ -1380,9 +1426,14 @@ fn server_cpu_time(pid: u32) -> Result<Duration, String> {
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| format!("{path}: field {n} unreadable"))
     };
-    let ticks = field(14)? + field(15)?;
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
-    Ok(Duration::from_secs_f64(ticks as f64 / hz as f64))
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    let ticks = |n: usize| -> Result<Duration, String> {
+        Ok(Duration::from_secs_f64(field(n)? as f64 / hz))
+    };
+    Ok(CpuSplit {
+        user: ticks(14)?,
+        system: ticks(15)?,
+    })
 }
