@@ -5,7 +5,7 @@
 //! distinct tables and operations is bounded (names come from clients), overflowing into an
 //! `_other` series.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,14 +165,16 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             tables: AtomicU64::new(0),
         }
     }
 }
 
 fn shard_of(table: &str) -> usize {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = FxHasher::default();
     table.hash(&mut h);
     (h.finish() % SHARDS as u64) as usize
 }

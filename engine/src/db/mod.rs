@@ -19,6 +19,8 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::future::Future;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -257,7 +259,7 @@ struct Inner {
     io_note: Option<String>,
     ctx: TreeContext,
     wal: Wal,
-    spaces: RwLock<HashMap<SpaceId, Arc<Space>>>,
+    spaces: RwLock<FxHashMap<SpaceId, Arc<Space>>>,
     /// Shared with the log's commit callbacks ([`Applier`]), which make writes visible.
     visibility: Arc<Visibility>,
     poisoned: AtomicBool,
@@ -535,7 +537,7 @@ impl Engine {
                 None => {}
             }
         }
-        let mut spaces: HashMap<SpaceId, Arc<Space>> = HashMap::new();
+        let mut spaces: FxHashMap<SpaceId, Arc<Space>> = FxHashMap::default();
         let mut by_partition: HashMap<u64, Arc<Tree>> = HashMap::new();
         for (space_id, sp) in &state.spaces {
             let mut trees = Vec::new();
@@ -949,7 +951,8 @@ impl Inner {
     /// Checks a batch's sizes, keeps the last write of each key and routes each write.
     fn route(&self, writes: Vec<KvWrite>) -> Result<Routed> {
         // Later writes to the same key win: keep only the last.
-        let mut last: HashMap<(SpaceId, &[u8]), usize> = HashMap::with_capacity(writes.len());
+        let mut last: FxHashMap<(SpaceId, &[u8]), usize> =
+            FxHashMap::with_capacity_and_hasher(writes.len(), Default::default());
         for (n, w) in writes.iter().enumerate() {
             if w.key.len() > limits::USER_KEY_SIZE_MAX_BYTES {
                 return Err(StorageError::KeyTooLarge {

@@ -2,6 +2,7 @@
 //! (newest version at or below a snapshot, tombstones hidden).
 
 use std::cmp::Ordering;
+use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 use crate::error::Result;
@@ -96,12 +97,18 @@ impl Iterator for MergeIter {
                 }
             }
         }
-        let top = self.heap.pop()?;
-        if let Err(e) = self.pull(top.source) {
-            self.failed = true;
-            return Some(Err(e));
+        // The smallest entry's source usually has the next one too: its successor takes its
+        // place at the top and sinks once (one sift-down), instead of a pop and a push.
+        let mut top = self.heap.peek_mut()?;
+        match self.sources[top.source].next() {
+            Some(Ok(next)) => Some(Ok(std::mem::replace(&mut top.entry, next))),
+            Some(Err(e)) => {
+                PeekMut::pop(top);
+                self.failed = true;
+                Some(Err(e))
+            }
+            None => Some(Ok(PeekMut::pop(top).entry)),
         }
-        Some(Ok(top.entry))
     }
 }
 
@@ -294,5 +301,55 @@ mod tests {
         );
         let keys: Vec<_> = m.map(|x| x.expect("ok").user_key).collect();
         assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    proptest::proptest! {
+        /// The k-way merge of sorted sources is their sorted union, in both directions; on a
+        /// tie (the same key and seq in two sources) the newer source (lower index) comes first.
+        #[test]
+        fn merge_is_the_sorted_union(
+            sources in proptest::collection::vec(
+                proptest::collection::vec((0u8..12, 0u64..6), 0..20), 0..6),
+            reverse: bool,
+        ) {
+            let mut want: Vec<(Vec<u8>, SeqNo, usize)> = Vec::new();
+            let mut srcs = Vec::new();
+            for (i, s) in sources.iter().enumerate() {
+                let mut v: Vec<Entry> = s.iter().map(|&(k, seq)| e(&format!("k{k:02}"), seq, true)).collect();
+                v.sort_by(|a, b| entry_cmp(&a.user_key, a.seq, &b.user_key, b.seq));
+                v.dedup_by(|a, b| a.user_key == b.user_key && a.seq == b.seq);
+                want.extend(v.iter().map(|x| (x.user_key.clone(), x.seq, i)));
+                srcs.push(src(v, reverse));
+            }
+            want.sort_by(|a, b| entry_cmp(&a.0, a.1, &b.0, b.1).then(a.2.cmp(&b.2)));
+            if reverse {
+                // Reverse entry order; a tie still goes to the newer source first.
+                want.sort_by(|a, b| entry_cmp(&b.0, b.1, &a.0, a.1).then(a.2.cmp(&b.2)));
+            }
+            let got: Vec<(Vec<u8>, SeqNo)> = MergeIter::new(srcs, reverse)
+                .map(|r| r.expect("ok"))
+                .map(|x| (x.user_key, x.seq))
+                .collect();
+            let want: Vec<(Vec<u8>, SeqNo)> = want.into_iter().map(|(k, s, _)| (k, s)).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_failing_source_ends_the_merge_at_its_error() {
+        let failing: EntrySource = Box::new(
+            vec![
+                Ok(e("a", 1, true)),
+                Err(crate::error::StorageError::Corruption("bad block".into())),
+                Ok(e("z", 1, true)),
+            ]
+            .into_iter(),
+        );
+        let m = MergeIter::new(vec![failing, src(vec![e("b", 2, true)], false)], false);
+        // The error is met while replacing "a" at the top: the merge answers it and stops (a
+        // reader gives up at its first error; "b" and "z" never come).
+        let got: Vec<_> = m.collect();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].is_err());
     }
 }

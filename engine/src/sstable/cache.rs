@@ -7,11 +7,12 @@
 //! whose bit is clear. Blocks are handed out as `Arc`s, so an evicted block stays alive for
 //! readers that hold it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 use super::block::Block;
 
@@ -21,7 +22,7 @@ type Key = (u64, u64);
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<Key, (Arc<Block>, bool)>,
+    map: FxHashMap<Key, (Arc<Block>, bool)>,
     clock: VecDeque<Key>,
     used: usize,
 }

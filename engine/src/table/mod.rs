@@ -113,9 +113,9 @@ pub struct Tables {
     pub(crate) tokens: transact::TokenCache,
     /// Capacity controllers of the tables used since open, by keyspace.
     pub(crate) capacity:
-        RwLock<std::collections::HashMap<SpaceId, Arc<crate::capacity::TableCapacity>>>,
+        RwLock<rustc_hash::FxHashMap<SpaceId, Arc<crate::capacity::TableCapacity>>>,
     /// Auto-scaling state per provisioned table (when `opts.autoscale` is set).
-    pub(crate) scalers: Mutex<std::collections::HashMap<SpaceId, crate::capacity::AutoScaler>>,
+    pub(crate) scalers: Mutex<rustc_hash::FxHashMap<SpaceId, crate::capacity::AutoScaler>>,
     /// Sequence-number state of every stream written or read since open.
     pub(crate) streams: streams::StreamStates,
     /// Item-collection sizes of tables with local indexes (the 10 GB limit).
@@ -195,8 +195,8 @@ impl Tables {
             tokens: transact::TokenCache::default(),
             streams: Default::default(),
             collections: Default::default(),
-            capacity: RwLock::new(std::collections::HashMap::new()),
-            scalers: Mutex::new(std::collections::HashMap::new()),
+            capacity: RwLock::new(Default::default()),
+            scalers: Mutex::new(Default::default()),
             me: me.clone(),
         });
         let pending: Vec<(String, String)> = tables
