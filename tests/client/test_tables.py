@@ -32,6 +32,25 @@ def test_table_lifecycle(ddb):
     assert d["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
     assert d["ItemCount"] == 0
     assert name in ddb.list_tables()["TableNames"]
+    # UpdateTable answers UPDATING, as DynamoDB does; the waiter then sees ACTIVE.
+    updated = ddb.update_table(
+        TableName=name,
+        ProvisionedThroughput={"ReadCapacityUnits": 6, "WriteCapacityUnits": 5},
+    )["TableDescription"]
+    assert updated["TableStatus"] == "UPDATING"
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    assert ddb.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 6
+    # Tags: DynamoDB's character set, and the aws: prefix is reserved.
+    arn = d["TableArn"]
+    for bad in [{"Key": "bad*key", "Value": "1"}, {"Key": "ok", "Value": "#!%"},
+                {"Key": "aws:cloudformation:stack-name", "Value": "x"}]:
+        with pytest.raises(ClientError) as e:
+            ddb.tag_resource(ResourceArn=arn, Tags=[bad])
+        assert code(e) == "ValidationException", bad
+        assert "Invalid tag" in message(e)
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team/owner", "Value": "data + infra"}])
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [
+        {"Key": "team/owner", "Value": "data + infra"}]
     with pytest.raises(ClientError) as e:
         ddb.create_table(
             TableName=name,

@@ -345,7 +345,8 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-/// Tags of CreateTable / TagResource: each key 1–128 and value 0–256 characters.
+/// Tags of CreateTable / TagResource: each key 1–128 and value 0–256 characters of DynamoDB's
+/// tag character set, no key starting `aws:` (reserved for AWS's own tags).
 fn parse_tags(list: &[Value], path: &str) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::with_capacity(list.len());
     for (i, t) in list.iter().enumerate() {
@@ -376,9 +377,28 @@ fn parse_tags(list: &[Value], path: &str) -> Result<Vec<(String, String)>, ApiEr
                 &format!("Member must have length less than or equal to {TAG_VALUE_LEN_MAX}"),
             ));
         }
+        for (what, text) in [("key", k), ("value", v)] {
+            if let Some(c) = text.chars().find(|c| !tag_char_allowed(*c)) {
+                return Err(invalid(format!(
+                    "Invalid tag {what} '{text}': the character '{c}' is not allowed (tag keys \
+                     and values may contain letters, numbers, white space and + - = . _ : /)"
+                )));
+            }
+        }
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+            return Err(invalid(format!(
+                "Invalid tag key '{k}': the prefix aws: is reserved for tags AWS assigns"
+            )));
+        }
         out.push((k.to_string(), v.to_string()));
     }
     Ok(out)
+}
+
+/// DynamoDB's tag character set: letters, numbers and white space (any script), and
+/// `+ - = . _ : /` (developer guide, "Tagging restrictions").
+fn tag_char_allowed(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || matches!(c, '+' | '-' | '=' | '.' | '_' | ':' | '/')
 }
 
 /// The partitioning a `hashlog:partitioning` tag value names, or a ValidationException that
@@ -1263,7 +1283,9 @@ impl Tables {
         }
         let t = self.install(d)?;
         self.capacity_changed(&t);
-        let mut desc = t.desc.describe(self, &t.schema, "ACTIVE");
+        // DynamoDB answers with the table UPDATING (its change is asynchronous); here the change
+        // has already taken effect, so the next DescribeTable shows it ACTIVE.
+        let mut desc = t.desc.describe(self, &t.schema, "UPDATING");
         for ix in &dropped {
             // DynamoDB shows the index once more, as DELETING.
             let mut v = Index::new(ix.clone())?.describe(

@@ -281,6 +281,10 @@ fn update_table_changes_billing_and_throughput() {
         "UpdateTable",
         json!({"TableName": "upt", "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 10}}),
     );
+    // UPDATING in UpdateTable's answer, as DynamoDB gives it; ACTIVE once described again.
+    assert_eq!(d["TableDescription"]["TableStatus"], "UPDATING");
+    let described = ok(&db, "DescribeTable", json!({"TableName": "upt"}));
+    assert_eq!(described["Table"]["TableStatus"], "ACTIVE");
     let pt = &d["TableDescription"]["ProvisionedThroughput"];
     assert_eq!(pt["ReadCapacityUnits"], 5);
     assert_eq!(pt["NumberOfDecreasesToday"], 1);
@@ -368,6 +372,32 @@ fn tags_and_ttl_are_stored_and_described() {
         json!({"ResourceArn": arn, "Tags": [{"Key": "", "Value": "1"}]}),
     );
     assert!(validation(&e).contains("at 'tags.1.member.key'"));
+    // DynamoDB's tag character set, and the aws: prefix reserved, in keys (any case) and
+    // values; letters of any script, white space and + - = . _ : / pass.
+    for (k, v) in [
+        ("bad*key", "1"),
+        ("ok", "#!%"),
+        ("aws:cloudformation:stack", "x"),
+        ("AWS:x", "1"),
+    ] {
+        let e = err(
+            &db,
+            "TagResource",
+            json!({"ResourceArn": arn, "Tags": [{"Key": k, "Value": v}]}),
+        );
+        assert!(
+            validation(&e).starts_with("One or more parameter values were invalid: Invalid tag"),
+            "{k}={v}: {}",
+            e.message
+        );
+    }
+    ok(
+        &db,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": [{"Key": "Équipe data/x", "Value": "a+b=c.d_e:f-g h"}, {"Key": "c", "Value": "aws:ok"}]}),
+    );
+    let tags = ok(&db, "ListTagsOfResource", json!({"ResourceArn": arn}));
+    assert_eq!(tags["Tags"].as_array().map(Vec::len), Some(3));
 
     let ttl = ok(&db, "DescribeTimeToLive", json!({"TableName": "tagged"}));
     assert_eq!(ttl["TimeToLiveDescription"]["TimeToLiveStatus"], "DISABLED");
