@@ -1514,6 +1514,24 @@ fn transaction_validation_and_idempotency() {
     );
     assert_eq!(e.code, ErrorCode::IdempotentParameterMismatchException);
 
+    // With ReturnConsumedCapacity, the first call reports the writes' units (transactional: 2
+    // per KB) and a replay the units of reading the items (2 per 4 KB), as DynamoDB documents.
+    let big = "x".repeat(5000);
+    let req = json!({"TransactItems": [
+            {"Put": {"TableName": "txn", "Item": {"pk": {"S": "r1"}, "v": {"S": big}}}},
+            {"Put": {"TableName": "txn", "Item": {"pk": {"S": "r2"}}}}],
+        "ClientRequestToken": "token-2", "ReturnConsumedCapacity": "TOTAL"});
+    let first = ok(&db, "TransactWriteItems", req.clone());
+    assert_eq!(
+        first["ConsumedCapacity"],
+        json!([{"TableName": "txn", "CapacityUnits": 12.0, "WriteCapacityUnits": 12.0}])
+    );
+    let again = ok(&db, "TransactWriteItems", req);
+    assert_eq!(
+        again["ConsumedCapacity"],
+        json!([{"TableName": "txn", "CapacityUnits": 6.0, "ReadCapacityUnits": 6.0}])
+    );
+
     let e = err(
         &db,
         "TransactWriteItems",

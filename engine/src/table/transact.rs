@@ -428,7 +428,23 @@ impl Tables {
             .tokens
             .claim(token, fingerprint(&Value::Object(r.obj.clone())))?
         {
-            TokenClaim::Replay(v) => Ok(v),
+            TokenClaim::Replay(mut v) => {
+                // "Subsequent TransactWriteItems calls with the same client token return the
+                // number of read capacity units consumed in reading the item" (DynamoDB's
+                // API reference): a transactional read of each item as it is now.
+                let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
+                if cap != ReturnCapacity::None {
+                    for a in &actions {
+                        let size = self.load_size(&a.table, &a.key)?.unwrap_or(0);
+                        units.entry(a.table.name().to_string()).or_default().table +=
+                            item_read_units(size, ReadKind::Transactional);
+                    }
+                }
+                if let Some(list) = cap.render_transaction(&units, false) {
+                    v["ConsumedCapacity"] = list;
+                }
+                Ok(v)
+            }
             TokenClaim::Run => {
                 let outcome = self.commit_transaction(&actions, cap, metrics);
                 self.tokens.settle(token, &outcome);
