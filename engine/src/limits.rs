@@ -15,6 +15,10 @@ pub const KEY_ATTRIBUTE_NAME_MAX_BYTES: usize = 255;
 pub const ATTRIBUTE_NAME_MAX_BYTES: usize = 65_535;
 /// Deepest nesting of M and L values.
 pub const NESTING_DEPTH_MAX: usize = 32;
+
+/// DynamoDB's answer to a value nested deeper than [`NESTING_DEPTH_MAX`] (as the service words
+/// it in 2026; older recordings end at "limits").
+pub const NESTING_DEPTH_MESSAGE: &str = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit";
 /// Significant digits of a Number.
 pub const NUMBER_DIGITS_MAX: usize = 38;
 /// Table and index name length bounds.

@@ -196,7 +196,14 @@ fn parse_body(operation: &str, body: &[u8]) -> Result<Value, ApiError> {
         return Ok(json!({}));
     }
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::serialization(format!("Could not parse request body into json: {e}"))
+        // serde_json stops at 128 levels of JSON (64 of attribute values, each an object
+        // in an object): a value nested that deep is past DynamoDB's 32 levels, and the
+        // service's parser reads it and answers the nesting limit.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            ApiError::validation(crate::limits::NESTING_DEPTH_MESSAGE)
+        } else {
+            ApiError::serialization(format!("Could not parse request body into json: {e}"))
+        }
     })
 }
 

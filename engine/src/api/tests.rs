@@ -60,6 +60,22 @@ fn put_get_delete_round_trip_and_errors() {
     );
     let e = db.execute("PutItem", b"{not json").expect_err("bad json");
     assert_eq!(e.code, ErrorCode::SerializationException);
+    // Nested 33 levels, and 100 (past serde_json's own limit of 128 JSON levels): both the
+    // nesting limit, as DynamoDB answers.
+    for depth in [33, 100] {
+        let mut deep = json!({"S": "leaf"});
+        for _ in 0..depth {
+            deep = json!({"M": {"n": deep}});
+        }
+        let e = call(
+            &db,
+            "PutItem",
+            json!({"TableName": "items", "Item": {"pk": {"S": "deep"}, "d": deep}}),
+        )
+        .expect_err("too deep");
+        assert_eq!(e.code, ErrorCode::ValidationException, "{depth}");
+        assert_eq!(e.message, crate::limits::NESTING_DEPTH_MESSAGE, "{depth}");
+    }
     let e = call(
         &db,
         "PutItem",

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::number::{Number, NumberError};
 use super::value::{AttributeValue, Item};
 use super::ModelError;
-use crate::limits::NESTING_DEPTH_MAX;
+use crate::limits::{NESTING_DEPTH_MAX, NESTING_DEPTH_MESSAGE};
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -117,9 +117,7 @@ const TYPES: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", 
 
 fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError> {
     if depth > NESTING_DEPTH_MAX {
-        return Err(ModelError::validation(
-            "Nesting Levels have exceeded supported limits",
-        ));
+        return Err(ModelError::validation(NESTING_DEPTH_MESSAGE));
     }
     let obj = v.as_object().ok_or_else(|| not_a("AttributeValue", v))?;
     let mut set: Vec<(&str, &Value)> = Vec::with_capacity(1);
@@ -451,9 +449,6 @@ mod tests {
         for _ in 0..40 {
             deep = json!({"L": [deep]});
         }
-        assert_eq!(
-            err(deep).message,
-            "Nesting Levels have exceeded supported limits"
-        );
+        assert_eq!(err(deep).message, NESTING_DEPTH_MESSAGE);
     }
 }

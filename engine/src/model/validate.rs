@@ -5,8 +5,8 @@ use super::size::item_size;
 use super::value::{AttributeValue, Item};
 use super::ModelError;
 use crate::limits::{
-    ATTRIBUTE_NAME_MAX_BYTES, ITEM_SIZE_MAX_BYTES, NESTING_DEPTH_MAX, TABLE_NAME_LEN_MAX,
-    TABLE_NAME_LEN_MIN,
+    ATTRIBUTE_NAME_MAX_BYTES, ITEM_SIZE_MAX_BYTES, NESTING_DEPTH_MAX, NESTING_DEPTH_MESSAGE,
+    TABLE_NAME_LEN_MAX, TABLE_NAME_LEN_MIN,
 };
 
 fn depth_ok(v: &AttributeValue, depth: usize) -> bool {
@@ -23,9 +23,7 @@ fn depth_ok(v: &AttributeValue, depth: usize) -> bool {
 /// A value built by an update (sets non-empty, depth bounded).
 pub fn validate_attribute_value(v: &AttributeValue) -> Result<(), ModelError> {
     if !depth_ok(v, 0) {
-        return Err(ModelError::validation(
-            "Nesting Levels have exceeded supported limits",
-        ));
+        return Err(ModelError::validation(NESTING_DEPTH_MESSAGE));
     }
     Ok(())
 }
