@@ -373,11 +373,13 @@ impl<'r, 'a> Shape<'r, 'a> {
     }
 
     /// A required KeySchema inside `o` at `path`: 1–2 elements, and each element.
-    fn key_schema(&mut self, o: &Req<'_>, path: &str) -> Result<(), ApiError> {
+    /// A key schema of at most `max` elements: 2 for a table or a local index, 8 for a global
+    /// index (DynamoDB's multi-attribute GSI keys: up to four HASH and four RANGE).
+    fn key_schema(&mut self, o: &Req<'_>, path: &str, max: usize) -> Result<(), ApiError> {
         match o.array("KeySchema")? {
             None => self.not_null(path),
             Some(ks) => {
-                self.list_length(ks, path, 1, Some(2));
+                self.list_length(ks, path, 1, Some(max));
                 self.key_elements(ks, path, "KeyType", KEY_TYPE)?;
             }
         }
@@ -404,7 +406,7 @@ impl<'r, 'a> Shape<'r, 'a> {
     /// One index definition (a CreateTable index or an UpdateTable `Create`) at `path`.
     fn index_definition(&mut self, o: &Req<'_>, path: &str, global: bool) -> Result<(), ApiError> {
         self.index_name(o, &format!("{path}.indexName"))?;
-        self.key_schema(o, &format!("{path}.keySchema"))?;
+        self.key_schema(o, &format!("{path}.keySchema"), if global { 8 } else { 2 })?;
         match o.object("Projection")? {
             None => self.not_null(&format!("{path}.projection")),
             Some(p) => {
@@ -756,7 +758,7 @@ pub(crate) fn check(operation: &str, r: &Req<'_>) -> Result<(), ApiError> {
             }
             s.table_name(Arn::NotAllowed)?;
             s.enumerated("BillingMode", BILLING_MODE)?;
-            s.key_schema(r, "keySchema")?;
+            s.key_schema(r, "keySchema", 2)?;
             s.throughput(r.object("ProvisionedThroughput")?, "provisionedThroughput")?;
             s.indexes("LocalSecondaryIndexes", false)?;
             s.indexes("GlobalSecondaryIndexes", true)?;

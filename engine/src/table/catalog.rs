@@ -845,6 +845,7 @@ impl Tables {
                 let spec = index::parse_spec(
                     v,
                     &format!("localSecondaryIndexes.{}.member", i + 1),
+                    false,
                     parse_throughput,
                 )?;
                 if spec.throughput.is_some() {
@@ -866,6 +867,7 @@ impl Tables {
                 let spec = index::parse_spec(
                     v,
                     &format!("globalSecondaryIndexes.{}.member", i + 1),
+                    true,
                     parse_throughput,
                 )?;
                 check_gsi_throughput(billing, &spec)?;
@@ -1648,6 +1650,7 @@ fn parse_gsi_updates(r: &Req<'_>) -> Result<Vec<GsiUpdate>, ApiError> {
             out.push(GsiUpdate::Create(index::parse_spec(
                 c,
                 &format!("{path}.create"),
+                true,
                 parse_throughput,
             )?));
         } else if let Some(o) = ur.object("Update")? {

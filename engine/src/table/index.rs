@@ -312,6 +312,7 @@ fn invalid(detail: impl std::fmt::Display) -> ApiError {
 pub(crate) fn parse_spec(
     v: &Value,
     path: &str,
+    global: bool,
     parse_throughput: impl Fn(&serde_json::Map<String, Value>, &str) -> Result<(i64, i64), ApiError>,
 ) -> Result<IndexSpec, ApiError> {
     let r = Req::new(v)?;
@@ -346,6 +347,15 @@ pub(crate) fn parse_spec(
     let ks = r
         .array("KeySchema")?
         .ok_or_else(|| Req::missing_at(&format!("{path}.keySchema")))?;
+    // DynamoDB's GSIs take up to four HASH and four RANGE attributes (multi-attribute
+    // keys); hashlog's indexes have one of each.
+    if global && (3..=8).contains(&ks.len()) {
+        return Err(ApiError::validation(format!(
+            "Multi-attribute keys in global secondary indexes are not supported by hashlog \
+             yet (index {name} has {} key attributes)",
+            ks.len()
+        )));
+    }
     if ks.is_empty() || ks.len() > 2 {
         return Err(constraint(
             &format!("{} elements", ks.len()),
