@@ -13,7 +13,9 @@ pub const SORT_KEY_SIZE_MAX_BYTES: usize = 1024;
 pub const KEY_ATTRIBUTE_NAME_MAX_BYTES: usize = 255;
 /// Largest attribute name of any attribute.
 pub const ATTRIBUTE_NAME_MAX_BYTES: usize = 65_535;
-/// Deepest nesting of M and L values.
+/// Deepest nesting of values: an attribute is level 1, a value in a map or list one level
+/// deeper than it (so an attribute takes 31 levels of maps or lists around a scalar; 32 is
+/// refused, as the service answered in eu-west-2 and us-east-1 in 2026).
 pub const NESTING_DEPTH_MAX: usize = 32;
 
 /// DynamoDB's answer to a value nested deeper than [`NESTING_DEPTH_MAX`] (as the service words

@@ -219,7 +219,8 @@ def test_numbers_are_exact_and_canonical(ddb, table):
 
 
 def test_thirty_two_nested_maps_are_stored_read_updated_and_deleted(ddb, table):
-    # DynamoDB takes attributes nested 32 levels deep; the 33rd is refused.
+    # DynamoDB takes attributes nested 32 levels deep, the attribute itself being level 1
+    # (31 maps or lists around a scalar); the 33rd level is refused.
     def nest(levels):
         v = {"S": "leaf"}
         for kind in reversed(levels):
@@ -227,7 +228,7 @@ def test_thirty_two_nested_maps_are_stored_read_updated_and_deleted(ddb, table):
         return v
 
     key = {"pk": {"S": "deep"}, "sk": {"N": "1"}}
-    for levels in ["M" * 32, "L" * 32, "ML" * 16]:
+    for levels in ["M" * 31, "L" * 31, "ML" * 15 + "M"]:
         ddb.put_item(TableName=table, Item={**key, "d": nest(levels)})
         assert ddb.get_item(TableName=table, Key=key)["Item"]["d"] == nest(levels)
         got = ddb.query(TableName=table, KeyConditionExpression="pk = :p",
@@ -240,7 +241,7 @@ def test_thirty_two_nested_maps_are_stored_read_updated_and_deleted(ddb, table):
     ddb.delete_item(TableName=table, Key=key)
     assert "Item" not in ddb.get_item(TableName=table, Key=key)
     # 100 levels is past serde_json's own depth limit: still DynamoDB's nesting error.
-    for levels in ["M" * 33, "L" * 33, "M" * 100]:
+    for levels in ["M" * 32, "L" * 32, "LM" * 16, "M" * 100]:
         with pytest.raises(ClientError) as e:
             ddb.put_item(TableName=table, Item={**key, "d": nest(levels)})
         assert code(e) == "ValidationException"

@@ -167,6 +167,19 @@ pub(crate) struct ExprCtx {
 
 impl ExprCtx {
     pub fn from_req(r: &Req<'_>) -> Result<ExprCtx, ApiError> {
+        Self::from_req_values(r, AttributeValue::from_json)
+    }
+
+    /// A transaction action's expression context: DynamoDB does not check the depth of a
+    /// TransactWriteItems action's ExpressionAttributeValues (only of what it stores).
+    pub fn from_transaction_action(r: &Req<'_>) -> Result<ExprCtx, ApiError> {
+        Self::from_req_values(r, AttributeValue::from_json_any_depth)
+    }
+
+    fn from_req_values(
+        r: &Req<'_>,
+        value: fn(&Value) -> Result<AttributeValue, crate::model::ModelError>,
+    ) -> Result<ExprCtx, ApiError> {
         let names = match r.object("ExpressionAttributeNames")? {
             None => None,
             Some(m) => {
@@ -183,12 +196,15 @@ impl ExprCtx {
             Some(m) => {
                 let mut out = BTreeMap::new();
                 for (k, v) in m {
-                    out.insert(k.clone(), AttributeValue::from_json(v).map_err(|e| {
+                    out.insert(k.clone(), value(v).map_err(|e| {
                         ApiError::from(crate::model::ModelError {
                             kind: e.kind,
                             // Every invalid value (numbers, sets, empties) is named with its
                             // key, as DynamoDB does; type errors are SerializationExceptions.
-                            message: if e.kind != crate::model::ModelErrorKind::Serialization {
+                            // The nesting limit is reported as it is for an item.
+                            message: if e.kind != crate::model::ModelErrorKind::Serialization
+                                && e.message != crate::limits::NESTING_DEPTH_MESSAGE
+                            {
                                 format!("ExpressionAttributeValues contains invalid value: {} for key {k}", e.message)
                             } else {
                                 e.message

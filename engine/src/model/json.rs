@@ -82,7 +82,14 @@ fn duplicates(items: &[String]) -> ModelError {
 impl AttributeValue {
     /// Decodes DynamoDB's JSON form, with DynamoDB's errors.
     pub fn from_json(v: &Value) -> Result<AttributeValue, ModelError> {
-        from_json_depth(v, 0)
+        from_json_depth(v, 0, NESTING_DEPTH_MAX)
+    }
+
+    /// [`AttributeValue::from_json`] without the nesting limit, for the values DynamoDB reads
+    /// without checking their depth (a transaction's ExpressionAttributeValues); a value an
+    /// expression then stores is checked as part of the item.
+    pub fn from_json_any_depth(v: &Value) -> Result<AttributeValue, ModelError> {
+        from_json_depth(v, 0, usize::MAX)
     }
 
     pub fn to_json(&self) -> Value {
@@ -115,8 +122,14 @@ impl AttributeValue {
 
 const TYPES: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
 
-fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError> {
-    if depth > NESTING_DEPTH_MAX {
+/// `depth` counts the containers above `v` (0: an attribute of the item); DynamoDB counts the
+/// attribute itself as level 1, so a value at depth `max_levels` is one level too deep.
+fn from_json_depth(
+    v: &Value,
+    depth: usize,
+    max_levels: usize,
+) -> Result<AttributeValue, ModelError> {
+    if depth >= max_levels {
         return Err(ModelError::validation(NESTING_DEPTH_MESSAGE));
     }
     let obj = v.as_object().ok_or_else(|| not_a("AttributeValue", v))?;
@@ -133,7 +146,7 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
         // validated: a bad number (or a set's duplicate) is reported even beside a second type.
         for (ty, val) in &set {
             if matches!(*ty, "N" | "NS" | "SS" | "BS" | "B") {
-                from_json_depth(&serde_json::json!({ *ty: *val }), depth)?;
+                from_json_depth(&serde_json::json!({ *ty: *val }), depth, max_levels)?;
             }
         }
     }
@@ -166,13 +179,17 @@ fn from_json_depth(v: &Value, depth: usize) -> Result<AttributeValue, ModelError
             let m = val.as_object().ok_or_else(|| not_a("Map", val))?;
             let mut out = Item::new();
             for (k, e) in m {
-                out.insert(k.clone(), from_json_depth(e, depth + 1)?);
+                out.insert(k.clone(), from_json_depth(e, depth + 1, max_levels)?);
             }
             AttributeValue::M(out)
         }
         "L" => {
             let a = array(val, "List")?;
-            AttributeValue::L(a.iter().map(|e| from_json_depth(e, depth + 1)).collect::<Result<_, _>>()?)
+            AttributeValue::L(
+                a.iter()
+                    .map(|e| from_json_depth(e, depth + 1, max_levels))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         "SS" => {
             let a = array(val, "List")?;

@@ -1886,21 +1886,10 @@ fn single_item_writes_list_their_request_validation_errors_as_dynamodb_does() {
         "Invalid UpdateExpression: The expression can not be empty;",
     );
     listed(
-        "UpdateItem",
-        json!({"TableName": "lst", "Key": key, "UpdateExpression": "ADD s :e",
-            "ExpressionAttributeValues": {":e": {"SS": []}}}),
-        "One or more parameter values were invalid: An string set  may not be empty",
-    );
-    listed(
         "PutItem",
         json!({"TableName": "lst", "Item": {"pk": {"S": "a"}},
             "ExpressionAttributeValues": {":unused": {"S": "x"}}, "ConditionExpression": "attribute_exists(pk)"}),
         "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}",
-    );
-    listed(
-        "PutItem",
-        json!({"TableName": "lst", "Item": {"pk": {"S": "a"}, "s": {"NS": []}}}),
-        "One or more parameter values were invalid: An number set  may not be empty",
     );
     listed(
         "DeleteItem",
@@ -1908,7 +1897,27 @@ fn single_item_writes_list_their_request_validation_errors_as_dynamodb_does() {
             "ExpressionAttributeNames": {"#a": "a", "#b": "b"}}),
         "Value provided in ExpressionAttributeNames unused in expressions: keys: {#b}",
     );
-    // A key's empty set, and the same texts from reads and transactions, are bare.
+    // An empty set (in an item, a key, an expression value), and the same texts from reads
+    // and transactions, are bare.
+    let e = err(
+        &db,
+        "PutItem",
+        json!({"TableName": "lst", "Item": {"pk": {"S": "a"}, "s": {"NS": []}}}),
+    );
+    assert_eq!(
+        validation(&e),
+        "One or more parameter values were invalid: An number set  may not be empty"
+    );
+    let e = err(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "lst", "Key": key, "UpdateExpression": "ADD s :e",
+            "ExpressionAttributeValues": {":e": {"SS": []}}}),
+    );
+    assert_eq!(
+        validation(&e),
+        "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :e"
+    );
     let e = err(
         &db,
         "DeleteItem",
@@ -2142,4 +2151,102 @@ fn a_transact_get_whose_key_does_not_fit_cancels_it() {
         json!([{"Code": "None"},
             {"Code": "ValidationError", "Message": "The provided key element does not match the schema"}])
     );
+}
+
+/// DynamoDB's 32 levels (an attribute is level 1), on every write surface, as the service
+/// answered in eu-west-2 and us-east-1 in 2026: an item or an UpdateItem expression value
+/// nested deeper is refused; a transaction's expression values are not checked (its condition
+/// is evaluated), but what a transaction would store is.
+#[test]
+fn nesting_limit_on_every_write_surface() {
+    let db = db();
+    create(&db, "nest", None);
+    let deep = |wraps: usize| {
+        let mut v = json!({"S": "leaf"});
+        for _ in 0..wraps {
+            v = json!({"M": {"n": v}});
+        }
+        v
+    };
+    let nesting = |e: &ApiError| {
+        assert_eq!(e.code, ErrorCode::ValidationException, "{}", e.message);
+        assert_eq!(e.message, crate::limits::NESTING_DEPTH_MESSAGE);
+    };
+    ok(
+        &db,
+        "PutItem",
+        json!({"TableName": "nest", "Item": {"pk": {"S": "a"}, "d": deep(31)}}),
+    );
+    nesting(&err(
+        &db,
+        "PutItem",
+        json!({"TableName": "nest", "Item": {"pk": {"S": "b"}, "d": deep(32)}}),
+    ));
+    nesting(&err(
+        &db,
+        "BatchWriteItem",
+        json!({"RequestItems": {"nest": [{"PutRequest": {"Item": {"pk": {"S": "b"}, "d": deep(32)}}}]}}),
+    ));
+    nesting(&err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Put": {"TableName": "nest", "Item": {"pk": {"S": "b"}, "d": deep(32)}}}]}),
+    ));
+    // UpdateItem checks its expression values up front.
+    let e = err(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "nest", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET t = :t",
+               "ConditionExpression": "#d = :deep", "ExpressionAttributeNames": {"#d": "x"},
+               "ExpressionAttributeValues": {":t": {"S": "y"}, ":deep": deep(32)}}),
+    );
+    nesting(&e);
+    let e = err(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "nest", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET t = :t",
+               "ConditionExpression": "#d = :deep", "ExpressionAttributeNames": {"#d": "x"},
+               "ExpressionAttributeValues": {":t": {"S": "y"}, ":deep": deep(31)}}),
+    );
+    assert_eq!(e.code, ErrorCode::ConditionalCheckFailedException);
+    // A transaction evaluates the condition with the deep value...
+    for action in [
+        json!({"Update": {"TableName": "nest", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET t = :t",
+               "ConditionExpression": "#d = :deep", "ExpressionAttributeNames": {"#d": "x"},
+               "ExpressionAttributeValues": {":t": {"S": "y"}, ":deep": deep(32)}}}),
+        json!({"ConditionCheck": {"TableName": "nest", "Key": {"pk": {"S": "a"}},
+               "ConditionExpression": "#d = :deep", "ExpressionAttributeNames": {"#d": "x"},
+               "ExpressionAttributeValues": {":deep": deep(32)}}}),
+    ] {
+        let e = err(
+            &db,
+            "TransactWriteItems",
+            json!({"TransactItems": [action]}),
+        );
+        assert_eq!(
+            e.code,
+            ErrorCode::TransactionCanceledException,
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.ends_with("[ConditionalCheckFailed]"),
+            "{}",
+            e.message
+        );
+    }
+    // ...and cancels one that would store it, with the action's ValidationError.
+    let e = err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Update": {"TableName": "nest", "Key": {"pk": {"S": "a"}},
+               "UpdateExpression": "SET deep = :deep", "ExpressionAttributeValues": {":deep": deep(32)}}}]}),
+    );
+    assert_eq!(
+        e.code,
+        ErrorCode::TransactionCanceledException,
+        "{}",
+        e.message
+    );
+    assert!(e.message.ends_with("[ValidationError]"), "{}", e.message);
 }

@@ -289,7 +289,7 @@ fn parse_action(v: &Value, index: usize) -> Result<Unbound<'_>, ApiError> {
             ))
         })?
     };
-    let mut ctx = ExprCtx::from_req(&ar)?;
+    let mut ctx = ExprCtx::from_transaction_action(&ar)?;
     let cond = match ar.str("ConditionExpression")? {
         Some(src) => Some(ctx.condition(ExprKind::Condition, src)?),
         None if *kind == ActionKind::ConditionCheck => {
