@@ -168,12 +168,14 @@ impl Slot<'_> {
     }
 }
 
-fn union<T: Clone>(into: &mut Vec<T>, from: &[T], eq: impl Fn(&T, &T) -> bool) {
+/// A set's union, in DynamoDB's member order (see `AttributeValue::from_json`).
+fn union<T: Clone + Ord>(into: &mut Vec<T>, from: &[T]) {
     for x in from {
-        if !into.iter().any(|y| eq(x, y)) {
+        if !into.contains(x) {
             into.push(x.clone());
         }
     }
+    into.sort();
 }
 
 /// `ADD`: numbers add, sets union, (legacy) lists append; a missing target is set to the value.
@@ -185,9 +187,9 @@ fn add(existing: &mut AttributeValue, v: &AttributeValue, legacy: bool) -> Resul
                 .checked_add(y)
                 .map_err(|e| ExprError::new(e.to_string()))?;
         }
-        (V::SS(x), V::SS(y)) => union(x, y, |a, b| a == b),
-        (V::NS(x), V::NS(y)) => union(x, y, |a, b| a == b),
-        (V::BS(x), V::BS(y)) => union(x, y, |a, b| a == b),
+        (V::SS(x), V::SS(y)) => union(x, y),
+        (V::NS(x), V::NS(y)) => union(x, y),
+        (V::BS(x), V::BS(y)) => union(x, y),
         (V::L(x), V::L(y)) if legacy => x.extend(y.iter().cloned()),
         _ => return Err(wrong_type(legacy)),
     }

@@ -198,11 +198,14 @@ fn from_json_depth(
                     "One or more parameter values were invalid: An string set  may not be empty",
                 ));
             }
-            let v: Vec<String> = a.iter().map(|e| string(e).map(str::to_string)).collect::<Result<_, _>>()?;
+            let mut v: Vec<String> = a.iter().map(|e| string(e).map(str::to_string)).collect::<Result<_, _>>()?;
             let mut seen = std::collections::HashSet::with_capacity(v.len());
             if !v.iter().all(|s| seen.insert(s)) {
                 return Err(duplicates(&v));
             }
+            // DynamoDB keeps a set's members in its own order, not as written: strings and
+            // binaries bytewise, numbers by value (captured from the service, eu-west-2, 2026).
+            v.sort();
             AttributeValue::SS(v)
         }
         "NS" => {
@@ -213,12 +216,13 @@ fn from_json_depth(
                 ));
             }
             let texts: Vec<String> = a.iter().map(|e| string(e).map(str::to_string)).collect::<Result<_, _>>()?;
-            let v: Vec<Number> = texts.iter().map(|s| number(s)).collect::<Result<_, _>>()?;
+            let mut v: Vec<Number> = texts.iter().map(|s| number(s)).collect::<Result<_, _>>()?;
             let mut seen = std::collections::HashSet::with_capacity(v.len());
             if !v.iter().all(|n| seen.insert(n)) {
                 // DynamoDB's number-set message alone names no values and has no prefix.
                 return Err(ModelError::validation("Input collection contains duplicates"));
             }
+            v.sort();
             AttributeValue::NS(v)
         }
         "BS" => {
@@ -238,6 +242,8 @@ fn from_json_depth(
                     shown.join(", ")
                 )));
             }
+            let mut v = v;
+            v.sort();
             AttributeValue::BS(v)
         }
         _ => unreachable_type(ty)?,

@@ -18,7 +18,8 @@ pub enum AttributeValue {
     Null,
     M(Item),
     L(Vec<AttributeValue>),
-    /// String set: non-empty, no duplicates. Order is insertion order.
+    /// String set: non-empty, no duplicates; members in DynamoDB's order (bytewise) once read
+    /// from a request or built by an update (`from_json`, `ADD`).
     SS(Vec<String>),
     /// Number set: non-empty, no numerically equal duplicates.
     NS(Vec<Number>),

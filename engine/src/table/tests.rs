@@ -2250,3 +2250,35 @@ fn nesting_limit_on_every_write_surface() {
     );
     assert!(e.message.ends_with("[ValidationError]"), "{}", e.message);
 }
+
+/// A set comes back in DynamoDB's member order, not as written: strings and binaries
+/// bytewise, numbers by value (captured from the service, eu-west-2, 2026); an ADD keeps it.
+#[test]
+fn set_members_come_back_in_dynamodb_order() {
+    let db = db();
+    create(&db, "sets", None);
+    ok(
+        &db,
+        "PutItem",
+        json!({"TableName": "sets", "Item": {"pk": {"S": "a"},
+               "ss": {"SS": ["b", "", "a"]}, "ns": {"NS": ["10", "2", "-1", "2.5"]},
+               "bs": {"BS": ["Yg==", "AA==", "YQ=="]}}}),
+    );
+    ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "sets", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "ADD ss :v, ns :n",
+               "ExpressionAttributeValues": {":v": {"SS": ["ab", " "]}, ":n": {"NS": ["-10"]}}}),
+    );
+    let got = ok(
+        &db,
+        "GetItem",
+        json!({"TableName": "sets", "Key": {"pk": {"S": "a"}}}),
+    );
+    assert_eq!(got["Item"]["ss"], json!({"SS": ["", " ", "a", "ab", "b"]}));
+    assert_eq!(
+        got["Item"]["ns"],
+        json!({"NS": ["-10", "-1", "2", "2.5", "10"]})
+    );
+    assert_eq!(got["Item"]["bs"], json!({"BS": ["AA==", "YQ==", "Yg=="]}));
+}
