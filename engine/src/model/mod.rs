@@ -20,6 +20,7 @@ pub use size::{attribute_value_size, item_size};
 pub use stored::{canonical_size, StoredItem};
 pub use validate::{
     validate_attribute_value, validate_item, validate_item_values, validate_table_name,
+    validate_updated_item,
 };
 pub use value::{AttributeValue, Item};
 

@@ -398,7 +398,10 @@ fn parse_tags(list: &[Value], path: &str) -> Result<Vec<(String, String)>, ApiEr
 /// DynamoDB's tag character set: letters, numbers and white space (any script), and
 /// `+ - = . _ : /` (developer guide, "Tagging restrictions").
 fn tag_char_allowed(c: char) -> bool {
-    c.is_alphanumeric() || c.is_whitespace() || matches!(c, '+' | '-' | '=' | '.' | '_' | ':' | '/')
+    // White space as AWS's tag pattern has it (`\p{Z}`: spaces of any script), not line or
+    // paragraph breaks, tabs or other controls.
+    let space = c.is_whitespace() && !c.is_control() && !matches!(c, '\u{2028}' | '\u{2029}');
+    c.is_alphanumeric() || space || matches!(c, '+' | '-' | '=' | '.' | '_' | ':' | '/')
 }
 
 /// The partitioning a `hashlog:partitioning` tag value names, or a ValidationException that

@@ -349,7 +349,11 @@ pub(crate) fn parse_spec(
         .ok_or_else(|| Req::missing_at(&format!("{path}.keySchema")))?;
     // DynamoDB's GSIs take up to four HASH and four RANGE attributes (multi-attribute
     // keys); hashlog's indexes have one of each.
-    if global && (3..=8).contains(&ks.len()) {
+    let hashes = ks
+        .iter()
+        .filter(|k| k.get("KeyType").and_then(Value::as_str) == Some("HASH"))
+        .count();
+    if global && ((3..=8).contains(&ks.len()) || (ks.len() == 2 && hashes == 2)) {
         return Err(ApiError::validation(format!(
             "Multi-attribute keys in global secondary indexes are not supported by hashlog \
              yet (index {name} has {} key attributes)",

@@ -22,7 +22,8 @@ use crate::expr::{self, Condition, ConditionalOperator, ExprKind, Projection, Up
 use crate::kv::{AsyncWrite, KvWrite};
 use crate::limits::ITEM_SIZE_MAX_BYTES;
 use crate::model::{
-    encode_item, item_size, item_to_json, validate_item, validate_item_values, Item, KeySchema,
+    encode_item, item_size, item_to_json, validate_item_values, validate_updated_item, Item,
+    KeySchema,
 };
 
 /// A single-item write's expression and legacy parameters may not be mixed (DynamoDB's first
@@ -296,7 +297,7 @@ pub(crate) fn updated_item(
             "Item size to update has exceeded the maximum allowed size",
         ));
     }
-    validate_item(&new, schema)?;
+    validate_updated_item(&new, old, schema)?;
     Ok((new, touched))
 }
 

@@ -214,6 +214,11 @@ fn create_table_rejects_what_dynamodb_rejects() {
         validation(&err(&db, "CreateTable", multi)),
         "Multi-attribute keys in global secondary indexes are not supported by hashlog yet (index multi has 3 key attributes)"
     );
+    let mut two_hashes = base(json!([h("a")]), json!([s("a"), s("b")]));
+    two_hashes["GlobalSecondaryIndexes"] = json!([{"IndexName": "multi", "KeySchema": [h("a"), h("b")],
+                                                   "Projection": {"ProjectionType": "ALL"}}]);
+    assert!(validation(&err(&db, "CreateTable", two_hashes))
+        .starts_with("Multi-attribute keys in global secondary indexes are not supported"));
     let mut with_stream = base(json!([h("a")]), json!([s("a")]));
     with_stream["StreamSpecification"] = json!({"StreamEnabled": true});
     assert_eq!(
@@ -388,6 +393,8 @@ fn tags_and_ttl_are_stored_and_described() {
         ("ok", "#!%"),
         ("aws:cloudformation:stack", "x"),
         ("AWS:x", "1"),
+        ("tab\tkey", "1"),
+        ("ok", "line\nbreak"),
     ] {
         let e = err(
             &db,
