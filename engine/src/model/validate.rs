@@ -112,15 +112,20 @@ mod tests {
     use super::*;
     use crate::model::{KeyAttr, ScalarType};
 
-    #[test]
-    fn oversize_items_and_bad_names_are_rejected() {
-        let schema = KeySchema {
+    /// A table keyed by a string `pk` alone.
+    fn pk_schema() -> KeySchema {
+        KeySchema {
             partition: KeyAttr {
                 name: "pk".into(),
                 ty: ScalarType::S,
             },
             sort: None,
-        };
+        }
+    }
+
+    #[test]
+    fn oversize_items_and_bad_names_are_rejected() {
+        let schema = pk_schema();
         let mut item = Item::new();
         item.insert("pk".into(), AttributeValue::S("a".into()));
         item.insert(
@@ -158,13 +163,7 @@ mod tests {
     fn every_nesting_validation_accepts_is_stored_read_and_served() {
         // Maps were counted twice by the decoders: 32 nested maps passed validation and
         // the stored item then never decoded again.
-        let schema = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: ScalarType::S,
-            },
-            sort: None,
-        };
+        let schema = pk_schema();
         let mut accepted = 0;
         for depth in [1usize, 31, 32, 33, 34] {
             for pattern in [&b"M"[..], b"L", b"ML", b"LLM"] {
@@ -192,13 +191,7 @@ mod tests {
 
     #[test]
     fn an_update_does_not_recheck_the_depth_of_what_it_left_alone() {
-        let schema = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: ScalarType::S,
-            },
-            sort: None,
-        };
+        let schema = pk_schema();
         // Stored under the earlier rule: 32 maps around a scalar.
         let mut old = Item::new();
         old.insert("pk".into(), AttributeValue::S("k".into()));
