@@ -1760,9 +1760,12 @@ impl Tables {
                         ));
                     }
                     check_gsi_throughput(&d.billing_mode, &spec)?;
-                    // Key attributes of the new index are defined by the request's
-                    // AttributeDefinitions, which must agree with the table's.
-                    let mut defs = d.attribute_definitions.clone();
+                    // Key attributes of the new index must all be defined by the request's
+                    // own AttributeDefinitions (the table's stored definitions do not count);
+                    // an attribute the table already defines keeps its stored type, even
+                    // where the request redeclares it with another (DynamoDB accepts that
+                    // and changes nothing, as observed in eu-west-2 in 2026).
+                    let mut defs: Vec<(String, String)> = Vec::new();
                     if let Some(list) = r.array("AttributeDefinitions")? {
                         for (i, v) in list.iter().enumerate() {
                             let dr = Req::new(v)?;
@@ -1780,14 +1783,10 @@ impl Tables {
                                     "Member must satisfy enum value set: [B, N, S]",
                                 ));
                             }
-                            match defs.iter().find(|(a, _)| a == n) {
-                                Some((_, old)) if old != ty => {
-                                    return Err(invalid(format!(
-                                        "Cannot change the type of attribute {n} from {old} to {ty}"
-                                    )))
-                                }
-                                Some(_) => {}
-                                None => defs.push((n.to_string(), ty.to_string())),
+                            let stored = d.attribute_definitions.iter().find(|(a, _)| a == n);
+                            let ty = stored.map(|(_, t)| t.as_str()).unwrap_or(ty);
+                            if !defs.iter().any(|(a, _)| a == n) {
+                                defs.push((n.to_string(), ty.to_string()));
                             }
                         }
                     }

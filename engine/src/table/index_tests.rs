@@ -561,6 +561,39 @@ fn update_table_adds_a_gsi_with_backfill_and_deletes_it() {
     let e = call(&db, "UpdateTable", json!({"TableName": "grow",
         "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "byG", "KeySchema": [h("g")], "Projection": {"ProjectionType": "ALL"}}}]})).expect_err("exists");
     assert_eq!(e.code, ErrorCode::ValidationException);
+    // A new index's key attributes must be in the request's own AttributeDefinitions, even
+    // one the table defines; a conflicting redeclaration of a table attribute is accepted and
+    // changes nothing (DynamoDB, eu-west-2, 2026).
+    let e = call(&db, "UpdateTable", json!({"TableName": "grow", "AttributeDefinitions": [def("g3", "S")],
+        "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "byPk", "KeySchema": [h("pk"), r("g3")],
+        "Projection": {"ProjectionType": "KEYS_ONLY"}}}]})).expect_err("pk not in the request");
+    assert!(
+        e.message
+            .contains("Some index key attributes are not defined in AttributeDefinitions"),
+        "{}",
+        e.message
+    );
+    ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "grow", "AttributeDefinitions": [def("pk", "N"), def("g2", "S")],
+        "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "byG2", "KeySchema": [h("g2")], "Projection": {"ProjectionType": "KEYS_ONLY"}}}]}),
+    );
+    let d = ok(&db, "DescribeTable", json!({"TableName": "grow"}));
+    let defs = d["Table"]["AttributeDefinitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        defs.contains(&def("pk", "S")) && !defs.contains(&def("pk", "N")),
+        "{defs:?}"
+    );
+    wait_active(&db, "grow", "byG2");
+    ok(
+        &db,
+        "UpdateTable",
+        json!({"TableName": "grow", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "byG2"}}]}),
+    );
     let out = ok(
         &db,
         "UpdateTable",

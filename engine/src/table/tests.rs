@@ -1064,6 +1064,11 @@ fn query_and_scan_reject_bad_parameters() {
          "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"),
         ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "Select": "ALL_ATTRIBUTES", "ProjectionExpression": "a"}),
          "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"),
+        // Both ALL_PROJECTED_ATTRIBUTES rules broken: the projection's is named (2026).
+        ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "Select": "ALL_PROJECTED_ATTRIBUTES", "ProjectionExpression": "a"}),
+         "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES"),
+        ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "Select": "ALL_PROJECTED_ATTRIBUTES"}),
+         "1 validation error detected: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"),
         ("Query", json!({"TableName": "qry", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": vals, "IndexName": "byX"}),
          "The table does not have the specified index: byX"),
         ("Query", json!({"TableName": "qry"}),
@@ -1597,6 +1602,20 @@ fn transaction_validation_and_idempotency() {
     );
     assert_eq!(r["Responses"], json!([{"Item": {"n": {"N": "1"}}}, {}]));
     assert_eq!(r["ConsumedCapacity"][0]["CapacityUnits"], 4.0);
+    // A present item whose projection keeps nothing: no Item (GetItem answers an empty one).
+    let r = ok(
+        &db,
+        "TransactGetItems",
+        json!({"TransactItems": [{"Get": {"TableName": "txn", "Key": {"pk": {"S": "c"}},
+               "ProjectionExpression": "#x", "ExpressionAttributeNames": {"#x": "doesNotExist"}}}]}),
+    );
+    assert_eq!(r["Responses"], json!([{}]));
+    let r = ok(
+        &db,
+        "GetItem",
+        json!({"TableName": "txn", "Key": {"pk": {"S": "c"}}, "ProjectionExpression": "doesNotExist"}),
+    );
+    assert_eq!(r, json!({"Item": {}}));
     let e = err(
         &db,
         "TransactGetItems",

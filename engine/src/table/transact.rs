@@ -737,10 +737,15 @@ impl Tables {
             if let Some(c) = charge {
                 c.units = read;
             }
-            responses.push(item.map(|i| match &g.projection {
-                Some(p) => expr::project(p, &i),
-                None => i,
-            }));
+            // A present item whose projection keeps nothing is answered as `{}` without an
+            // Item (DynamoDB's TransactGetItems; GetItem answers an empty Item).
+            responses.push(
+                item.map(|i| match &g.projection {
+                    Some(p) => expr::project(p, &i),
+                    None => i,
+                })
+                .filter(|i| !i.is_empty()),
+            );
         }
         if total > TRANSACT_SIZE_MAX_BYTES {
             return Err(ApiError::validation(
