@@ -10,7 +10,7 @@
 mod error;
 pub(crate) mod request;
 mod response;
-mod shape;
+pub(crate) mod shape;
 #[cfg(test)]
 mod tests;
 mod types;

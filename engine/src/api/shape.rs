@@ -88,6 +88,28 @@ fn render_list(a: &[Value]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// A key schema as the service echoes it in a constraint message (2026): each element in its
+/// Java form, `KeySchemaElement(attributeName=pk, keyType=HASH)`, a missing member `null`.
+pub(crate) fn render_key_schema(a: &[Value]) -> String {
+    let member = |v: &Value, k: &str| match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "null".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let items: Vec<String> = a
+        .iter()
+        .map(|v| match v {
+            Value::Object(_) => format!(
+                "KeySchemaElement(attributeName={}, keyType={})",
+                member(v, "AttributeName"),
+                member(v, "KeyType")
+            ),
+            v => v.to_string(),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
 /// A map as Java renders it (`{k1=v1, k2=v2}`), each value by `value`.
 fn render_map(m: &Map<String, Value>, value: impl Fn(&Value) -> String) -> String {
     let entries: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", value(v))).collect();
@@ -379,7 +401,9 @@ impl<'r, 'a> Shape<'r, 'a> {
         match o.array("KeySchema")? {
             None => self.not_null(path),
             Some(ks) => {
-                self.list_length(ks, path, 1, Some(max));
+                if out_of_bounds(ks.len(), 1, Some(max)) {
+                    self.length(&render_key_schema(ks), path, ks.len(), 1, Some(max));
+                }
                 self.key_elements(ks, path, "KeyType", KEY_TYPE)?;
             }
         }
@@ -932,7 +956,7 @@ mod tests {
         );
         assert_eq!(
             message("CreateTable", json!({"TableName": "abc", "AttributeDefinitions": [{}], "KeySchema": [{"KeyType": "HASH"}, {"AttributeName": "a"}, {"KeyType": "Woop", "AttributeName": "a"}], "ProvisionedThroughput": {"ReadCapacityUnits": -1}})),
-            "8 validation errors detected: Value null at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must not be null; Value '[{\"KeyType\":\"HASH\"}, {\"AttributeName\":\"a\"}, {\"KeyType\":\"Woop\",\"AttributeName\":\"a\"}]' at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2; Value null at 'keySchema.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'keySchema.2.member.keyType' failed to satisfy constraint: Member must not be null; Value 'Woop' at 'keySchema.3.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]; Value null at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '-1' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            "8 validation errors detected: Value null at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must not be null; Value '[KeySchemaElement(attributeName=null, keyType=HASH), KeySchemaElement(attributeName=a, keyType=null), KeySchemaElement(attributeName=a, keyType=Woop)]' at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2; Value null at 'keySchema.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'keySchema.2.member.keyType' failed to satisfy constraint: Member must not be null; Value 'Woop' at 'keySchema.3.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]; Value null at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value '-1' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
         );
         let ks = json!([{"AttributeName": "a", "KeyType": "HASH"}]);
         assert_eq!(

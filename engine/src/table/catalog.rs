@@ -524,24 +524,8 @@ fn parse_key_schema(r: &Req<'_>, has_indexes: bool) -> Result<ParsedKeys, ApiErr
     }
     if ks.is_empty() || ks.len() > 2 {
         // DynamoDB shows the list as Java renders it.
-        let shown: Vec<String> = ks
-            .iter()
-            .map(|k| {
-                let f = |n: &str| {
-                    k.get(n)
-                        .and_then(Value::as_str)
-                        .unwrap_or("null")
-                        .to_string()
-                };
-                format!(
-                    "KeySchemaElement(attributeName={}, keyType={})",
-                    f("AttributeName"),
-                    f("KeyType")
-                )
-            })
-            .collect();
         return Err(constraint(
-            &format!("[{}]", shown.join(", ")),
+            &crate::api::shape::render_key_schema(ks),
             "keySchema",
             if ks.is_empty() {
                 "Member must have length greater than or equal to 1"

@@ -137,6 +137,11 @@ fn create_table_rejects_what_dynamodb_rejects() {
     let r = |n: &str| json!({"AttributeName": n, "KeyType": "RANGE"});
     let s = |n: &str| json!({"AttributeName": n, "AttributeType": "S"});
     let cases: Vec<(Value, &str)> = vec![
+        // The service's 2026 echo of a key schema (Ketlark's capture, eu-west-2).
+        (
+            base(json!([h("pk"), r("sk"), r("extra")]), json!([s("pk"), s("sk"), s("extra")])),
+            "1 validation error detected: Value '[KeySchemaElement(attributeName=pk, keyType=HASH), KeySchemaElement(attributeName=sk, keyType=RANGE), KeySchemaElement(attributeName=extra, keyType=RANGE)]' at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
+        ),
         (
             base(json!([h("a")]), json!([s("b")])),
             "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [a], AttributeDefinitions: [b]",
